@@ -1,0 +1,49 @@
+"""YAML round trip for pydantic cards, with errors that name the file and the field path."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TypeVar
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from hub.errors import CardError
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def format_validation_error(err: ValidationError) -> str:
+    """One line per problem: ``field.path: message``, joined by '; '."""
+    parts = []
+    for e in err.errors():
+        loc = ".".join(str(p) for p in e["loc"]) or "<root>"
+        parts.append(f"{loc}: {e['msg']}")
+    return "; ".join(parts)
+
+
+def parse_card(model: type[M], data: object, source: str | Path = "<card>") -> M:
+    try:
+        return model.model_validate(data)
+    except ValidationError as err:
+        raise CardError(format_validation_error(err), source) from None
+
+
+def load_card(model: type[M], path: str | Path) -> M:
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise CardError("card file not found", path) from None
+    except yaml.YAMLError as err:
+        raise CardError(f"not valid YAML ({err.__class__.__name__})", path) from None
+    return parse_card(model, data, path)
+
+
+def dump_card(card: BaseModel) -> str:
+    data = card.model_dump(mode="json", exclude_none=True)
+    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=100)
+
+
+def save_card(card: BaseModel, path: str | Path) -> None:
+    Path(path).write_text(dump_card(card))

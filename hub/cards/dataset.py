@@ -1,0 +1,180 @@
+"""DatasetCard: what a curated dataset is, where it comes from, under which terms, how it is split."""
+
+from __future__ import annotations
+
+import re
+from enum import Enum
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+SEMVER = re.compile(r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-[0-9A-Za-z.-]+)?$")
+NAME = re.compile(r"^[a-z0-9][a-z0-9-]*[a-z0-9]$")
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", use_enum_values=True)
+
+
+class Task(str, Enum):
+    classification = "classification"
+    semantic_segmentation = "semantic-segmentation"
+    instance_segmentation = "instance-segmentation"
+    tracking = "tracking"
+    label_free = "label-free"
+
+
+class Modality(str, Enum):
+    fluorescence = "fluorescence"
+    confocal_fluorescence = "confocal-fluorescence"
+    phase_contrast = "phase-contrast"
+    bright_field = "bright-field"
+    dark_field = "dark-field"
+    dic = "DIC"
+    histology = "histology"
+    other = "other"
+
+
+class Terms(_Model):
+    """Licence and conditions of use. ``license`` is an SPDX id, or ``unknown`` with the terms spelled out."""
+
+    license: str = Field(description="SPDX licence identifier (e.g. CC0-1.0, CC-BY-4.0) or 'unknown'")
+    terms: str | None = Field(None, description="Conditions of use in words; required when the licence is unknown")
+    redistribution: bool = Field(description="Whether the data may be republished on a public registry")
+    citations: list[str] = Field(min_length=1, description="References to cite when using the data")
+    sources: list[str] = Field(min_length=1, description="Source URLs, repositories with commits, or accessions")
+
+    @model_validator(mode="after")
+    def _unknown_needs_terms(self):
+        if self.license.lower() == "unknown" and not self.terms:
+            raise ValueError("licence 'unknown' needs a 'terms' text saying how the data may be used")
+        return self
+
+
+class Channel(_Model):
+    name: str
+    modality: Modality
+    stain: str | None = Field(None, description="Stain, dye or fluorescent protein (e.g. Hoechst, GFP)")
+    marker: str | None = Field(None, description="What the stain marks (e.g. DNA, nuclei, MAP2)")
+
+
+class PhysicalSize(_Model):
+    """Physical size of one pixel. ``unknown: true`` records honestly that the source does not say."""
+
+    y: float | None = Field(None, gt=0)
+    x: float | None = Field(None, gt=0)
+    unit: Literal["nanometer", "micrometer", "millimeter"] | None = None
+    unknown: bool = False
+    note: str | None = None
+
+    @model_validator(mode="after")
+    def _complete(self):
+        if not self.unknown and (self.y is None or self.x is None or self.unit is None):
+            raise ValueError("give y, x and unit, or set unknown: true with a note")
+        return self
+
+
+class FrameInterval(_Model):
+    value: float = Field(gt=0)
+    unit: Literal["millisecond", "second", "minute", "hour"]
+
+
+class Acquisition(_Model):
+    organism: str
+    cell_type: str = Field(description="Cell type or line")
+    channels: list[Channel] = Field(min_length=1)
+    pixel_size: PhysicalSize
+    frame_interval: FrameInterval | None = None
+    instrument: str | None = None
+
+
+class LabelSchema(_Model):
+    """What the targets mean."""
+
+    classes: list[str] | None = Field(None, description="Class names, index = label value (classification)")
+    instance: str | None = Field(None, description="Meaning of instance labels: 0 background, 1..N one object each")
+    semantic: dict[int, str] | None = Field(None, description="Semantic label value -> class name (0 = background)")
+    lineage: str | None = Field(None, description="Meaning of the lineage table (tracking)")
+    targets: list[str] | None = Field(None, description="Target channels (label-free): names of channels predicted")
+    inputs: list[str] | None = Field(None, description="Input channels (label-free)")
+
+
+class SplitInfo(_Model):
+    """How the frozen split was made; the manifest itself is ``splits.json``."""
+
+    method: str
+    seed: int
+    group_key: str = "group"
+    stratify: str | None = None
+    fractions: dict[str, float] | None = None
+    guard: str | None = Field(None, description="Guard band between splits cut from one field or movie")
+    counts: dict[str, int] = Field(default_factory=dict)
+    manifest_sha256: str | None = None
+
+
+class ChannelStats(_Model):
+    """Normalisation statistics of one channel, computed on the train split only."""
+
+    channel: str
+    mean: float
+    std: float
+    min: float
+    max: float
+    p1: float
+    p99_8: float = Field(alias="p99.8")
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, serialize_by_alias=True)
+
+
+class Statistics(_Model):
+    split: Literal["train"] = "train"
+    channels: list[ChannelStats]
+
+
+class Counts(_Model):
+    samples: int
+    objects: int | None = None
+    tracks: int | None = None
+    divisions: int | None = None
+    per_class: dict[str, int] | None = None
+    frames: int | None = None
+
+
+class DatasetCard(_Model):
+    """The card of one dataset version (``card.yaml`` at the top of a dataset folder)."""
+
+    schema_version: Literal[1] = 1
+    name: str = Field(description="Lower-case name with dashes, e.g. dsb2018-fluo")
+    version: str = Field(description="Semantic version X.Y.Z")
+    title: str
+    description: str
+    tasks: list[Task] = Field(min_length=1)
+    terms: Terms
+    acquisition: Acquisition
+    labels: LabelSchema
+    splits: SplitInfo | None = None
+    statistics: Statistics | None = None
+    counts: Counts | None = None
+    importer: str | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        if not NAME.match(v):
+            raise ValueError("use lower-case letters, digits and dashes (e.g. dsb2018-fluo)")
+        return v
+
+    @field_validator("version")
+    @classmethod
+    def _version(cls, v: str) -> str:
+        if not SEMVER.match(v):
+            raise ValueError("must be a semantic version X.Y.Z")
+        return v
+
+    @property
+    def ref(self) -> str:
+        return f"{self.name}@{self.version}"
+
+    @property
+    def channel_names(self) -> list[str]:
+        return [c.name for c in self.acquisition.channels]

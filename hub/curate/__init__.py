@@ -1,0 +1,13 @@
+"""Curation layer: importers per source layout, splits, statistics, the validator and recipes."""
+
+from hub.curate import importers as _importers  # noqa: F401  (registers the importers)
+from hub.curate._build import import_dataset
+from hub.curate._importer import IMPORTERS, Importer, create_importer, register_importer
+from hub.curate.dataset import Dataset, open_dataset
+from hub.curate.splits import SplitSpec
+from hub.curate.validate import Findings, validate_dataset
+
+__all__ = [
+    "IMPORTERS", "Dataset", "Findings", "Importer", "SplitSpec", "create_importer", "import_dataset",
+    "open_dataset", "register_importer", "validate_dataset",
+]

@@ -1,0 +1,111 @@
+"""Import a source into a curated dataset folder, atomically: written beside the target, renamed at the end."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+import uuid
+from collections import Counter
+from pathlib import Path
+
+from hub.cards import Counts, DatasetCard, SplitInfo, Statistics, save_card
+from hub.curate._convert import Geometry, convert_sample
+from hub.curate._executor import map_samples
+from hub.curate._importer import Importer
+from hub.curate._sample import SampleRecord
+from hub.curate.dataset import CARD, COLUMNS, REPORT, SAMPLES, SPLITS
+from hub.curate.splits import SPLITS as SPLIT_NAMES
+from hub.curate.splits import SplitSpec, assign_splits, canonical_json, manifest_sha256, split_manifest
+from hub.curate.stats import channel_statistics
+from hub.errors import BuildError
+
+
+def _geometry(card: DatasetCard) -> Geometry:
+    acq = card.acquisition
+    ps = acq.pixel_size
+    known = not ps.unknown
+    return Geometry(channel_names=card.channel_names,
+                    pixel_size=(ps.y, ps.x) if known else None, pixel_unit=ps.unit if known else None,
+                    frame_interval=acq.frame_interval.value if acq.frame_interval else None,
+                    time_unit=acq.frame_interval.unit if acq.frame_interval else None)
+
+
+def _row(r: SampleRecord, classes: list[str] | None) -> dict:
+    cls = r.targets.get("class")
+    return {"id": r.id, "path": r.path, "split": r.split, "group": r.group, "source": r.source,
+            "region": " ".join(map(str, r.region)) if r.region else "", "shape": "x".join(map(str, r.shape)),
+            "dtype": r.dtype, "class": "" if cls is None else cls,
+            "class_name": classes[cls] if classes and cls is not None else "",
+            "objects": r.objects, "tracks": r.tracks, "divisions": r.divisions, "frames": r.frames,
+            "sha256": r.sha256, "image_sha256": r.image_sha256, "phash": r.phash}
+
+
+def _counts(records: list[SampleRecord], card: DatasetCard) -> Counts:
+    classes = card.labels.classes
+    per_class = None
+    if classes:
+        c = Counter(int(r.targets["class"]) for r in records if "class" in r.targets)
+        per_class = {name: c.get(i, 0) for i, name in enumerate(classes)}
+    return Counts(samples=len(records), objects=sum(r.objects for r in records) or None,
+                  tracks=sum(r.tracks for r in records) or None, divisions=sum(r.divisions for r in records) or None,
+                  frames=sum(r.frames for r in records) or None, per_class=per_class)
+
+
+def import_dataset(importer: Importer, out: str | Path, card: DatasetCard, split: SplitSpec, *,
+                   workers: int | None = None, overwrite: bool = False) -> DatasetCard:
+    """Convert every sample, split, compute train statistics and write the dataset folder ``out``.
+
+    Nothing appears at ``out`` unless everything succeeded (and the validator found no error).
+    """
+    from hub.curate.validate import validate_dataset  # validate reads what this module writes
+
+    out = Path(out)
+    if out.exists() and not overwrite:
+        raise BuildError("output already exists; choose another path or remove it", out)
+    items = importer.scan()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.parent / f".{out.name}.partial-{uuid.uuid4().hex[:8]}"
+    (tmp / "images").mkdir(parents=True)
+    try:
+        geometry = _geometry(card)
+        records = map_samples(convert_sample, [(importer, it, str(tmp), geometry) for it in items],
+                              workers=workers, description=f"importing {card.name}")
+        dupes = [i for i, n in Counter(r.id for r in records).items() if n > 1]
+        if dupes:
+            raise BuildError(f"sample id {dupes[0]!r} occurs twice", importer.source)
+        splits = assign_splits(records, split)
+        for r in records:
+            r.split = splits[r.id]
+        manifest = split_manifest(records, split)
+        (tmp / SPLITS).write_bytes(canonical_json(manifest))
+        train = [r for r in records if r.split == "train"]
+        card = card.model_copy(update={
+            "importer": importer.format,
+            "splits": SplitInfo(method=split.method, seed=split.seed, stratify=split.stratify,
+                                fractions=split.fractions if split.method == "stratified-group" else None,
+                                guard=split.guard, counts={s: sum(r.split == s for r in records)
+                                                           for s in SPLIT_NAMES},
+                                manifest_sha256=manifest_sha256(manifest)),
+            "statistics": Statistics(channels=channel_statistics(train, card.channel_names)) if train else None,
+            "counts": _counts(records, card),
+        })
+        save_card(card, tmp / CARD)
+        with open(tmp / SAMPLES, "w", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=COLUMNS)
+            w.writeheader()
+            w.writerows(_row(r, card.labels.classes) for r in records)
+        report = {k: sum(r.report.get(k, 0) for r in records) for r in records for k in r.report}
+        report["samples_with_findings"] = {r.id: r.report for r in records if any(
+            v for k, v in r.report.items() if k in ("overlap_pixels", "objects_lost_to_overlap"))}
+        (tmp / REPORT).write_text(json.dumps(report, indent=2))
+        findings = validate_dataset(tmp)
+        if findings.errors:
+            raise BuildError(f"the imported dataset does not validate: {findings.errors[0]}")
+        if out.exists():
+            shutil.rmtree(out)
+        tmp.rename(out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return card

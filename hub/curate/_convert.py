@@ -1,0 +1,88 @@
+"""Per-sample conversion: load through an importer, check, write OME-Zarr, summarise. Runs in workers."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from hub.curate._sample import SampleData, SampleRecord, array_sha256, dhash, sample_sha256
+from hub.errors import InvalidInput
+from hub.ome import write_image
+
+SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+@dataclass
+class Geometry:
+    """Physical metadata that every sample of a dataset shares (from the card)."""
+
+    channel_names: list[str]
+    pixel_size: tuple[float, float] | None = None
+    pixel_unit: str | None = None
+    frame_interval: float | None = None
+    time_unit: str | None = None
+
+
+def check_sample(s: SampleData, where: str) -> None:
+    if not SAFE_ID.match(s.id):
+        raise InvalidInput(f"sample id {s.id!r} is not a safe name (letters, digits, . _ -)", where)
+    geometry = tuple(n for a, n in zip(s.axes, s.image.shape) if a != "c")
+    for name, lab in s.labels.items():
+        if not np.issubdtype(lab.dtype, np.integer):
+            raise InvalidInput(f"label image {name!r} has {lab.dtype} values; labels must be integers", where)
+        if lab.shape != geometry:
+            raise InvalidInput(f"label image {name!r} has shape {lab.shape}, its image has {geometry}", where)
+        if lab.size and lab.min() < 0:
+            raise InvalidInput(f"label image {name!r} has negative values", where)
+
+
+def histograms(image: np.ndarray, axes: str) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Per-channel sparse histogram (values, counts): exact statistics without keeping pixels."""
+    cidx = axes.index("c") if "c" in axes else None
+    planes = [image] if cidx is None else [np.take(image, i, axis=cidx) for i in range(image.shape[cidx])]
+    out = []
+    for p in planes:
+        if np.issubdtype(p.dtype, np.integer) and p.dtype.itemsize <= 2:
+            counts = np.bincount(p.ravel().astype(np.int64) - int(np.iinfo(p.dtype).min))
+            vals = np.nonzero(counts)[0]
+            out.append((vals + int(np.iinfo(p.dtype).min), counts[vals]))
+        else:  # wide or float data: histogram a deterministic subsample of values
+            flat = p.ravel()[:: max(1, p.size // 65536)].astype(np.float64)
+            vals, counts = np.unique(flat, return_counts=True)
+            out.append((vals, counts * max(1, p.size // 65536)))
+    return out
+
+
+def convert_sample(job: tuple) -> SampleRecord:
+    """Load one sample via its importer, write ``images/<id>.ome.zarr`` under ``root``, return its record."""
+    importer, item, root, geometry = job
+    s: SampleData = importer.load(item)
+    where = importer.describe(item)
+    check_sample(s, where)
+    rel = f"images/{s.id}.ome.zarr"
+    attrs = {"id": s.id, **s.attrs}
+    if s.targets:
+        attrs["targets"] = s.targets
+    n_channels = s.image.shape[s.axes.index("c")] if "c" in s.axes else 1
+    channels = s.attrs.get("channel_names") or geometry.channel_names
+    if len(channels) != n_channels:
+        raise InvalidInput(f"image has {n_channels} channel(s), the card names {len(channels)}", where)
+    write_image(Path(root) / rel, s.image, s.axes, channel_names=channels,
+                pixel_size=geometry.pixel_size, pixel_unit=geometry.pixel_unit,
+                frame_interval=geometry.frame_interval, time_unit=geometry.time_unit,
+                labels=s.labels, label_attrs=s.label_attrs, attrs=attrs)
+    instance = next((s.labels[n] for n in ("instances", "masks", "tracks") if n in s.labels), None)
+    lineage = s.label_attrs.get("tracks", {}).get("lineage", [])
+    return SampleRecord(
+        id=s.id, path=rel, group=s.group or s.id, source=s.source or s.id, shape=tuple(s.image.shape),
+        dtype=str(s.image.dtype), targets=dict(s.targets), region=s.region,
+        sha256=sample_sha256(s.image, s.labels, s.label_attrs, s.targets),
+        image_sha256=array_sha256(s.image), phash=dhash(s.image, s.axes),
+        objects=int(np.count_nonzero(np.unique(instance))) if instance is not None and "t" not in s.axes else 0,
+        tracks=len(lineage), divisions=len({r[3] for r in lineage if r[3] > 0}),
+        frames=s.image.shape[0] if s.axes.startswith("t") else 0,
+        hist=histograms(s.image, s.axes), report=dict(s.report),
+    )

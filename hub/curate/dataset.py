@@ -1,0 +1,64 @@
+"""A curated dataset folder: ``card.yaml``, ``samples.csv``, ``splits.json``, ``images/<id>.ome.zarr``."""
+
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+from hub.cards import DatasetCard, load_card
+from hub.errors import InvalidInput
+from hub.ome import OmeImage, open_image
+
+CARD, SAMPLES, SPLITS, REPORT = "card.yaml", "samples.csv", "splits.json", "import_report.json"
+COLUMNS = ["id", "path", "split", "group", "source", "region", "shape", "dtype", "class", "class_name",
+           "objects", "tracks", "divisions", "frames", "sha256", "image_sha256", "phash"]
+
+
+@dataclass
+class Dataset:
+    """Read access to a curated dataset folder (lazy: images open on demand)."""
+
+    path: Path
+
+    @cached_property
+    def card(self) -> DatasetCard:
+        return load_card(DatasetCard, self.path / CARD)
+
+    @cached_property
+    def samples(self) -> list[dict]:
+        try:
+            with open(self.path / SAMPLES, newline="") as f:
+                return list(csv.DictReader(f))
+        except FileNotFoundError:
+            raise InvalidInput("samples table not found", self.path / SAMPLES) from None
+
+    @cached_property
+    def split_manifest(self) -> dict:
+        try:
+            return json.loads((self.path / SPLITS).read_text())
+        except FileNotFoundError:
+            raise InvalidInput("split manifest not found", self.path / SPLITS) from None
+        except json.JSONDecodeError as err:
+            raise InvalidInput(f"split manifest is not valid JSON ({err})", self.path / SPLITS) from None
+
+    def ids(self, split: str | None = None) -> list[str]:
+        return [s["id"] for s in self.samples if split is None or s["split"] == split]
+
+    def sample(self, sample_id: str) -> dict:
+        for s in self.samples:
+            if s["id"] == sample_id:
+                return s
+        raise InvalidInput(f"no sample {sample_id!r}", self.path / SAMPLES)
+
+    def image(self, sample_id: str) -> OmeImage:
+        return open_image(self.path / self.sample(sample_id)["path"])
+
+
+def open_dataset(path: str | Path) -> Dataset:
+    path = Path(path)
+    if not (path / CARD).is_file():
+        raise InvalidInput(f"not a CellHub dataset (no {CARD})", path)
+    return Dataset(path)

@@ -1,0 +1,65 @@
+"""A plain folder of TIFF/PNG images, optionally with a folder of label images of the same stems."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from hub.curate._files import grey_or_colour, image_files, read_image_file
+from hub.curate._importer import Importer, register_importer
+from hub.curate._sample import SampleData
+from hub.errors import InvalidInput
+
+
+@register_importer("folder")
+@dataclass
+class Folder(Importer):
+    masks: str | None = None  # folder of label images (relative to the source or absolute)
+    mask_suffix: str = ""  # a mask's stem is the image's stem + this suffix (e.g. '_masks')
+
+    def _mask_dir(self) -> Path | None:
+        if not self.masks:
+            return None
+        d = Path(self.masks)
+        return d if d.is_absolute() else self.source / d
+
+    def scan(self) -> list[Path]:
+        if not self.source.is_dir():
+            raise InvalidInput("not a folder", self.source)
+        files = image_files(self.source)
+        if not files:
+            raise InvalidInput("no .tif, .tiff or .png images", self.source)
+        mask_dir = self._mask_dir()
+        if mask_dir is not None and not mask_dir.is_dir():
+            raise InvalidInput("mask folder not found", mask_dir)
+        return files
+
+    def describe(self, item: Path) -> str:
+        return str(item)
+
+    def load(self, path: Path) -> SampleData:
+        try:
+            image, axes = grey_or_colour(read_image_file(path))
+        except ValueError as err:
+            raise InvalidInput(str(err), path) from None
+        labels = {}
+        mask_dir = self._mask_dir()
+        if mask_dir is not None:
+            cands = [p for p in image_files(mask_dir) if p.stem == path.stem + self.mask_suffix]
+            if not cands:
+                raise InvalidInput(f"no mask named {path.stem + self.mask_suffix}.* in {mask_dir}", path)
+            mask = read_image_file(cands[0])
+            geometry = image.shape[-2:]
+            if mask.shape != geometry:
+                raise InvalidInput(f"mask has shape {mask.shape}, its image {path.name} has {geometry}", cands[0])
+            if mask.dtype.kind not in "ui":
+                raise InvalidInput(f"mask has {mask.dtype} values; labels must be integers", cands[0])
+            labels["masks"] = mask
+        channels = ["grey"] if axes == "yx" else [f"c{i}" for i in range(image.shape[0])]
+        if axes == "cyx" and image.shape[0] == 3:
+            channels = ["red", "green", "blue"]
+        return SampleData(id=path.stem, image=image, axes=axes, labels=labels, attrs={"channel_names": channels})
+
+    def card_defaults(self) -> dict:
+        return {"tasks": ["instance-segmentation", "semantic-segmentation"], "channels": [{"name": "grey", "modality": "other"}],
+                "labels": {"instance": "0 background; 1..N one object each"} if self.masks else {}}

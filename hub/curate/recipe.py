@@ -1,0 +1,110 @@
+"""Build a curated dataset from its recipe in ``datasets/NAME/``: check sources, import, freeze the split."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from hub.cards import DatasetCard, load_card
+from hub.cards._yaml import format_validation_error
+from hub.config import data_mirror, recipes_dir, registry_root
+from hub.curate._build import import_dataset
+from hub.curate._importer import create_importer
+from hub.curate.splits import SplitSpec
+from hub.errors import BuildError, CardError, NotFound, SourceMissing
+
+RECIPE, SOURCES = "recipe.yaml", "sources.sha256"
+
+
+class Recipe(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    source: str  # folder under the source mirror
+    sources_sha256: str = SOURCES
+    importer: str
+    input: str = "."
+    options: dict = {}
+    split: SplitSpec
+    split_manifest_sha256: str | None = None
+
+
+def recipe_names() -> list[str]:
+    return sorted(p.parent.name for p in recipes_dir().glob(f"*/{RECIPE}"))
+
+
+def load_recipe(name: str) -> tuple[Recipe, DatasetCard, Path]:
+    folder = recipes_dir() / name
+    path = folder / RECIPE
+    if not path.is_file():
+        raise NotFound(f"no recipe for dataset {name!r}; known: {', '.join(recipe_names())}")
+    try:
+        recipe = Recipe.model_validate(yaml.safe_load(path.read_text()))
+    except ValidationError as err:
+        raise CardError(format_validation_error(err), path) from None
+    return recipe, load_card(DatasetCard, folder / "card.yaml"), folder
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def check_sources(root: Path, listing: Path) -> int:
+    """Verify every listed source file's SHA-256; a missing or changed file is an error naming it."""
+    entries = [ln.split(None, 1) for ln in listing.read_text().splitlines() if ln.strip()]
+    for _, rel in entries:
+        if not (root / rel).is_file():
+            raise SourceMissing(f"source file missing (listed in {listing})", root / rel)
+    with ThreadPoolExecutor(4) as pool:
+        digests = list(pool.map(lambda e: _sha256(root / e[1]), entries))
+    for (want, rel), got in zip(entries, digests):
+        if want != got:
+            raise BuildError(f"SHA-256 {got[:12]}... differs from {want[:12]}... recorded in {listing}", root / rel)
+    return len(entries)
+
+
+def default_output(card: DatasetCard) -> Path:
+    return registry_root() / "datasets" / card.name / card.version
+
+
+def build_dataset(name: str, *, source: str | Path | None = None, out: str | Path | None = None,
+                  workers: int | None = None, overwrite: bool = False) -> tuple[DatasetCard, Path]:
+    """Build dataset ``name`` from its recipe and the source mirror; refuses a split that drifted."""
+    recipe, card, folder = load_recipe(name)
+    mirror = Path(source) if source else data_mirror()
+    root = mirror / recipe.source
+    if not root.is_dir():
+        raise SourceMissing(
+            f"source data for {name} not found; expected the folder {recipe.source!r} of a local mirror "
+            f"(pass --source DIR or set CELLHUB_DATA). Where it comes from: {card.terms.sources[0]}", root)
+    check_sources(root, folder / recipe.sources_sha256)
+    options = dict(recipe.options)
+    if "ids_file" in options:
+        options["ids_file"] = str(root / options["ids_file"])
+    importer = create_importer(recipe.importer, root / recipe.input, **options)
+    out = Path(out) if out else default_output(card)
+    built = import_dataset(importer, out, card, recipe.split, workers=workers, overwrite=overwrite)
+    got = built.splits.manifest_sha256
+    if recipe.split_manifest_sha256 and got != recipe.split_manifest_sha256:
+        import shutil
+
+        shutil.rmtree(out, ignore_errors=True)
+        raise BuildError(f"split manifest sha256 {got} differs from {recipe.split_manifest_sha256} frozen in the "
+                         f"recipe: the rebuild does not reproduce the frozen split", folder / RECIPE)
+    return built, out
+
+
+def freeze_split(name: str, sha256: str) -> None:
+    """Record a split manifest hash in the recipe (first build only)."""
+    path = recipes_dir() / name / RECIPE
+    text = path.read_text()
+    if re.search(r"^split_manifest_sha256:", text, re.M):
+        return
+    path.write_text(text.rstrip("\n") + f"\nsplit_manifest_sha256: {sha256}\n")

@@ -1,0 +1,92 @@
+"""Frozen, deterministic, group-aware splits and their manifest (``splits.json``)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import Counter
+from typing import Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+from sklearn.model_selection import StratifiedGroupKFold
+
+from hub.curate._sample import SampleRecord
+from hub.errors import BuildError
+
+SPLITS = ("train", "val", "test")
+
+
+class SplitSpec(BaseModel):
+    """How a recipe splits its samples.
+
+    - ``stratified-group``: groups never straddle splits; classes (or another ``stratify`` key) keep their
+      proportions; ``fractions`` of val and test, the rest train; seeded.
+    - ``assign``: explicit lists of sample ids (or groups) per split, for sequences and spatial blocks.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+    method: Literal["stratified-group", "assign"]
+    seed: int = 0
+    fractions: dict[str, float] = Field(default_factory=lambda: {"val": 0.15, "test": 0.15})
+    stratify: Literal["class", "shape"] | None = None
+    assign: dict[str, list[str]] | None = None
+    guard: str | None = None
+
+
+def _fold(n_splits: int, y, groups, seed: int, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Split ``idx`` into (rest, held-out) with one fold of a seeded StratifiedGroupKFold."""
+    cv = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
+    rest, held = next(cv.split(np.zeros(len(idx)), y[idx], groups[idx]))
+    return idx[rest], idx[held]
+
+
+def assign_splits(records: list[SampleRecord], spec: SplitSpec) -> dict[str, str]:
+    """Sample id -> split name."""
+    if spec.method == "assign":
+        if not spec.assign:
+            raise BuildError("split method 'assign' needs an 'assign' map of split -> ids or groups")
+        where = {k: s for s, keys in spec.assign.items() for k in keys}
+        out = {}
+        for r in records:
+            split = where.get(r.id) or where.get(r.group)
+            if split is None:
+                raise BuildError(f"split 'assign' does not place sample {r.id!r}")
+            out[r.id] = split
+        return out
+    ids = np.array([r.id for r in records])
+    groups = np.array([r.group for r in records])
+    if spec.stratify == "class":
+        y = np.array([int(r.targets["class"]) for r in records])
+    elif spec.stratify == "shape":
+        y = np.array(["x".join(map(str, r.shape)) for r in records])
+        counts = Counter(y.tolist())  # shapes too rare to stratify go into one pool
+        y = np.array([v if counts[v] >= 10 else "rare" for v in y])
+    else:
+        y = np.zeros(len(records), int)
+    idx = np.arange(len(records))
+    out = {}
+    test_f, val_f = spec.fractions.get("test", 0), spec.fractions.get("val", 0)
+    if test_f:
+        idx, test = _fold(round(1 / test_f), y, groups, spec.seed, idx)
+        out.update(dict.fromkeys(ids[test], "test"))
+    if val_f:
+        idx, val = _fold(round((1 - test_f) / val_f), y, groups, spec.seed + 1, idx)
+        out.update(dict.fromkeys(ids[val], "val"))
+    out.update(dict.fromkeys(ids[idx], "train"))
+    return out
+
+
+def split_manifest(records: list[SampleRecord], spec: SplitSpec) -> dict:
+    """The frozen split: method, seed, and per split the sorted sample ids with their content hashes."""
+    by = {s: sorted((r.id, r.sha256) for r in records if r.split == s) for s in SPLITS}
+    return {"method": spec.method, "seed": spec.seed, "stratify": spec.stratify, "guard": spec.guard,
+            "splits": {s: [{"id": i, "sha256": h} for i, h in rows] for s, rows in by.items()}}
+
+
+def canonical_json(obj) -> bytes:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":")).encode()
+
+
+def manifest_sha256(manifest: dict) -> str:
+    return hashlib.sha256(canonical_json(manifest)).hexdigest()

@@ -1,0 +1,29 @@
+"""Per-channel normalisation statistics from the train split, exact from per-sample sparse histograms."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from hub.cards import ChannelStats
+from hub.curate._sample import SampleRecord
+
+
+def channel_statistics(records: list[SampleRecord], channel_names: list[str]) -> list[ChannelStats]:
+    """Mean, std, min, max, 1st and 99.8th percentiles of each channel over the given (train) samples."""
+    out = []
+    for c, name in enumerate(channel_names):
+        parts = [r.hist[c] for r in records if len(r.hist) == len(channel_names)]
+        if not parts:
+            continue
+        vals = np.concatenate([p[0] for p in parts]).astype(np.float64)
+        counts = np.concatenate([p[1] for p in parts]).astype(np.float64)
+        uniq, inv = np.unique(vals, return_inverse=True)
+        cnt = np.bincount(inv, weights=counts)
+        n = cnt.sum()
+        mean = float((uniq * cnt).sum() / n)
+        std = float(np.sqrt(max(((uniq - mean) ** 2 * cnt).sum() / n, 0.0)))
+        cdf = np.cumsum(cnt) / n
+        p1, p998 = (float(uniq[min(np.searchsorted(cdf, q), len(uniq) - 1)]) for q in (0.01, 0.998))
+        out.append(ChannelStats(channel=name, mean=mean, std=std, min=float(uniq[0]), max=float(uniq[-1]),
+                                p1=p1, p99_8=p998))
+    return out

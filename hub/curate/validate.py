@@ -1,0 +1,246 @@
+"""The dataset validator: NGFF validity, label and lineage integrity, card completeness, split integrity,
+leakage and statistics. Findings are graded error / warning / info and name the sample and file."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from hub.cards import DatasetCard, Statistics
+from hub.curate._convert import histograms
+from hub.curate._executor import map_samples
+from hub.curate._sample import SampleRecord, array_sha256, sample_sha256
+from hub.curate.dataset import CARD, SAMPLES, SPLITS, open_dataset
+from hub.curate.importers.ctc import check_lineage
+from hub.curate.splits import SPLITS as SPLIT_NAMES
+from hub.curate.splits import manifest_sha256
+from hub.curate.stats import channel_statistics
+from hub.errors import CellHubError
+from hub.ome import lineage_from_attrs, open_image, validate_ngff
+
+PLACEHOLDER = "not recorded"
+NEAR_DUPLICATE_BITS = 2  # dHash Hamming distance at or below which two images are reported as near duplicates
+
+
+@dataclass
+class Finding:
+    level: str
+    check: str
+    message: str
+    sample: str | None = None
+    file: str | None = None
+
+    def line(self) -> str:
+        where = self.file or ""
+        return f"{where}: {self.message}" if where else self.message
+
+
+@dataclass
+class Findings:
+    errors: list[Finding] = field(default_factory=list)
+    warnings: list[Finding] = field(default_factory=list)
+    info: list[Finding] = field(default_factory=list)
+
+    def add(self, level: str, check: str, message: str, sample: str | None = None, file: str | None = None):
+        getattr(self, {"error": "errors", "warning": "warnings", "info": "info"}[level]).append(
+            Finding(level, check, message, sample, file))
+
+    def to_json(self) -> dict:
+        return {k: [asdict(f) for f in getattr(self, k)] for k in ("errors", "warnings", "info")}
+
+
+def _check_sample(job: tuple) -> tuple[list[tuple], list]:
+    """Per-sample checks (in a worker): NGFF, labels, lineage, content hash. Returns findings and histograms."""
+    root, row, card_classes, semantic = job
+    sid, path = row["id"], str(Path(root) / row["path"])
+    out: list[tuple] = []
+    problems = validate_ngff(path)
+    for p in problems:
+        out.append(("error", "ngff", p, sid, path))
+    if problems:
+        return out, []
+    img = open_image(path)
+    image = img.read()
+    geometry = tuple(n for a, n in zip(img.axes, image.shape) if a != "c")
+    labels, label_attrs = {}, {}
+    for name in img.label_names:
+        lab = img.label(name)[...]
+        labels[name], label_attrs[name] = lab, img.label_attrs(name)
+        where = f"{path}/labels/{name}"
+        if not np.issubdtype(lab.dtype, np.integer):
+            out.append(("error", "labels", f"label image has {lab.dtype} values; must be integer", sid, where))
+            continue
+        if lab.shape != geometry:
+            out.append(("error", "labels", f"label shape {lab.shape} differs from image {geometry}", sid, where))
+        if len(img.label(name).shape) and len(img.group[f"labels/{name}"].attrs["ome"]["multiscales"][0]
+                                              ["datasets"]) != len(img.level_paths):
+            out.append(("error", "labels", "label pyramid has another number of levels than its image", sid, where))
+        if lab.size and lab.min() < 0:
+            out.append(("error", "labels", "negative label values", sid, where))
+        if semantic and name == "semantic" and not set(np.unique(lab).tolist()) <= set(semantic):
+            out.append(("error", "labels", "values outside the card's semantic schema", sid, where))
+        if "lineage" in label_attrs[name]:
+            try:
+                check_lineage(lineage_from_attrs(label_attrs[name]["lineage"]),
+                              [set(np.unique(f).tolist()) - {0} for f in lab], Path(where))
+            except CellHubError as err:
+                out.append(("error", "lineage", err.problem, sid, where))
+    targets = img.attrs.get("targets", {})
+    if "class" in targets and card_classes is not None and not 0 <= int(targets["class"]) < len(card_classes):
+        out.append(("error", "classes", f"class {targets['class']} outside 0..{len(card_classes) - 1}", sid, path))
+    if row.get("class", "") != "" and str(targets.get("class")) != row["class"]:
+        out.append(("error", "classes", f"class {targets.get('class')} in the image, {row['class']} in "
+                                        f"{SAMPLES}", sid, path))
+    if sample_sha256(image, labels, label_attrs, targets) != row["sha256"]:
+        out.append(("error", "content", f"content differs from the sha256 in {SAMPLES}", sid, path))
+    if array_sha256(image) != row["image_sha256"]:
+        out.append(("error", "content", f"image differs from image_sha256 in {SAMPLES}", sid, path))
+    return out, histograms(image, img.axes)
+
+
+def _regions_touch(a: list[int], b: list[int], guard: int) -> bool:
+    if len(a) == 2:  # time windows [t0, t1]: must not share or abut frames
+        return not (a[1] + guard < b[0] or b[1] + guard < a[0])
+    return not (a[2] + guard <= b[0] or b[2] + guard <= a[0] or a[3] + guard <= b[1] or b[3] + guard <= a[1])
+
+
+def _check_card(card: DatasetCard, f: Findings, where: str) -> None:
+    t = card.terms
+    if any(PLACEHOLDER in c for c in t.citations):
+        f.add("warning", "card", "terms.citations not recorded", file=where)
+    if any(PLACEHOLDER in s for s in t.sources):
+        f.add("warning", "card", "terms.sources not recorded", file=where)
+    if t.license.lower() == "unknown":
+        f.add("info", "card", f"licence unknown; terms: {t.terms}", file=where)
+    if card.acquisition.pixel_size.unknown:
+        f.add("warning", "card", "acquisition.pixel_size is unknown: physical measurements are not possible",
+              file=where)
+    if card.acquisition.organism == PLACEHOLDER:
+        f.add("warning", "card", "acquisition.organism not recorded", file=where)
+    if "tracking" in card.tasks and card.acquisition.frame_interval is None:
+        f.add("warning", "card", "acquisition.frame_interval missing for a time-lapse dataset", file=where)
+
+
+def _check_splits(ds, rows: list[dict], f: Findings, guard_px: int) -> None:
+    man, where = ds.split_manifest, str(ds.path / SPLITS)
+    sets = {s: {e["id"] for e in man.get("splits", {}).get(s, [])} for s in SPLIT_NAMES}
+    ids = {r["id"] for r in rows}
+    for i, a in enumerate(SPLIT_NAMES):
+        for b in SPLIT_NAMES[i + 1:]:
+            for sid in sorted(sets[a] & sets[b])[:10]:
+                f.add("error", "splits", f"sample in both {a} and {b}", sid, where)
+    listed = set().union(*sets.values())
+    for sid in sorted(ids - listed)[:10]:
+        f.add("error", "splits", "sample in no split", sid, where)
+    for sid in sorted(listed - ids)[:10]:
+        f.add("error", "splits", f"split lists a sample that {SAMPLES} lacks", sid, where)
+    for r in rows:
+        s = next((s for s in SPLIT_NAMES if r["id"] in sets[s]), None)
+        if s is not None and s != r["split"]:
+            f.add("error", "splits", f"split {s} in {SPLITS} but {r['split']} in {SAMPLES}", r["id"], where)
+    sha = {e["id"]: e["sha256"] for s in SPLIT_NAMES for e in man.get("splits", {}).get(s, [])}
+    for r in rows:
+        if r["id"] in sha and sha[r["id"]] != r["sha256"]:
+            f.add("error", "splits", f"content hash differs between {SPLITS} and {SAMPLES}", r["id"], where)
+    frozen = ds.card.splits.manifest_sha256 if ds.card.splits else None
+    if frozen != manifest_sha256(man):
+        f.add("error", "splits", f"split manifest sha256 {manifest_sha256(man)[:12]} differs from the card's "
+                                 f"{(frozen or 'none')[:12]}", file=where)
+    if not sets["train"]:
+        f.add("warning", "splits", "train split is empty", file=where)
+    if not sets["test"]:
+        f.add("warning", "splits", "test split is empty", file=where)
+    groups, sources = defaultdict(set), defaultdict(list)
+    for r in rows:
+        groups[r["group"]].add(r["split"])
+        sources[r["source"]].append(r)
+    for g, ss in groups.items():
+        if len(ss) > 1:
+            f.add("error", "leakage", f"group {g!r} is on several splits {sorted(ss)}", file=where)
+    for src, members in sources.items():
+        if len({m["split"] for m in members}) < 2:
+            continue
+        for i, a in enumerate(members):
+            for b in members[i + 1:]:
+                if a["split"] == b["split"]:
+                    continue
+                if not a["region"] or not b["region"]:
+                    f.add("error", "leakage", f"samples of source {src!r} on {a['split']} and {b['split']} "
+                                              f"without regions to keep them apart", a["id"], where)
+                    continue
+                ra, rb = ([int(v) for v in m["region"].split()] for m in (a, b))
+                if _regions_touch(ra, rb, guard_px if len(ra) == 4 else 0):
+                    f.add("error", "leakage", f"{a['split']} sample {a['id']} and {b['split']} sample {b['id']} "
+                                              f"of source {src!r} overlap or lie within the guard band",
+                          a["id"], where)
+
+
+def _check_leakage(rows: list[dict], f: Findings, where: str) -> None:
+    by_hash = defaultdict(list)
+    for r in rows:
+        by_hash[r["image_sha256"]].append(r)
+    for members in by_hash.values():
+        if len({m["split"] for m in members}) > 1:
+            desc = ", ".join(f"{m['id']} ({m['split']})" for m in members[:4])
+            f.add("error", "leakage", f"identical image on several splits: {desc}", members[0]["id"], where)
+    hashes = np.array([int(r["phash"], 16) for r in rows], dtype=np.uint64)
+    splits = np.array([r["split"] for r in rows])
+    bits = np.unpackbits(hashes.view(np.uint8).reshape(-1, 8), axis=1).astype(bool)
+    pairs = []
+    for i in range(len(rows)):
+        other = splits[i + 1:] != splits[i]
+        if not other.any():
+            continue
+        dist = (bits[i + 1:] != bits[i]).sum(1)
+        for j in np.nonzero(other & (dist <= NEAR_DUPLICATE_BITS))[0]:
+            pairs.append((rows[i], rows[i + 1 + j], int(dist[j])))
+    for a, b, d in pairs[:20]:
+        if a["image_sha256"] != b["image_sha256"]:
+            f.add("warning", "near-duplicate", f"{a['id']} ({a['split']}) and {b['id']} ({b['split']}) look alike "
+                                               f"(perceptual hash distance {d})", a["id"], where)
+    if pairs:
+        f.add("info", "near-duplicate", f"{len(pairs)} near-duplicate pairs across splits in all", file=where)
+
+
+def validate_dataset(path: str | Path, *, workers: int | None = None) -> Findings:
+    """Run every check on the dataset folder at ``path``."""
+    f = Findings()
+    try:
+        ds = open_dataset(path)
+        card = ds.card
+        rows = ds.samples
+    except CellHubError as err:
+        f.add("error", "structure", err.problem, file=err.path)
+        return f
+    _check_card(card, f, str(ds.path / CARD))
+    dupes = {r["id"] for r in rows if sum(x["id"] == r["id"] for x in rows) > 1} if len(rows) < 5000 else set()
+    for sid in sorted(dupes):
+        f.add("error", "structure", "sample id listed twice", sid, str(ds.path / SAMPLES))
+    semantic = card.labels.semantic
+    results = map_samples(_check_sample, [(str(ds.path), r, card.labels.classes, semantic) for r in rows],
+                          workers=workers, description=f"validating {card.name}")
+    for findings, _ in results:
+        for level, check, msg, sid, where in findings:
+            f.add(level, check, msg, sid, where)
+    guard = int(card.splits.guard.split()[0]) if card.splits and card.splits.guard and \
+        card.splits.guard.split()[0].isdigit() else 0
+    try:
+        _check_splits(ds, rows, f, guard)
+    except CellHubError as err:
+        f.add("error", "splits", err.problem, file=err.path)
+    _check_leakage(rows, f, str(ds.path / SAMPLES))
+    train = [SampleRecord(id=r["id"], path="", group="", source="", shape=(), dtype="", targets={}, region=None,
+                          sha256="", image_sha256="", phash="", hist=h)
+             for r, (_, h) in zip(rows, results) if r["split"] == "train" and h]
+    if card.statistics is None:
+        f.add("error" if train else "warning", "statistics", "card has no normalisation statistics",
+              file=str(ds.path / CARD))
+    elif train:
+        expected = Statistics(channels=channel_statistics(train, card.channel_names))
+        if expected.model_dump() != card.statistics.model_dump():
+            f.add("error", "statistics", "card statistics differ from those of the train split",
+                  file=str(ds.path / CARD))
+    return f

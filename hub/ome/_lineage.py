@@ -1,0 +1,51 @@
+"""Lineage tables with CTC ``man_track.txt`` semantics: label, first frame, last frame, parent (0 = none)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import NamedTuple
+
+from hub.errors import InvalidInput
+
+
+class Track(NamedTuple):
+    label: int
+    begin: int
+    end: int
+    parent: int
+
+
+def read_man_track(path: str | Path) -> list[Track]:
+    """Parse a CTC track file; any malformed line is an error naming the file and line."""
+    path = Path(path)
+    tracks = []
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise InvalidInput("track file not found", path) from None
+    for n, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        parts = line.split()
+        try:
+            if len(parts) != 4:
+                raise ValueError
+            t = Track(*(int(p) for p in parts))
+        except ValueError:
+            raise InvalidInput(f"line {n}: expected 4 integers 'L B E P', got {line.strip()!r}", path) from None
+        if t.label <= 0 or t.begin < 0 or t.end < t.begin or t.parent < 0:
+            raise InvalidInput(f"line {n}: impossible track {line.strip()!r}", path)
+        tracks.append(t)
+    return tracks
+
+
+def write_man_track(tracks: list[Track], path: str | Path) -> None:
+    Path(path).write_text("".join(f"{t.label} {t.begin} {t.end} {t.parent}\n" for t in tracks))
+
+
+def lineage_to_attrs(tracks: list[Track]) -> list[list[int]]:
+    return [list(t) for t in tracks]
+
+
+def lineage_from_attrs(rows: list[list[int]]) -> list[Track]:
+    return [Track(*map(int, r)) for r in rows]
