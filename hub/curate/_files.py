@@ -19,12 +19,11 @@ def read_image_file(path: str | Path) -> np.ndarray:
             import tifffile
 
             return tifffile.imread(path)
-        import imageio.v3 as iio
         from PIL import Image
 
         with Image.open(path) as im:
             im.load()  # decodes fully: raises on truncated data
-        return np.asarray(iio.imread(path))
+            return np.asarray(im)
     except FileNotFoundError:
         raise InvalidInput("file not found", path) from None
     except Exception as err:

@@ -67,12 +67,11 @@ def assign_splits(records: list[SampleRecord], spec: SplitSpec) -> dict[str, str
     idx = np.arange(len(records))
     out = {}
     test_f, val_f = spec.fractions.get("test", 0), spec.fractions.get("val", 0)
-    if test_f:
-        idx, test = _fold(round(1 / test_f), y, groups, spec.seed, idx)
-        out.update(dict.fromkeys(ids[test], "test"))
-    if val_f:
-        idx, val = _fold(round((1 - test_f) / val_f), y, groups, spec.seed + 1, idx)
-        out.update(dict.fromkeys(ids[val], "val"))
+    for name, frac, seed in (("test", test_f, spec.seed), ("val", val_f / max(1 - test_f, 1e-9), spec.seed + 1)):
+        n_folds = min(round(1 / frac), len(set(groups[idx].tolist()))) if frac else 0
+        if n_folds >= 2:  # too few groups left for a held-out fold: the split stays empty
+            idx, held = _fold(n_folds, y, groups, seed, idx)
+            out.update(dict.fromkeys(ids[held], name))
     out.update(dict.fromkeys(ids[idx], "train"))
     return out
 

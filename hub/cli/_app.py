@@ -1,0 +1,37 @@
+"""Typer application and the one place where CellHub errors become one line and a non-zero exit."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import typer
+from rich.console import Console
+
+from hub.cards import SCHEMAS
+from hub.cli import datasets as _datasets
+from hub.errors import CellHubError
+
+app = typer.Typer(help="CellHub: curated microscopy datasets, models and benchmarks.", no_args_is_help=True,
+                  pretty_exceptions_enable=False, add_completion=False)
+app.add_typer(_datasets.app, name="datasets")
+err_console = Console(stderr=True)
+
+
+@app.command()
+def schema(kind: str = typer.Argument(..., help=f"one of: {', '.join(SCHEMAS)}")) -> None:
+    """Print the JSON Schema of a card."""
+    if kind not in SCHEMAS:
+        raise CellHubError(f"no schema {kind!r}; known: {', '.join(SCHEMAS)}")
+    typer.echo(json.dumps(SCHEMAS[kind].model_json_schema(), indent=2))
+
+
+def main() -> None:
+    try:
+        app()
+    except CellHubError as err:
+        err_console.print(f"[bold red]error:[/] {err}", highlight=False, soft_wrap=True)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        err_console.print("interrupted")
+        sys.exit(130)

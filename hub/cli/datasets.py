@@ -1,0 +1,220 @@
+"""``cellhub datasets ...``: import, build, validate, info, list, export."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+import yaml
+from rich.console import Console
+from rich.table import Table
+
+from hub.cards import DatasetCard, parse_card
+from hub.config import registry_root
+from hub.curate import SplitSpec, create_importer, import_dataset, open_dataset, validate_dataset
+from hub.curate.export import export_ctc
+from hub.curate.recipe import build_dataset, recipe_names
+from hub.errors import CardError, InvalidInput
+
+app = typer.Typer(help="Curate datasets: import sources, build recipes, validate, inspect, export.",
+                  no_args_is_help=True)
+console = Console()
+PLACEHOLDER = "not recorded"
+
+
+def _parse_options(pairs: list[str]) -> dict:
+    out = {}
+    for p in pairs:
+        key, sep, value = p.partition("=")
+        if not sep:
+            raise InvalidInput(f"--option {p!r}: expected KEY=VALUE")
+        out[key.replace("-", "_")] = yaml.safe_load(value)
+    return out
+
+
+def _merge(base: dict, over: dict) -> dict:
+    out = dict(base)
+    for k, v in over.items():
+        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def _import_card(importer, name: str, version: str, card_file: Path | None) -> DatasetCard:
+    d = importer.card_defaults()
+    base = {
+        "name": name, "version": version, "title": name,
+        "description": f"Imported from {importer.source.name} with the {importer.format} importer.",
+        "tasks": d.get("tasks", []),
+        "terms": {"license": "unknown", "terms": f"Terms {PLACEHOLDER} at import; fill in before publishing.",
+                  "redistribution": False, "citations": [PLACEHOLDER], "sources": [PLACEHOLDER]},
+        "acquisition": {"organism": PLACEHOLDER, "cell_type": PLACEHOLDER, "channels": d.get("channels", []),
+                        "pixel_size": {"unknown": True, "note": f"{PLACEHOLDER} at import"}},
+        "labels": d.get("labels", {}),
+    }
+    if card_file:
+        try:
+            user = yaml.safe_load(card_file.read_text()) or {}
+        except (OSError, yaml.YAMLError) as err:
+            raise CardError(f"cannot read card ({err.__class__.__name__})", card_file) from None
+        base = _merge(base, user)
+    return parse_card(DatasetCard, base, card_file or "<import card>")
+
+
+def _du(path: Path) -> int:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+def _human(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.1f} {unit}" if unit != "B" else f"{int(n)} B"
+        n /= 1024
+    return ""
+
+
+def _summary(path: Path) -> dict:
+    ds = open_dataset(path)
+    c, card = ds.card.counts, ds.card
+    return {"name": card.name, "version": card.version, "path": str(path), "tasks": card.tasks,
+            "samples": c.samples if c else len(ds.samples), "objects": c.objects if c else None,
+            "tracks": c.tracks if c else None, "divisions": c.divisions if c else None,
+            "classes": len(card.labels.classes) if card.labels.classes else None,
+            "splits": card.splits.counts if card.splits else {}, "bytes": _du(path),
+            "split_manifest_sha256": card.splits.manifest_sha256 if card.splits else None}
+
+
+def _print_findings(findings, as_json: bool, path: Path) -> None:
+    if as_json:
+        typer.echo(json.dumps(findings.to_json(), indent=2))
+        return
+    for level, items, style in (("error", findings.errors, "red"), ("warning", findings.warnings, "yellow"),
+                                ("info", findings.info, "blue")):
+        for f in items:
+            sample = f" [{f.sample}]" if f.sample else ""
+            console.print(f"[{style}]{level}[/] {f.check}{sample}: {f.line()}", highlight=False, soft_wrap=True)
+    console.print(f"{path}: {len(findings.errors)} error(s), {len(findings.warnings)} warning(s), "
+                  f"{len(findings.info)} info", highlight=False)
+
+
+@app.command("import")
+def import_(
+    format: str = typer.Argument(..., help="source layout: kaggle-dsb, ctc, npz, paired, folder"),
+    source: Path = typer.Argument(..., help="source folder or file"),
+    name: str = typer.Option(..., "--name", help="dataset name (lower-case, dashes)"),
+    out: Path = typer.Option(..., "--out", help="dataset folder to create"),
+    version: str = typer.Option("0.1.0", "--version", help="semantic version"),
+    card: Path | None = typer.Option(None, "--card", help="YAML with card fields (terms, acquisition, ...)"),
+    option: list[str] = typer.Option([], "--option", "-o", help="importer option KEY=VALUE (YAML value)"),
+    seed: int = typer.Option(0, help="split seed"),
+    val: float = typer.Option(0.15, help="validation fraction"),
+    test: float = typer.Option(0.15, help="test fraction"),
+    stratify: str | None = typer.Option(None, help="stratify splits by 'class' or 'shape'"),
+    workers: int | None = typer.Option(None, help="worker processes"),
+    as_json: bool = typer.Option(False, "--json", help="print the summary as JSON"),
+) -> None:
+    """Import a source in a known layout into a validated OME-Zarr dataset folder."""
+    importer = create_importer(format, source, **_parse_options(option))
+    dataset_card = _import_card(importer, name, version, card)
+    if stratify is None and dataset_card.labels.classes:
+        stratify = "class"
+    spec = SplitSpec(method="stratified-group", seed=seed, fractions={"val": val, "test": test}, stratify=stratify)
+    import_dataset(importer, out, dataset_card, spec, workers=workers)
+    _report(out, as_json)
+
+
+def _report(out: Path, as_json: bool) -> None:
+    s = _summary(out)
+    if as_json:
+        typer.echo(json.dumps(s, indent=2))
+    else:
+        console.print(f"[green]wrote[/] {s['name']}@{s['version']}: {s['samples']} samples, splits {s['splits']}, "
+                      f"{_human(s['bytes'])} -> {out}", highlight=False)
+
+
+@app.command()
+def build(
+    name: str = typer.Argument(..., help="dataset recipe name (a folder of datasets/)"),
+    source: Path | None = typer.Option(None, help="source mirror folder (default: $CELLHUB_DATA or ../shared/data)"),
+    out: Path | None = typer.Option(None, help="output folder (default: the local registry)"),
+    overwrite: bool = typer.Option(False, help="replace an existing build"),
+    workers: int | None = typer.Option(None, help="worker processes"),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Build a curated dataset from its recipe, checking every source file's SHA-256."""
+    _, path = build_dataset(name, source=source, out=out, workers=workers, overwrite=overwrite)
+    _report(path, as_json)
+
+
+@app.command()
+def validate(
+    path: Path = typer.Argument(..., help="dataset folder"),
+    as_json: bool = typer.Option(False, "--json", help="print {errors, warnings, info} as JSON"),
+    workers: int | None = typer.Option(None, help="worker processes"),
+) -> None:
+    """Check NGFF validity, labels, lineage, card, splits, leakage and statistics (exit 1 on any error)."""
+    findings = validate_dataset(path, workers=workers)
+    _print_findings(findings, as_json, path)
+    if findings.errors:
+        raise typer.Exit(1)
+
+
+@app.command()
+def info(path: Path = typer.Argument(..., help="dataset folder"), as_json: bool = typer.Option(False, "--json")):
+    """Show a dataset's card and counts."""
+    s = _summary(path)
+    card = open_dataset(path).card
+    if as_json:
+        typer.echo(json.dumps({**s, "card": card.model_dump(mode="json", exclude_none=True)}, indent=2))
+        return
+    console.print(f"[bold]{card.name}@{card.version}[/] — {card.title}", highlight=False)
+    console.print(card.description, highlight=False)
+    console.print(f"tasks: {', '.join(card.tasks)}; licence: {card.terms.license}; "
+                  f"redistribution: {'yes' if card.terms.redistribution else 'no'}", highlight=False)
+    console.print(f"channels: {', '.join(f'{c.name} ({c.modality})' for c in card.acquisition.channels)}",
+                  highlight=False)
+    console.print(f"samples: {s['samples']}; splits: {s['splits']}; size: {_human(s['bytes'])}", highlight=False)
+    for c in card.terms.citations:
+        console.print(f"cite: {c}", highlight=False)
+
+
+@app.command("list")
+def list_(
+    root: Path | None = typer.Option(None, help="registry folder (default: the local registry)"),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """List dataset recipes and the datasets built into the local registry, with a summary table."""
+    base = (root or registry_root()) / "datasets"
+    built = sorted(p.parent for p in base.glob("*/*/card.yaml")) if base.is_dir() else []
+    rows = [_summary(p) for p in built]
+    if as_json:
+        typer.echo(json.dumps({"recipes": recipe_names(), "datasets": rows}, indent=2))
+        return
+    table = Table(title=f"datasets in {base}")
+    for col in ("dataset", "tasks", "samples", "objects / tracks / classes", "train / val / test", "size"):
+        table.add_column(col)
+    for r in rows:
+        what = (f"{r['objects']} objects" if r["objects"] else f"{r['tracks']} tracks, {r['divisions']} divisions"
+                if r["tracks"] else f"{r['classes']} classes" if r["classes"] else "-")
+        sp = r["splits"]
+        table.add_row(f"{r['name']}@{r['version']}", ", ".join(r["tasks"]), str(r["samples"]), what,
+                      f"{sp.get('train', 0)} / {sp.get('val', 0)} / {sp.get('test', 0)}", _human(r["bytes"]))
+    console.print(table)
+    missing = sorted(set(recipe_names()) - {r["name"] for r in rows})
+    if missing:
+        console.print(f"recipes not built yet: {', '.join(missing)} (cellhub datasets build NAME)")
+
+
+@app.command()
+def export(
+    format: str = typer.Argument(..., help="target layout: ctc"),
+    path: Path = typer.Argument(..., help="dataset folder"),
+    out: Path = typer.Option(..., "--out", help="folder to write"),
+) -> None:
+    """Write a dataset back in a source layout (ctc: Cell Tracking Challenge folders)."""
+    if format != "ctc":
+        raise InvalidInput(f"no exporter {format!r}; known: ctc")
+    seqs = export_ctc(path, out)
+    console.print(f"[green]wrote[/] {len(seqs)} sequence(s) {', '.join(seqs)} -> {out}", highlight=False)
+
+

@@ -1,0 +1,61 @@
+"""Export curated tracking samples back to the Cell Tracking Challenge layout, losslessly."""
+
+from __future__ import annotations
+
+import shutil
+import uuid
+from pathlib import Path
+
+import tifffile
+
+from hub.curate.dataset import open_dataset
+from hub.errors import BuildError, InvalidInput
+from hub.ome import lineage_from_attrs, write_man_track
+
+
+def export_ctc(dataset: str | Path, out: str | Path, ids: list[str] | None = None) -> list[str]:
+    """Write ``<seq>/tTTT.tif``, ``<seq>_GT/TRA/man_trackTTT.tif`` + ``man_track.txt`` and
+    ``<seq>_GT/SEG/man_segTTT.tif`` for each time-lapse sample; returns the sequence folder names."""
+    ds = open_dataset(dataset)
+    out = Path(out)
+    if out.exists() and any(out.iterdir()):
+        raise BuildError("output folder exists and is not empty", out)
+    chosen = ids or [s["id"] for s in ds.samples if s["frames"] not in ("", "0")]
+    if not chosen:
+        raise InvalidInput("dataset has no time-lapse samples to export", ds.path)
+    tmp = out.parent / f".{out.name}.partial-{uuid.uuid4().hex[:8]}"
+    tmp.mkdir(parents=True)
+    try:
+        for sid in chosen:
+            img = ds.image(sid)
+            if not img.axes.startswith("t"):
+                raise InvalidInput(f"sample {sid!r} is not a time-lapse (axes {img.axes})", img.path)
+            digits = int(img.attrs.get("frame_digits", 3))
+            (tmp / sid).mkdir()
+            frames = img.array()
+            for t in range(frames.shape[0]):
+                tifffile.imwrite(tmp / sid / f"t{t:0{digits}d}.tif", frames[t])
+            if "tracks" in img.label_names:
+                tra_dir = tmp / f"{sid}_GT" / "TRA"
+                tra_dir.mkdir(parents=True)
+                attrs = img.label_attrs("tracks")
+                d = int(attrs.get("mask_digits", digits))
+                tra = img.label("tracks")
+                for t in range(tra.shape[0]):
+                    tifffile.imwrite(tra_dir / f"man_track{t:0{d}d}.tif", tra[t])
+                write_man_track(lineage_from_attrs(attrs["lineage"]), tra_dir / "man_track.txt")
+            if "segmentation" in img.label_names:
+                seg_dir = tmp / f"{sid}_GT" / "SEG"
+                seg_dir.mkdir(parents=True)
+                attrs = img.label_attrs("segmentation")
+                d = int(attrs.get("mask_digits", digits))
+                seg = img.label("segmentation")
+                for t in attrs.get("annotated_frames", []):
+                    tifffile.imwrite(seg_dir / f"man_seg{t:0{d}d}.tif", seg[t])
+        if out.exists():
+            out.rmdir()
+        tmp.rename(out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return chosen
