@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +19,14 @@ def read_image_file(path: str | Path) -> np.ndarray:
         if path.suffix.lower() in (".tif", ".tiff"):
             import tifffile
 
-            return tifffile.imread(path)
+            logging.getLogger("tifffile").setLevel(logging.ERROR)  # problems become our one-line error
+            with tifffile.TiffFile(path) as tf:
+                if not len(tf.pages):
+                    raise ValueError("no image in the file (truncated?)")
+                arr = tf.asarray()
+            if arr.size == 0:
+                raise ValueError("no pixel data (truncated?)")
+            return arr
         from PIL import Image
 
         with Image.open(path) as im:

@@ -1,0 +1,96 @@
+"""Random square windows over the 2-D planes (frames of a movie, or whole fields) of one split."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+import torch
+
+from hub.curate import open_dataset
+from hub.data._reader import DEFAULT_CACHE_BYTES, Lead, Reader
+from hub.errors import InvalidInput
+
+
+class Window(NamedTuple):
+    sample: str
+    frame: int | None  # None for samples without a time axis
+    y: int
+    x: int
+    size: int
+
+
+def lead(axes: str, frame: int | None, channels: bool = True) -> Lead:
+    """Index of the non-yx axes: the frame on 't', every channel on 'c' (dropped with ``channels=False``)."""
+    out: list = []
+    for a in axes[:-2]:
+        if a == "t":
+            out.append(frame)
+        elif a == "c" and channels:
+            out.append(slice(None))
+    return tuple(out)
+
+
+def sample_shape(row: dict) -> tuple[int, ...]:
+    return tuple(int(s) for s in row["shape"].split("x"))
+
+
+class PatchDataset(torch.utils.data.Dataset):
+    """Base of the patch datasets: ``len(self)`` random ``patch`` x ``patch`` windows per epoch.
+
+    Planes are drawn uniformly, then a window uniformly inside the plane (at the origin when the plane is
+    smaller than the patch; the caller pads). With an integer ``seed`` window ``i`` is a pure function of
+    (seed, epoch, i) -- call :meth:`set_epoch` for new windows each epoch; with ``seed=None`` every draw is
+    fresh. ``frames(reader, sample_id, n_frames)`` picks the usable frames of a time-lapse sample.
+    """
+
+    def __init__(self, path: str | Path, split: str, patch: int, samples_per_epoch: int | None,
+                 seed: int | None, cache_bytes: int,
+                 frames: Callable[[Reader, str, int], list[int]] | None = None):
+        self.data = open_dataset(path)
+        self.reader = Reader(path, cache_bytes)
+        self.split, self.patch, self.seed, self.epoch = split, int(patch), seed, 0
+        self.planes: list[tuple[str, int | None, int, int]] = []
+        for row in self.data.samples:
+            if row["split"] != split:
+                continue
+            shape = sample_shape(row)
+            if int(row.get("frames") or 0) > 0:
+                usable = frames(self.reader, row["id"], shape[0]) if frames else range(shape[0])
+                self.planes += [(row["id"], t, *shape[-2:]) for t in usable]
+            else:
+                self.planes.append((row["id"], None, *shape[-2:]))
+        if not self.planes:
+            raise InvalidInput(f"no usable images in split {split!r}", self.data.path / "samples.csv")
+        self.samples_per_epoch = int(samples_per_epoch or len(self.planes))
+
+    def __len__(self) -> int:
+        return self.samples_per_epoch
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def rng(self, index: int) -> np.random.Generator:
+        return np.random.default_rng(None if self.seed is None else [self.seed, self.epoch, index])
+
+    def window(self, index: int, rng: np.random.Generator | None = None) -> Window:
+        if not 0 <= index < len(self):
+            raise IndexError(index)
+        rng = rng or self.rng(index)
+        sample, frame, h, w = self.planes[int(rng.integers(len(self.planes)))]
+        y = int(rng.integers(h - self.patch + 1)) if h > self.patch else 0
+        x = int(rng.integers(w - self.patch + 1)) if w > self.patch else 0
+        return Window(sample, frame, y, x, self.patch)
+
+    def read_image(self, win: Window) -> np.ndarray:
+        """Raw image window, channels first (C, y, x) in the stored dtype."""
+        axes = self.reader.image(win.sample).axes
+        img = self.reader.read(win.sample, lead(axes, win.frame), win.y, win.x, win.size, win.size)
+        return img if "c" in axes else img[None]
+
+    def read_label(self, win: Window, label: str) -> np.ndarray:
+        axes = self.reader.image(win.sample).axes
+        return self.reader.read(win.sample, lead(axes, win.frame, channels=False), win.y, win.x, win.size,
+                                win.size, label=label)

@@ -1,0 +1,68 @@
+"""Normalisation from a card's train statistics, joint random flips/rotations, padding to a patch."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+
+from hub.cards import DatasetCard
+from hub.errors import CardError
+
+Normalize = bool | Literal["percentile", "meanstd"] | None
+
+
+class Normalizer:
+    """Scales each channel with the card's train statistics, to float32.
+
+    ``"percentile"`` (or ``True``) maps p1 -> 0 and p99.8 -> 1 (no clipping); ``"meanstd"`` gives zero mean
+    and unit variance; ``False``/``None`` only converts to float32.
+    """
+
+    def __init__(self, card: DatasetCard, channels: list[str], mode: Normalize = True):
+        self.mode = "percentile" if mode is True else (mode or None)
+        self.offset = self.scale = None
+        if self.mode is None:
+            return
+        if self.mode not in ("percentile", "meanstd"):
+            raise ValueError(f"normalize must be True, False, 'percentile' or 'meanstd', not {mode!r}")
+        stats = {s.channel: s for s in (card.statistics.channels if card.statistics else [])}
+        absent = [c for c in channels if c not in stats]
+        if absent:
+            raise CardError(f"statistics.channels: no train statistics for channel {absent[0]!r} of {card.ref}")
+        if self.mode == "percentile":
+            lo = [stats[c].p1 for c in channels]
+            span = [stats[c].p99_8 - stats[c].p1 for c in channels]
+        else:
+            lo = [stats[c].mean for c in channels]
+            span = [stats[c].std for c in channels]
+        self.offset = np.asarray(lo, np.float32)[:, None, None]
+        self.scale = (1 / np.maximum(np.asarray(span, np.float32), 1e-6))[:, None, None]
+
+    def __call__(self, image: np.ndarray) -> np.ndarray:
+        """``image`` is channels first (C, Y, X)."""
+        out = image.astype(np.float32)
+        if self.mode is not None:
+            out -= self.offset
+            out *= self.scale
+        return out
+
+
+def random_dihedral(rng: np.random.Generator, *arrays: np.ndarray) -> list[np.ndarray]:
+    """The same random flip / 90-degree rotation of the last two axes for every array (8 cases if square)."""
+    square = arrays[0].shape[-1] == arrays[0].shape[-2]
+    k = int(rng.integers(4)) if square else 2 * int(rng.integers(2))
+    flip = bool(rng.integers(2))
+    out = []
+    for a in arrays:
+        a = np.rot90(a, k, axes=(-2, -1))
+        out.append(np.ascontiguousarray(a[..., ::-1] if flip else a))
+    return out
+
+
+def pad_to(a: np.ndarray, size: int) -> np.ndarray:
+    """Zero-pad the last two axes at the bottom/right up to ``size`` (no-op when already that large)."""
+    py, px = max(size - a.shape[-2], 0), max(size - a.shape[-1], 0)
+    if not (py or px):
+        return a
+    return np.pad(a, [(0, 0)] * (a.ndim - 2) + [(0, py), (0, px)])
