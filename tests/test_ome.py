@@ -229,8 +229,6 @@ def test_refuses_to_overwrite(tmp_path, dsb):
     assert validate_ngff(path) == []
 
 
-@pytest.mark.xfail(strict=True, reason="write_image checks labels only after the image is written: a refused "
-                                       "write leaves a half-written image behind (see report; drop when fixed)")
 def test_refused_labels_write_nothing(tmp_path, dsb):
     image, labels = dsb
     with pytest.raises(ValueError):
@@ -238,8 +236,6 @@ def test_refused_labels_write_nothing(tmp_path, dsb):
     assert not (tmp_path / "x.zarr").exists()
 
 
-@pytest.mark.xfail(strict=True, reason="labels are downsampled arr[::2, ::2] (ceil) and images 2x2-mean (floor): "
-                                       "odd sizes give label levels 1 px larger than the image (see report)")
 def test_label_levels_match_odd_sized_image(tmp_path, data_dir):
     image = tifffile.imread(data_dir / ECOLI / "img" / "t000000.tif")  # 1305x1009: odd on both axes
     labels = tifffile.imread(data_dir / ECOLI / "TRA" / "man_track000000.tif")

@@ -75,9 +75,15 @@ def _check_sample(job: tuple) -> tuple[list[tuple], list]:
             continue
         if lab.shape != geometry:
             out.append(("error", "labels", f"label shape {lab.shape} differs from image {geometry}", sid, where))
-        if len(img.label(name).shape) and len(img.group[f"labels/{name}"].attrs["ome"]["multiscales"][0]
-                                              ["datasets"]) != len(img.level_paths):
+        n_levels = len(img.group[f"labels/{name}"].attrs["ome"]["multiscales"][0]["datasets"])
+        if n_levels != len(img.level_paths):
             out.append(("error", "labels", "label pyramid has another number of levels than its image", sid, where))
+        else:
+            for level in range(1, n_levels):
+                want = tuple(n for a, n in zip(img.axes, img.array(level).shape) if a != "c")
+                if img.label(name, level).shape != want:
+                    out.append(("error", "labels", f"label level {level} has shape "
+                                f"{img.label(name, level).shape}, image level {want}", sid, where))
         if lab.size and lab.min() < 0:
             out.append(("error", "labels", "negative label values", sid, where))
         if semantic and name == "semantic" and not set(np.unique(lab).tolist()) <= set(semantic):

@@ -31,9 +31,9 @@ def pyramid_levels(shape_yx: tuple[int, int]) -> int:
 
 def downsample(arr: np.ndarray, is_label: bool) -> np.ndarray:
     """Halve the last two axes: nearest neighbour for labels, 2x2 mean (native dtype) for images."""
-    if is_label:
-        return arr[..., ::2, ::2]
     y, x = (arr.shape[-2] // 2) * 2, (arr.shape[-1] // 2) * 2
+    if is_label:  # same (floored) geometry as the image levels
+        return arr[..., :y:2, :x:2]
     a = arr[..., :y, :x].astype(np.float32)
     m = (a[..., 0::2, 0::2] + a[..., 1::2, 0::2] + a[..., 0::2, 1::2] + a[..., 1::2, 1::2]) / 4
     if np.issubdtype(arr.dtype, np.integer):
@@ -112,6 +112,9 @@ def write_image(
         raise ValueError(f"unsupported axes {axes!r}")
     if image.ndim != len(axes):
         raise ValueError(f"image has {image.ndim} dimensions, axes {axes!r} has {len(axes)}")
+    _check_labels(image, axes, labels or {})
+    if Path(path).exists():
+        raise FileExistsError(f"{path}: already exists; write_image never overwrites")
     levels = levels or pyramid_levels(image.shape[-2:])
     scale = {"y": pixel_size[0], "x": pixel_size[1]} if pixel_size else {}
     if frame_interval:
@@ -138,16 +141,21 @@ def write_image(
         _write_labels(root, image, axes, labels, label_attrs or {}, levels, scale, units)
 
 
-def _write_labels(root: zarr.Group, image: np.ndarray, axes: str, labels: Mapping[str, np.ndarray],
-                  label_attrs: Mapping[str, dict], levels: int, scale: dict, units: dict) -> None:
-    label_axes = axes.replace("c", "")
+def _check_labels(image: np.ndarray, axes: str, labels: Mapping[str, np.ndarray]) -> None:
+    """Refuse bad label images before anything is written."""
     expected = tuple(s for a, s in zip(axes, image.shape) if a != "c")
-    labels_group = root.create_group("labels")
     for name, lab in labels.items():
         if lab.shape != expected:
             raise ValueError(f"label {name!r} has shape {lab.shape}, image geometry is {expected}")
         if not np.issubdtype(lab.dtype, np.integer):
             raise ValueError(f"label {name!r} has dtype {lab.dtype}; labels must be integer")
+
+
+def _write_labels(root: zarr.Group, image: np.ndarray, axes: str, labels: Mapping[str, np.ndarray],
+                  label_attrs: Mapping[str, dict], levels: int, scale: dict, units: dict) -> None:
+    label_axes = axes.replace("c", "")
+    labels_group = root.create_group("labels")
+    for name, lab in labels.items():
         g = labels_group.create_group(name)
         datasets = _write_pyramid(g, lab, label_axes, levels, True, scale)
         write_multiscales_metadata(g, datasets, fmt=FMT, axes=list(label_axes), axes_units=units or None,
