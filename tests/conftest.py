@@ -23,16 +23,22 @@ def data_dir() -> Path:
 
 @pytest.fixture(scope="session")
 def built(tmp_path_factory, data_dir):
-    """``built(name)`` -> path of dataset ``name`` built from its recipe (once per session)."""
+    """``built(name)`` -> path of dataset ``name`` built from its recipe, once per test run (shared by the
+    pytest-xdist workers through a file lock in the run's base temporary folder)."""
+    from filelock import FileLock
+
     from hub.curate.recipe import build_dataset
 
-    root = tmp_path_factory.mktemp("built")
-    cache: dict[str, Path] = {}
+    base = tmp_path_factory.getbasetemp()
+    root = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "built"
+    root.mkdir(exist_ok=True)
 
     def get(name: str) -> Path:
-        if name not in cache:
-            _, cache[name] = build_dataset(name, source=data_dir, out=root / name)
-        return cache[name]
+        out = root / name
+        with FileLock(str(root / f"{name}.lock")):
+            if not out.exists():
+                build_dataset(name, source=data_dir, out=out)
+        return out
 
     return get
 

@@ -202,3 +202,36 @@ def test_build_refuses_drifted_split(data_dir, tmp_path, monkeypatch):
 def test_build_without_sources_says_where_data_comes_from(tmp_path):
     r = cellhub("datasets", "build", "dsb2018-fluo", "--source", tmp_path / "nowhere", check=False)
     assert_refused(r, "source data for dsb2018-fluo not found", "kaggle")
+
+
+def test_near_duplicate_across_splits_is_a_warning(data_dir, tmp_path):
+    """A real image and a slightly altered copy of it on two sides of a split: reported, not refused."""
+    from hub.cards import DatasetCard
+    from hub.curate import SplitSpec, create_importer, import_dataset, validate_dataset
+    from hub.curate._files import read_image_file
+
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    ids = sorted(p.name for p in (data_dir / DSB).iterdir())[:4]
+    for i in ids:
+        tifffile.imwrite(folder / f"{i[:8]}.tif", read_image_file(data_dir / DSB / i / "images" / f"{i}.png")[..., 0])
+    near = tifffile.imread(folder / f"{ids[0][:8]}.tif").copy()
+    near[::7, ::5] = np.clip(near[::7, ::5].astype(int) + 3, 0, 255).astype(np.uint8)
+    tifffile.imwrite(folder / "nearcopy.tif", near)
+    card = DatasetCard.model_validate(yaml_card("near"))
+    spec = SplitSpec(method="assign", assign={"train": [i[:8] for i in ids[:3]], "test": [ids[3][:8], "nearcopy"]})
+    out = tmp_path / "ds"
+    import_dataset(create_importer("folder", folder), out, card, spec, workers=1)
+    findings = validate_dataset(out, workers=1)
+    assert findings.errors == []
+    dup = [w for w in findings.warnings if w.check == "near-duplicate"]
+    assert len(dup) == 1 and {ids[0][:8], "nearcopy"} <= set(dup[0].message.replace("(", " ").split())
+
+
+def yaml_card(name: str) -> dict:
+    return {"name": name, "version": "0.1.0", "title": name, "description": "test", "tasks": ["instance-segmentation"],
+            "terms": {"license": "CC0-1.0", "redistribution": True, "citations": ["DSB2018"], "sources": ["DSB2018"]},
+            "acquisition": {"organism": "mixed", "cell_type": "nuclei", "channels": [{"name": "grey",
+                                                                                     "modality": "fluorescence"}],
+                            "pixel_size": {"unknown": True}},
+            "labels": {}}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import typer
@@ -19,7 +20,7 @@ from hub.errors import CardError, InvalidInput
 
 app = typer.Typer(help="Curate datasets: import sources, build recipes, validate, inspect, export.",
                   no_args_is_help=True)
-console = Console()
+console = Console(width=None if sys.stdout.isatty() else 160)  # no wrapped tables in logs and pipes
 PLACEHOLDER = "not recorded"
 
 

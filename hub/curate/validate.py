@@ -22,7 +22,8 @@ from hub.errors import CellHubError
 from hub.ome import lineage_from_attrs, open_image, validate_ngff
 
 PLACEHOLDER = "not recorded"
-NEAR_DUPLICATE_BITS = 2  # dHash Hamming distance at or below which two images are reported as near duplicates
+NEAR_DUPLICATE_BITS = 2  # dHash Hamming distance at or below which two images are near-duplicate candidates
+NEAR_DUPLICATE_R = 0.98  # ... confirmed when every channel's pixel correlation reaches this
 
 
 @dataclass
@@ -184,7 +185,7 @@ def _check_splits(ds, rows: list[dict], f: Findings, guard_px: int) -> None:
                           a["id"], where)
 
 
-def _check_leakage(rows: list[dict], f: Findings, where: str) -> None:
+def _check_leakage(ds, rows: list[dict], f: Findings, where: str) -> None:
     by_hash = defaultdict(list)
     for r in rows:
         by_hash[r["image_sha256"]].append(r)
@@ -203,12 +204,33 @@ def _check_leakage(rows: list[dict], f: Findings, where: str) -> None:
         dist = (bits[i + 1:] != bits[i]).sum(1)
         for j in np.nonzero(other & (dist <= NEAR_DUPLICATE_BITS))[0]:
             pairs.append((rows[i], rows[i + 1 + j], int(dist[j])))
-    for a, b, d in pairs[:20]:
-        if a["image_sha256"] != b["image_sha256"]:
-            f.add("warning", "near-duplicate", f"{a['id']} ({a['split']}) and {b['id']} ({b['split']}) look alike "
-                                               f"(perceptual hash distance {d})", a["id"], where)
+    confirmed = 0
+    for a, b, d in pairs:
+        if a["image_sha256"] == b["image_sha256"]:
+            continue  # already an error above
+        r = _min_channel_correlation(ds.image(a["id"]).read(), ds.image(b["id"]).read())
+        if r >= NEAR_DUPLICATE_R:
+            confirmed += 1
+            if confirmed <= 20:
+                f.add("warning", "near-duplicate", f"{a['id']} ({a['split']}) and {b['id']} ({b['split']}) are near "
+                      f"duplicates (perceptual hash distance {d}, pixel correlation {r:.3f})", a["id"], where)
     if pairs:
-        f.add("info", "near-duplicate", f"{len(pairs)} near-duplicate pairs across splits in all", file=where)
+        f.add("info", "near-duplicate", f"{len(pairs)} pairs across splits with similar perceptual hashes, "
+                                        f"{confirmed} confirmed by pixel correlation >= {NEAR_DUPLICATE_R}", file=where)
+
+
+def _min_channel_correlation(a: np.ndarray, b: np.ndarray) -> float:
+    """Smallest per-plane Pearson correlation of two images of one shape (-1 when shapes differ)."""
+    if a.shape != b.shape:
+        return -1.0
+    a = a.reshape(-1, *a.shape[-2:]).astype(np.float64)
+    b = b.reshape(-1, *b.shape[-2:]).astype(np.float64)
+    rs = []
+    for x, y in zip(a, b):
+        x, y = x.ravel() - x.mean(), y.ravel() - y.mean()
+        den = np.sqrt((x * x).sum() * (y * y).sum())
+        rs.append(float((x * y).sum() / den) if den else float(np.array_equal(x, y)))
+    return min(rs)
 
 
 def validate_dataset(path: str | Path, *, workers: int | None = None) -> Findings:
@@ -237,7 +259,7 @@ def validate_dataset(path: str | Path, *, workers: int | None = None) -> Finding
         _check_splits(ds, rows, f, guard)
     except CellHubError as err:
         f.add("error", "splits", err.problem, file=err.path)
-    _check_leakage(rows, f, str(ds.path / SAMPLES))
+    _check_leakage(ds, rows, f, str(ds.path / SAMPLES))
     train = [SampleRecord(id=r["id"], path="", group="", source="", shape=(), dtype="", targets={}, region=None,
                           sha256="", image_sha256="", phash="", hist=h)
              for r, (_, h) in zip(rows, results) if r["split"] == "train" and h]
