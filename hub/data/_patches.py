@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from hub.curate import open_dataset
-from hub.data._reader import DEFAULT_CACHE_BYTES, Lead, Reader
+from hub.data._reader import Lead, Reader
 from hub.errors import InvalidInput
 
 
@@ -38,12 +38,13 @@ def sample_shape(row: dict) -> tuple[int, ...]:
 
 
 class PatchDataset(torch.utils.data.Dataset):
-    """Base of the patch datasets: ``len(self)`` random ``patch`` x ``patch`` windows per epoch.
+    """Base of the patch datasets: ``samples_per_epoch`` (default: one per plane) random square windows.
 
     Planes are drawn uniformly, then a window uniformly inside the plane (at the origin when the plane is
     smaller than the patch; the caller pads). With an integer ``seed`` window ``i`` is a pure function of
-    (seed, epoch, i) -- call :meth:`set_epoch` for new windows each epoch; with ``seed=None`` every draw is
-    fresh. ``frames(reader, sample_id, n_frames)`` picks the usable frames of a time-lapse sample.
+    (seed, epoch, i) -- call :meth:`set_epoch` for new windows each epoch (workers see it unless they are
+    persistent); with ``seed=None`` every draw is fresh. ``frames(reader, sample_id, n_frames)`` picks the
+    usable frames of a time-lapse sample.
     """
 
     def __init__(self, path: str | Path, split: str, patch: int, samples_per_epoch: int | None,

@@ -3,7 +3,8 @@
 Nothing opened is ever pickled: a :class:`Reader` opens the dataset and its zarr arrays on first use in
 the current process and reopens them when it finds itself in another process (a forked or spawned
 DataLoader worker). Windows are read from level 0 in whole chunks, and decoded chunks are kept in a
-per-process LRU cache bounded by bytes (``cache_bytes``, default 256 MiB per process; 0 disables it).
+per-process LRU cache bounded by bytes (``cache_bytes``; default 512 MiB per process, room for a 100-frame
+1024x1024 uint8 movie with a uint16 label image; 0 disables it).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from hub.data._cache import ChunkCache
 from hub.errors import InvalidInput
 from hub.ome import OmeImage
 
-DEFAULT_CACHE_BYTES = 256 << 20
+DEFAULT_CACHE_BYTES = 512 << 20
 
 Lead = tuple  # one entry per non-yx axis: an int (e.g. a frame) or slice(None) (e.g. all channels)
 

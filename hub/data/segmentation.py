@@ -1,0 +1,61 @@
+"""Random patches of images and their instance (or semantic) label images, for segmentation training."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from hub.data._patches import PatchDataset
+from hub.data._reader import DEFAULT_CACHE_BYTES, Reader
+from hub.data._transforms import Normalize, Normalizer, pad_to, random_dihedral
+from hub.errors import InvalidInput
+
+
+def annotated_frames(label: str):
+    """Frames of a movie usable with ``label``: its ``annotated_frames`` attribute when set, else all."""
+
+    def frames(reader: Reader, sample_id: str, n: int) -> list[int]:
+        img = reader.image(sample_id)
+        if label not in img.label_names:
+            raise InvalidInput(f"no label image {label!r} (has: {', '.join(img.label_names) or 'none'})", img.path)
+        marked = img.label_attrs(label).get("annotated_frames")
+        return list(range(n)) if marked is None else [int(t) for t in marked]
+
+    return frames
+
+
+class SegmentationDataset(PatchDataset):
+    """``(image, label)`` = (float32 C x P x P, int64 P x P) random patches of split ``split``.
+
+    ``label`` names the label image (``instances``; ``tracks`` or ``segmentation`` for tracking movies);
+    ``semantic=True`` turns instances into foreground 1 / background 0. Planes smaller than ``patch`` are
+    zero-padded at the bottom/right (after normalisation). ``channels`` selects image channels by name.
+    """
+
+    def __init__(self, path: str | Path, split: str, patch: int = 256, samples_per_epoch: int | None = None,
+                 label: str = "instances", semantic: bool = False, channels: list[str] | None = None,
+                 normalize: Normalize = True, augment: bool = False, seed: int | None = None,
+                 cache_bytes: int = DEFAULT_CACHE_BYTES):
+        super().__init__(path, split, patch, samples_per_epoch, seed, cache_bytes, frames=annotated_frames(label))
+        self.label, self.semantic, self.augment = label, semantic, augment
+        names = self.data.card.channel_names
+        self.channels = list(channels or names)
+        unknown = [c for c in self.channels if c not in names]
+        if unknown:
+            raise InvalidInput(f"no channel {unknown[0]!r} (channels: {', '.join(names)})", self.data.path)
+        self.channel_index = [names.index(c) for c in self.channels]
+        self.normalizer = Normalizer(self.data.card, self.channels, normalize)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        rng = self.rng(index)
+        win = self.window(index, rng)
+        image = self.normalizer(self.read_image(win)[self.channel_index])
+        label = self.read_label(win, self.label).astype(np.int64)
+        if self.semantic:
+            label = (label > 0).astype(np.int64)
+        image, label = pad_to(image, self.patch), pad_to(label, self.patch)
+        if self.augment:
+            image, label = random_dihedral(rng, image, label)
+        return torch.from_numpy(image), torch.from_numpy(label)
