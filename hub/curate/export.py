@@ -36,22 +36,10 @@ def export_ctc(dataset: str | Path, out: str | Path, ids: list[str] | None = Non
             for t in range(frames.shape[0]):
                 tifffile.imwrite(tmp / sid / f"t{t:0{digits}d}.tif", frames[t])
             if "tracks" in img.label_names:
-                tra_dir = tmp / f"{sid}_GT" / "TRA"
-                tra_dir.mkdir(parents=True)
-                attrs = img.label_attrs("tracks")
-                d = int(attrs.get("mask_digits", digits))
-                tra = img.label("tracks")
-                for t in range(tra.shape[0]):
-                    tifffile.imwrite(tra_dir / f"man_track{t:0{d}d}.tif", tra[t])
-                write_man_track(lineage_from_attrs(attrs["lineage"]), tra_dir / "man_track.txt")
+                attrs = _write_masks(img, "tracks", tmp / f"{sid}_GT" / "TRA", "man_track", digits)
+                write_man_track(lineage_from_attrs(attrs["lineage"]), tmp / f"{sid}_GT" / "TRA" / "man_track.txt")
             if "segmentation" in img.label_names:
-                seg_dir = tmp / f"{sid}_GT" / "SEG"
-                seg_dir.mkdir(parents=True)
-                attrs = img.label_attrs("segmentation")
-                d = int(attrs.get("mask_digits", digits))
-                seg = img.label("segmentation")
-                for t in attrs.get("annotated_frames", []):
-                    tifffile.imwrite(seg_dir / f"man_seg{t:0{d}d}.tif", seg[t])
+                _write_masks(img, "segmentation", tmp / f"{sid}_GT" / "SEG", "man_seg", digits)
         if out.exists():
             out.rmdir()
         tmp.rename(out)
@@ -59,3 +47,15 @@ def export_ctc(dataset: str | Path, out: str | Path, ids: list[str] | None = Non
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return chosen
+
+
+def _write_masks(img, label: str, folder: Path, prefix: str, digits: int) -> dict:
+    """Write the annotated frames (all, unless ``annotated_frames`` says otherwise) of a label image as
+    ``<prefix>TTT.tif``; returns the label's attributes."""
+    folder.mkdir(parents=True)
+    attrs = img.label_attrs(label)
+    d = int(attrs.get("mask_digits", digits))
+    masks = img.label(label)
+    for t in attrs.get("annotated_frames", range(masks.shape[0])):
+        tifffile.imwrite(folder / f"{prefix}{t:0{d}d}.tif", masks[t])
+    return attrs
