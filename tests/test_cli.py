@@ -235,3 +235,36 @@ def yaml_card(name: str) -> dict:
                                                                                      "modality": "fluorescence"}],
                             "pixel_size": {"unknown": True}},
             "labels": {}}
+
+
+def test_kaggle_layout_with_a_colour_image_keeps_three_channels(data_dir, tmp_path):
+    """A Kaggle-layout folder the tests never built: two DSB images plus a real colour composite (the
+    in-silico-labeling DAPI/MAP2/NFH field as RGB) with masks from its nuclei."""
+    from PIL import Image
+    from skimage.measure import label as connected
+
+    from hub.curate import open_dataset
+    from hub.curate._files import read_image_file
+
+    root = dsb_subset(data_dir, tmp_path, 2)
+    isl = data_dir / "labelfree/in-silico-labeling/condition_blue_sample"
+    planes = [read_image_file(next(isl.glob(f"*channel-{c}_CONFOCAL*")))[:256, :256].astype(float)
+              for c in ("DAPI", "MAP2", "NFH")]
+    rgb = np.stack([np.clip(255 * (p - np.percentile(p, 1)) / np.ptp(p), 0, 255) for p in planes], -1)
+    sid = "isl-colour"
+    (root / sid / "images").mkdir(parents=True)
+    (root / sid / "masks").mkdir()
+    Image.fromarray(rgb.astype(np.uint8)).save(root / sid / "images" / f"{sid}.png")
+    nuclei = connected(planes[0] > np.percentile(planes[0], 90))
+    for k in range(1, nuclei.max() + 1):
+        Image.fromarray(((nuclei == k) * 255).astype(np.uint8)).save(root / sid / "masks" / f"m{k:04d}.png")
+    out = tmp_path / "ds"
+    cellhub("datasets", "import", "kaggle-dsb", root, "--name", "mixed", "--out", out, "--val", "0")
+    ds = open_dataset(out)
+    colour = ds.image(sid)
+    assert colour.axes == "cyx" and colour.channel_names == ["red", "green", "blue"]
+    np.testing.assert_array_equal(colour.read(), np.moveaxis(rgb.astype(np.uint8), -1, 0))
+    assert int(ds.sample(sid)["objects"]) == nuclei.max()
+    grey = ds.image(sorted(p.name for p in root.iterdir() if p.name != sid)[0])
+    assert grey.axes == "yx"
+    cellhub("datasets", "validate", out)
