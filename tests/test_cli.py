@@ -268,3 +268,16 @@ def test_kaggle_layout_with_a_colour_image_keeps_three_channels(data_dir, tmp_pa
     grey = ds.image(sorted(p.name for p in root.iterdir() if p.name != sid)[0])
     assert grey.axes == "yx"
     cellhub("datasets", "validate", out)
+
+
+def test_validate_reports_a_corrupt_chunk_as_an_error(built, tmp_path):
+    path = tmp_path / "isl"
+    shutil.copytree(built("isl-condition-b"), path)
+    shard = next((path / "images/A4_y0256_x0256.ome.zarr/0/c").rglob("*"))
+    while shard.is_dir():
+        shard = next(shard.iterdir())
+    shard.write_bytes(b"\0garbage" * 10)
+    r = cellhub("datasets", "validate", path, "--json", check=False)
+    assert r.returncode == 1
+    errors = json.loads(r.stdout)["errors"]
+    assert any(e["sample"] == "A4_y0256_x0256" for e in errors), errors

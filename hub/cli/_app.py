@@ -29,7 +29,7 @@ def schema(kind: str = typer.Argument(..., help=f"one of: {', '.join(SCHEMAS)}")
 def main() -> None:
     try:
         app()
-    except CellHubError as err:
+    except (CellHubError, OSError) as err:  # OSError: e.g. a full disk or a folder without write permission
         err_console.print(f"[bold red]error:[/] {err}", highlight=False, soft_wrap=True)
         sys.exit(1)
     except KeyboardInterrupt:

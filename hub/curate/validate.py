@@ -55,6 +55,15 @@ class Findings:
 
 def _check_sample(job: tuple) -> tuple[list[tuple], list]:
     """Per-sample checks (in a worker): NGFF, labels, lineage, content hash. Returns findings and histograms."""
+    root, row, _, _ = job
+    try:
+        return _check_sample_unsafe(job)
+    except Exception as err:  # an unreadable store (corrupt chunk, missing array) is a finding, not a crash
+        return [("error", "structure", f"cannot read sample ({err.__class__.__name__}: {str(err)[:200]})",
+                 row["id"], str(Path(root) / row["path"]))], []
+
+
+def _check_sample_unsafe(job: tuple) -> tuple[list[tuple], list]:
     root, row, card_classes, semantic = job
     sid, path = row["id"], str(Path(root) / row["path"])
     out: list[tuple] = []
