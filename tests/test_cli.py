@@ -75,14 +75,7 @@ def test_import_kaggle_dsb_then_validate_and_info(data_dir, tmp_path):
 
 def test_import_ctc_standard_layout_from_other_movie(data_dir, tmp_path):
     """The E. coli movie rearranged into the standard CTC layout (01/, 01_GT/TRA) imports and exports back."""
-    src = data_dir / "tracking/ecoli-vanvliet"
-    root = tmp_path / "ctc"
-    (root / "01").mkdir(parents=True)
-    (root / "01_GT/TRA").mkdir(parents=True)
-    for t in range(6):
-        shutil.copy(src / f"img/t{t:06d}.tif", root / f"01/t{t:03d}.tif")
-        shutil.copy(src / f"TRA/man_track{t:06d}.tif", root / f"01_GT/TRA/man_track{t:03d}.tif")
-    write_man_track(clip_lineage(read_man_track(src / "TRA/man_track.txt"), 0, 5), root / "01_GT/TRA/man_track.txt")
+    root = _mini_ctc(data_dir, tmp_path / "ctc", 6)
     out = tmp_path / "ds"
     cellhub("datasets", "import", "ctc", root, "--name", "ecoli-mini", "--out", out, "--val", "0", "--test", "0")
     cellhub("datasets", "validate", out)
@@ -192,11 +185,16 @@ def test_build_refuses_drifted_split(data_dir, tmp_path, monkeypatch):
                                                                   "A4_y0768_x0768]",
                                                                   "[A4_y0000_x0768, A4_y0256_x0768, A4_y0512_x0768, "
                                                                   "A4_y0768_x0512]"))
-    monkeypatch.setenv("CELLHUB_RECIPES", str(recipes))
     out = tmp_path / "out"
-    r = cellhub("datasets", "build", "isl-condition-b", "--source", data_dir, "--out", out, check=False)
+    good = json.loads(cellhub("datasets", "build", "isl-condition-b", "--source", data_dir, "--out", out,
+                              "--json").stdout)
+    monkeypatch.setenv("CELLHUB_RECIPES", str(recipes))
+    r = cellhub("datasets", "build", "isl-condition-b", "--source", data_dir, "--out", out, "--overwrite",
+                check=False)
     assert_refused(r, "recipe.yaml", "does not reproduce the frozen split")
-    assert not out.exists()
+    kept = json.loads(cellhub("datasets", "info", out, "--json").stdout)  # the good build is still there
+    assert kept["split_manifest_sha256"] == good["split_manifest_sha256"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "recipes"]
 
 
 def test_build_without_sources_says_where_data_comes_from(tmp_path):
@@ -281,3 +279,38 @@ def test_validate_reports_a_corrupt_chunk_as_an_error(built, tmp_path):
     assert r.returncode == 1
     errors = json.loads(r.stdout)["errors"]
     assert any(e["sample"] == "A4_y0256_x0256" for e in errors), errors
+
+
+def _mini_ctc(data_dir, root: Path, frames: int) -> Path:
+    src = data_dir / "tracking/ecoli-vanvliet"
+    (root / "01").mkdir(parents=True)
+    (root / "01_GT/TRA").mkdir(parents=True)
+    for t in range(frames):
+        shutil.copy(src / f"img/t{t:06d}.tif", root / f"01/t{t:03d}.tif")
+        shutil.copy(src / f"TRA/man_track{t:06d}.tif", root / f"01_GT/TRA/man_track{t:03d}.tif")
+    write_man_track(clip_lineage(read_man_track(src / "TRA/man_track.txt"), 0, frames - 1),
+                    root / "01_GT/TRA/man_track.txt")
+    return root
+
+
+def test_ctc_frame_of_another_shape_is_refused(data_dir, tmp_path):
+    root = _mini_ctc(data_dir, tmp_path / "ctc", 4)
+    victim = root / "01_GT/TRA/man_track002.tif"
+    tifffile.imwrite(victim, tifffile.imread(victim)[:600])
+    out = tmp_path / "ds"
+    r = cellhub("datasets", "import", "ctc", root, "--name", "bad", "--out", out, check=False)
+    assert_refused(r, "man_track002.tif", "(600, 1009)", out=out)
+
+
+def test_touching_time_windows_on_two_splits_are_leakage(data_dir, tmp_path):
+    root = _mini_ctc(data_dir, tmp_path / "ctc", 4)
+    out = tmp_path / "ds"
+    r = cellhub("datasets", "import", "ctc", root, "--name", "leak", "--out", out, "-o", "windows=[[0,1],[2,3]]",
+                "--val", "0", "--test", "0.5", check=False)
+    assert_refused(r, "leakage", "guard band", out=out)
+
+
+def test_error_text_with_brackets_is_printed_verbatim(tmp_path):
+    missing = tmp_path / "a[/b]c"
+    r = cellhub("datasets", "import", "folder", missing, "--name", "x-y", "--out", tmp_path / "o", check=False)
+    assert_refused(r, "a[/b]c", "source not found")

@@ -7,6 +7,7 @@ import sys
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from hub.cards import SCHEMAS
 from hub.cli import datasets as _datasets
@@ -30,8 +31,5 @@ def main() -> None:
     try:
         app()
     except (CellHubError, OSError) as err:  # OSError: e.g. a full disk or a folder without write permission
-        err_console.print(f"[bold red]error:[/] {err}", highlight=False, soft_wrap=True)
+        err_console.print(f"[bold red]error:[/] {escape(str(err))}", highlight=False, soft_wrap=True)
         sys.exit(1)
-    except KeyboardInterrupt:
-        err_console.print("interrupted")
-        sys.exit(130)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+from enum import Enum
 import sys
 from pathlib import Path
 
 import typer
 import yaml
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from hub.cards import DatasetCard, parse_card
@@ -22,6 +24,11 @@ app = typer.Typer(help="Curate datasets: import sources, build recipes, validate
                   no_args_is_help=True)
 console = Console(width=None if sys.stdout.isatty() else 160)  # no wrapped tables in logs and pipes
 PLACEHOLDER = "not recorded"
+
+
+class Stratify(str, Enum):
+    cls = "class"
+    shape = "shape"
 
 
 def _parse_options(pairs: list[str]) -> dict:
@@ -92,8 +99,9 @@ def _print_findings(findings, as_json: bool, path: Path) -> None:
     for level, items, style in (("error", findings.errors, "red"), ("warning", findings.warnings, "yellow"),
                                 ("info", findings.info, "blue")):
         for f in items:
-            sample = f" [{f.sample}]" if f.sample else ""
-            console.print(f"[{style}]{level}[/] {f.check}{sample}: {f.line()}", highlight=False, soft_wrap=True)
+            sample = escape(f" [{f.sample}]") if f.sample else ""
+            console.print(f"[{style}]{level}[/] {f.check}{sample}: {escape(f.line())}", highlight=False,
+                          soft_wrap=True)
     console.print(f"{path}: {len(findings.errors)} error(s), {len(findings.warnings)} warning(s), "
                   f"{len(findings.info)} info", highlight=False)
 
@@ -110,7 +118,7 @@ def import_(
     seed: int = typer.Option(0, help="split seed"),
     val: float = typer.Option(0.15, help="validation fraction"),
     test: float = typer.Option(0.15, help="test fraction"),
-    stratify: str | None = typer.Option(None, help="stratify splits by 'class' or 'shape'"),
+    stratify: Stratify | None = typer.Option(None, help="stratify splits by class or by image shape"),
     workers: int | None = typer.Option(None, help="worker processes"),
     as_json: bool = typer.Option(False, "--json", help="print the summary as JSON"),
 ) -> None:
@@ -119,7 +127,8 @@ def import_(
     dataset_card = _import_card(importer, name, version, card)
     if stratify is None and dataset_card.labels.classes:
         stratify = "class"
-    spec = SplitSpec(method="stratified-group", seed=seed, fractions={"val": val, "test": test}, stratify=stratify)
+    spec = SplitSpec(method="stratified-group", seed=seed, fractions={"val": val, "test": test},
+                     stratify=stratify.value if isinstance(stratify, Stratify) else stratify)
     import_dataset(importer, out, dataset_card, spec, workers=workers)
     _report(out, as_json)
 

@@ -9,7 +9,7 @@ import uuid
 from collections import Counter
 from pathlib import Path
 
-from hub.cards import Counts, DatasetCard, SplitInfo, Statistics, save_card
+from hub.cards import Channel, Counts, DatasetCard, SplitInfo, Statistics, save_card
 from hub.curate._convert import Geometry, convert_sample
 from hub.curate._executor import map_samples
 from hub.curate._importer import Importer
@@ -52,11 +52,32 @@ def _counts(records: list[SampleRecord], card: DatasetCard) -> Counts:
                   frames=sum(r.frames for r in records) or None, per_class=per_class)
 
 
+def _with_channels(card: DatasetCard, records: list[SampleRecord]) -> DatasetCard:
+    """Add channels that samples carry but the card lacks (e.g. colour images among grey ones)."""
+    names = list(card.channel_names)
+    extra = [c for r in records for c in r.channels if c not in names and not names.append(c)]
+    if not extra:
+        return card
+    channels = [*card.acquisition.channels, *(Channel(name=c, modality="other") for c in extra)]
+    return card.model_copy(update={"acquisition": card.acquisition.model_copy(update={"channels": channels})})
+
+
+def _swap_into_place(tmp: Path, out: Path) -> None:
+    """Replace ``out`` by ``tmp`` so that a reader sees either the old or the new folder, never neither."""
+    old = out.parent / f".{out.name}.old-{uuid.uuid4().hex[:8]}"
+    if out.exists():
+        out.rename(old)
+    tmp.rename(out)
+    shutil.rmtree(old, ignore_errors=True)
+
+
 def import_dataset(importer: Importer, out: str | Path, card: DatasetCard, split: SplitSpec, *,
-                   workers: int | None = None, overwrite: bool = False) -> DatasetCard:
+                   workers: int | None = None, overwrite: bool = False,
+                   expected_manifest_sha256: str | None = None) -> DatasetCard:
     """Convert every sample, split, compute train statistics and write the dataset folder ``out``.
 
-    Nothing appears at ``out`` unless everything succeeded (and the validator found no error).
+    Nothing appears at ``out`` unless everything succeeded, the validator found no error and, when
+    ``expected_manifest_sha256`` is given, the split reproduces it; an existing ``out`` is kept until then.
     """
     from hub.curate.validate import validate_dataset  # validate reads what this module writes
 
@@ -74,10 +95,15 @@ def import_dataset(importer: Importer, out: str | Path, card: DatasetCard, split
         dupes = [i for i, n in Counter(r.id for r in records).items() if n > 1]
         if dupes:
             raise BuildError(f"sample id {dupes[0]!r} occurs twice", importer.source)
+        card = _with_channels(card, records)
         splits = assign_splits(records, split)
         for r in records:
             r.split = splits[r.id]
         manifest = split_manifest(records, split)
+        if expected_manifest_sha256 and manifest_sha256(manifest) != expected_manifest_sha256:
+            raise BuildError(f"split manifest sha256 {manifest_sha256(manifest)} differs from "
+                             f"{expected_manifest_sha256} frozen in the recipe: the rebuild does not reproduce the "
+                             f"frozen split")
         (tmp / SPLITS).write_bytes(canonical_json(manifest))
         train = [r for r in records if r.split == "train"]
         card = card.model_copy(update={
@@ -95,16 +121,20 @@ def import_dataset(importer: Importer, out: str | Path, card: DatasetCard, split
             w = csv.DictWriter(f, fieldnames=COLUMNS)
             w.writeheader()
             w.writerows(_row(r, card.labels.classes) for r in records)
-        report = {k: sum(r.report.get(k, 0) for r in records) for r in records for k in r.report}
+        totals = Counter()
+        for r in records:
+            totals.update(r.report)
+        report = dict(totals)
         report["samples_with_findings"] = {r.id: r.report for r in records if any(
             v for k, v in r.report.items() if k in ("overlap_pixels", "objects_lost_to_overlap"))}
         (tmp / REPORT).write_text(json.dumps(report, indent=2))
         findings = validate_dataset(tmp)
         if findings.errors:
-            raise BuildError(f"the imported dataset does not validate: {findings.errors[0]}")
-        if out.exists():
-            shutil.rmtree(out)
-        tmp.rename(out)
+            first = findings.errors[0]
+            where = f" [{first.sample}]" if first.sample else ""
+            raise BuildError(f"the imported dataset does not validate ({len(findings.errors)} error(s)); first: "
+                             f"{first.check}{where}: {first.message}", out)
+        _swap_into_place(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -82,7 +83,7 @@ def convert_sample(job: tuple) -> SampleRecord:
         sha256=sample_sha256(s.image, s.labels, s.label_attrs, s.targets),
         image_sha256=array_sha256(s.image), phash=dhash(s.image, s.axes),
         objects=int(np.count_nonzero(np.unique(instance))) if instance is not None and "t" not in s.axes else 0,
-        tracks=len(lineage), divisions=len({r[3] for r in lineage if r[3] > 0}),
+        tracks=len(lineage), divisions=sum(n >= 2 for n in Counter(r[3] for r in lineage if r[3] > 0).values()),
         frames=s.image.shape[0] if s.axes.startswith("t") else 0,
-        hist=histograms(s.image, s.axes), report=dict(s.report),
+        channels=list(channels), hist=histograms(s.image, s.axes), report=dict(s.report),
     )

@@ -31,6 +31,8 @@ def read_image_file(path: str | Path) -> np.ndarray:
 
         with Image.open(path) as im:
             im.load()  # decodes fully: raises on truncated data
+            if im.mode in ("P", "PA", "LA"):  # palette indices or grey+alpha: take the pixel colours
+                im = im.convert("RGB")
             return np.asarray(im)
     except FileNotFoundError:
         raise InvalidInput("file not found", path) from None

@@ -44,6 +44,7 @@ class SampleRecord:
     tracks: int = 0
     divisions: int = 0
     frames: int = 0
+    channels: list[str] = field(default_factory=list)  # channel names, in the image's channel order
     hist: list[tuple[np.ndarray, np.ndarray]] = field(default_factory=list, repr=False)  # per channel
     report: dict[str, int] = field(default_factory=dict)
     split: str = ""

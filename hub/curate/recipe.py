@@ -90,19 +90,20 @@ def build_dataset(name: str, *, source: str | Path | None = None, out: str | Pat
         options["ids_file"] = str(root / options["ids_file"])
     importer = create_importer(recipe.importer, root / recipe.input, **options)
     out = Path(out) if out else default_output(card)
-    built = import_dataset(importer, out, card, recipe.split, workers=workers, overwrite=overwrite)
-    got = built.splits.manifest_sha256
-    if recipe.split_manifest_sha256 and got != recipe.split_manifest_sha256:
-        import shutil
-
-        shutil.rmtree(out, ignore_errors=True)
-        raise BuildError(f"split manifest sha256 {got} differs from {recipe.split_manifest_sha256} frozen in the "
-                         f"recipe: the rebuild does not reproduce the frozen split", folder / RECIPE)
+    try:
+        built = import_dataset(importer, out, card, recipe.split, workers=workers, overwrite=overwrite,
+                               expected_manifest_sha256=recipe.split_manifest_sha256)
+    except BuildError as err:
+        if "frozen split" in err.problem:
+            raise BuildError(err.problem, folder / RECIPE) from None
+        raise
+    if not recipe.split_manifest_sha256:
+        freeze_split(name, built.splits.manifest_sha256)
     return built, out
 
 
 def freeze_split(name: str, sha256: str) -> None:
-    """Record a split manifest hash in the recipe (first build only)."""
+    """Record the split manifest hash in the recipe at its first build; later builds must reproduce it."""
     path = recipes_dir() / name / RECIPE
     text = path.read_text()
     if re.search(r"^split_manifest_sha256:", text, re.M):

@@ -57,6 +57,9 @@ def assign_splits(records: list[SampleRecord], spec: SplitSpec) -> dict[str, str
     ids = np.array([r.id for r in records])
     groups = np.array([r.group for r in records])
     if spec.stratify == "class":
+        missing = next((r.id for r in records if "class" not in r.targets), None)
+        if missing is not None:
+            raise BuildError(f"splits stratified by class, but sample {missing!r} has no class")
         y = np.array([int(r.targets["class"]) for r in records])
     elif spec.stratify == "shape":
         y = np.array(["x".join(map(str, r.shape)) for r in records])

@@ -9,10 +9,11 @@ from hub.curate._sample import SampleRecord
 
 
 def channel_statistics(records: list[SampleRecord], channel_names: list[str]) -> list[ChannelStats]:
-    """Mean, std, min, max, 1st and 99.8th percentiles of each channel over the given (train) samples."""
+    """Mean, std, min, max, 1st and 99.8th percentiles of each named channel over the (train) samples that
+    have it (samples of a dataset may differ in channels, e.g. colour images among grey ones)."""
     out = []
-    for c, name in enumerate(channel_names):
-        parts = [r.hist[c] for r in records if len(r.hist) == len(channel_names)]
+    for name in channel_names:
+        parts = [r.hist[r.channels.index(name)] for r in records if name in r.channels]
         if not parts:
             continue
         vals = np.concatenate([p[0] for p in parts]).astype(np.float64)

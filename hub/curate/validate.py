@@ -3,7 +3,7 @@ leakage and statistics. Findings are graded error / warning / info and name the 
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -55,7 +55,7 @@ class Findings:
 
 def _check_sample(job: tuple) -> tuple[list[tuple], list]:
     """Per-sample checks (in a worker): NGFF, labels, lineage, content hash. Returns findings and histograms."""
-    root, row, _, _ = job
+    root, row = job[:2]
     try:
         return _check_sample_unsafe(job)
     except Exception as err:  # an unreadable store (corrupt chunk, missing array) is a finding, not a crash
@@ -64,7 +64,7 @@ def _check_sample(job: tuple) -> tuple[list[tuple], list]:
 
 
 def _check_sample_unsafe(job: tuple) -> tuple[list[tuple], list]:
-    root, row, card_classes, semantic = job
+    root, row, card_classes, semantic, card_channels = job
     sid, path = row["id"], str(Path(root) / row["path"])
     out: list[tuple] = []
     problems = validate_ngff(path)
@@ -114,12 +114,17 @@ def _check_sample_unsafe(job: tuple) -> tuple[list[tuple], list]:
         out.append(("error", "content", f"content differs from the sha256 in {SAMPLES}", sid, path))
     if array_sha256(image) != row["image_sha256"]:
         out.append(("error", "content", f"image differs from image_sha256 in {SAMPLES}", sid, path))
-    return out, histograms(image, img.axes)
+    unknown = [c for c in img.channel_names if c not in card_channels]
+    if unknown:
+        out.append(("error", "channels", f"channels {unknown} are not in the card", sid, path))
+    return out, list(zip(img.channel_names, histograms(image, img.axes)))
 
 
 def _regions_touch(a: list[int], b: list[int], guard: int) -> bool:
-    if len(a) == 2:  # time windows [t0, t1]: must not share or abut frames
-        return not (a[1] + guard < b[0] or b[1] + guard < a[0])
+    """Whether two regions of one source overlap or lie closer than ``guard`` (pixels, or frames)."""
+    if len(a) == 2:  # time windows [t0, t1]: at least max(guard, 1) frames strictly between them
+        gap = max(guard, 1)
+        return not (a[1] + gap < b[0] or b[1] + gap < a[0])
     return not (a[2] + guard <= b[0] or b[2] + guard <= a[0] or a[3] + guard <= b[1] or b[3] + guard <= a[1])
 
 
@@ -140,7 +145,7 @@ def _check_card(card: DatasetCard, f: Findings, where: str) -> None:
         f.add("warning", "card", "acquisition.frame_interval missing for a time-lapse dataset", file=where)
 
 
-def _check_splits(ds, rows: list[dict], f: Findings, guard_px: int) -> None:
+def _check_splits(ds, rows: list[dict], f: Findings, guard: int) -> None:
     man, where = ds.split_manifest, str(ds.path / SPLITS)
     sets = {s: {e["id"] for e in man.get("splits", {}).get(s, [])} for s in SPLIT_NAMES}
     ids = {r["id"] for r in rows}
@@ -188,7 +193,7 @@ def _check_splits(ds, rows: list[dict], f: Findings, guard_px: int) -> None:
                                               f"without regions to keep them apart", a["id"], where)
                     continue
                 ra, rb = ([int(v) for v in m["region"].split()] for m in (a, b))
-                if _regions_touch(ra, rb, guard_px if len(ra) == 4 else 0):
+                if _regions_touch(ra, rb, guard):
                     f.add("error", "leakage", f"{a['split']} sample {a['id']} and {b['split']} sample {b['id']} "
                                               f"of source {src!r} overlap or lie within the guard band",
                           a["id"], where)
@@ -253,11 +258,11 @@ def validate_dataset(path: str | Path, *, workers: int | None = None) -> Finding
         f.add("error", "structure", err.problem, file=err.path)
         return f
     _check_card(card, f, str(ds.path / CARD))
-    dupes = {r["id"] for r in rows if sum(x["id"] == r["id"] for x in rows) > 1} if len(rows) < 5000 else set()
-    for sid in sorted(dupes):
+    for sid in sorted(i for i, n in Counter(r["id"] for r in rows).items() if n > 1):
         f.add("error", "structure", "sample id listed twice", sid, str(ds.path / SAMPLES))
     semantic = card.labels.semantic
-    results = map_samples(_check_sample, [(str(ds.path), r, card.labels.classes, semantic) for r in rows],
+    results = map_samples(_check_sample, [(str(ds.path), r, card.labels.classes, semantic, card.channel_names)
+                                          for r in rows],
                           workers=workers, description=f"validating {card.name}")
     for findings, _ in results:
         for level, check, msg, sid, where in findings:
@@ -270,7 +275,7 @@ def validate_dataset(path: str | Path, *, workers: int | None = None) -> Finding
         f.add("error", "splits", err.problem, file=err.path)
     _check_leakage(ds, rows, f, str(ds.path / SAMPLES))
     train = [SampleRecord(id=r["id"], path="", group="", source="", shape=(), dtype="", targets={}, region=None,
-                          sha256="", image_sha256="", phash="", hist=h)
+                          sha256="", image_sha256="", phash="", channels=[c for c, _ in h], hist=[x for _, x in h])
              for r, (_, h) in zip(rows, results) if r["split"] == "train" and h]
     if card.statistics is None:
         f.add("error" if train else "warning", "statistics", "card has no normalisation statistics",

@@ -62,6 +62,18 @@ def clip_lineage(tracks: list[Track], t0: int, t1: int) -> list[Track]:
             for t in tracks if t.label in inside]
 
 
+def _stack(files: list[Path]) -> np.ndarray:
+    """Frames of one movie as a (T, Y, X) array; a frame of another shape or dtype is an error naming it."""
+    planes = [read_image_file(f) for f in files]
+    for f, p in zip(files, planes):
+        if p.shape != planes[0].shape or p.dtype != planes[0].dtype:
+            raise InvalidInput(f"{p.dtype} {p.shape} frame, but {files[0].name} is {planes[0].dtype} "
+                               f"{planes[0].shape}", f)
+    if planes[0].ndim != 2:
+        raise InvalidInput(f"expected 2-D frames, got shape {planes[0].shape}", files[0])
+    return np.stack(planes)
+
+
 @dataclass
 class _Item:
     name: str
@@ -120,16 +132,15 @@ class CTC(Importer):
         if not 0 <= t0 <= t1 < len(frames):
             raise InvalidInput(f"window {t0}-{t1} is outside frames 0-{len(frames) - 1}", it.images)
         ts = range(t0, t1 + 1)
-        image = np.stack([read_image_file(frames[t]) for t in ts])
+        image = _stack([frames[t] for t in ts])
         digits = len(frames[0].stem) - 1
         labels, label_attrs, attrs = {}, {}, {"sequence": it.sequence, "frame_digits": digits,
                                                 "source_frames": [t0, t1]}
-        n_div = 0
         if it.tra is not None:
             masks = numbered(it.tra, TRA)
             if sorted(masks) != list(range(len(frames))):
                 raise InvalidInput(f"{len(masks)} man_track masks for {len(frames)} frames", it.tra)
-            tra = np.stack([read_image_file(masks[t]) for t in ts])
+            tra = _stack([masks[t] for t in ts])
             if not np.issubdtype(tra.dtype, np.integer):
                 raise InvalidInput(f"tracking masks are {tra.dtype}; labels must be integers", it.tra)
             if tra.shape != image.shape:
@@ -141,16 +152,16 @@ class CTC(Importer):
             labels["tracks"] = tra
             label_attrs["tracks"] = {"meaning": "tracking markers/masks, label = track id",
                                      "lineage": lineage_to_attrs(tracks), "mask_digits": len(masks[0].stem) - 9}
-            n_div = len({t.parent for t in tracks if t.parent})
         if it.seg is not None:
             segs = {t: p for t, p in numbered(it.seg, SEG).items() if t0 <= t <= t1}
-            seg = np.zeros(image.shape, np.uint16)
-            for t, p in segs.items():
-                m = read_image_file(p)
+            planes = {t: read_image_file(p) for t, p in segs.items()}
+            for t, m in planes.items():
                 if m.shape != image.shape[1:]:
-                    raise InvalidInput(f"segmentation mask has shape {m.shape}, frames {image.shape[1:]}", p)
+                    raise InvalidInput(f"segmentation mask has shape {m.shape}, frames {image.shape[1:]}", segs[t])
                 if not np.issubdtype(m.dtype, np.integer):
-                    raise InvalidInput(f"segmentation mask is {m.dtype}; labels must be integers", p)
+                    raise InvalidInput(f"segmentation mask is {m.dtype}; labels must be integers", segs[t])
+            seg = np.zeros(image.shape, np.result_type(np.uint16, *(m.dtype for m in planes.values())))
+            for t, m in planes.items():
                 seg[t - t0] = m
             labels["segmentation"] = seg
             label_attrs["segmentation"] = {"meaning": "sparse gold segmentation (only annotated frames, "
@@ -158,8 +169,7 @@ class CTC(Importer):
                                            "annotated_frames": [t - t0 for t in segs],
                                            "mask_digits": len(next(iter(segs.values())).stem) - 7 if segs else 3}
         return SampleData(id=it.name, image=image, axes="tyx", labels=labels, label_attrs=label_attrs,
-                          group=it.name, source=it.sequence, region=[t0, t1] if it.window else None, attrs=attrs,
-                          report={"divisions": n_div})
+                          group=it.name, source=it.sequence, region=[t0, t1] if it.window else None, attrs=attrs)
 
     def card_defaults(self) -> dict:
         return {"tasks": ["tracking"], "channels": [{"name": "channel-0", "modality": "other"}],

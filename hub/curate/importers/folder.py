@@ -26,9 +26,15 @@ class Folder(Importer):
     def scan(self) -> list[Path]:
         if not self.source.is_dir():
             raise InvalidInput("not a folder", self.source)
-        files = image_files(self.source)
+        files = [f for f in image_files(self.source)
+                 if not (self.mask_suffix and f.stem.endswith(self.mask_suffix))]  # masks kept beside images
         if not files:
             raise InvalidInput("no .tif, .tiff or .png images", self.source)
+        seen: dict[str, Path] = {}
+        for f in files:
+            if f.stem in seen:
+                raise InvalidInput(f"two images with the sample id {f.stem!r}: {seen[f.stem].name} and {f.name}", f)
+            seen[f.stem] = f
         mask_dir = self._mask_dir()
         if mask_dir is not None and not mask_dir.is_dir():
             raise InvalidInput("mask folder not found", mask_dir)

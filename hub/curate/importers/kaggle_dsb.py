@@ -39,7 +39,10 @@ class KaggleDSB(Importer):
 
     def load(self, d: Path) -> SampleData:
         image_path = d / "images" / f"{d.name}.png"
-        image, axes = grey_or_colour(read_image_file(image_path))
+        try:
+            image, axes = grey_or_colour(read_image_file(image_path))
+        except ValueError as err:
+            raise InvalidInput(str(err), image_path) from None
         geometry = image.shape[-2:]
         mask_files = sorted((d / "masks").glob("*.png")) if (d / "masks").is_dir() else []
         labels = np.zeros(geometry, np.uint16 if len(mask_files) < 65535 else np.uint32)

@@ -28,6 +28,11 @@ class Npz(Importer):
     channel_names_key: str = "channel_names"
 
     def _header(self) -> dict:
+        if getattr(self, "_cached_header", None) is None:
+            self._cached_header = self._read_header()
+        return self._cached_header
+
+    def _read_header(self) -> dict:
         try:
             with np.load(self.source, allow_pickle=False) as z:
                 keys = set(z.files)
