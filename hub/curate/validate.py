@@ -136,6 +136,9 @@ def _check_card(card: DatasetCard, f: Findings, where: str) -> None:
         f.add("warning", "card", "terms.sources not recorded", file=where)
     if t.license.lower() == "unknown":
         f.add("info", "card", f"licence unknown; terms: {t.terms}", file=where)
+    if "semantic-segmentation" in card.tasks and not card.labels.semantic:
+        f.add("warning", "card", "labels.semantic missing: the semantic classes of a segmentation task are not "
+                                 "declared", file=where)
     if card.acquisition.pixel_size.unknown:
         f.add("warning", "card", "acquisition.pixel_size is unknown: physical measurements are not possible",
               file=where)
