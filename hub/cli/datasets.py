@@ -216,6 +216,20 @@ def list_(
 
 
 @app.command()
+def preview(
+    path: Path = typer.Argument(..., help="dataset folder"),
+    out: Path = typer.Option(..., "--out", help="PNG file to write"),
+    n: int = typer.Option(12, help="about how many samples"),
+    split: str | None = typer.Option(None, help="only this split"),
+) -> None:
+    """Draw a contact sheet: samples with label outlines, movie frames with tracks, examples per class."""
+    from hub.viz import preview_dataset
+
+    preview_dataset(path, out, n=n, split=split)
+    console.print(f"[green]wrote[/] {out}", highlight=False)
+
+
+@app.command()
 def export(
     format: str = typer.Argument(..., help="target layout: ctc"),
     path: Path = typer.Argument(..., help="dataset folder"),
