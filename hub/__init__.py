@@ -10,3 +10,19 @@ try:
     __version__ = version("cellhub")
 except PackageNotFoundError:  # running from a source tree that is not installed
     __version__ = "0.0.0"
+
+
+def load_dataset(ref: str, registry: str | None = None):
+    """Pull dataset ``name[@version]`` (verified, cached) and open it: ``hub.load_dataset("dsb2018-fluo@1.0.0")``."""
+    from hub.curate import open_dataset
+    from hub.registry import Registry, pull
+
+    return open_dataset(pull("datasets", ref, Registry(registry)).path)
+
+
+def __getattr__(name: str):
+    if name == "Registry":  # imported lazily: `import hub` stays light
+        from hub.registry import Registry
+
+        return Registry
+    raise AttributeError(name)

@@ -21,3 +21,13 @@ def registry_root() -> Path:
 def recipes_dir() -> Path:
     """Folder of dataset recipes: ``$CELLHUB_RECIPES``, else the repository's ``datasets/``."""
     return Path(os.environ.get("CELLHUB_RECIPES") or REPO_ROOT / "datasets")
+
+
+def cache_root() -> Path:
+    """Verified local cache of pulled versions: ``$CELLHUB_CACHE``, else ``~/.cellhub/cache``."""
+    return Path(os.environ.get("CELLHUB_CACHE") or Path.home() / ".cellhub" / "cache")
+
+
+def build_root() -> Path:
+    """Where ``cellhub datasets build`` writes by default: ``$CELLHUB_BUILD``, else ``~/.cellhub/build``."""
+    return Path(os.environ.get("CELLHUB_BUILD") or Path.home() / ".cellhub" / "build")

@@ -36,3 +36,11 @@ class ValidationFailed(CellHubError):
 
 class NotFound(CellHubError):
     """A named thing (dataset, importer, task) does not exist."""
+
+
+class RegistryError(CellHubError):
+    """A registry refused an operation (version exists, read-only backend, lost a concurrent publish, ...)."""
+
+
+class IntegrityError(CellHubError):
+    """Bytes differ from the SHA-256 that a manifest or lockfile pins."""

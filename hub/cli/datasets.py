@@ -14,7 +14,8 @@ from rich.markup import escape
 from rich.table import Table
 
 from hub.cards import DatasetCard, parse_card
-from hub.config import registry_root
+from hub.cli.registry import LOCKFILE, REGISTRY_HELP, publish_cmd, pull_cmd
+from hub.config import build_root
 from hub.curate import SplitSpec, create_importer, import_dataset, open_dataset, validate_dataset
 from hub.curate.export import export_ctc
 from hub.curate.recipe import build_dataset, recipe_names
@@ -146,7 +147,7 @@ def _report(out: Path, as_json: bool) -> None:
 def build(
     name: str = typer.Argument(..., help="dataset recipe name (a folder of datasets/)"),
     source: Path | None = typer.Option(None, help="source mirror folder (default: $CELLHUB_DATA or ../shared/data)"),
-    out: Path | None = typer.Option(None, help="output folder (default: the local registry)"),
+    out: Path | None = typer.Option(None, help="output folder (default: $CELLHUB_BUILD/NAME/VERSION)"),
     overwrite: bool = typer.Option(False, help="replace an existing build"),
     workers: int | None = typer.Option(None, help="worker processes"),
     as_json: bool = typer.Option(False, "--json"),
@@ -190,11 +191,12 @@ def info(path: Path = typer.Argument(..., help="dataset folder"), as_json: bool 
 
 @app.command("list")
 def list_(
-    root: Path | None = typer.Option(None, help="registry folder (default: the local registry)"),
+    root: Path | None = typer.Option(None, help="build folder (default: $CELLHUB_BUILD or ~/.cellhub/build)"),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
-    """List dataset recipes and the datasets built into the local registry, with a summary table."""
-    base = (root or registry_root()) / "datasets"
+    """List dataset recipes and the datasets built locally, with a summary table (published versions:
+    cellhub list datasets)."""
+    base = root or build_root()
     built = sorted(p.parent for p in base.glob("*/*/card.yaml")) if base.is_dir() else []
     rows = [_summary(p) for p in built]
     if as_json:
@@ -213,6 +215,30 @@ def list_(
     missing = sorted(set(recipe_names()) - {r["name"] for r in rows})
     if missing:
         console.print(f"recipes not built yet: {', '.join(missing)} (cellhub datasets build NAME)")
+
+
+@app.command()
+def publish(
+    path: Path = typer.Argument(..., help="dataset folder (validated first)"),
+    registry: str | None = typer.Option(None, help=REGISTRY_HELP),
+    accept_terms: bool = typer.Option(False, "--accept-terms", help="confirm you may publish data whose card "
+                                      "says redistribution is not allowed (recorded in the manifest)"),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Publish a dataset version to a registry (immutable: an existing version is refused)."""
+    publish_cmd("datasets", path, registry, accept_terms, as_json)
+
+
+@app.command()
+def pull(
+    ref: str = typer.Argument(..., help="NAME[@VERSION] (default: latest)"),
+    registry: str | None = typer.Option(None, help=REGISTRY_HELP),
+    locked: bool = typer.Option(False, "--locked", help="pull exactly what the lockfile pins; refuse drift"),
+    lockfile: Path = typer.Option(Path(LOCKFILE), help="lockfile for --locked"),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Pull a dataset version into the verified cache and print its local path."""
+    pull_cmd("datasets", ref, registry, locked, lockfile, as_json)
 
 
 @app.command()

@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from hub.cards import DatasetCard, load_card
 from hub.cards._yaml import format_validation_error
-from hub.config import data_mirror, recipes_dir, registry_root
+from hub.config import build_root, data_mirror, recipes_dir
 from hub.curate._build import import_dataset
 from hub.curate._importer import create_importer
 from hub.curate.splits import SplitSpec
@@ -71,7 +71,7 @@ def check_sources(root: Path, listing: Path) -> int:
 
 
 def default_output(card: DatasetCard) -> Path:
-    return registry_root() / "datasets" / card.name / card.version
+    return build_root() / card.name / card.version
 
 
 def build_dataset(name: str, *, source: str | Path | None = None, out: str | Path | None = None,

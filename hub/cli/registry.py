@@ -1,0 +1,120 @@
+"""Registry commands: ``cellhub list|info|search|lock`` and the publish/pull pair used by ``datasets``."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from hub.registry import Registry, parse_ref, pull, read_lock, write_lock
+from hub.registry.cache import pinned
+from hub.registry.ref import KINDS
+
+console = Console(width=None if sys.stdout.isatty() else 160)
+REGISTRY_HELP = "registry URL: a folder, s3://bucket/prefix, http(s)://... or hf://... (default: $CELLHUB_REGISTRY)"
+LOCKFILE = "cellhub.lock"
+
+
+def publish_cmd(kind: str, path: Path, registry: str | None, accept_terms: bool, as_json: bool) -> None:
+    reg = Registry(registry)
+    ref, sha = reg.publish(path, kind, accept_terms=accept_terms)
+    if as_json:
+        typer.echo(json.dumps({"ref": str(ref), "manifest_sha256": sha, "registry": reg.url}))
+    else:
+        console.print(f"[green]published[/] {escape(str(ref))} (manifest {sha[:16]}...) to {escape(reg.url)}",
+                      highlight=False)
+
+
+def pull_cmd(kind: str, ref: str, registry: str | None, locked: bool, lockfile: Path, as_json: bool) -> None:
+    r = parse_ref(ref)
+    pin = None
+    if locked:
+        lock = read_lock(lockfile)
+        exact, pin = pinned(lock, kind, r.name)
+        if r.version not in ("latest", exact.version):
+            raise typer.BadParameter(f"{ref} but the lockfile pins {exact}")
+        r, registry = exact, registry or lock["registry"]
+    got = pull(kind, r, Registry(registry), pin=pin)
+    if as_json:
+        typer.echo(json.dumps({"ref": str(got.ref), "path": str(got.path), "manifest_sha256": got.manifest_sha256,
+                               "downloaded": got.downloaded, "reused": got.reused, "offline": got.offline}))
+    else:
+        if got.offline:
+            print(f"registry unreachable: using the cached {got.ref}", file=sys.stderr)
+        print(got.path)
+
+
+def register(app: typer.Typer) -> None:
+    """Add the top-level registry commands to ``app``."""
+
+    @app.command("list")
+    def list_(kind: str | None = typer.Argument(None, help="datasets or models (default: both)"),
+              registry: str | None = typer.Option(None, help=REGISTRY_HELP),
+              as_json: bool = typer.Option(False, "--json")) -> None:
+        """List the published versions of a registry."""
+        if kind and kind not in KINDS:
+            raise typer.BadParameter(f"kind must be one of {', '.join(KINDS)}")
+        rows = Registry(registry).list(kind)
+        _print_rows(rows, as_json)
+
+    @app.command()
+    def search(text: str = typer.Argument(..., help="matched against name, title, task, organism, modality"),
+               registry: str | None = typer.Option(None, help=REGISTRY_HELP),
+               as_json: bool = typer.Option(False, "--json")) -> None:
+        """Find published datasets and models."""
+        _print_rows(Registry(registry).search(text), as_json)
+
+    @app.command()
+    def info(ref: str = typer.Argument(..., help="NAME[@VERSION]"),
+             kind: str = typer.Option("datasets", help="datasets or models"),
+             registry: str | None = typer.Option(None, help=REGISTRY_HELP),
+             as_json: bool = typer.Option(False, "--json")) -> None:
+        """Show a published version: its card, files and manifest hash."""
+        reg = Registry(registry)
+        manifest, sha = reg.manifest(kind, ref)
+        if as_json:
+            typer.echo(json.dumps({"manifest_sha256": sha, **manifest}, indent=1))
+            return
+        card = manifest["card"]
+        size = sum(f["size"] for f in manifest["files"])
+        console.print(f"[bold]{manifest['name']}@{manifest['version']}[/] — {escape(card.get('title', ''))}",
+                      highlight=False)
+        console.print(f"published {manifest['published']}; {len(manifest['files'])} files, {size / 2**20:.1f} MiB; "
+                      f"manifest sha256 {sha}", highlight=False)
+        if "terms_accepted" in manifest:
+            t = manifest["terms_accepted"]
+            console.print(f"terms accepted by {t['by']} at {t['at']}", highlight=False)
+        console.print(f"pull: cellhub {kind} pull {manifest['name']}@{manifest['version']} --registry {reg.url}",
+                      highlight=False)
+
+    @app.command()
+    def lock(refs: list[str] = typer.Argument(..., help="NAME[@VERSION] of datasets (models: models/NAME)"),
+             registry: str | None = typer.Option(None, help=REGISTRY_HELP),
+             out: Path = typer.Option(Path(LOCKFILE), help="lockfile to write")) -> None:
+        """Pin references to exact versions and manifest hashes; `pull --locked` then refuses drift."""
+        entries = []
+        for r in refs:
+            kind, _, name = r.rpartition("/")
+            entries.append((kind or "datasets", parse_ref(name)))
+        lock_ = write_lock(out, Registry(registry), entries)
+        n = sum(len(v) for v in lock_["pins"].values())
+        console.print(f"[green]wrote[/] {escape(str(out))}: {n} pin(s)", highlight=False)
+
+
+def _print_rows(rows: list[dict], as_json: bool) -> None:
+    if as_json:
+        typer.echo(json.dumps(rows, indent=1))
+        return
+    table = Table()
+    for col in ("kind", "name@version", "title", "tasks", "organism", "manifest"):
+        table.add_column(col)
+    for r in rows:
+        s = r.get("summary", {})
+        table.add_row(r["kind"], f"{r['name']}@{r['version']}", s.get("title") or "", ", ".join(s.get("tasks") or []),
+                      s.get("organism") or "", r["manifest_sha256"][:12])
+    console.print(table)

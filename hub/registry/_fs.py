@@ -1,0 +1,63 @@
+"""A registry root URL as an fsspec filesystem, and the few storage operations publish needs."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+
+import fsspec
+from fsspec.implementations.local import LocalFileSystem
+
+from hub.errors import RegistryError
+
+
+def open_root(url: str | Path) -> tuple[fsspec.AbstractFileSystem, str]:
+    """``(filesystem, root path)`` for a local folder, ``s3://``, ``http(s)://`` or ``hf://`` URL.
+
+    S3 endpoints other than AWS come from ``AWS_ENDPOINT_URL`` (botocore reads it), as for any S3 tool.
+    """
+    url = str(url)
+    fs, root = fsspec.core.url_to_fs(url)
+    return fs, root.rstrip("/")
+
+
+def is_local(fs) -> bool:
+    return isinstance(fs, LocalFileSystem)
+
+
+def is_read_only(fs) -> bool:
+    return fs.protocol in ("http", "https") or "http" in (fs.protocol if isinstance(fs.protocol, tuple) else ())
+
+
+def join(*parts: str) -> str:
+    return "/".join(p.strip("/") if i else p.rstrip("/") for i, p in enumerate(parts) if p != "")
+
+
+def create_exclusive(fs, path: str, data: bytes) -> None:
+    """Write ``data`` at ``path`` only if nothing is there, atomically: readers see all of it or nothing,
+    and of two concurrent writers exactly one succeeds (the other gets RegistryError)."""
+    if is_local(fs):
+        tmp = f"{path}.{uuid.uuid4().hex}.tmp"
+        Path(tmp).parent.mkdir(parents=True, exist_ok=True)
+        Path(tmp).write_bytes(data)
+        try:
+            os.link(tmp, path)  # atomic and fails if the name exists
+        except FileExistsError:
+            raise RegistryError("already published (another publish committed it first)", path) from None
+        finally:
+            os.unlink(tmp)
+        return
+    if fs.protocol in ("s3", "s3a") or "s3" in fs.protocol:
+        try:
+            fs.pipe_file(path, data, mode="create")  # S3 conditional write: If-None-Match: *
+        except FileExistsError:
+            raise RegistryError("already published (another publish committed it first)", path) from None
+        except OSError as err:
+            if "PreconditionFailed" in str(err) or "412" in str(err):
+                raise RegistryError("already published (another publish committed it first)", path) from None
+            raise
+        return
+    if fs.exists(path):  # other backends (hf://): commit-level atomicity, check-then-write
+        raise RegistryError("already published", path)
+    fs.pipe_file(path, data)

@@ -1,0 +1,145 @@
+"""Pull published versions into a verified local cache: parallel, resumable, offline-capable.
+
+Cache layout: ``$CELLHUB_CACHE/KIND/NAME/VERSION/`` holds the version's files, ``.manifest.json`` (the
+exact bytes of the registry manifest) and ``.complete`` (the manifest SHA-256, written once every file
+is verified). A file is downloaded to ``NAME.part``, hashed, and renamed only when its SHA-256 matches,
+so an interrupted pull resumes with the files already finished.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from hub.config import cache_root
+from hub.curate._executor import progress_bar
+from hub.errors import IntegrityError, NotFound
+from hub.registry.manifest import file_sha256, manifest_bytes
+from hub.registry.ref import Ref, parse_ref, version_key
+from hub.registry.registry import Registry
+
+CHUNK = 1 << 20
+
+
+@dataclass
+class Pulled:
+    path: Path
+    ref: Ref
+    manifest_sha256: str
+    downloaded: int = 0  # files fetched from the registry by this pull
+    reused: int = 0  # files already verified in the cache
+    offline: bool = False
+
+
+def version_dir(kind: str, ref: Ref) -> Path:
+    return cache_root() / kind / ref.name / ref.version
+
+
+def cached(kind: str, ref: Ref) -> Pulled | None:
+    """A complete cached version for an exact ref, or the newest complete one for ``latest``."""
+    base = cache_root() / kind / ref.name
+    versions = [ref.version] if ref.version != "latest" else \
+        sorted((p.name for p in base.glob("*") if (p / ".complete").is_file()), key=version_key)[-1:]
+    for v in versions:
+        d = base / v
+        if (d / ".complete").is_file():
+            return Pulled(d, Ref(ref.name, v), (d / ".complete").read_text().strip(), offline=True)
+    return None
+
+
+def _fetch(registry: Registry, url: str, part: Path, want: dict, where: str) -> None:
+    """Download one file to ``part`` while hashing it; a mismatch removes it and raises IntegrityError."""
+    h = hashlib.sha256()
+    part.parent.mkdir(parents=True, exist_ok=True)
+    with registry.fs.open(url, "rb", block_size=CHUNK) as src, open(part, "wb") as dst:
+        for block in iter(lambda: src.read(CHUNK), b""):
+            h.update(block)
+            dst.write(block)
+    if h.hexdigest() != want["sha256"]:
+        part.unlink(missing_ok=True)
+        raise IntegrityError(f"SHA-256 {h.hexdigest()[:16]}... differs from {want['sha256'][:16]}... in the manifest; "
+                             f"the file on the registry was altered, nothing kept", where)
+    part.rename(part.with_name(part.name[: -len(".part")]))
+
+
+def pull(kind: str, ref: Ref | str, registry: Registry | None = None, *, pin: str | None = None,
+         workers: int = 8) -> Pulled:
+    """Pull ``ref`` from ``registry`` into the cache and return where it is.
+
+    ``pin``: the manifest SHA-256 a lockfile expects; anything else is refused. When the registry cannot be
+    reached, a complete cached copy is used (offline).
+    """
+    ref = parse_ref(ref) if isinstance(ref, str) else ref
+    registry = registry or Registry()
+    try:
+        manifest, sha = registry.manifest(kind, ref)
+    except (OSError, NotFound) as err:
+        local = cached(kind, ref)
+        if local is None or (isinstance(err, NotFound) and ref.version != "latest"):
+            raise
+        if pin and local.manifest_sha256 != pin:
+            raise IntegrityError(f"cached {local.ref} has manifest {local.manifest_sha256[:16]}..., the lockfile pins "
+                                 f"{pin[:16]}...")
+        return local
+    exact = Ref(manifest["name"], manifest["version"])
+    if pin and sha != pin:
+        raise IntegrityError(f"{exact} now has manifest SHA-256 {sha[:16]}..., the lockfile pins {pin[:16]}... "
+                             f"(drift: refusing)", registry.url)
+    dest = version_dir(kind, exact)
+    if (dest / ".complete").is_file() and (dest / ".complete").read_text().strip() == sha:
+        return Pulled(dest, exact, sha, reused=len(manifest["files"]))
+    dest.mkdir(parents=True, exist_ok=True)
+    todo, reused = [], 0
+    for f in manifest["files"]:
+        local = dest / f["path"]
+        if local.is_file() and local.stat().st_size == f["size"] and file_sha256(local) == f["sha256"]:
+            reused += 1
+        else:
+            todo.append(f)
+    with progress_bar() as bar, ThreadPoolExecutor(workers) as pool:
+        task = bar.add_task(f"pulling {exact}", total=sum(f["size"] for f in todo))
+
+        def get(f: dict) -> None:
+            part = dest / (f["path"] + ".part")
+            _fetch(registry, registry.file_url(kind, manifest, f["path"]), part, f, str(dest / f["path"]))
+            bar.advance(task, f["size"])
+
+        list(pool.map(get, todo))
+    (dest / ".manifest.json").write_bytes(manifest_bytes(manifest))
+    (dest / ".complete").write_text(sha + "\n")
+    return Pulled(dest, exact, sha, downloaded=len(todo), reused=reused)
+
+
+def evict(kind: str, ref: Ref) -> None:
+    shutil.rmtree(version_dir(kind, ref), ignore_errors=True)
+
+
+def read_lock(path: str | Path) -> dict:
+    try:
+        return json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise NotFound("lockfile not found (write one with cellhub lock)", path) from None
+
+
+def write_lock(path: str | Path, registry: Registry, entries: list[tuple[str, Ref]]) -> dict:
+    """Pin each (kind, ref) to its exact version and manifest SHA-256 now."""
+    lock = {"registry": registry.url, "pins": {}}
+    for kind, ref in entries:
+        exact, sha = registry.resolve(kind, ref)
+        lock["pins"].setdefault(kind, {})[exact.name] = {"version": exact.version, "manifest_sha256": sha}
+    Path(path).write_text(json.dumps(lock, indent=1, sort_keys=True) + "\n")
+    return lock
+
+
+def pinned(lock: dict, kind: str, name: str) -> tuple[Ref, str]:
+    try:
+        pin = lock["pins"][kind][name]
+    except KeyError:
+        raise NotFound(f"the lockfile pins no {kind[:-1]} {name!r}") from None
+    return Ref(name, pin["version"]), pin["manifest_sha256"]
+
+

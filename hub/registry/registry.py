@@ -1,0 +1,230 @@
+"""A registry on any fsspec URL: publish immutable versions, resolve, list, search, pull into a verified cache.
+
+Layout (the same on every backend)::
+
+    index.json                                   catalog of every published version (for static servers)
+    datasets/NAME/VERSION/manifest.json          commit point: every file with size and SHA-256
+    datasets/NAME/VERSION/upload-ID/...          the files of the publish attempt the manifest names
+    models/NAME/VERSION/...                      the same for models
+
+A publish uploads into a fresh ``upload-ID`` folder and then creates ``manifest.json`` exclusively, so
+readers never see a version without its manifest, a publish killed half-way leaves nothing visible, and
+of two concurrent publishes exactly one wins.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import getpass
+import json
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import yaml
+
+from hub import __version__
+from hub.config import registry_root
+from hub.curate._executor import progress_bar
+from hub.errors import InvalidInput, NotFound, RegistryError
+from hub.registry._fs import create_exclusive, is_read_only, join, open_root
+from hub.registry.manifest import MANIFEST, list_files, manifest_bytes, sha256_bytes
+from hub.registry.ref import KINDS, Ref, parse_ref, version_key
+
+INDEX = "index.json"
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat()
+
+
+def _summary(kind: str, card: dict) -> dict:
+    """What the catalog keeps of a card: enough for list and search without opening the version."""
+    acq = card.get("acquisition", {})
+    return {"title": card.get("title", ""), "tasks": card.get("tasks", [card.get("task")] if card.get("task") else []),
+            "organism": acq.get("organism"), "cell_type": acq.get("cell_type"), "modalities": sorted({c.get("modality", "") for c in
+                                                                   acq.get("channels", [])}),
+            "license": card.get("terms", card).get("license"), "samples": card.get("counts", {}).get("samples")}
+
+
+class Registry:
+    """A registry rooted at ``url`` (default: the local registry, ``$CELLHUB_REGISTRY``)."""
+
+    def __init__(self, url: str | Path | None = None):
+        self.url = str(url or registry_root())
+        self.fs, self.root = open_root(self.url)
+
+    def __repr__(self) -> str:
+        return f"Registry({self.url!r})"
+
+    def _path(self, *parts: str) -> str:
+        return join(self.root, *parts)
+
+    # --- reading ------------------------------------------------------------------------------------------
+
+    def index(self) -> dict:
+        """The catalog ``{kind: {name: {version: entry}}}``; empty when the registry has none yet."""
+        try:
+            return json.loads(self.fs.cat_file(self._path(INDEX)))
+        except FileNotFoundError:
+            return {k: {} for k in KINDS}
+        except json.JSONDecodeError as err:
+            raise RegistryError(f"catalog is not valid JSON ({err})", self._path(INDEX)) from None
+
+    def versions(self, kind: str, name: str) -> list[str]:
+        """Published versions of ``name``, oldest first (from listing when the backend can list)."""
+        if is_read_only(self.fs):
+            found = list(self.index().get(kind, {}).get(name, {}))
+        else:
+            base = self._path(kind, name)
+            try:
+                found = [p.rstrip("/").rsplit("/", 1)[-1] for p in self.fs.ls(base, detail=False)]
+            except FileNotFoundError:
+                found = []
+            found = [v for v in found if self.fs.exists(self._path(kind, name, v, MANIFEST))]
+        return sorted(found, key=version_key)
+
+    def manifest(self, kind: str, ref: Ref | str) -> tuple[dict, str]:
+        """``(manifest, its SHA-256)`` of an exact or ``latest`` version."""
+        ref = parse_ref(ref) if isinstance(ref, str) else ref
+        version = ref.version
+        if version == "latest":
+            versions = self.versions(kind, ref.name)
+            if not versions:
+                raise NotFound(f"no {kind[:-1]} {ref.name!r} in registry {self.url}")
+            version = versions[-1]
+        path = self._path(kind, ref.name, version, MANIFEST)
+        try:
+            data = self.fs.cat_file(path)
+        except FileNotFoundError:
+            raise NotFound(f"no {kind[:-1]} {ref.name}@{version} in registry {self.url}") from None
+        return json.loads(data), sha256_bytes(data)
+
+    def resolve(self, kind: str, ref: Ref | str) -> tuple[Ref, str]:
+        """The exact version a reference means now, and its manifest SHA-256."""
+        manifest, sha = self.manifest(kind, ref)
+        return Ref(manifest["name"], manifest["version"]), sha
+
+    def list(self, kind: str | None = None) -> list[dict]:
+        """One row per published version: kind, name, version, manifest SHA-256 and the card summary."""
+        rows = []
+        for k, names in self.index().items():
+            if kind and k != kind:
+                continue
+            for name, versions in sorted(names.items()):
+                for version, entry in sorted(versions.items(), key=lambda kv: version_key(kv[0])):
+                    rows.append({"kind": k, "name": name, "version": version, **entry})
+        return rows
+
+    def search(self, text: str, kind: str | None = None) -> list[dict]:
+        """Versions whose name, title, task, organism, cell type or modality contains ``text`` (any case)."""
+        needle = text.lower()
+        hits = []
+        for row in self.list(kind):
+            s = row.get("summary", {})
+            hay = " ".join([row["name"], s.get("title") or "", " ".join(s.get("tasks") or []),
+                            s.get("organism") or "", s.get("cell_type") or "",
+                            " ".join(s.get("modalities") or [])]).lower()
+            if needle in hay:
+                hits.append(row)
+        return hits
+
+    # --- publishing ---------------------------------------------------------------------------------------
+
+    def publish(self, path: str | Path, kind: str = "datasets", *, accept_terms: bool = False) -> tuple[Ref, str]:
+        """Publish the version folder ``path`` (a curated dataset, or a model folder); returns (ref, manifest
+        SHA-256). Validation must pass; an existing version is refused; so is a dataset whose terms forbid
+        redistribution, unless ``accept_terms`` (the acceptance is recorded in the manifest)."""
+        if is_read_only(self.fs):
+            raise RegistryError("this registry is read-only (a static web server); publish to its source folder "
+                                "or bucket", self.url)
+        folder = Path(path)
+        card, terms_record = self._check_publishable(folder, kind, accept_terms)
+        ref = Ref(card["name"], card["version"])
+        version_dir = self._path(kind, ref.name, ref.version)
+        if self.fs.exists(join(version_dir, MANIFEST)):
+            raise RegistryError(f"{ref} is already published; published versions are immutable (bump the version)",
+                                join(version_dir, MANIFEST))
+        files = list_files(folder)
+        upload = f"upload-{uuid.uuid4().hex[:12]}"
+        self._upload(folder, files, join(version_dir, upload), f"publishing {ref}")
+        manifest = {"kind": kind, "name": ref.name, "version": ref.version, "root": upload, "published": _now(),
+                    "cellhub_version": __version__, "files": files, "card": card}
+        if terms_record:
+            manifest["terms_accepted"] = terms_record
+        data = manifest_bytes(manifest)
+        try:
+            create_exclusive(self.fs, join(version_dir, MANIFEST), data)
+        except RegistryError:
+            self.fs.rm(join(version_dir, upload), recursive=True)
+            raise
+        sha = sha256_bytes(data)
+        self._add_to_index(kind, ref, sha, manifest)
+        return ref, sha
+
+    def _check_publishable(self, folder: Path, kind: str, accept_terms: bool) -> tuple[dict, dict | None]:
+        if kind not in KINDS:
+            raise InvalidInput(f"kind must be one of {KINDS}")
+        card_path = folder / "card.yaml"
+        if not card_path.is_file():
+            raise InvalidInput("no card.yaml: not a dataset or model folder", folder)
+        if kind == "datasets":
+            from hub.curate import validate_dataset
+
+            findings = validate_dataset(folder)
+            if findings.errors:
+                first = findings.errors[0]
+                raise RegistryError(f"does not validate ({len(findings.errors)} error(s)); first: {first.check}: "
+                                    f"{first.message} (run cellhub datasets validate)", folder)
+        card = yaml.safe_load(card_path.read_text())
+        terms = card.get("terms", {})
+        record = None
+        if kind == "datasets" and not terms.get("redistribution", False):
+            if not accept_terms:
+                raise RegistryError(f"the card says redistribution is not allowed ({terms.get('terms', '')}); "
+                                    f"publish with --accept-terms to confirm you may publish it here", card_path)
+            record = {"by": getpass.getuser(), "at": _now(), "registry": self.url, "terms": terms.get("terms")}
+        return card, record
+
+    def _upload(self, folder: Path, files: list[dict], dest: str, description: str) -> None:
+        total = sum(f["size"] for f in files)
+        with progress_bar() as bar, ThreadPoolExecutor(8) as pool:
+            task = bar.add_task(description, total=total)
+
+            def put(f: dict) -> None:
+                target = join(dest, f["path"])
+                self.fs.makedirs(target.rsplit("/", 1)[0], exist_ok=True)
+                self.fs.put_file(str(folder / f["path"]), target)
+                bar.advance(task, f["size"])
+
+            list(pool.map(put, files))
+
+    def _add_to_index(self, kind: str, ref: Ref, sha: str, manifest: dict) -> None:
+        """Add a version to ``index.json`` (read, modify, write). A lost concurrent update is repaired by
+        :meth:`reindex`, which rebuilds the catalog from the manifests."""
+        index = self.index()
+        index.setdefault(kind, {}).setdefault(ref.name, {})[ref.version] = {
+            "manifest_sha256": sha, "published": manifest["published"],
+            "summary": _summary(kind, manifest["card"])}
+        self._write_index(index)
+
+    def _write_index(self, index: dict) -> None:
+        self.fs.pipe_file(self._path(INDEX), json.dumps(index, indent=1, sort_keys=True).encode())
+
+    def reindex(self) -> dict:
+        """Rebuild ``index.json`` from every manifest (needs a backend that can list)."""
+        index: dict = {k: {} for k in KINDS}
+        for kind in KINDS:
+            for path in self.fs.glob(self._path(kind, "*", "*", MANIFEST)):
+                data = self.fs.cat_file(path)
+                m = json.loads(data)
+                index[kind].setdefault(m["name"], {})[m["version"]] = {
+                    "manifest_sha256": sha256_bytes(data), "published": m["published"],
+                    "summary": _summary(kind, m["card"])}
+        self._write_index(index)
+        return index
+
+    def file_url(self, kind: str, manifest: dict, rel: str) -> str:
+        return self._path(kind, manifest["name"], manifest["version"], manifest["root"], rel)
+
+

@@ -1,0 +1,193 @@
+"""The registry on real backends: a local folder, a static web server and an S3-compatible server on loopback."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import s3fs
+
+from hub.errors import IntegrityError, NotFound, RegistryError
+from hub.registry import Registry, pull, write_lock
+from hub.registry.manifest import list_files
+from servers import s3_server, static_http_server
+
+DS = "isl-condition-b"
+
+
+def cli(*args, env=None, check=True):
+    r = subprocess.run([sys.executable, "-c", "from hub.cli import main; main()", *map(str, args)],
+                       capture_output=True, text=True, env=env)
+    if check and r.returncode != 0:
+        raise AssertionError(r.stderr)
+    return r
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("CELLHUB_CACHE", str(tmp_path / "cache"))
+    return tmp_path / "cache"
+
+
+@pytest.fixture(scope="module")
+def s3(tmp_path_factory):
+    with s3_server(tmp_path_factory.mktemp("moto")) as endpoint:
+        s3fs.S3FileSystem(client_kwargs={"endpoint_url": endpoint}).mkdir("hub-test")
+        yield endpoint
+
+
+def same_bytes(a: Path, b: Path) -> None:
+    assert list_files(a) == [f for f in list_files(b) if not f["path"].startswith(".")]
+
+
+def test_local_publish_pull_is_byte_identical(built, tmp_path, cache):
+    reg = Registry(tmp_path / "reg")
+    ref, sha = reg.publish(built(DS), accept_terms=False)
+    assert str(ref) == f"{DS}@1.0.0"
+    got = pull("datasets", DS, reg)
+    same_bytes(built(DS), got.path)
+    assert got.manifest_sha256 == sha and got.downloaded == len(list_files(built(DS)))
+    again = pull("datasets", f"{DS}@1.0.0", reg)
+    assert again.downloaded == 0 and again.path == got.path
+
+
+def test_http_registry_pull_and_tamper_detection(built, tmp_path, cache):
+    root = tmp_path / "reg"
+    Registry(root).publish(built(DS))
+    with static_http_server(root) as url:
+        reg = Registry(url)
+        assert [r["name"] for r in reg.list("datasets")] == [DS]
+        with pytest.raises(RegistryError, match="read-only"):
+            reg.publish(built(DS))
+        got = pull("datasets", DS, reg)
+        same_bytes(built(DS), got.path)
+        shutil.rmtree(cache)
+        manifest = json.loads(next(root.rglob("manifest.json")).read_text())
+        victim = next(f for f in manifest["files"] if f["path"].endswith("zarr.json"))
+        served = root / "datasets" / DS / "1.0.0" / manifest["root"] / victim["path"]
+        served.write_bytes(served.read_bytes() + b" ")  # one byte more on the server
+        with pytest.raises(IntegrityError, match="altered") as err:
+            pull("datasets", DS, reg)
+        assert victim["path"] in str(err.value)
+        local = cache / "datasets" / DS / "1.0.0" / victim["path"]
+        assert not local.exists() and not Path(str(local) + ".part").exists()
+        assert not (cache / "datasets" / DS / "1.0.0" / ".complete").exists()
+
+
+def test_s3_registry_publish_pull_and_immutability(built, cache, s3):
+    reg = Registry("s3://hub-test/registry")
+    ref, sha = reg.publish(built(DS))
+    got = pull("datasets", str(ref), Registry("s3://hub-test/registry"))
+    same_bytes(built(DS), got.path)
+    with pytest.raises(RegistryError, match="immutable"):
+        reg.publish(built(DS))
+    assert reg.resolve("datasets", DS) == (ref, sha)
+
+
+def test_concurrent_publishes_exactly_one_wins(built, tmp_path, s3):
+    for url in (tmp_path / "reg", "s3://hub-test/race"):
+        procs = [subprocess.Popen([sys.executable, "-c", "from hub.cli import main; main()", "datasets", "publish",
+                                   str(built(DS)), "--registry", str(url)], stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True) for _ in range(2)]
+        results = [(p.wait(120), p.stderr.read()) for p in procs]
+        assert sorted(rc for rc, _ in results) == [0, 1], results
+        loser = next(err for rc, err in results if rc == 1)
+        assert loser.startswith("error:") and ("already published" in loser or "immutable" in loser)
+        reg = Registry(url)
+        assert reg.versions("datasets", DS) == ["1.0.0"]
+        uploads = reg.fs.ls(reg._path("datasets", DS, "1.0.0"), detail=False)
+        assert len([u for u in uploads if "upload-" in u]) == 1  # the loser cleaned up its upload
+
+
+def test_publish_killed_mid_upload_leaves_nothing_visible(built, tmp_path, cache):
+    root = tmp_path / "reg"
+    proc = subprocess.Popen([sys.executable, "-c", "from hub.cli import main; main()", "datasets", "publish",
+                             str(built("ctc-gowt1")), "--registry", str(root), "--accept-terms"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    version = root / "datasets" / "ctc-gowt1" / "1.0.0"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not any(version.glob("upload-*/images/*/*")):
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not (version / "manifest.json").exists()
+    reg = Registry(root)
+    assert reg.versions("datasets", "ctc-gowt1") == [] and reg.list() == []
+    with pytest.raises(NotFound):
+        pull("datasets", "ctc-gowt1@1.0.0", reg)
+    r = cli("datasets", "publish", built("ctc-gowt1"), "--registry", root, "--accept-terms", "--json")
+    assert json.loads(r.stdout)["ref"] == "ctc-gowt1@1.0.0"
+    same_bytes(built("ctc-gowt1"), pull("datasets", "ctc-gowt1", reg).path)
+
+
+def test_interrupted_pull_resumes_without_refetching(built, tmp_path, cache):
+    root = tmp_path / "reg"
+    Registry(root).publish(built("ctc-gowt1"), accept_terms=True)
+    with static_http_server(root) as url:
+        env = {**os.environ, "CELLHUB_CACHE": str(cache)}
+        proc = subprocess.Popen([sys.executable, "-c", "from hub.cli import main; main()", "datasets", "pull",
+                                 "ctc-gowt1", "--registry", url], env=env, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+        dest = cache / "datasets" / "ctc-gowt1" / "1.0.0"
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and len([p for p in dest.rglob("*") if p.is_file()]) < 200:
+            time.sleep(0.02)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        assert not (dest / ".complete").exists()
+        got = pull("datasets", "ctc-gowt1", Registry(url))
+    total = len(list_files(built("ctc-gowt1")))
+    assert got.reused >= 150 and got.downloaded + got.reused == total
+    same_bytes(built("ctc-gowt1"), got.path)
+
+
+def test_lockfile_refuses_drift_and_offline_pull_uses_cache(built, tmp_path, cache):
+    root = tmp_path / "reg"
+    reg = Registry(root)
+    reg.publish(built(DS))
+    lock = tmp_path / "cellhub.lock"
+    write_lock(lock, reg, [("datasets", DS)])
+    r = cli("datasets", "pull", DS, "--locked", "--lockfile", lock, "--json",
+            env={**os.environ, "CELLHUB_CACHE": str(cache)})
+    assert json.loads(r.stdout)["ref"] == f"{DS}@1.0.0"
+    manifest = root / "datasets" / DS / "1.0.0" / "manifest.json"
+    m = json.loads(manifest.read_text())
+    m["published"] = "2000-01-01T00:00:00+00:00"  # the registry's manifest changed under the pin
+    manifest.write_text(json.dumps(m))
+    shutil.rmtree(cache)
+    r = cli("datasets", "pull", DS, "--locked", "--lockfile", lock, env={**os.environ, "CELLHUB_CACHE": str(cache)},
+            check=False)
+    assert r.returncode == 1 and "drift" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    pulled = pull("datasets", DS, Registry(root))  # an unlocked pull takes the changed manifest
+    offline = pull("datasets", DS, Registry("http://127.0.0.1:9"))  # nothing listens on port 9
+    assert offline.offline and offline.path == pulled.path
+
+
+def test_search_list_info_cli(built, tmp_path, cache):
+    root = tmp_path / "reg"
+    cli("datasets", "publish", built(DS), "--registry", root)
+    rows = json.loads(cli("search", "neurons", "--registry", root, "--json").stdout)
+    assert [r["name"] for r in rows] == [DS]
+    assert json.loads(cli("search", "phase-contrast", "--registry", root, "--json").stdout)[0]["name"] == DS
+    assert json.loads(cli("search", "zebrafish", "--registry", root, "--json").stdout) == []
+    assert len(json.loads(cli("list", "datasets", "--registry", root, "--json").stdout)) == 1
+    info = json.loads(cli("info", DS, "--registry", root, "--json").stdout)
+    assert info["version"] == "1.0.0" and info["files"]
+    r = cli("datasets", "publish", built("ctc-gowt1"), "--registry", root, check=False)
+    assert r.returncode == 1 and "--accept-terms" in r.stderr
+
+
+def test_load_dataset_goes_through_the_registry(built, tmp_path, cache, monkeypatch):
+    import hub
+
+    monkeypatch.setenv("CELLHUB_REGISTRY", str(tmp_path / "reg"))
+    hub.Registry().publish(built(DS))
+    ds = hub.load_dataset(f"{DS}@1.0.0")
+    assert ds.card.name == DS and str(ds.path).startswith(str(cache))
