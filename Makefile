@@ -14,15 +14,24 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-# Builds the five curated datasets into the local registry ($$CELLHUB_REGISTRY, default ~/.cellhub/registry),
-# validates each, and prints the summary table.
+# The lifecycle that exists so far, on the local registry ($$CELLHUB_REGISTRY, default ~/.cellhub/registry):
+# build each curated dataset from its recipe, validate it, publish it (once: versions are immutable; the
+# demo accepts the CTC/unknown-licence terms for this local registry only), pull it back through the
+# verified cache, then print the summaries.
+RECIPES = $(BIN)/python -c "from hub.curate.recipe import load_recipe, recipe_names, default_output; \
+[print(n, load_recipe(n)[1].version, default_output(load_recipe(n)[1])) for n in recipe_names()]"
+
 demo: $(STAMP)
-	@for d in $$($(BIN)/python -c "from hub.curate.recipe import recipe_names; print(' '.join(recipe_names()))"); do \
-	  echo "== building $$d"; \
-	  $(BIN)/cellhub datasets build $$d --overwrite || exit 1; \
-	  $(BIN)/cellhub datasets validate "$$($(BIN)/python -c "from hub.curate.recipe import load_recipe, default_output; print(default_output(load_recipe('$$d')[1]))")" || exit 1; \
+	@$(RECIPES) | while read name version path; do \
+	  echo "== $$name@$$version"; \
+	  $(BIN)/cellhub datasets build $$name --overwrite || exit 1; \
+	  $(BIN)/cellhub datasets validate "$$path" || exit 1; \
+	  if $(BIN)/cellhub info "$$name@$$version" >/dev/null 2>&1; then echo "$$name@$$version already published"; \
+	  else $(BIN)/cellhub datasets publish "$$path" --accept-terms || exit 1; fi; \
+	  $(BIN)/cellhub datasets pull "$$name@$$version" || exit 1; \
 	done
 	$(BIN)/cellhub datasets list
+	$(BIN)/cellhub list
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -n 2 --dist loadfile -q
@@ -30,6 +39,7 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/write_vs_omezarr.py
 	$(BIN)/python bench/loader_vs_tifffile.py
+	$(BIN)/python bench/pull.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache

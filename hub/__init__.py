@@ -1,7 +1,8 @@
 """CellHub: curated microscopy datasets in OME-Zarr, with cards, frozen splits and loaders.
 
 Layers, lower first (a module imports only from layers below it): ``hub.cards`` (contract) ->
-``hub.ome`` (formats) -> ``hub.curate`` (curation) -> ``hub.data`` (loaders) -> ``hub.cli`` (presentation).
+``hub.ome`` (formats) -> ``hub.curate`` (curation) -> ``hub.registry`` (storage) -> ``hub.data`` (loaders),
+``hub.viz`` -> ``hub.cli`` (presentation).
 """
 
 from importlib.metadata import PackageNotFoundError, version

@@ -7,22 +7,13 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import Executor, ProcessPoolExecutor
 from typing import Any, TypeVar
 
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from hub._progress import progress_bar
 
 T = TypeVar("T")
 
 
 def default_workers() -> int:
     return int(os.environ.get("CELLHUB_WORKERS", 0)) or min(os.cpu_count() or 1, 8)
-
-
-def progress_bar(transient: bool = True) -> Progress:
-    """A progress bar on stderr, shown only on a terminal (and not with CELLHUB_NO_PROGRESS=1)."""
-    console = Console(stderr=True)
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                    transient=transient, console=console,
-                    disable=os.environ.get("CELLHUB_NO_PROGRESS") == "1" or not console.is_terminal)
 
 
 def map_samples(fn: Callable[[Any], T], items: Iterable[Any], *, workers: int | None = None,

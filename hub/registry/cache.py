@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hub.config import cache_root
-from hub.curate._executor import progress_bar
+from hub._progress import progress_bar
 from hub.errors import IntegrityError, NotFound
 from hub.registry.manifest import file_sha256, manifest_bytes
 from hub.registry.ref import Ref, parse_ref, version_key

@@ -25,7 +25,7 @@ import yaml
 
 from hub import __version__
 from hub.config import registry_root
-from hub.curate._executor import progress_bar
+from hub._progress import progress_bar
 from hub.errors import InvalidInput, NotFound, RegistryError
 from hub.registry._fs import create_exclusive, is_read_only, join, open_root
 from hub.registry.manifest import MANIFEST, list_files, manifest_bytes, sha256_bytes
