@@ -54,8 +54,8 @@ def cached(kind: str, ref: Ref) -> Pulled | None:
 def _fetch(registry: Registry, url: str, part: Path, want: dict, where: str) -> None:
     """Download one file to ``part`` while hashing it; a mismatch removes it and raises IntegrityError."""
     h = hashlib.sha256()
-    part.parent.mkdir(parents=True, exist_ok=True)
-    with registry.fs.open(url, "rb", block_size=CHUNK) as src, open(part, "wb") as dst:
+    # the manifest knows the size: no HEAD request per file (a different file still fails the hash check)
+    with registry.fs.open(url, "rb", block_size=CHUNK, size=want["size"]) as src, open(part, "wb") as dst:
         for block in iter(lambda: src.read(CHUNK), b""):
             h.update(block)
             dst.write(block)
@@ -100,6 +100,8 @@ def pull(kind: str, ref: Ref | str, registry: Registry | None = None, *, pin: st
             reused += 1
         else:
             todo.append(f)
+    for folder in {(dest / f["path"]).parent for f in todo}:
+        folder.mkdir(parents=True, exist_ok=True)
     with progress_bar() as bar, ThreadPoolExecutor(workers) as pool:
         task = bar.add_task(f"pulling {exact}", total=sum(f["size"] for f in todo))
 
