@@ -8,7 +8,6 @@ so an interrupted pull resumes with the files already finished.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 from concurrent.futures import ThreadPoolExecutor
@@ -21,9 +20,6 @@ from hub.errors import IntegrityError, NotFound
 from hub.registry.manifest import file_sha256, manifest_bytes
 from hub.registry.ref import Ref, parse_ref, version_key
 from hub.registry.registry import Registry
-
-CHUNK = 1 << 20
-
 
 @dataclass
 class Pulled:
@@ -52,16 +48,12 @@ def cached(kind: str, ref: Ref) -> Pulled | None:
 
 
 def _fetch(registry: Registry, url: str, part: Path, want: dict, where: str) -> None:
-    """Download one file to ``part`` while hashing it; a mismatch removes it and raises IntegrityError."""
-    h = hashlib.sha256()
-    # the manifest knows the size: no HEAD request per file (a different file still fails the hash check)
-    with registry.fs.open(url, "rb", block_size=CHUNK, size=want["size"]) as src, open(part, "wb") as dst:
-        for block in iter(lambda: src.read(CHUNK), b""):
-            h.update(block)
-            dst.write(block)
-    if h.hexdigest() != want["sha256"]:
+    """Download one file to ``part`` (one request), then hash it; a mismatch removes it and raises."""
+    registry.fs.get_file(url, str(part))
+    got = file_sha256(part)
+    if got != want["sha256"]:
         part.unlink(missing_ok=True)
-        raise IntegrityError(f"SHA-256 {h.hexdigest()[:16]}... differs from {want['sha256'][:16]}... in the manifest; "
+        raise IntegrityError(f"SHA-256 {got[:16]}... differs from {want['sha256'][:16]}... in the manifest; "
                              f"the file on the registry was altered, nothing kept", where)
     part.rename(part.with_name(part.name[: -len(".part")]))
 
