@@ -98,7 +98,7 @@ def test_concurrent_publishes_exactly_one_wins(built, tmp_path, s3):
                                   stderr=subprocess.PIPE, text=True) for _ in range(2)]
         results = [(p.wait(120), p.stderr.read()) for p in procs]
         assert sorted(rc for rc, _ in results) == [0, 1], results
-        loser = next(err for rc, err in results if rc == 1)
+        loser = next(err for rc, err in results if rc == 1).strip().splitlines()[-1]
         assert loser.startswith("error:") and ("already published" in loser or "immutable" in loser)
         reg = Registry(url)
         assert reg.versions("datasets", DS) == ["1.0.0"]
