@@ -30,6 +30,10 @@ class BuildError(CellHubError):
     """A dataset build could not complete (hash drift, refused overwrite, ...)."""
 
 
+class SplitDrift(BuildError):
+    """A rebuild's split manifest differs from the hash frozen in its recipe."""
+
+
 class ValidationFailed(CellHubError):
     """A dataset has validator findings graded 'error'."""
 

@@ -1,10 +1,10 @@
-"""``cellhub datasets ...``: import, build, validate, info, list, export."""
+"""``cellhub datasets ...``: import, build, validate, info, list, publish, pull, preview, export."""
 
 from __future__ import annotations
 
 import json
-from enum import Enum
 import sys
+from enum import Enum
 from pathlib import Path
 
 import typer
@@ -126,10 +126,8 @@ def import_(
     """Import a source in a known layout into a validated OME-Zarr dataset folder."""
     importer = create_importer(format, source, **_parse_options(option))
     dataset_card = _import_card(importer, name, version, card)
-    if stratify is None and dataset_card.labels.classes:
-        stratify = "class"
-    spec = SplitSpec(method="stratified-group", seed=seed, fractions={"val": val, "test": test},
-                     stratify=stratify.value if isinstance(stratify, Stratify) else stratify)
+    strat = stratify.value if stratify else ("class" if dataset_card.labels.classes else None)
+    spec = SplitSpec(method="stratified-group", seed=seed, fractions={"val": val, "test": test}, stratify=strat)
     import_dataset(importer, out, dataset_card, spec, workers=workers)
     _report(out, as_json)
 

@@ -18,7 +18,7 @@ from hub.curate.dataset import CARD, COLUMNS, REPORT, SAMPLES, SPLITS
 from hub.curate.splits import SPLITS as SPLIT_NAMES
 from hub.curate.splits import SplitSpec, assign_splits, canonical_json, manifest_sha256, split_manifest
 from hub.curate.stats import channel_statistics
-from hub.errors import BuildError
+from hub.errors import BuildError, SplitDrift
 
 
 def _geometry(card: DatasetCard) -> Geometry:
@@ -54,8 +54,9 @@ def _counts(records: list[SampleRecord], card: DatasetCard) -> Counts:
 
 def _with_channels(card: DatasetCard, records: list[SampleRecord]) -> DatasetCard:
     """Add channels that samples carry but the card lacks (e.g. colour images among grey ones)."""
-    names = list(card.channel_names)
-    extra = [c for r in records for c in r.channels if c not in names and not names.append(c)]
+    extra: list[str] = []
+    for r in records:
+        extra += [c for c in r.channels if c not in card.channel_names and c not in extra]
     if not extra:
         return card
     channels = [*card.acquisition.channels, *(Channel(name=c, modality="other") for c in extra)]
@@ -101,7 +102,7 @@ def import_dataset(importer: Importer, out: str | Path, card: DatasetCard, split
             r.split = splits[r.id]
         manifest = split_manifest(records, split)
         if expected_manifest_sha256 and manifest_sha256(manifest) != expected_manifest_sha256:
-            raise BuildError(f"split manifest sha256 {manifest_sha256(manifest)} differs from "
+            raise SplitDrift(f"split manifest sha256 {manifest_sha256(manifest)} differs from "
                              f"{expected_manifest_sha256} frozen in the recipe: the rebuild does not reproduce the "
                              f"frozen split")
         (tmp / SPLITS).write_bytes(canonical_json(manifest))

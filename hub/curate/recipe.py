@@ -16,7 +16,7 @@ from hub.config import build_root, data_mirror, recipes_dir
 from hub.curate._build import import_dataset
 from hub.curate._importer import create_importer
 from hub.curate.splits import SplitSpec
-from hub.errors import BuildError, CardError, NotFound, SourceMissing
+from hub.errors import BuildError, CardError, NotFound, SourceMissing, SplitDrift
 
 RECIPE, SOURCES = "recipe.yaml", "sources.sha256"
 
@@ -93,10 +93,8 @@ def build_dataset(name: str, *, source: str | Path | None = None, out: str | Pat
     try:
         built = import_dataset(importer, out, card, recipe.split, workers=workers, overwrite=overwrite,
                                expected_manifest_sha256=recipe.split_manifest_sha256)
-    except BuildError as err:
-        if "frozen split" in err.problem:
-            raise BuildError(err.problem, folder / RECIPE) from None
-        raise
+    except SplitDrift as err:
+        raise SplitDrift(err.problem, folder / RECIPE) from None
     if not recipe.split_manifest_sha256:
         freeze_split(name, built.splits.manifest_sha256)
     return built, out

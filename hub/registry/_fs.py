@@ -26,8 +26,12 @@ def is_local(fs) -> bool:
     return isinstance(fs, LocalFileSystem)
 
 
+def _protocols(fs) -> set[str]:
+    return set(fs.protocol) if isinstance(fs.protocol, (tuple, list)) else {fs.protocol}
+
+
 def is_read_only(fs) -> bool:
-    return fs.protocol in ("http", "https") or "http" in (fs.protocol if isinstance(fs.protocol, tuple) else ())
+    return bool(_protocols(fs) & {"http", "https"})
 
 
 def join(*parts: str) -> str:
@@ -48,7 +52,7 @@ def create_exclusive(fs, path: str, data: bytes) -> None:
         finally:
             os.unlink(tmp)
         return
-    if fs.protocol in ("s3", "s3a") or "s3" in fs.protocol:
+    if _protocols(fs) & {"s3", "s3a"}:
         try:
             fs.pipe_file(path, data, mode="create")  # S3 conditional write: If-None-Match: *
         except FileExistsError:

@@ -9,7 +9,6 @@ so an interrupted pull resumes with the files already finished.
 from __future__ import annotations
 
 import json
-import shutil
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -106,10 +105,6 @@ def pull(kind: str, ref: Ref | str, registry: Registry | None = None, *, pin: st
     (dest / ".manifest.json").write_bytes(manifest_bytes(manifest))
     (dest / ".complete").write_text(sha + "\n")
     return Pulled(dest, exact, sha, downloaded=len(todo), reused=reused)
-
-
-def evict(kind: str, ref: Ref) -> None:
-    shutil.rmtree(version_dir(kind, ref), ignore_errors=True)
 
 
 def read_lock(path: str | Path) -> dict:
