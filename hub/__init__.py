@@ -2,7 +2,7 @@
 
 Layers, lower first (a module imports only from layers below it): ``hub.cards`` (contract) ->
 ``hub.ome`` (formats) -> ``hub.curate`` (curation) -> ``hub.registry`` (storage) -> ``hub.data`` (loaders),
-``hub.viz`` -> ``hub.cli`` (presentation).
+``hub.models`` (models), ``hub.metrics`` (metrics), ``hub.viz`` -> ``hub.cli`` (presentation).
 """
 
 from importlib.metadata import PackageNotFoundError, version
@@ -19,6 +19,13 @@ def load_dataset(ref: str, registry: str | None = None):
     from hub.registry import Registry, pull
 
     return open_dataset(pull("datasets", ref, Registry(registry)).path)
+
+
+def load_model(ref: str, registry: str | None = None, device: str = "cpu"):
+    """A ready model from a folder or ``name[@version]`` (pulled, verified, cached): ``model.predict(array)``."""
+    from hub.models import load_model as _load
+
+    return _load(ref, registry, device)
 
 
 def __getattr__(name: str):

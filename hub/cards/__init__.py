@@ -5,11 +5,16 @@ from hub.cards.dataset import (
     Acquisition, Channel, ChannelStats, Counts, DatasetCard, FrameInterval, LabelSchema, Modality,
     PhysicalSize, SplitInfo, Statistics, Task, Terms,
 )
+from hub.cards.model import (
+    Architecture, InputChannel, Inputs, ModelCard, Normalization, Outputs, PixelSize, ResultSummary, Training,
+    Trial, Weights,
+)
 
-SCHEMAS = {"dataset": DatasetCard}
+SCHEMAS = {"dataset": DatasetCard, "model": ModelCard}
 
 __all__ = [
-    "Acquisition", "Channel", "ChannelStats", "Counts", "DatasetCard", "FrameInterval", "LabelSchema",
+    "Acquisition", "Architecture", "InputChannel", "Inputs", "ModelCard", "Normalization", "Outputs", "PixelSize",
+    "ResultSummary", "Training", "Trial", "Weights", "Channel", "ChannelStats", "Counts", "DatasetCard", "FrameInterval", "LabelSchema",
     "Modality", "PhysicalSize", "SCHEMAS", "SplitInfo", "Statistics", "Task", "Terms", "dump_card",
     "load_card", "parse_card", "save_card",
 ]

@@ -11,12 +11,14 @@ from rich.markup import escape
 
 from hub.cards import SCHEMAS
 from hub.cli import datasets as _datasets
+from hub.cli import models as _models
 from hub.cli import registry as _registry
 from hub.errors import CellHubError
 
 app = typer.Typer(help="CellHub: curated microscopy datasets, models and benchmarks.", no_args_is_help=True,
                   pretty_exceptions_enable=False, add_completion=False)
 app.add_typer(_datasets.app, name="datasets")
+app.add_typer(_models.app, name="models")
 _registry.register(app)
 err_console = Console(stderr=True)
 

@@ -11,6 +11,7 @@ import torch
 
 from hub.curate import open_dataset
 from hub.data._reader import Lead, Reader
+from hub.data._transforms import Normalizer, image_percentiles
 from hub.errors import InvalidInput
 
 
@@ -66,6 +67,7 @@ class PatchDataset(torch.utils.data.Dataset):
         if not self.planes:
             raise InvalidInput(f"no usable images in split {split!r}", self.data.path / "samples.csv")
         self.samples_per_epoch = int(samples_per_epoch or len(self.planes))
+        self._percentiles: dict[tuple[str, int | None], np.ndarray] = {}
 
     def __len__(self) -> int:
         return self.samples_per_epoch
@@ -90,6 +92,22 @@ class PatchDataset(torch.utils.data.Dataset):
         axes = self.reader.image(win.sample).axes
         img = self.reader.read(win.sample, lead(axes, win.frame), win.y, win.x, win.size, win.size)
         return img if "c" in axes else img[None]
+
+    def plane_percentiles(self, win: Window) -> np.ndarray:
+        """Per-channel p1/p99.8 (C, 2) of the whole plane under ``win``, computed once per plane."""
+        key = (win.sample, win.frame)
+        if key not in self._percentiles:
+            axes = self.reader.image(win.sample).axes
+            plane = self.reader.read(win.sample, lead(axes, win.frame))
+            self._percentiles[key] = image_percentiles(plane if "c" in axes else plane[None])
+        return self._percentiles[key]
+
+    def normalized_window(self, win: Window, normalizer: Normalizer, channel_index: list[int]) -> np.ndarray:
+        """The window's channels ``channel_index``, normalised (float32, C x y x)."""
+        image = self.read_image(win)[channel_index]
+        if normalizer.mode == "image":
+            return normalizer(image, self.plane_percentiles(win)[channel_index])
+        return normalizer(image)
 
     def read_label(self, win: Window, label: str) -> np.ndarray:
         axes = self.reader.image(win.sample).axes

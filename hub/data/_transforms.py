@@ -9,23 +9,25 @@ import numpy as np
 from hub.cards import DatasetCard
 from hub.errors import CardError
 
-Normalize = bool | Literal["percentile", "meanstd"] | None
+Normalize = bool | Literal["percentile", "meanstd", "image"] | None
+IMAGE_PERCENTILES = (1.0, 99.8)
 
 
 class Normalizer:
     """Scales each channel with the card's train statistics, to float32.
 
     ``"percentile"`` (or ``True``) maps p1 -> 0 and p99.8 -> 1 (no clipping); ``"meanstd"`` gives zero mean
-    and unit variance; ``False``/``None`` only converts to float32.
+    and unit variance; ``"image"`` maps each whole plane's own p1/p99.8 to 0/1 (the caller passes the plane's
+    percentiles, see :func:`image_percentiles`); ``False``/``None`` only converts to float32.
     """
 
     def __init__(self, card: DatasetCard, channels: list[str], mode: Normalize = True):
         self.mode = "percentile" if mode is True else (mode or None)
         self.offset = self.scale = None
-        if self.mode is None:
+        if self.mode in (None, "image"):
             return
         if self.mode not in ("percentile", "meanstd"):
-            raise ValueError(f"normalize must be True, False, 'percentile' or 'meanstd', not {mode!r}")
+            raise ValueError(f"normalize must be True, False, 'percentile', 'meanstd' or 'image', not {mode!r}")
         stats = {s.channel: s for s in (card.statistics.channels if card.statistics else [])}
         absent = [c for c in channels if c not in stats]
         if absent:
@@ -39,13 +41,26 @@ class Normalizer:
         self.offset = np.asarray(lo, np.float32)[:, None, None]
         self.scale = (1 / np.maximum(np.asarray(span, np.float32), 1e-6))[:, None, None]
 
-    def __call__(self, image: np.ndarray) -> np.ndarray:
-        """``image`` is channels first (C, Y, X)."""
+    def __call__(self, image: np.ndarray, percentiles: np.ndarray | None = None) -> np.ndarray:
+        """``image`` is channels first (C, Y, X); ``percentiles`` (C, 2) are the plane's (``"image"`` mode)."""
         out = image.astype(np.float32)
-        if self.mode is not None:
+        if self.mode == "image":
+            if percentiles is None:
+                raise ValueError("image normalisation needs the plane's percentiles")
+            lo, hi = percentiles[:, :1, None], percentiles[:, 1:, None]
+            out -= lo
+            out /= np.maximum(hi - lo, 1e-6)
+        elif self.mode is not None:
             out -= self.offset
             out *= self.scale
         return out
+
+
+def image_percentiles(image: np.ndarray, low: float = IMAGE_PERCENTILES[0],
+                      high: float = IMAGE_PERCENTILES[1]) -> np.ndarray:
+    """Per-channel (low, high) percentiles of a channels-first image, float32 (C, 2)."""
+    flat = image.reshape(image.shape[0], -1)
+    return np.percentile(flat, [low, high], axis=1).T.astype(np.float32)
 
 
 def random_dihedral(rng: np.random.Generator, *arrays: np.ndarray) -> list[np.ndarray]:

@@ -51,7 +51,7 @@ class SegmentationDataset(PatchDataset):
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         rng = self.rng(index)
         win = self.window(index, rng)
-        image = self.normalizer(self.read_image(win)[self.channel_index])
+        image = self.normalized_window(win, self.normalizer, self.channel_index)
         label = self.read_label(win, self.label).astype(np.int64)
         if self.semantic:
             label = (label > 0).astype(np.int64)

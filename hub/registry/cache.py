@@ -132,3 +132,14 @@ def pinned(lock: dict, kind: str, name: str) -> tuple[Ref, str]:
     return Ref(name, pin["version"]), pin["manifest_sha256"]
 
 
+
+
+def local_path(kind: str, ref_or_path: str | Path, registry: str | Registry | None = None) -> Path:
+    """A local folder (one with a ``card.yaml``) as it is, else the pulled, verified ``name[@version]``."""
+    folder = Path(ref_or_path)
+    if (folder / "card.yaml").is_file():
+        return folder
+    if isinstance(ref_or_path, Path) or any(s in str(ref_or_path) for s in ("/", "\\")):
+        raise NotFound(f"no card.yaml: not a {kind[:-1]} folder", folder)
+    reg = registry if isinstance(registry, Registry) else Registry(registry)
+    return pull(kind, str(ref_or_path), reg).path

@@ -28,7 +28,7 @@ from hub.config import registry_root
 from hub._progress import progress_bar
 from hub.errors import InvalidInput, NotFound, RegistryError
 from hub.registry._fs import create_exclusive, is_read_only, join, open_root
-from hub.registry.manifest import MANIFEST, list_files, manifest_bytes, sha256_bytes
+from hub.registry.manifest import MANIFEST, file_sha256, list_files, manifest_bytes, sha256_bytes
 from hub.registry.ref import KINDS, Ref, parse_ref, version_key
 
 INDEX = "index.json"
@@ -45,6 +45,22 @@ def _summary(kind: str, card: dict) -> dict:
             "organism": acq.get("organism"), "cell_type": acq.get("cell_type"), "modalities": sorted({c.get("modality", "") for c in
                                                                    acq.get("channels", [])}),
             "license": card.get("terms", card).get("license"), "samples": card.get("counts", {}).get("samples")}
+
+
+def _check_model(folder: Path) -> None:
+    """A model folder publishes only with a valid card, safetensors weights matching its SHA-256, and no
+    pickle-based weight files beside them."""
+    from hub.cards import ModelCard, load_card
+
+    card = load_card(ModelCard, folder / "card.yaml")
+    weights = folder / card.weights.file
+    if not weights.is_file() or weights.suffix != ".safetensors":
+        raise RegistryError(f"weights {card.weights.file!r} missing or not .safetensors", folder)
+    if file_sha256(weights) != card.weights.sha256:
+        raise RegistryError("weights SHA-256 does not match the card", weights)
+    pickled = [p.name for p in folder.rglob("*") if p.suffix in (".pt", ".pth", ".pkl", ".pickle", ".bin", ".ckpt")]
+    if pickled:
+        raise RegistryError(f"refusing pickle-based weight file {pickled[0]!r}: safetensors only", folder)
 
 
 class Registry:
@@ -176,6 +192,8 @@ class Registry:
                 first = findings.errors[0]
                 raise RegistryError(f"does not validate ({len(findings.errors)} error(s)); first: {first.check}: "
                                     f"{first.message} (run cellhub datasets validate)", folder)
+        else:
+            _check_model(folder)
         card = yaml.safe_load(card_path.read_text())
         terms = card.get("terms", {})
         record = None

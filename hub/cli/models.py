@@ -1,0 +1,189 @@
+"""``cellhub models ...``: families, train, finetune, predict, info, publish, pull, export."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from hub.cli.registry import LOCKFILE, REGISTRY_HELP, publish_cmd, pull_cmd
+
+app = typer.Typer(help="Train, fine-tune, run, publish and pull models.", no_args_is_help=True)
+console = Console()
+
+
+def _grid(items: list[str]) -> dict[str, list]:
+    """``key=v1,v2`` -> {key: [v1, v2]} with YAML scalars (numbers, booleans) decoded."""
+    import yaml
+
+    grid = {}
+    for item in items:
+        key, sep, values = item.partition("=")
+        if not sep or not values:
+            raise typer.BadParameter(f"--grid expects key=v1,v2,..., got {item!r}")
+        grid[key.strip().replace("-", "_")] = [yaml.safe_load(v) for v in values.split(",")]
+    return grid
+
+
+def _summary(model, out: Path, as_json: bool) -> None:
+    card = model.card
+    t = card.training
+    if as_json:
+        typer.echo(json.dumps({"ref": card.ref, "path": str(out), "weights_sha256": card.weights.sha256,
+                               "parameters": card.weights.parameters, "epochs": t.epochs, "best_epoch": t.best_epoch,
+                               "device": t.device, "wall_time_s": t.wall_time_s,
+                               "trials": [tr.model_dump() for tr in t.trials]}))
+        return
+    console.print(f"[green]trained[/] {escape(card.ref)} ({card.architecture.family} on "
+                  f"{escape(card.architecture.backbone)}, {card.weights.parameters:,} parameters) in "
+                  f"{t.wall_time_s:.0f} s on {escape(t.device)}; best epoch {t.best_epoch}/{t.epochs}", highlight=False)
+    for tr in t.trials:
+        console.print(f"  trial {tr.hyperparameters}: val loss {tr.val_loss}", highlight=False)
+    console.print(str(out), highlight=False)
+
+
+@app.command("families")
+def families_cmd(as_json: bool = typer.Option(False, "--json")) -> None:
+    """List the registered model families and their tasks."""
+    from hub.models import families
+
+    fams = families()
+    if as_json:
+        typer.echo(json.dumps(fams))
+        return
+    table = Table("family", "task")
+    for name, task in fams.items():
+        table.add_row(name, task)
+    console.print(table)
+
+
+def _train(overrides: dict, recipe: Path | None, grid: list[str], out: Path | None, as_json: bool) -> None:
+    from hub.config import build_root
+    from hub.models import TrainConfig, load_recipe, train
+
+    if grid:
+        overrides["grid"] = _grid(grid)
+    if recipe is not None:
+        cfg = load_recipe(recipe, **overrides)
+    else:
+        missing = [k for k in ("name", "task", "dataset") if not overrides.get(k)]
+        if missing:
+            raise typer.BadParameter(f"give --recipe FILE, or --{missing[0]} (and --name, --task, --dataset)")
+        cfg = TrainConfig.model_validate({k: v for k, v in overrides.items() if v is not None})
+    out = out or build_root() / "models" / cfg.name / cfg.version
+    model = train(cfg, out)
+    _summary(model, out, as_json)
+
+
+@app.command("train")
+def train_cmd(
+    recipe: Path | None = typer.Option(None, help="training recipe YAML (model_cards/<name>/recipe.yaml)"),
+    task: str | None = typer.Option(None, help="classification, semantic-segmentation, instance-segmentation, "
+                                                "tracking or label-free"),
+    dataset: str | None = typer.Option(None, help="curated dataset folder, or NAME@VERSION from the registry"),
+    family: str | None = typer.Option(None, help="model family (see `cellhub models families`)"),
+    name: str | None = typer.Option(None, help="model name (lower case, dashes)"),
+    version: str | None = typer.Option(None, help="model version X.Y.Z"),
+    backbone: str | None = typer.Option(None, help="timm backbone, e.g. resnet18"),
+    epochs: int | None = typer.Option(None), steps_per_epoch: int | None = typer.Option(None),
+    batch_size: int | None = typer.Option(None), patch: int | None = typer.Option(None),
+    lr: float | None = typer.Option(None), optimizer: str | None = typer.Option(None, help="adamw or sgd"),
+    weight_decay: float | None = typer.Option(None), dropout: float | None = typer.Option(None),
+    class_weighting: str | None = typer.Option(None, help="none, balanced or resample"),
+    seed: int | None = typer.Option(None), device: str | None = typer.Option(None, help="auto, cpu, cuda"),
+    grid: list[str] = typer.Option([], help="hyper-parameter grid: key=v1,v2 (repeatable); best on validation"),
+    registry: str | None = typer.Option(None, help=REGISTRY_HELP),
+    out: Path | None = typer.Option(None, help="model folder to write (default: $CELLHUB_BUILD/models/NAME/VERSION)"),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Train a model on a curated dataset and write its card and safetensors weights."""
+    overrides = dict(task=task, dataset=dataset, family=family, name=name, version=version, backbone=backbone,
+                     epochs=epochs, steps_per_epoch=steps_per_epoch, batch_size=batch_size, patch=patch, lr=lr,
+                     optimizer=optimizer, weight_decay=weight_decay, dropout=dropout, class_weighting=class_weighting,
+                     seed=seed, device=device, registry=registry)
+    _train(overrides, recipe, grid, out, as_json)
+
+
+@app.command("finetune")
+def finetune_cmd(
+    base: str = typer.Argument(..., help="hub model NAME@VERSION or folder, or timm:<backbone> (pretrained)"),
+    dataset: str = typer.Option(..., help="curated dataset folder, or NAME@VERSION from the registry"),
+    name: str = typer.Option(..., help="name of the fine-tuned model"),
+    task: str | None = typer.Option(None, help="task (default: the base model's)"),
+    freeze_encoder: bool = typer.Option(False, "--freeze-encoder", help="train the decoder / head only"),
+    recipe: Path | None = typer.Option(None, help="recipe YAML with further settings"),
+    version: str | None = typer.Option(None), epochs: int | None = typer.Option(None),
+    steps_per_epoch: int | None = typer.Option(None), batch_size: int | None = typer.Option(None),
+    patch: int | None = typer.Option(None), lr: float | None = typer.Option(None), seed: int | None = typer.Option(None),
+    device: str | None = typer.Option(None), registry: str | None = typer.Option(None, help=REGISTRY_HELP),
+    out: Path | None = typer.Option(None, help="model folder to write"),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Fine-tune (transfer learning) a hub model or a pretrained timm backbone on a dataset."""
+    if task is None and not base.startswith("timm:"):
+        from hub.models import load_model
+
+        task = load_model(base, registry).card.task
+    overrides = dict(base_model=base, dataset=dataset, name=name, task=task, freeze_encoder=freeze_encoder,
+                     version=version, epochs=epochs, steps_per_epoch=steps_per_epoch, batch_size=batch_size,
+                     patch=patch, lr=lr, seed=seed, device=device, registry=registry)
+    if base.startswith("timm:"):
+        overrides["backbone"] = base[5:]
+    _train(overrides, recipe, [], out, as_json)
+
+
+@app.command("predict")
+def predict_cmd(
+    ref: str = typer.Argument(..., help="model NAME[@VERSION] from the registry, or a model folder"),
+    source: Path = typer.Argument(..., help="an image file, a folder of images, or a curated dataset folder"),
+    out: Path = typer.Option(..., help="output folder (new or empty)"),
+    split: str | None = typer.Option(None, help="only this split of a dataset"),
+    registry: str | None = typer.Option(None, help=REGISTRY_HELP),
+    device: str = typer.Option("cpu", help="cpu or cuda"),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Run a model: label TIFFs, CTC <seq>_RES folders, predicted-channel TIFFs or predictions.csv."""
+    from hub.models import load_model
+    from hub.models.predict import predict_to
+
+    model = load_model(ref, registry, device=device)
+    ids = predict_to(model, source, out, split=split)
+    if as_json:
+        typer.echo(json.dumps({"model": model.card.ref, "out": str(out), "samples": ids}))
+    else:
+        console.print(f"[green]predicted[/] {len(ids)} sample(s) with {escape(model.card.ref)} -> "
+                      f"{escape(str(out))}", highlight=False)
+
+
+@app.command("info")
+def info_cmd(ref: str = typer.Argument(..., help="model folder or NAME[@VERSION]"),
+             registry: str | None = typer.Option(None, help=REGISTRY_HELP),
+             as_json: bool = typer.Option(False, "--json")) -> None:
+    """Show a model card."""
+    from hub.cards import dump_card
+    from hub.models import load_model
+
+    card = load_model(ref, registry).card
+    typer.echo(card.model_dump_json(indent=1, exclude_none=True) if as_json else dump_card(card))
+
+
+@app.command("publish")
+def publish(path: Path = typer.Argument(..., help="model folder (card.yaml + weights.safetensors)"),
+            registry: str | None = typer.Option(None, help=REGISTRY_HELP),
+            as_json: bool = typer.Option(False, "--json")) -> None:
+    """Publish a model version (its card must validate and its weights match the card's SHA-256)."""
+    publish_cmd("models", path, registry, False, as_json)
+
+
+@app.command("pull")
+def pull(ref: str = typer.Argument(..., help="NAME[@VERSION]"),
+         registry: str | None = typer.Option(None, help=REGISTRY_HELP),
+         locked: bool = typer.Option(False, "--locked", help="pull exactly what the lockfile pins; refuse drift"),
+         lockfile: Path = typer.Option(Path(LOCKFILE), help="lockfile used with --locked"),
+         as_json: bool = typer.Option(False, "--json")) -> None:
+    """Download a model version into the verified cache and print its local path."""
+    pull_cmd("models", ref, registry, locked, lockfile, as_json)

@@ -1,0 +1,88 @@
+"""Model families, registered by name in the style of timm's ``register_model`` / ``create_model``.
+
+A family knows its task, builds its network from a card's architecture, turns a curated dataset into
+training pairs, defines the loss, and turns raw network output into the task's prediction.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+from torch import nn
+
+from hub.cards import Architecture, DatasetCard
+from hub.errors import InvalidInput
+
+_FAMILIES: dict[str, type[Family]] = {}
+
+class Family:
+    """Base of the model families; subclasses set ``name``/``task`` and override the hooks they need."""
+
+    name: ClassVar[str]
+    task: ClassVar[str]
+    tiled: ClassVar[bool] = True  # dense output, run over tiles with a halo
+    label: ClassVar[str | None] = "instances"  # label image trained on (segmentation families)
+
+    def __init__(self, options: dict[str, Any] | None = None):
+        self.options = dict(options or {})
+
+    # -- network --------------------------------------------------------------------------------------
+    def out_channels(self, n_outputs: int) -> int:
+        """Network output channels, given the number of classes / target channels."""
+        return n_outputs
+
+    def build(self, arch: Architecture, in_chans: int, n_outputs: int, pretrained: bool = False) -> nn.Module:
+        from hub.models.nets import UNet
+
+        return UNet(arch.backbone, in_chans, self.out_channels(n_outputs), depth=int(arch.options.get("depth", 4)),
+                    decoder_channels=int(arch.options.get("decoder_channels", 32)),
+                    norm="batchnorm" in arch.regularization, dropout=arch.dropout, pretrained=pretrained)
+
+    # -- training -------------------------------------------------------------------------------------
+    def outputs(self, card: DatasetCard, channels: list[str]) -> dict:
+        """The card's ``outputs`` section for a model trained on ``card`` (meaning, axes, classes)."""
+        raise NotImplementedError
+
+    def n_outputs(self, card: DatasetCard) -> int:
+        return 1
+
+    def target(self, label: np.ndarray) -> np.ndarray:
+        """Training target from a label patch (default: unchanged)."""
+        return label
+
+    def loss(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    # -- inference ------------------------------------------------------------------------------------
+    def activate(self, output: torch.Tensor) -> torch.Tensor:
+        """Raw network output -> the maps that are stitched and post-processed (probabilities, ...)."""
+        return output
+
+    def postprocess(self, maps: np.ndarray) -> np.ndarray:
+        """Stitched maps (C, Y, X) of one image -> the prediction."""
+        return maps
+
+def register_family(cls: type[Family]) -> type[Family]:
+    """Class decorator: make a family available by its ``name``."""
+    _FAMILIES[cls.name] = cls
+    return cls
+
+def create_family(name: str, options: dict[str, Any] | None = None) -> Family:
+    if name not in _FAMILIES:
+        raise InvalidInput(f"unknown model family {name!r} (known: {', '.join(sorted(_FAMILIES))})")
+    return _FAMILIES[name](options)
+
+def families() -> dict[str, str]:
+    """Registered family name -> task."""
+    return {n: c.task for n, c in sorted(_FAMILIES.items())}
+
+def family_for_task(task: str) -> str:
+    """The default family of a task."""
+    defaults = {"classification": "classifier", "semantic-segmentation": "unet",
+                "instance-segmentation": "deep-watershed", "tracking": "detect-link",
+                "label-free": "unet-regression"}
+    if task not in defaults:
+        raise InvalidInput(f"unknown task {task!r} (known: {', '.join(defaults)})")
+    return defaults[task]

@@ -1,0 +1,144 @@
+"""A ready model: card + network + family, with its pre- and post-processing, saved as safetensors only."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import uuid
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from hub.cards import ModelCard, Weights, load_card, save_card
+from hub.errors import IntegrityError, InvalidInput
+from hub.models._family import Family, create_family
+from hub.models._tiling import predict_tiled
+
+CARD, WEIGHTS = "card.yaml", "weights.safetensors"
+
+
+class Model:
+    """``model.predict(array)`` on raw images of any size; ``Model.load(folder)`` / ``model.save(folder)``."""
+
+    def __init__(self, card: ModelCard, net: nn.Module, family: Family | None = None):
+        self.card, self.net = card, net.eval()
+        self.family = family or create_family(card.architecture.family, card.architecture.options)
+
+    def __repr__(self) -> str:
+        return f"Model({self.card.ref}, family={self.family.name}, backbone={self.card.architecture.backbone})"
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.net.parameters()).device
+
+    def to(self, device: str | torch.device) -> Model:
+        self.net.to(device)
+        return self
+
+    # -- pre-processing ---------------------------------------------------------------------------------
+    def normalize(self, image: np.ndarray) -> np.ndarray:
+        """Raw (C, Y, X) image -> network input, by the card's normalisation."""
+        norm = self.card.inputs.normalization
+        x = image.astype(np.float32)
+        if norm.mode == "image-percentile":
+            flat = x.reshape(x.shape[0], -1)
+            lo, hi = np.percentile(flat, [norm.low, norm.high], axis=1)
+            return ((x - lo[:, None, None]) / np.maximum(hi - lo, 1e-6)[:, None, None]).astype(np.float32)
+        offset = np.asarray(norm.offset, np.float32)[:, None, None]
+        return (x - offset) * np.asarray(norm.scale, np.float32)[:, None, None]
+
+    def channels_first(self, image: np.ndarray, source: str = "input") -> np.ndarray:
+        """(Y, X) or (C, Y, X) -> (C, Y, X) with the number of channels the card asks for."""
+        n = len(self.card.inputs.channels)
+        if image.ndim == 2:
+            image = image[None]
+        if image.ndim != 3 or image.shape[0] != n:
+            raise InvalidInput(f"model {self.card.ref} expects {n} channel(s) "
+                               f"({', '.join(self.card.channel_names)}) as (C, Y, X), got shape {image.shape}",
+                               source)
+        return image
+
+    # -- inference --------------------------------------------------------------------------------------
+    @torch.inference_mode()
+    def maps(self, image: np.ndarray) -> np.ndarray:
+        """Activated network output of one raw image: (K,) for classifiers, (K, Y, X) for dense families."""
+        x = self.normalize(self.channels_first(image))
+        if not self.family.tiled:
+            out = self.net(torch.from_numpy(x)[None].to(self.device))
+            return self.family.activate(out)[0].float().cpu().numpy()
+        inputs = self.card.inputs
+        return predict_tiled(lambda t: self.family.activate(self.net(t)), x, tile=inputs.tile, halo=inputs.halo,
+                             multiple=inputs.size_multiple, device=self.device)
+
+    def predict(self, image: np.ndarray):
+        """Prediction for one raw image: class probabilities, a label image, or predicted channels.
+
+        Tracking models take a movie (T, Y, X) / (T, C, Y, X) and return ``(masks, tracks)``.
+        """
+        if self.card.task == "tracking":
+            return self.track(image)
+        return self.family.postprocess(self.maps(image))
+
+    def track(self, movie: np.ndarray):
+        n = len(self.card.inputs.channels)
+        if movie.ndim == 3 and n == 1:
+            movie = movie[:, None]
+        if movie.ndim != 4:
+            raise InvalidInput(f"tracking model {self.card.ref} expects a movie (T, Y, X) or (T, C, Y, X), "
+                               f"got shape {movie.shape}")
+        masks = np.stack([self.family.postprocess(self.maps(frame)) for frame in movie])
+        return self.family.link(masks)
+
+    # -- persistence ------------------------------------------------------------------------------------
+    def save(self, folder: str | Path) -> Path:
+        """Write ``card.yaml`` + ``weights.safetensors`` (the card records the weights' SHA-256), atomically."""
+        folder = Path(folder)
+        tmp = folder.parent / f".{folder.name}.partial-{uuid.uuid4().hex[:8]}"
+        tmp.mkdir(parents=True)
+        try:
+            dtype = torch.float16 if self.card.weights.dtype == "float16" else torch.float32
+            state = {k: (v.to(dtype) if v.is_floating_point() else v).contiguous().cpu()
+                     for k, v in self.net.state_dict().items()}
+            save_file(state, tmp / WEIGHTS, metadata={"name": self.card.name, "version": self.card.version})
+            data = (tmp / WEIGHTS).read_bytes()
+            self.card.weights = Weights(file=WEIGHTS, sha256=hashlib.sha256(data).hexdigest(), size=len(data),
+                                        parameters=sum(p.numel() for p in self.net.parameters()),
+                                        dtype=self.card.weights.dtype)
+            save_card(self.card, tmp / CARD)
+            if folder.exists():
+                shutil.rmtree(folder)
+            os.replace(tmp, folder)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        return folder
+
+    @classmethod
+    def load(cls, folder: str | Path, device: str | torch.device = "cpu") -> Model:
+        """Load a saved model; the weights' SHA-256 must match the card. Nothing is unpickled."""
+        folder = Path(folder)
+        card = load_card(ModelCard, folder / CARD)
+        path = folder / card.weights.file
+        if not path.is_file():
+            raise InvalidInput("weights file not found", path)
+        if hashlib.sha256(path.read_bytes()).hexdigest() != card.weights.sha256:
+            raise IntegrityError("weights SHA-256 does not match the card", path)
+        family = create_family(card.architecture.family, card.architecture.options)
+        net = family.build(card.architecture, len(card.inputs.channels), len(card.outputs.classes or
+                                                                             card.outputs.channels or [0]))
+        try:
+            state = load_file(path)
+        except SafetensorError as err:
+            raise InvalidInput(f"not a safetensors file ({err})", path) from None
+        own = net.state_dict()
+        try:
+            net.load_state_dict({k: v.to(own[k].dtype) if k in own else v for k, v in state.items()})
+        except RuntimeError as err:
+            raise InvalidInput(f"weights do not fit architecture {card.architecture.backbone}: "
+                               f"{str(err).splitlines()[0]}", path) from None
+        return cls(card, net.to(device), family)

@@ -1,0 +1,138 @@
+"""Run a model over an image file, a folder of images or a curated dataset; one output per sample.
+
+Outputs, named by sample id (file stem for image files): ``<id>.tif`` label images (segmentation) or
+float32 images (label-free), a CTC ``<id>_RES/`` folder (tracking), or one ``predictions.csv`` of class
+probabilities (classification). The output folder appears complete or not at all.
+"""
+
+from __future__ import annotations
+
+import csv
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import tifffile
+
+from hub._progress import progress_bar
+from hub.curate import open_dataset
+from hub.curate._files import IMAGE_SUFFIXES, grey_or_colour, image_files, read_image_file
+from hub.errors import BuildError, InvalidInput
+from hub.models.model import Model
+
+
+def _as_model_input(model: Model, image: np.ndarray, axes: str, source: Path) -> np.ndarray:
+    """A decoded file's pixels as the (C, Y, X) the model wants (true colour becomes grey for 1-channel models)."""
+    n = len(model.card.inputs.channels)
+    if axes == "yx":
+        return image[None]
+    if n == 1 and image.shape[0] == 3:
+        return image.astype(np.float32).mean(0, keepdims=True)
+    return model.channels_first(image, str(source))
+
+
+def _from_files(model: Model, path: Path) -> Iterator[tuple[str, np.ndarray]]:
+    files = [path] if path.is_file() else image_files(path)
+    if not files:
+        raise InvalidInput(f"no image files ({', '.join(IMAGE_SUFFIXES)}) in the folder", path)
+    if model.card.task == "tracking":
+        if path.is_file():  # one multi-page TIFF movie (T, Y, X) or (T, C, Y, X)
+            yield path.stem, read_image_file(path)
+        else:  # a folder of frames, e.g. a CTC sequence folder t000.tif ...
+            yield path.name, np.stack([_frame(model, f) for f in files])
+        return
+    for f in files:
+        img, axes = grey_or_colour(_read(f))
+        yield f.stem, _as_model_input(model, img, axes, f)
+
+
+def _read(f: Path) -> np.ndarray:
+    img = read_image_file(f)
+    if img.ndim not in (2, 3):
+        raise InvalidInput(f"expected a 2-D image, got shape {img.shape}", f)
+    return img
+
+
+def _frame(model: Model, f: Path) -> np.ndarray:
+    img, axes = grey_or_colour(_read(f))
+    return _as_model_input(model, img, axes, f)
+
+
+def _from_dataset(model: Model, path: Path, split: str | None) -> Iterator[tuple[str, np.ndarray]]:
+    ds = open_dataset(path)
+    names = ds.card.channel_names
+    missing = [c for c in model.card.channel_names if c not in names]
+    if missing:
+        raise InvalidInput(f"model {model.card.ref} needs channel {missing[0]!r}; the dataset has "
+                           f"{', '.join(names)}", path / "card.yaml")
+    index = [names.index(c) for c in model.card.channel_names]
+    tracking = model.card.task == "tracking"
+    for row in ds.samples:
+        if split and row["split"] != split:
+            continue
+        if tracking != (int(row.get("frames") or 0) > 0):
+            continue
+        img = ds.image(row["id"])
+        arr = img.read()
+        if "c" not in img.axes:
+            arr = arr[..., None, :, :]
+        yield row["id"], arr[..., index, :, :]
+
+
+def samples(model: Model, path: str | Path, split: str | None = None) -> Iterator[tuple[str, np.ndarray]]:
+    """``(sample id, raw image)`` pairs of an image file, a folder of images, or a curated dataset."""
+    path = Path(path)
+    if not path.exists():
+        raise InvalidInput("input not found", path)
+    if (path / "card.yaml").is_file() and (path / "samples.csv").is_file():
+        return _from_dataset(model, path, split)
+    return _from_files(model, path)
+
+
+def predict_to(model: Model, source: str | Path, out: str | Path, split: str | None = None) -> list[str]:
+    """Predict every sample of ``source`` into the new folder ``out``; returns the sample ids."""
+    from hub.models.linking import write_ctc_result
+
+    out = Path(out)
+    if out.exists() and any(out.iterdir()):
+        raise BuildError("output folder exists and is not empty", out)
+    items = samples(model, source, split)  # streamed: one image in memory at a time
+    done: list[str] = []
+    tmp = out.parent / f".{out.name}.partial-{uuid.uuid4().hex[:8]}"
+    tmp.mkdir(parents=True)
+    task, rows = model.card.task, []
+    try:
+        with progress_bar() as bar:
+            job = bar.add_task(f"predicting with {model.card.ref}", total=None)
+            for sid, image in items:
+                if task == "tracking":
+                    masks, tracks = model.predict(image)
+                    write_ctc_result(masks, tracks, tmp / f"{sid}_RES")
+                elif task == "classification":
+                    rows.append((sid, model.predict(image)))
+                else:
+                    pred = model.predict(image)
+                    if task != "label-free":
+                        pred = pred.astype(np.uint16 if pred.max() < 2**16 else np.uint32)
+                    tifffile.imwrite(tmp / f"{sid}.tif", pred[0] if pred.ndim == 3 and len(pred) == 1 else pred,
+                                     compression="zlib")
+                bar.advance(job)
+                done.append(sid)
+        if not done:
+            raise InvalidInput(f"no samples to predict{f' in split {split!r}' if split else ''}", source)
+        if rows:
+            classes = model.card.outputs.classes or []
+            with open(tmp / "predictions.csv", "w", newline="") as fh:
+                w = csv.writer(fh)
+                w.writerow(["id", "predicted", *classes])
+                for sid, prob in rows:
+                    w.writerow([sid, classes[int(np.argmax(prob))], *(f"{p:.6g}" for p in prob)])
+        if out.exists():
+            out.rmdir()
+        tmp.rename(out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return done

@@ -1,0 +1,206 @@
+"""Model families on the real curated datasets: train a few steps, save, reload bit-identical, predict on real
+images of sizes not seen in training; tiled inference; the CLI; weights safety; registry round trip."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tifffile
+import torch
+
+from hub.curate import open_dataset
+from hub.errors import CardError, IntegrityError, InvalidInput, RegistryError
+from hub.models import Model, TrainConfig, families, load_model, train
+from hub.models._tiling import predict_tiled
+from hub.ome import read_man_track
+from hub.registry import Registry
+
+TINY = dict(backbone="test_resnet", options={"depth": 3, "decoder_channels": 8}, patch=64, batch_size=2,
+            steps_per_epoch=2, epochs=2, val_batches=1)
+
+# family -> (dataset, task, extra config)
+CASES = {
+    "classifier": ("jurkat-cellcycle", "classification",
+                   dict(channels=["bright-field", "dark-field"], class_weighting="balanced", options={})),
+    "unet": ("dsb2018-fluo", "semantic-segmentation", {}),
+    "deep-watershed": ("dsb2018-fluo", "instance-segmentation", {}),
+    "embeddings": ("dsb2018-fluo", "instance-segmentation", {}),
+    "detect-link": ("ctc-gowt1", "tracking", {}),
+    "unet-regression": ("isl-condition-b", "label-free", dict(targets=["DAPI"])),
+}
+
+
+def cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", "from hub.cli import main; main()", *args], capture_output=True,
+                          text=True)
+
+
+def tiny(name: str, family: str, path, **extra) -> TrainConfig:
+    ds, task, more = CASES[family]
+    return TrainConfig(**{**TINY, **more, **extra, "name": name, "task": task, "family": family,
+                          "dataset": str(path)})
+
+
+def test_every_task_has_a_family():
+    assert set(families().values()) == {"classification", "semantic-segmentation", "instance-segmentation",
+                                        "tracking", "label-free"}
+    assert set(CASES) == set(families())
+
+
+@pytest.mark.parametrize("family", sorted(CASES))
+def test_family_trains_saves_reloads_and_predicts(family, built, tmp_path):
+    path = built(CASES[family][0])
+    model = train(tiny(f"t-{family}", family, path), tmp_path / "m")
+    card = model.card
+    assert card.training.dataset == open_dataset(path).card.ref
+    assert card.training.dataset_manifest_sha256 == open_dataset(path).card.splits.manifest_sha256
+    assert card.weights.parameters == sum(p.numel() for p in model.net.parameters())
+    assert card.training.packages["torch"] == torch.__version__
+
+    again = Model.load(tmp_path / "m")
+    for (k, a), (k2, b) in zip(model.net.state_dict().items(), again.net.state_dict().items()):
+        assert k == k2 and torch.equal(a, b), k
+
+    ds = open_dataset(path)
+    test_id = ds.ids("test")[0]
+    img = ds.image(test_id)
+    arr = img.read()
+    if family == "detect-link":  # 4 frames, cropped to a size never seen in training
+        movie = arr[:4, 100:433, 50:390]
+        masks, tracks = again.predict(movie)
+        assert masks.shape == movie.shape
+        present = {int(v) for v in np.unique(masks) if v}
+        assert present == {t.label for t in tracks}
+        return
+    index = [ds.card.channel_names.index(c) for c in card.channel_names]
+    raw = (arr if "c" in img.axes else arr[None])[index]
+    if family == "classifier":
+        prob = again.predict(raw[:, 3:-2, 1:])  # the crop, trimmed to an unseen size
+        assert prob.shape == (7,) and abs(prob.sum() - 1) < 1e-5
+        assert set(card.training.per_class_recall) == set(ds.card.labels.classes)
+        return
+    cut = raw[:, : raw.shape[1] - 27, : raw.shape[2] - 13]  # not a multiple of the network stride
+    pred = again.predict(cut)
+    if family == "unet-regression":
+        assert pred.shape == (1, *cut.shape[1:]) and pred.dtype == np.float32 and np.isfinite(pred).all()
+    else:
+        assert pred.shape == cut.shape[1:] and pred.dtype.kind in "iu"
+    assert np.array_equal(pred, model.predict(cut))  # the reloaded model predicts what the trained one did
+
+
+def test_tiled_inference_equals_whole_image():
+    """A 5x5 convolution (receptive field 2 < halo) gives the same result tiled or whole, on any size."""
+    torch.manual_seed(0)
+    conv = torch.nn.Conv2d(2, 3, 5, padding=2, padding_mode="reflect")
+    image = np.random.default_rng(0).random((2, 517, 389), dtype=np.float32)
+    with torch.no_grad():
+        whole = conv(torch.from_numpy(image)[None])[0].numpy()
+        tiled = predict_tiled(conv, image, tile=128, halo=16, multiple=32)
+    assert tiled.shape == whole.shape
+    np.testing.assert_allclose(tiled, whole, atol=1e-5)
+
+
+def test_train_grid_finetune_and_predict_cli(built, tmp_path, data_dir):
+    dsb = built("dsb2018-fluo")
+    args = ["--task", "instance-segmentation", "--dataset", str(dsb), "--name", "grid-dw", "--backbone",
+            "test_resnet", "--epochs", "1", "--steps-per-epoch", "1", "--batch-size", "2", "--patch", "64"]
+    r = cli("models", "train", *args, "--grid", "lr=0.001,0.01", "--out", str(tmp_path / "base"), "--json")
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert [t["hyperparameters"] for t in out["trials"]] == [{"lr": 0.001}, {"lr": 0.01}]
+    base = Model.load(tmp_path / "base")
+    assert len(base.card.training.trials) == 2 and base.card.training.validation_split == "val"
+
+    r = cli("models", "finetune", str(tmp_path / "base"), "--dataset", str(dsb), "--name", "ft-dw",
+            "--freeze-encoder", "--epochs", "1", "--steps-per-epoch", "1", "--batch-size", "2", "--patch", "64",
+            "--out", str(tmp_path / "ft"))
+    assert r.returncode == 0, r.stderr
+    ft = Model.load(tmp_path / "ft")
+    assert ft.card.training.base_model.startswith("grid-dw@0.1.0") and ft.card.training.frozen_encoder
+    for (k, a), b in zip(base.net.encoder.state_dict().items(), ft.net.encoder.state_dict().values()):
+        if a.is_floating_point() and "running" not in k:
+            assert torch.equal(a, b), k  # the frozen encoder did not move
+
+    # a folder of the original DSB PNG files (RGBA), not the curated copy
+    src = sorted((data_dir / "segmentation/dsb2018-fluo/stage1_train").iterdir())[0] / "images"
+    r = cli("models", "predict", str(tmp_path / "ft"), str(src), "--out", str(tmp_path / "pred"), "--json")
+    assert r.returncode == 0, r.stderr
+    (png,) = src.glob("*.png")
+    labels = tifffile.imread(tmp_path / "pred" / f"{png.stem}.tif")
+    assert labels.dtype == np.uint16 and labels.ndim == 2
+
+    r = cli("models", "predict", str(tmp_path / "ft"), str(src), "--out", str(tmp_path / "pred"))
+    assert r.returncode == 1 and "not empty" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_tracking_cli_writes_ctc_results(built, tmp_path):
+    path = built("ctc-gowt1")
+    model = train(tiny("t-track", "detect-link", path, epochs=1, steps_per_epoch=1), tmp_path / "m")
+    # a short CTC-style sequence folder of real frames, at a size not seen in training
+    seq = tmp_path / "02"
+    seq.mkdir()
+    ds = open_dataset(path)
+    frames = ds.image(ds.ids("test")[0]).array()
+    for t in range(3):
+        tifffile.imwrite(seq / f"t{t:03d}.tif", np.asarray(frames[t, :300, :350]))
+    r = cli("models", "predict", str(tmp_path / "m"), str(seq), "--out", str(tmp_path / "res"))
+    assert r.returncode == 0, r.stderr
+    res = tmp_path / "res" / "02_RES"
+    masks = [tifffile.imread(res / f"mask{t:03d}.tif") for t in range(3)]
+    tracks = read_man_track(res / "res_track.txt")
+    assert {int(v) for m in masks for v in np.unique(m) if v} == {t.label for t in tracks}
+    assert model.card.outputs.axes == "tyx"
+
+
+def test_bad_inputs_are_one_line_errors(built, tmp_path):
+    dsb = built("dsb2018-fluo")
+    model = train(tiny("t-bad", "unet", dsb, epochs=1, steps_per_epoch=1), tmp_path / "m")
+    with pytest.raises(InvalidInput, match="expects 1 channel"):
+        model.predict(np.zeros((3, 2, 64, 64)))
+    r = cli("models", "predict", str(tmp_path / "m"), str(built("jurkat-cellcycle")), "--out", str(tmp_path / "o"))
+    assert r.returncode == 1 and "needs channel 'nuclei'" in r.stderr and not (tmp_path / "o").exists()
+    r = cli("models", "predict", str(tmp_path / "m"), str(tmp_path / "nowhere"), "--out", str(tmp_path / "o"))
+    assert r.returncode == 1 and "input not found" in r.stderr
+    r = cli("models", "train", "--task", "instance-segmentation", "--dataset", str(dsb), "--name", "x",
+            "--family", "unet")
+    assert r.returncode == 1 and "does semantic-segmentation" in r.stderr
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text("name: x\ntask: tracking\ndataset: d\nepochs: -1\n")
+    r = cli("models", "train", "--recipe", str(recipe))
+    assert r.returncode == 1 and "epochs:" in r.stderr and str(recipe) in r.stderr
+    with pytest.raises(CardError):
+        Model.load(tmp_path)  # no card.yaml
+
+
+def test_weights_are_verified_and_never_unpickled(built, tmp_path):
+    model = train(tiny("t-safe", "unet", built("dsb2018-fluo"), epochs=1, steps_per_epoch=1), tmp_path / "m")
+    weights = tmp_path / "m" / "weights.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[-1] ^= 0xFF
+    weights.write_bytes(bytes(data))
+    with pytest.raises(IntegrityError, match="does not match the card"):
+        Model.load(tmp_path / "m")
+    model.save(tmp_path / "m")
+    torch.save(model.net.state_dict(), tmp_path / "m" / "extra.pt")
+    with pytest.raises(RegistryError, match="pickle"):
+        Registry(tmp_path / "reg").publish(tmp_path / "m", "models")
+
+
+def test_model_publish_pull_load(built, tmp_path, monkeypatch):
+    monkeypatch.setenv("CELLHUB_CACHE", str(tmp_path / "cache"))
+    train(tiny("t-pub", "deep-watershed", built("dsb2018-fluo"), epochs=1, steps_per_epoch=1,
+               weights_dtype="float16"), tmp_path / "m")
+    r = cli("models", "publish", str(tmp_path / "m"), "--registry", str(tmp_path / "reg"), "--json")
+    assert r.returncode == 0, r.stderr
+    r = cli("models", "publish", str(tmp_path / "m"), "--registry", str(tmp_path / "reg"))
+    assert r.returncode == 1 and "already published" in r.stderr
+    model = load_model("t-pub@0.1.0", registry=str(tmp_path / "reg"))
+    assert model.card.weights.dtype == "float16"
+    assert (tmp_path / "cache" / "models" / "t-pub" / "0.1.0" / "weights.safetensors").read_bytes() == \
+        (tmp_path / "m" / "weights.safetensors").read_bytes()
+    r = cli("list", "models", "--registry", str(tmp_path / "reg"), "--json")
+    assert [row["name"] for row in json.loads(r.stdout)] == ["t-pub"]
