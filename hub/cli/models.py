@@ -94,6 +94,7 @@ def train_cmd(
     lr: float | None = typer.Option(None), optimizer: str | None = typer.Option(None, help="adamw or sgd"),
     weight_decay: float | None = typer.Option(None), dropout: float | None = typer.Option(None),
     class_weighting: str | None = typer.Option(None, help="none, balanced or resample"),
+    label: str | None = typer.Option(None, help="label image to train on (e.g. tracks, segmentation)"),
     seed: int | None = typer.Option(None), device: str | None = typer.Option(None, help="auto, cpu, cuda"),
     grid: list[str] = typer.Option([], help="hyper-parameter grid: key=v1,v2 (repeatable); best on validation"),
     registry: str | None = typer.Option(None, help=REGISTRY_HELP),
@@ -104,7 +105,7 @@ def train_cmd(
     overrides = dict(task=task, dataset=dataset, family=family, name=name, version=version, backbone=backbone,
                      epochs=epochs, steps_per_epoch=steps_per_epoch, batch_size=batch_size, patch=patch, lr=lr,
                      optimizer=optimizer, weight_decay=weight_decay, dropout=dropout, class_weighting=class_weighting,
-                     seed=seed, device=device, registry=registry)
+                     label=label, seed=seed, device=device, registry=registry)
     _train(overrides, recipe, grid, out, as_json)
 
 
@@ -115,6 +116,7 @@ def finetune_cmd(
     name: str = typer.Option(..., help="name of the fine-tuned model"),
     task: str | None = typer.Option(None, help="task (default: the base model's)"),
     freeze_encoder: bool = typer.Option(False, "--freeze-encoder", help="train the decoder / head only"),
+    label: str | None = typer.Option(None, help="label image to train on (e.g. tracks, segmentation)"),
     recipe: Path | None = typer.Option(None, help="recipe YAML with further settings"),
     version: str | None = typer.Option(None), epochs: int | None = typer.Option(None),
     steps_per_epoch: int | None = typer.Option(None), batch_size: int | None = typer.Option(None),
@@ -129,8 +131,8 @@ def finetune_cmd(
 
         task = load_model(base, registry).card.task
     overrides = dict(base_model=base, dataset=dataset, name=name, task=task, freeze_encoder=freeze_encoder,
-                     version=version, epochs=epochs, steps_per_epoch=steps_per_epoch, batch_size=batch_size,
-                     patch=patch, lr=lr, seed=seed, device=device, registry=registry)
+                     label=label, version=version, epochs=epochs, steps_per_epoch=steps_per_epoch,
+                     batch_size=batch_size, patch=patch, lr=lr, seed=seed, device=device, registry=registry)
     if base.startswith("timm:"):
         overrides["backbone"] = base[5:]
     _train(overrides, recipe, [], out, as_json)
