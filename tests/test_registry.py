@@ -47,8 +47,28 @@ def same_bytes(a: Path, b: Path) -> None:
     assert list_files(a) == [f for f in list_files(b) if not f["path"].startswith(".")]
 
 
-def test_local_publish_pull_is_byte_identical(built, tmp_path, cache):
+@pytest.fixture(scope="module")
+def model(built, tmp_path_factory) -> Path:
+    """A small label-free model trained for two steps on the same dataset (card + safetensors weights)."""
+    from hub.models import TrainConfig, train
+
+    out = tmp_path_factory.mktemp("model") / "isl-tiny"
+    train(TrainConfig(name="isl-tiny", task="label-free", dataset=str(built(DS)), backbone="test_resnet",
+                      options={"depth": 3, "decoder_channels": 8}, patch=64, batch_size=2, steps_per_epoch=1,
+                      epochs=1, val_batches=1, targets=["DAPI"]), out)
+    return out
+
+
+def publish_and_pull_model(model: Path, publish_to: Registry, pull_from: Registry) -> None:
+    ref, sha = publish_to.publish(model, "models")
+    got = pull("models", str(ref), pull_from)
+    same_bytes(model, got.path)
+    assert got.manifest_sha256 == sha
+
+
+def test_local_publish_pull_is_byte_identical(built, model, tmp_path, cache):
     reg = Registry(tmp_path / "reg")
+    publish_and_pull_model(model, reg, reg)
     ref, sha = reg.publish(built(DS), accept_terms=False)
     assert str(ref) == f"{DS}@1.0.0"
     got = pull("datasets", DS, reg)
@@ -58,11 +78,12 @@ def test_local_publish_pull_is_byte_identical(built, tmp_path, cache):
     assert again.downloaded == 0 and again.path == got.path
 
 
-def test_http_registry_pull_and_tamper_detection(built, tmp_path, cache):
+def test_http_registry_pull_and_tamper_detection(built, model, tmp_path, cache):
     root = tmp_path / "reg"
     Registry(root).publish(built(DS))
     with static_http_server(root) as url:
         reg = Registry(url)
+        publish_and_pull_model(model, Registry(root), reg)
         assert [r["name"] for r in reg.list("datasets")] == [DS]
         with pytest.raises(RegistryError, match="read-only"):
             reg.publish(built(DS))
@@ -81,8 +102,9 @@ def test_http_registry_pull_and_tamper_detection(built, tmp_path, cache):
         assert not (cache / "datasets" / DS / "1.0.0" / ".complete").exists()
 
 
-def test_s3_registry_publish_pull_and_immutability(built, cache, s3):
+def test_s3_registry_publish_pull_and_immutability(built, model, cache, s3):
     reg = Registry("s3://hub-test/registry")
+    publish_and_pull_model(model, reg, Registry("s3://hub-test/registry"))
     ref, sha = reg.publish(built(DS))
     got = pull("datasets", str(ref), Registry("s3://hub-test/registry"))
     same_bytes(built(DS), got.path)
