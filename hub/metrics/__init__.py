@@ -1,0 +1,39 @@
+"""Metrics layer: pure numpy/scipy metric suites, one per task (conventions in each function's docstring).
+
+Every dataset-level function takes the truths and the predictions of a split (sequences of per-sample inputs,
+paired by position) and returns ``{"metrics": {name: float}, "per_sample": [{name: float}, ...]}`` (tracking:
+one entry per sequence). No torch here: scores must not depend on the model stack.
+"""
+
+from hub.metrics.classification import classification_metrics
+from hub.metrics.instance import TAUS, InstanceCounts, instance_counts, instance_metrics, pooled_stats
+from hub.metrics.labelfree import labelfree_metrics
+from hub.metrics.semantic import semantic_metrics
+from hub.metrics.tracking import TrackingPrediction, TrackingTruth, sequence_metrics, tracking_metrics
+
+#: Version of the metric conventions; a result record pins it.
+SUITE_VERSION = "1.0"
+
+#: Task name -> dataset-level metric function.
+SUITES = {
+    "classification": classification_metrics,
+    "semantic": semantic_metrics,
+    "instance": instance_metrics,
+    "tracking": tracking_metrics,
+    "label-free": labelfree_metrics,
+}
+
+#: Task name -> the metric a leaderboard ranks by (higher is better for all of them).
+PRIMARY = {
+    "instance": "acc@[.5:.95]",
+    "semantic": "dice",
+    "tracking": "TRA",
+    "classification": "macro_f1",
+    "label-free": "pearson_r",
+}
+
+__all__ = [
+    "PRIMARY", "SUITES", "SUITE_VERSION", "TAUS", "InstanceCounts", "TrackingPrediction", "TrackingTruth",
+    "classification_metrics", "instance_counts", "instance_metrics", "labelfree_metrics", "pooled_stats",
+    "semantic_metrics", "sequence_metrics", "tracking_metrics",
+]

@@ -1,0 +1,323 @@
+"""Cell tracking: the Cell Tracking Challenge measures TRA, DET, LNK, SEG, OP_CTB and division F1, on numpy masks.
+
+Conventions follow the CTC's reference implementation ``py-ctcmetrics`` (Matula et al. 2015, Ulman et al. 2017):
+
+- Vertices are (frame, label) of every object present in a mask frame. A predicted object *matches* a reference
+  object when it covers more than half of the reference object's pixels (so a reference object matches at most
+  one predicted object; a predicted object may match several).
+- Edges: a *track link* joins the same label in consecutive frames t, t+1 (both present); a *parent link* joins
+  the parent's last frame to each child's first frame (lineage rows with parent != 0), even across a gap.
+- AOGM counts, with the official weights: NS (vertex splits, weight 5) = sum over predicted objects matching
+  k >= 2 references of k - 1; FN (10) = unmatched reference objects; FP (1) = predicted objects matching none;
+  on the predicted edges whose two ends each match exactly one reference object, mapped onto reference vertex
+  pairs: ED (extra edges, 1) = mapped predicted edges absent from the reference, EA (missing edges, 1.5) =
+  reference edges absent from the mapped predicted edges (all of them, also those at unmatched vertices),
+  EC (wrong semantics, 1) = edges in both whose kind (track link / parent link) differs.
+- TRA = 1 - min(AOGM, AOGM_0)/AOGM_0, AOGM_0 = 10*(reference vertices) + 1.5*(reference edges);
+  DET = 1 - min(5NS + 10FN + FP, 10V)/(10V); LNK = 1 - min(ED + 1.5EA + EC, 1.5E)/(1.5E).
+- SEG: on the frames with segmentation truth, Jaccard of each reference object with the predicted object covering
+  more than half of it (0 when none), summed over all objects of all those frames / their number.
+- OP_CTB = (SEG + TRA)/2.
+- Division F1 at frame tolerance i (py-ctcmetrics' BC(i)): a division is a track with two or more children. A
+  predicted division matches a reference division when they have the same number of children, the parents end
+  at most i frames apart, at the earlier parent end the reference parent is matched by the predicted parent and
+  that predicted object matches only it, and every reference child pairs with a distinct predicted child that
+  starts at most i frames apart and, at the later of the two starts, is matched by it (matching only it); the
+  children are paired greedily in lineage order. Every matching (reference, predicted) pair is a TP;
+  FP = predicted divisions - TP, FN = reference divisions - TP; F1 = 2PR/max(P + R, 1e-4) with
+  P = TP/max(TP + FP, 1), R = TP/max(TP + FN, 1); NaN when the reference has no division.
+
+Frames are the positions along axis 0 of the mask arrays; lineage rows are (label, first frame, last frame,
+parent) as :class:`hub.ome.Track` (CTC ``man_track.txt``). A prediction whose lineage disagrees with its masks is
+refused, as the CTC's validity check refuses it.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterable, Sequence
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from hub.errors import InvalidInput
+from hub.metrics._inputs import check_labels, paired
+from hub.metrics._overlap import overlap_table
+
+W_NS, W_FN, W_FP, W_ED, W_EA, W_EC = 5.0, 10.0, 1.0, 1.0, 1.5, 1.0
+TOLERANCES = (0, 2)
+
+
+class TrackingTruth(NamedTuple):
+    """Reference of one sequence: masks (T, Y, X), lineage rows, optional segmentation truth for SEG — masks
+    indexed either by frame (T, Y, X) or by position in ``seg_frames`` (len(seg_frames), Y, X)."""
+
+    masks: Any
+    lineage: Sequence
+    seg_masks: Any = None
+    seg_frames: Sequence[int] | None = None
+
+
+class TrackingPrediction(NamedTuple):
+    masks: Any
+    lineage: Sequence
+
+
+class _Graph(NamedTuple):
+    """Vertices (per-frame sorted labels, global index offsets) and edges (u, v, kind: 0 track, 1 parent)."""
+
+    labels: list[np.ndarray]
+    offsets: np.ndarray
+    u: np.ndarray
+    v: np.ndarray
+    kind: np.ndarray
+
+    @property
+    def n_vertices(self) -> int:
+        return int(self.offsets[-1])
+
+    def vertex(self, t: int, label: int) -> int:
+        """Global index of (t, label), -1 when absent."""
+        if not 0 <= t < len(self.labels):
+            return -1
+        lab = self.labels[t]
+        k = int(np.searchsorted(lab, label))
+        return int(self.offsets[t]) + k if k < lab.size and lab[k] == label else -1
+
+
+def _lineage_array(lineage: Sequence, who: str) -> np.ndarray:
+    rows = np.asarray([tuple(r) for r in lineage], dtype=np.int64).reshape(-1, 4)
+    if rows.size and (rows[:, 0] <= 0).any():
+        raise InvalidInput(f"{who} lineage: labels must be positive")
+    return rows
+
+
+def _check_lineage(rows: np.ndarray, labels: list[np.ndarray], who: str) -> None:
+    """The CTC validity rules: unique labels, known parents ending before their children start, and every label
+    present in exactly the frames its row lists."""
+    n_frames = len(labels)
+    lab, begin, end, parent = rows.T if rows.size else (np.zeros(0, np.int64),) * 4
+    uniq, counts = np.unique(lab, return_counts=True)
+    if (counts > 1).any():
+        raise InvalidInput(f"{who} lineage: label {int(uniq[counts > 1][0])} is listed twice")
+    bad = (end < begin) | (begin < 0) | (end >= n_frames) | (parent < 0)
+    if bad.any():
+        r = rows[bad][0]
+        raise InvalidInput(f"{who} lineage: impossible track {r.tolist()} for {n_frames} frames")
+    has_parent = parent > 0
+    if has_parent.any():
+        k = np.searchsorted(uniq, parent[has_parent])
+        k = np.minimum(k, max(uniq.size - 1, 0))
+        missing = uniq[k] != parent[has_parent]
+        if missing.any():
+            raise InvalidInput(f"{who} lineage: parent {int(parent[has_parent][missing][0])} is not a track")
+        order = np.argsort(lab)
+        p_end = end[order][k]
+        late = p_end >= begin[has_parent]
+        if late.any():
+            r = rows[has_parent][late][0]
+            raise InvalidInput(f"{who} lineage: track {int(r[0])} starts at frame {int(r[1])}, "
+                               f"not after its parent {int(r[3])} ends")
+    top = int(max([lab.max(initial=0)] + [int(x[-1]) for x in labels if x.size])) + 1
+    listed = np.concatenate([np.arange(b, e + 1) * top + lbl for lbl, b, e in zip(lab, begin, end)]
+                            ) if rows.size else np.zeros(0, np.int64)
+    present = np.concatenate([t * top + x.astype(np.int64) for t, x in enumerate(labels)])
+    extra = np.setdiff1d(present, listed, assume_unique=True)
+    if extra.size:
+        t, lbl = divmod(int(extra[0]), top)
+        raise InvalidInput(f"{who}: label {lbl} is in the mask of frame {t} but its lineage row does not list it "
+                           "there")
+    absent = np.setdiff1d(listed, present, assume_unique=True)
+    if absent.size:
+        t, lbl = divmod(int(absent[0]), top)
+        raise InvalidInput(f"{who}: track {lbl} is listed for frame {t} but absent from that mask")
+
+
+def _graph(labels: list[np.ndarray], rows: np.ndarray) -> _Graph:
+    offsets = np.concatenate([[0], np.cumsum([x.size for x in labels])]).astype(np.int64)
+    us, vs = [], []
+    for t in range(len(labels) - 1):
+        _, i, j = np.intersect1d(labels[t], labels[t + 1], assume_unique=True, return_indices=True)
+        us.append(offsets[t] + i)
+        vs.append(offsets[t + 1] + j)
+    g = _Graph(labels, offsets, np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int8))
+    end_of = {int(r[0]): int(r[2]) for r in rows}
+    pu, pv = [], []
+    for lbl, begin, _, parent in rows.tolist():
+        if parent:
+            pu.append(g.vertex(end_of[parent], parent))
+            pv.append(g.vertex(begin, lbl))
+    u = np.concatenate(us + [np.asarray(pu, dtype=np.int64)]).astype(np.int64)
+    v = np.concatenate(vs + [np.asarray(pv, dtype=np.int64)]).astype(np.int64)
+    kind = np.concatenate([np.zeros(sum(x.size for x in us), np.int8), np.ones(len(pu), np.int8)])
+    return g._replace(u=u, v=v, kind=kind)
+
+
+def _frame_labels(masks, t: int, who: str) -> np.ndarray:
+    return check_labels(np.asarray(masks[t]), f"{who} frame {t}")
+
+
+def _aogm(ref: _Graph, comp: _Graph, m_ref: np.ndarray, m_comp: np.ndarray) -> dict[str, int]:
+    """AOGM operation counts from the vertex matches (global indices m_ref[k] <-> m_comp[k])."""
+    hits = np.bincount(m_comp, minlength=comp.n_vertices)
+    tp = int(m_ref.size)
+    counts = {"TP": tp, "FN": ref.n_vertices - tp, "FP": int((hits == 0).sum()),
+              "NS": tp - int((hits >= 1).sum())}
+    to_ref = np.full(comp.n_vertices, -1, dtype=np.int64)
+    unique = hits[m_comp] == 1
+    to_ref[m_comp[unique]] = m_ref[unique]
+    cu, cv = to_ref[comp.u], to_ref[comp.v]
+    keep = (cu >= 0) & (cv >= 0)
+    n = max(ref.n_vertices, 1)
+    key_c, kind_c = cu[keep] * n + cv[keep], comp.kind[keep]
+    key_r = ref.u * n + ref.v
+    order = np.argsort(key_r)
+    key_r, kind_r = key_r[order], ref.kind[order]
+    pos = np.searchsorted(key_r, key_c)
+    found = pos < key_r.size
+    found[found] = key_r[pos[found]] == key_c[found]
+    counts.update({"ED": int((~found).sum()), "EA": int(key_r.size - found.sum()),
+                   "EC": int((kind_r[pos[found]] != kind_c[found]).sum()),
+                   "n_vertices": ref.n_vertices, "n_edges": int(key_r.size)})
+    return counts
+
+
+def _divisions(rows: np.ndarray) -> list[tuple[int, int, list[tuple[int, int]]]]:
+    """(parent, parent's last frame, [(child, child's first frame) in lineage order]) of every track with two or
+    more children, by increasing parent label."""
+    if not rows.size:
+        return []
+    parents, counts = np.unique(rows[rows[:, 3] > 0, 3], return_counts=True)
+    end_of = {int(r[0]): int(r[2]) for r in rows}
+    out = []
+    for p in parents[counts > 1].tolist():
+        kids = rows[rows[:, 3] == p]
+        out.append((p, end_of[p], [(int(c), int(b)) for c, b in zip(kids[:, 0], kids[:, 1])]))
+    return out
+
+
+def _division_counts(ref_div, comp_div, match: list[dict], hits: list[dict], tol: int) -> tuple[int, int, int]:
+    """(TP, FP, FN) of divisions at frame tolerance ``tol`` (rule in the module docstring)."""
+    if not ref_div or not comp_div:
+        return 0, len(comp_div), len(ref_div)
+
+    def pairs(t: int, ref_label: int, comp_label: int) -> bool:
+        return match[t].get(ref_label) == comp_label and hits[t].get(comp_label, 0) == 1
+
+    tp = 0
+    for cp, ct, ckids in comp_div:
+        for rp, rt, rkids in ref_div:
+            if abs(rt - ct) > tol or len(rkids) != len(ckids) or not pairs(min(rt, ct), rp, cp):
+                continue
+            matched: list[int] = []
+            for rc, rb in rkids:
+                for cc, cb in ckids:
+                    if abs(rb - cb) <= tol and pairs(max(rb, cb), rc, cc):
+                        if cc not in matched:
+                            matched.append(cc)
+                        break
+            tp += len(matched) == len(rkids)
+    return tp, len(comp_div) - tp, len(ref_div) - tp
+
+
+def division_f1(tp: int, fp: int, fn: int) -> float:
+    """py-ctcmetrics' BC: F1 with P = TP/max(TP+FP, 1), R = TP/max(TP+FN, 1); NaN without reference divisions."""
+    if tp + fn == 0:
+        return float("nan")
+    p, r = tp / max(tp + fp, 1), tp / max(tp + fn, 1)
+    return 2 * p * r / max(p + r, 1e-4)
+
+
+def _seg(seg_masks, seg_frames, pred_masks, n_frames: int) -> tuple[float, int]:
+    """(summed Jaccard of the reference objects, their number) on the annotated frames."""
+    frames = [int(f) for f in seg_frames] if seg_frames is not None else list(range(len(seg_masks)))
+    by_position = len(seg_masks) == len(frames)
+    if not by_position and len(seg_masks) != n_frames:
+        raise InvalidInput(f"{len(seg_masks)} segmentation masks for {len(frames)} annotated frames "
+                           f"of a {n_frames}-frame sequence")
+    total, n = 0.0, 0
+    for k, f in enumerate(frames):
+        if not 0 <= f < n_frames:
+            raise InvalidInput(f"segmentation frame {f} outside the {n_frames}-frame sequence")
+        ref = check_labels(np.asarray(seg_masks[k if by_position else f]), f"segmentation frame {f}")
+        ov = overlap_table(ref, _frame_labels(pred_masks, f, "prediction"))
+        ok = 2 * ov.inter > ov.a_sizes[ov.ia]
+        total += float(ov.iou()[ok].sum())
+        n += int(ov.a_labels.size)
+    return total, n
+
+
+def sequence_metrics(truth: TrackingTruth | tuple, prediction: TrackingPrediction | tuple,
+                     tolerances: Sequence[int] = TOLERANCES) -> dict[str, float]:
+    """CTC measures of one sequence (see the module docstring): ``TRA``, ``DET``, ``LNK``, ``SEG`` and ``OP_CTB``
+    (only with segmentation truth), ``division_f1@i`` per tolerance, and the AOGM counts behind them."""
+    truth, prediction = TrackingTruth(*truth), TrackingPrediction(*prediction)
+    ref_masks, pred_masks = truth.masks, prediction.masks
+    if tuple(ref_masks.shape) != tuple(pred_masks.shape) or len(ref_masks.shape) < 2:
+        raise InvalidInput(f"prediction masks {tuple(pred_masks.shape)} do not match the reference "
+                           f"{tuple(ref_masks.shape)}")
+    n_frames = int(ref_masks.shape[0])
+    ref_labels, comp_labels, m_ref, m_comp, match, hits = [], [], [], [], [], []
+    r_off = c_off = 0
+    for t in range(n_frames):
+        ov = overlap_table(_frame_labels(ref_masks, t, "reference"), _frame_labels(pred_masks, t, "prediction"))
+        ok = 2 * ov.inter > ov.a_sizes[ov.ia]
+        ia, ib = ov.ia[ok], ov.ib[ok]
+        ref_labels.append(ov.a_labels)
+        comp_labels.append(ov.b_labels)
+        m_ref.append(r_off + ia)
+        m_comp.append(c_off + ib)
+        rl, cl = ov.a_labels[ia].tolist(), ov.b_labels[ib].tolist()
+        match.append(dict(zip(rl, cl)))
+        h: dict[int, int] = {}
+        for c in cl:
+            h[c] = h.get(c, 0) + 1
+        hits.append(h)
+        r_off += ov.a_labels.size
+        c_off += ov.b_labels.size
+    ref_rows = _lineage_array(truth.lineage, "reference")
+    comp_rows = _lineage_array(prediction.lineage, "prediction")
+    _check_lineage(ref_rows, ref_labels, "reference")
+    _check_lineage(comp_rows, comp_labels, "prediction")
+    ref, comp = _graph(ref_labels, ref_rows), _graph(comp_labels, comp_rows)
+    c = _aogm(ref, comp, np.concatenate(m_ref).astype(np.int64), np.concatenate(m_comp).astype(np.int64))
+    aogm_d = W_NS * c["NS"] + W_FN * c["FN"] + W_FP * c["FP"]
+    aogm_a = W_ED * c["ED"] + W_EA * c["EA"] + W_EC * c["EC"]
+    d0, a0 = W_FN * c["n_vertices"], W_EA * c["n_edges"]
+    out: dict[str, float] = {
+        "TRA": 1 - min(aogm_d + aogm_a, d0 + a0) / (d0 + a0) if d0 + a0 > 0 else float("nan"),
+        "DET": 1 - min(aogm_d, d0) / d0 if d0 > 0 else float("nan"),
+        "LNK": 1 - min(aogm_a, a0) / a0 if a0 > 0 else float("nan"),
+    }
+    if truth.seg_masks is not None:
+        total, n = _seg(truth.seg_masks, truth.seg_frames, pred_masks, n_frames)
+        out["SEG"] = total / n if n else float("nan")
+        out["OP_CTB"] = (out["SEG"] + out["TRA"]) / 2
+    ref_div, comp_div = _divisions(ref_rows), _divisions(comp_rows)
+    for tol in tolerances:
+        tp, fp, fn = _division_counts(ref_div, comp_div, match, hits, int(tol))
+        out[f"division_f1@{tol}"] = division_f1(tp, fp, fn)
+        out[f"division_tp@{tol}"] = float(tp)
+    out.update({"AOGM": aogm_d + aogm_a, "AOGM_0": d0 + a0, "divisions": float(len(ref_div)),
+                "divisions_pred": float(len(comp_div))})
+    out.update({k: float(c[k]) for k in ("NS", "FN", "FP", "ED", "EA", "EC", "n_vertices", "n_edges")})
+    return out
+
+
+_MEANED = ("TRA", "DET", "LNK", "SEG", "OP_CTB")
+
+
+def tracking_metrics(truths: Iterable[TrackingTruth | tuple], predictions: Iterable[TrackingPrediction | tuple],
+                     tolerances: Sequence[int] = TOLERANCES) -> dict:
+    """Dataset-level tracking metrics: each sequence scored by :func:`sequence_metrics`, ``metrics`` the mean over
+    sequences (as the Cell Tracking Challenge reports a dataset; SEG/OP_CTB over the sequences with segmentation
+    truth, division F1 over those with reference divisions); ``per_sample`` one dict per sequence."""
+    per_sample = [sequence_metrics(t, p, tolerances) for t, p in paired(truths, predictions, "sequences")]
+    names = [n for n in _MEANED if any(n in s for s in per_sample)]
+    names += [f"division_f1@{tol}" for tol in tolerances]
+    metrics = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        for n in names:
+            metrics[n] = float(np.nanmean([s.get(n, np.nan) for s in per_sample]))
+    return {"metrics": metrics, "per_sample": per_sample}
