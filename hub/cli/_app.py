@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from hub.cards import SCHEMAS
+from hub.cli import bench as _bench
 from hub.cli import datasets as _datasets
 from hub.cli import models as _models
 from hub.cli import registry as _registry
@@ -20,6 +21,7 @@ app = typer.Typer(help="CellHub: curated microscopy datasets, models and benchma
 app.add_typer(_datasets.app, name="datasets")
 app.add_typer(_models.app, name="models")
 _registry.register(app)
+_bench.register(app)
 err_console = Console(stderr=True)
 
 

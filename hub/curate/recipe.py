@@ -10,7 +10,7 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from hub.cards import DatasetCard, load_card
+from hub.cards import BenchmarkSpec, DatasetCard, load_card
 from hub.cards._yaml import format_validation_error
 from hub.config import build_root, data_mirror, recipes_dir
 from hub.curate._build import import_dataset
@@ -30,6 +30,7 @@ class Recipe(BaseModel):
     options: dict = {}
     split: SplitSpec
     split_manifest_sha256: str | None = None
+    benchmarks: list[BenchmarkSpec] = []
 
 
 def recipe_names() -> list[str]:

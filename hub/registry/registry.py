@@ -26,7 +26,7 @@ import yaml
 from hub import __version__
 from hub.config import registry_root
 from hub._progress import progress_bar
-from hub.errors import InvalidInput, NotFound, RegistryError
+from hub.errors import IntegrityError, InvalidInput, NotFound, RegistryError
 from hub.registry._fs import create_exclusive, is_read_only, join, open_root
 from hub.registry.manifest import MANIFEST, file_sha256, list_files, manifest_bytes, sha256_bytes
 from hub.registry.ref import KINDS, Ref, parse_ref, version_key
@@ -45,6 +45,13 @@ def _summary(kind: str, card: dict) -> dict:
             "organism": acq.get("organism"), "cell_type": acq.get("cell_type"), "modalities": sorted({c.get("modality", "") for c in
                                                                    acq.get("channels", [])}),
             "license": card.get("terms", card).get("license"), "samples": card.get("counts", {}).get("samples")}
+
+
+def _result_summary(record: dict, path: str) -> dict:
+    """What the catalog keeps of a result: enough for a leaderboard row."""
+    keys = ("benchmark", "model", "weights_sha256", "split_sha256", "suite_version", "source", "primary_metric",
+            "value", "ci95", "metrics", "inputs", "date", "predictions_sha256")
+    return {"path": path, **{k: record.get(k) for k in keys}}
 
 
 def _check_model(folder: Path) -> None:
@@ -239,8 +246,48 @@ class Registry:
                 index[kind].setdefault(m["name"], {})[m["version"]] = {
                     "manifest_sha256": sha256_bytes(data), "published": m["published"],
                     "summary": _summary(kind, m["card"])}
+        for path in self.fs.glob(self._path("results", "*", "*", "*.json")):
+            data = self.fs.cat_file(path)
+            record = json.loads(data)
+            rel = f"results/{record['benchmark']}/{sha256_bytes(data)}.json"
+            index.setdefault("results", {}).setdefault(record["benchmark"], {})[sha256_bytes(data)] = \
+                _result_summary(record, rel)
         self._write_index(index)
         return index
+
+    # --- results ----------------------------------------------------------------------------------------------
+
+    def publish_result(self, record: dict) -> str:
+        """Store an evaluation result record at ``results/<benchmark>/<sha256>.json`` (content-addressed, so
+        immutable; publishing the same record twice is a no-op) and list it in the catalog; returns its SHA-256."""
+        if is_read_only(self.fs):
+            raise RegistryError("this registry is read-only (a static web server)", self.url)
+        data = json.dumps(record, indent=1, sort_keys=True).encode()
+        sha = sha256_bytes(data)
+        bench = record["benchmark"]
+        rel = f"results/{bench}/{sha}.json"
+        path = self._path(*rel.split("/"))
+        if not self.fs.exists(path):
+            try:
+                create_exclusive(self.fs, path, data)
+            except RegistryError:  # the same bytes, committed concurrently
+                pass
+        index = self.index()
+        index.setdefault("results", {}).setdefault(bench, {})[sha] = _result_summary(record, rel)
+        self._write_index(index)
+        return sha
+
+    def results(self, benchmark: str) -> list[dict]:
+        """The catalog's summaries of every result published for ``benchmark`` (each with its record path)."""
+        return [{"sha256": sha, **entry} for sha, entry in
+                sorted(self.index().get("results", {}).get(benchmark, {}).items())]
+
+    def result_record(self, entry: dict) -> dict:
+        """The full record behind a :meth:`results` entry, verified against its SHA-256."""
+        data = self.fs.cat_file(self._path(*entry["path"].split("/")))
+        if sha256_bytes(data) != entry["sha256"]:
+            raise IntegrityError("result record altered (SHA-256 mismatch)", entry["path"])
+        return json.loads(data)
 
     def file_url(self, kind: str, manifest: dict, rel: str) -> str:
         return self._path(kind, manifest["name"], manifest["version"], manifest["root"], rel)

@@ -1,0 +1,150 @@
+"""Predictions from any tool, in the benchmark formats, checked against the split before scoring.
+
+- instance / semantic: one integer label image per sample, ``<id>.tif|.tiff|.png`` or ``<id>.ome.zarr``;
+- label-free: one image per sample (``(Y, X)`` for one target channel, else ``(C, Y, X)``), same names;
+- classification: one ``*.csv`` with an ``id`` column and either one probability column per class name or a
+  ``predicted`` column of class names;
+- tracking: one CTC ``<sequence id>_RES/`` folder per sequence: ``maskTTT.tif`` per frame + ``res_track.txt``.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import re
+from pathlib import Path
+
+import numpy as np
+
+from hub.curate._files import read_image_file
+from hub.errors import InvalidInput
+from hub.metrics import TrackingPrediction
+from hub.ome import open_image, read_man_track
+
+IMAGE_EXTS = (".tif", ".tiff", ".png", ".ome.zarr")
+
+
+def _stem(p: Path) -> str | None:
+    for ext in IMAGE_EXTS:
+        if p.name.lower().endswith(ext):
+            return p.name[: -len(ext)]
+    return None
+
+
+def prediction_files(folder: Path, ids: list[str], tracking: bool = False) -> dict[str, Path]:
+    """Sample id -> its prediction file or folder; missing and unexpected samples are errors."""
+    if not folder.is_dir():
+        raise InvalidInput("predictions folder not found", folder)
+    found: dict[str, Path] = {}
+    for p in sorted(folder.iterdir()):
+        if p.name.startswith("."):
+            continue
+        sid = p.name[:-4] if tracking and p.is_dir() and p.name.endswith("_RES") else (None if tracking else _stem(p))
+        if sid is None:
+            continue
+        if sid in found:
+            raise InvalidInput(f"two predictions for sample {sid!r}: {found[sid].name} and {p.name}", folder)
+        found[sid] = p
+    missing = [i for i in ids if i not in found]
+    extra = sorted(set(found) - set(ids))
+    what = "<id>_RES folder" if tracking else "prediction"
+    if missing:
+        raise InvalidInput(f"no {what} for {len(missing)} of {len(ids)} samples (first: {missing[0]!r})", folder)
+    if extra:
+        raise InvalidInput(f"{len(extra)} prediction(s) for samples not in the split (first: {extra[0]!r})", folder)
+    return found
+
+
+def read_image(path: Path) -> np.ndarray:
+    if path.name.lower().endswith(".ome.zarr"):
+        return np.asarray(open_image(path).read())
+    return read_image_file(path)
+
+
+def read_label_image(path: Path, shape: tuple[int, ...]) -> np.ndarray:
+    arr = np.squeeze(read_image(path))
+    if arr.shape != tuple(shape):
+        raise InvalidInput(f"prediction has shape {arr.shape}, the truth {tuple(shape)}", path)
+    if not (np.issubdtype(arr.dtype, np.integer) or arr.dtype == bool):
+        raise InvalidInput(f"labels must be integers, got {arr.dtype}", path)
+    if np.issubdtype(arr.dtype, np.signedinteger) and arr.size and arr.min() < 0:
+        raise InvalidInput("labels must not be negative", path)
+    return arr
+
+
+def read_channels(path: Path, shape: tuple[int, ...]) -> np.ndarray:
+    arr = read_image(path).astype(np.float32)
+    if arr.ndim == 2 and shape[0] == 1:
+        arr = arr[None]
+    if arr.shape != tuple(shape):
+        raise InvalidInput(f"prediction has shape {arr.shape}, the truth {tuple(shape)}", path)
+    if not np.isfinite(arr).all():
+        raise InvalidInput("prediction contains NaN or infinity", path)
+    return arr
+
+
+def read_class_csv(folder: Path, ids: list[str], classes: list[str]) -> tuple[np.ndarray, bool]:
+    """(N, K) probabilities (True) or (N,) class indices (False), rows in ``ids`` order."""
+    files = sorted(folder.glob("*.csv")) if folder.is_dir() else [folder]
+    if len(files) != 1 or not files[0].is_file():
+        raise InvalidInput("expected one CSV of class predictions", folder)
+    path = files[0]
+    with open(path, newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    cols = set(rows[0]) if rows else set()
+    if "id" not in cols:
+        raise InvalidInput("the CSV needs an 'id' column", path)
+    by_id = {}
+    for r in rows:
+        if r["id"] in by_id:
+            raise InvalidInput(f"sample {r['id']!r} appears twice", path)
+        by_id[r["id"]] = r
+    missing = [i for i in ids if i not in by_id]
+    extra = sorted(set(by_id) - set(ids))
+    if missing:
+        raise InvalidInput(f"no prediction for {len(missing)} of {len(ids)} samples (first: {missing[0]!r})", path)
+    if extra:
+        raise InvalidInput(f"{len(extra)} prediction(s) for samples not in the split (first: {extra[0]!r})", path)
+    try:
+        if set(classes) <= cols:
+            return np.array([[float(by_id[i][c]) for c in classes] for i in ids]), True
+        if "predicted" in cols:
+            index = {c: k for k, c in enumerate(classes)}
+            bad = next((by_id[i]["predicted"] for i in ids if by_id[i]["predicted"] not in index), None)
+            if bad is not None:
+                raise InvalidInput(f"unknown class {bad!r} (classes: {', '.join(classes)})", path)
+            return np.array([index[by_id[i]["predicted"]] for i in ids]), False
+    except ValueError as err:
+        raise InvalidInput(f"not a number: {err}", path) from None
+    raise InvalidInput(f"needs one probability column per class ({', '.join(classes)}) or a 'predicted' column",
+                       path)
+
+
+_MASK = re.compile(r"^mask(\d+)\.tiff?$")
+
+
+def read_ctc_result(folder: Path, shape: tuple[int, ...]) -> TrackingPrediction:
+    """A CTC ``<seq>_RES`` folder as (masks (T, Y, X), lineage); every frame of the truth needs a mask."""
+    frames = {}
+    for p in folder.iterdir():
+        m = _MASK.match(p.name)
+        if m:
+            frames[int(m.group(1))] = p
+    missing = [t for t in range(shape[0]) if t not in frames]
+    if missing:
+        raise InvalidInput(f"no mask for frame {missing[0]} (expected mask{missing[0]:03d}.tif)", folder)
+    extra = sorted(t for t in frames if t >= shape[0])
+    if extra:
+        raise InvalidInput(f"mask for frame {extra[0]}, but the sequence has {shape[0]} frames", folder)
+    masks = np.stack([read_label_image(frames[t], shape[1:]) for t in range(shape[0])])
+    return TrackingPrediction(masks, read_man_track(folder / "res_track.txt"))
+
+
+def predictions_sha256(folder: Path) -> str:
+    """SHA-256 over every file under ``folder``: its relative path and its bytes' SHA-256, in path order."""
+    h = hashlib.sha256()
+    files = [folder] if folder.is_file() else sorted(p for p in folder.rglob("*") if p.is_file())
+    for p in files:
+        rel = p.name if folder.is_file() else p.relative_to(folder).as_posix()
+        h.update(f"{rel}\0{hashlib.sha256(p.read_bytes()).hexdigest()}\n".encode())
+    return h.hexdigest()
