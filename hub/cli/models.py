@@ -189,3 +189,29 @@ def pull(ref: str = typer.Argument(..., help="NAME[@VERSION]"),
          as_json: bool = typer.Option(False, "--json")) -> None:
     """Download a model version into the verified cache and print its local path."""
     pull_cmd("models", ref, registry, locked, lockfile, as_json)
+
+
+@app.command("export")
+def export_cmd(
+    ref: str = typer.Argument(..., help="model NAME[@VERSION] from the registry, or a model folder"),
+    fmt: str = typer.Option(..., "--format", help="hf (Hugging Face model card) or bioimageio (rdf.yaml package)"),
+    out: Path = typer.Option(..., help="output folder (new or empty)"),
+    sample: Path | None = typer.Option(None, help="bioimageio: image file, folder or curated dataset whose first "
+                                                  "(test) image becomes the test input (default: synthetic)"),
+    registry: str | None = typer.Option(None, help=REGISTRY_HELP),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Export a model as a Hugging Face model card folder or a bioimage.io model package."""
+    from hub.models import Model
+    from hub.models.export import export, sample_image
+    from hub.registry import local_path
+
+    folder = local_path("models", ref, registry)
+    model = Model.load(folder)
+    files = export(model, fmt, out, sample_image(model, sample) if sample is not None else None, source=folder)
+    if as_json:
+        typer.echo(json.dumps({"format": fmt, "out": str(out), "files": files}))
+    else:
+        console.print(f"[green]exported[/] {escape(model.card.ref)} as {escape(fmt)} ({len(files)} files)",
+                      highlight=False)
+        console.print(escape(str(out)), highlight=False)
