@@ -10,7 +10,7 @@ import tifffile
 from skimage.draw import disk
 
 from hub.curate import open_dataset
-from hub.errors import InvalidInput
+from hub.errors import BuildError, InvalidInput
 from hub.models.linking import link, write_ctc_result
 from hub.ome import Track, lineage_from_attrs, read_man_track
 
@@ -157,7 +157,7 @@ def test_write_ctc_result_reads_back(built, tmp_path):
     _assert_consistent(back, lineage)
     assert any(t.parent for t in lineage)
 
-    with pytest.raises(InvalidInput, match="not empty"):
+    with pytest.raises(BuildError, match="not empty"):
         write_ctc_result(masks, tracks, out)
     bad = [t._replace(end=t.end + 1) if t.label == tracks[0].label else t for t in tracks]
     with pytest.raises(InvalidInput, match=f"track {tracks[0].label} spans frames"):

@@ -161,7 +161,7 @@ def test_bad_inputs_are_one_line_errors(built, tmp_path):
     model = train(tiny("t-bad", "unet", dsb, epochs=1, steps_per_epoch=1), tmp_path / "m")
     with pytest.raises(InvalidInput, match="expects 1 channel"):
         model.predict(np.zeros((3, 2, 64, 64)))
-    r = cli("models", "predict", str(tmp_path / "m"), str(built("jurkat-cellcycle")), "--out", str(tmp_path / "o"))
+    r = cli("models", "predict", str(tmp_path / "m"), str(built("isl-condition-b")), "--out", str(tmp_path / "o"))
     assert r.returncode == 1 and "needs channel 'nuclei'" in r.stderr and not (tmp_path / "o").exists()
     r = cli("models", "predict", str(tmp_path / "m"), str(tmp_path / "nowhere"), "--out", str(tmp_path / "o"))
     assert r.returncode == 1 and "input not found" in r.stderr

@@ -140,7 +140,29 @@ class Counts(_Model):
     frames: int | None = None
 
 
-class DatasetCard(_Model):
+class _Named(_Model):
+    """A card with a ``name`` (lower case, dashes) and a semantic ``version``: ``ref`` is ``name@version``."""
+
+    @field_validator("name", check_fields=False)
+    @classmethod
+    def _name(cls, v: str) -> str:
+        if not NAME.match(v):
+            raise ValueError("use lower-case letters, digits and dashes (e.g. dsb2018-fluo)")
+        return v
+
+    @field_validator("version", check_fields=False)
+    @classmethod
+    def _version(cls, v: str) -> str:
+        if not SEMVER.match(v):
+            raise ValueError("must be a semantic version X.Y.Z")
+        return v
+
+    @property
+    def ref(self) -> str:
+        return f"{self.name}@{self.version}"
+
+
+class DatasetCard(_Named):
     """The card of one dataset version (``card.yaml`` at the top of a dataset folder)."""
 
     schema_version: Literal[1] = 1
@@ -157,23 +179,6 @@ class DatasetCard(_Model):
     counts: Counts | None = None
     importer: str | None = None
 
-    @field_validator("name")
-    @classmethod
-    def _name(cls, v: str) -> str:
-        if not NAME.match(v):
-            raise ValueError("use lower-case letters, digits and dashes (e.g. dsb2018-fluo)")
-        return v
-
-    @field_validator("version")
-    @classmethod
-    def _version(cls, v: str) -> str:
-        if not SEMVER.match(v):
-            raise ValueError("must be a semantic version X.Y.Z")
-        return v
-
-    @property
-    def ref(self) -> str:
-        return f"{self.name}@{self.version}"
 
     @property
     def channel_names(self) -> list[str]:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, model_validator
 
-from hub.cards.dataset import NAME, SEMVER, Modality, Task, _Model
+from hub.cards.dataset import Modality, Task, _Model, _Named
 
 
 class Architecture(_Model):
@@ -58,8 +58,8 @@ class Inputs(_Model):
     dtype: Literal["float32"] = "float32"
     normalization: Normalization
     pixel_size: PixelSize | None = Field(None, description="Physical pixel size the model was trained at")
-    tile: int = Field(256, gt=0, description="Tile edge of tiled inference (pixels)")
-    halo: int = Field(32, ge=0, description="Overlap cropped from each tile side")
+    tile: int = Field(1024, gt=0, description="Tile edge of tiled inference (pixels); smaller images run whole")
+    halo: int = Field(64, ge=0, description="Overlap cropped from each tile side")
     size_multiple: int = Field(32, gt=0, description="Network input edges must be multiples of this")
 
 
@@ -120,7 +120,7 @@ class ResultSummary(_Model):
     record: str | None = Field(None, description="Result record file name or registry path")
 
 
-class ModelCard(_Model):
+class ModelCard(_Named):
     """The card of one model version (``card.yaml`` next to ``weights.safetensors``)."""
 
     schema_version: Literal[1] = 1
@@ -139,24 +139,6 @@ class ModelCard(_Model):
     citation: list[str] = Field(default_factory=list)
     intended_use: str = ""
     limitations: str = ""
-
-    @field_validator("name")
-    @classmethod
-    def _name(cls, v: str) -> str:
-        if not NAME.match(v):
-            raise ValueError("use lower-case letters, digits and dashes (e.g. dsb2018-watershed)")
-        return v
-
-    @field_validator("version")
-    @classmethod
-    def _version(cls, v: str) -> str:
-        if not SEMVER.match(v):
-            raise ValueError("must be a semantic version X.Y.Z")
-        return v
-
-    @property
-    def ref(self) -> str:
-        return f"{self.name}@{self.version}"
 
     @property
     def channel_names(self) -> list[str]:

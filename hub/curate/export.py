@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import shutil
-import uuid
 from pathlib import Path
 
 import tifffile
 
+from hub._atomic import new_folder
 from hub.curate.dataset import open_dataset
-from hub.errors import BuildError, InvalidInput
+from hub.errors import InvalidInput
 from hub.ome import lineage_from_attrs, write_man_track
 
 
@@ -17,15 +16,10 @@ def export_ctc(dataset: str | Path, out: str | Path, ids: list[str] | None = Non
     """Write ``<seq>/tTTT.tif``, ``<seq>_GT/TRA/man_trackTTT.tif`` + ``man_track.txt`` and
     ``<seq>_GT/SEG/man_segTTT.tif`` for each time-lapse sample; returns the sequence folder names."""
     ds = open_dataset(dataset)
-    out = Path(out)
-    if out.exists() and any(out.iterdir()):
-        raise BuildError("output folder exists and is not empty", out)
     chosen = ids or [s["id"] for s in ds.samples if s["frames"] not in ("", "0")]
     if not chosen:
         raise InvalidInput("dataset has no time-lapse samples to export", ds.path)
-    tmp = out.parent / f".{out.name}.partial-{uuid.uuid4().hex[:8]}"
-    tmp.mkdir(parents=True)
-    try:
+    with new_folder(out) as tmp:
         for sid in chosen:
             img = ds.image(sid)
             if not img.axes.startswith("t"):
@@ -40,12 +34,6 @@ def export_ctc(dataset: str | Path, out: str | Path, ids: list[str] | None = Non
                 write_man_track(lineage_from_attrs(attrs["lineage"]), tmp / f"{sid}_GT" / "TRA" / "man_track.txt")
             if "segmentation" in img.label_names:
                 _write_masks(img, "segmentation", tmp / f"{sid}_GT" / "SEG", "man_seg", digits)
-        if out.exists():
-            out.rmdir()
-        tmp.rename(out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return chosen
 
 

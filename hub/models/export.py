@@ -30,6 +30,7 @@ import torch
 import yaml
 from torch import nn
 
+from hub._atomic import new_folder
 from hub.cards import ModelCard, Training, save_card
 from hub.errors import BuildError, InvalidInput
 from hub.models.model import CARD, WEIGHTS, Model
@@ -85,23 +86,10 @@ def sample_image(model: Model, source: str | Path) -> np.ndarray:
 
 # -- shared ---------------------------------------------------------------------------------------------------
 def _write_folder(out: str | Path, write: Callable[[Path], None]) -> list[str]:
-    """Run ``write(tmp)`` in a temporary sibling folder, then rename it to ``out``; refuse a non-empty ``out``."""
-    out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise BuildError("output path exists and is not a folder", out)
-    if out.exists() and any(out.iterdir()):
-        raise BuildError("output folder exists and is not empty", out)
-    tmp = out.parent / f".{out.name}.partial-{uuid.uuid4().hex[:8]}"
-    tmp.mkdir(parents=True)
-    try:
+    """Run ``write(tmp)`` in a new folder that becomes ``out`` when complete; returns the files written."""
+    with new_folder(out) as tmp:
         write(tmp)
         files = sorted(p.relative_to(tmp).as_posix() for p in tmp.rglob("*") if p.is_file())
-        if out.exists():
-            out.rmdir()
-        os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return files
 
 

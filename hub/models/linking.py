@@ -6,8 +6,6 @@ Pure numpy/scipy (no torch): a detector segments each frame, :func:`link` joins 
 
 from __future__ import annotations
 
-import shutil
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,8 +17,9 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
 
+from hub._atomic import new_folder
 from hub.errors import InvalidInput
-from hub.ome import Track, write_man_track
+from hub.ome import Track, check_parents, write_man_track
 
 __all__ = ["link", "write_ctc_result"]
 
@@ -101,21 +100,11 @@ def write_ctc_result(masks: np.ndarray, tracks: list[Track], folder: str | Path,
     if masks.size and masks.max() > np.iinfo(np.uint16).max:
         raise InvalidInput(f"CTC masks are uint16, but label {int(masks.max())} exceeds 65535", folder)
     _check_lineage(masks, tracks, folder)
-    if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
-        raise InvalidInput("output folder exists and is not empty", folder)
     digits = max(digits, len(str(max(masks.shape[0] - 1, 0))))
-    tmp = folder.parent / f".{folder.name}.partial-{uuid.uuid4().hex[:8]}"
-    tmp.mkdir(parents=True)
-    try:
+    with new_folder(folder) as tmp:
         for t in range(masks.shape[0]):
             tifffile.imwrite(tmp / f"mask{t:0{digits}d}.tif", masks[t].astype(np.uint16, copy=False))
         write_man_track(sorted(tracks), tmp / "res_track.txt")
-        if folder.exists():
-            folder.rmdir()
-        tmp.rename(folder)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return folder
 
 
@@ -149,11 +138,7 @@ def _check_lineage(masks: np.ndarray, tracks: list[Track], where: Path) -> None:
         raise InvalidInput(f"label {lab} is missing from frame {t} between its first and last frames ({b}-{e}); "
                            "CTC tracks have no holes: continue after a gap with a new track whose parent is the "
                            "track before it", where)
-    rows = {}
-    for tr in tracks:
-        if tr.label in rows:
-            raise InvalidInput(f"track {tr.label} is listed twice in the lineage", where)
-        rows[tr.label] = tr
+    rows = {tr.label: tr for tr in tracks}
     for lab, (b, e) in span.items():
         tr = rows.get(lab)
         if tr is None:
@@ -161,16 +146,10 @@ def _check_lineage(masks: np.ndarray, tracks: list[Track], where: Path) -> None:
         if (tr.begin, tr.end) != (b, e):
             raise InvalidInput(f"track {lab} spans frames {tr.begin}-{tr.end} in the lineage but {b}-{e} in the "
                                "masks", where)
-    for tr in tracks:
-        if tr.label not in span:
-            raise InvalidInput(f"track {tr.label} of the lineage is absent from the masks", where)
-        if tr.parent:
-            p = rows.get(tr.parent)
-            if p is None:
-                raise InvalidInput(f"track {tr.label} has parent {tr.parent}, which is not in the lineage", where)
-            if p.end >= tr.begin:
-                raise InvalidInput(f"track {tr.label} begins at frame {tr.begin} but its parent {tr.parent} ends "
-                                   f"at frame {p.end}", where)
+    absent = [tr.label for tr in tracks if tr.label not in span]
+    if absent:
+        raise InvalidInput(f"track {absent[0]} of the lineage is absent from the masks", where)
+    check_parents(tracks, where)
 
 
 # ---- features ---------------------------------------------------------------------------------------------------

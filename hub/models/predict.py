@@ -8,18 +8,17 @@ probabilities (classification). The output folder appears complete or not at all
 from __future__ import annotations
 
 import csv
-import shutil
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import tifffile
 
+from hub._atomic import new_folder
 from hub._progress import progress_bar
 from hub.curate import open_dataset
 from hub.curate._files import IMAGE_SUFFIXES, grey_or_colour, image_files, read_image_file
-from hub.errors import BuildError, InvalidInput
+from hub.errors import InvalidInput
 from hub.models.model import Model
 
 
@@ -95,15 +94,10 @@ def predict_to(model: Model, source: str | Path, out: str | Path, split: str | N
     """Predict every sample of ``source`` into the new folder ``out``; returns the sample ids."""
     from hub.models.linking import write_ctc_result
 
-    out = Path(out)
-    if out.exists() and any(out.iterdir()):
-        raise BuildError("output folder exists and is not empty", out)
     items = samples(model, source, split)  # streamed: one image in memory at a time
     done: list[str] = []
-    tmp = out.parent / f".{out.name}.partial-{uuid.uuid4().hex[:8]}"
-    tmp.mkdir(parents=True)
     task, rows = model.card.task, []
-    try:
+    with new_folder(out) as tmp:
         with progress_bar() as bar:
             job = bar.add_task(f"predicting with {model.card.ref}", total=None)
             for sid, image in items:
@@ -129,10 +123,4 @@ def predict_to(model: Model, source: str | Path, out: str | Path, split: str | N
                 w.writerow(["id", "predicted", *classes])
                 for sid, prob in rows:
                     w.writerow([sid, classes[int(np.argmax(prob))], *(f"{p:.6g}" for p in prob)])
-        if out.exists():
-            out.rmdir()
-        tmp.rename(out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return done

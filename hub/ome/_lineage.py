@@ -39,6 +39,24 @@ def read_man_track(path: str | Path) -> list[Track]:
     return tracks
 
 
+def check_parents(tracks: list[Track], where: str | Path | None = None) -> dict[int, Track]:
+    """One row per label, and every parent listed and ending before its child begins; returns label -> row."""
+    by_label: dict[int, Track] = {}
+    for t in tracks:
+        if t.label in by_label:
+            raise InvalidInput(f"track {t.label} is listed twice in the lineage", where)
+        by_label[t.label] = t
+    for t in tracks:
+        if t.parent:
+            p = by_label.get(t.parent)
+            if p is None:
+                raise InvalidInput(f"track {t.label} has parent {t.parent}, which is not in the lineage", where)
+            if p.end >= t.begin:
+                raise InvalidInput(f"track {t.label} begins at frame {t.begin} but its parent {p.label} "
+                                   f"ends at frame {p.end}", where)
+    return by_label
+
+
 def write_man_track(tracks: list[Track], path: str | Path) -> None:
     Path(path).write_text("".join(f"{t.label} {t.begin} {t.end} {t.parent}\n" for t in tracks))
 

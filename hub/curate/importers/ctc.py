@@ -17,7 +17,7 @@ from hub.curate._files import read_image_file
 from hub.curate._importer import Importer, register_importer
 from hub.curate._sample import SampleData
 from hub.errors import InvalidInput
-from hub.ome import Track, lineage_to_attrs, read_man_track
+from hub.ome import Track, check_parents, lineage_to_attrs, read_man_track
 
 FRAME = re.compile(r"^t(\d+)\.tiff?$")
 TRA = re.compile(r"^man_track(\d+)\.tiff?$")
@@ -35,17 +35,7 @@ def numbered(folder: Path, pattern: re.Pattern) -> dict[int, Path]:
 
 def check_lineage(tracks: list[Track], frames: list[set[int]], where: Path) -> None:
     """Every frame's labels agree with the table; parents exist and end before their children begin."""
-    by_label = {t.label: t for t in tracks}
-    if len(by_label) != len(tracks):
-        raise InvalidInput("a label appears on two lines", where)
-    for t in tracks:
-        if t.parent:
-            p = by_label.get(t.parent)
-            if p is None:
-                raise InvalidInput(f"track {t.label} has parent {t.parent}, which is not in the table", where)
-            if p.end >= t.begin:
-                raise InvalidInput(f"track {t.label} begins at frame {t.begin} but its parent {p.label} "
-                                   f"ends at frame {p.end}", where)
+    check_parents(tracks, where)
     for f, present in enumerate(frames):
         expected = {t.label for t in tracks if t.begin <= f <= t.end}
         if present != expected:
