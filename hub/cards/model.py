@@ -136,6 +136,7 @@ class ModelCard(_Named):
     training: Training | None = None
     results: list[ResultSummary] = Field(default_factory=list)
     license: str = Field("MIT", description="SPDX licence of the weights")
+    authors: list[str] = Field(default_factory=list, description="Who trained / maintains the model")
     citation: list[str] = Field(default_factory=list)
     intended_use: str = ""
     limitations: str = ""

@@ -369,7 +369,7 @@ def _rdf(model: Model, card: ModelCard, files: dict[str, str], y: np.ndarray, re
     return {
         "format_version": BIOIMAGEIO_FORMAT_VERSION, "type": "model", "name": name,
         "description": description[:1024], "version": card.version,
-        "authors": [], "cite": _cite(card), "license": card.license, "tags": tags,
+        "authors": [{"name": a} for a in card.authors], "cite": _cite(card), "license": card.license, "tags": tags,
         "documentation": "README.md",
         "timestamp": datetime.now(UTC).replace(microsecond=0).isoformat(),
         "inputs": [{

@@ -76,6 +76,7 @@ class TrainConfig(BaseModel):
     weights_dtype: Literal["float32", "float16"] = "float32"
     grid: dict[str, list[Any]] = Field(default_factory=dict, description="Hyper-parameter grid: field -> values")
     license: str = "MIT"
+    authors: list[str] = Field(default_factory=list)
     citation: list[str] = Field(default_factory=list)
     intended_use: str = ""
     limitations: str = ""
@@ -381,8 +382,8 @@ def _card(cfg: TrainConfig, fit: _Fit, dataset: Path, trials: list, wall: float)
                       size_multiple=int(getattr(fit.net, "size_multiple", 32))),
         outputs=Outputs(**outputs),
         weights=Weights(sha256="0" * 64, size=1, parameters=1, dtype=cfg.weights_dtype),
-        training=training, license=cfg.license, citation=cfg.citation, intended_use=cfg.intended_use,
-        limitations=cfg.limitations)
+        training=training, license=cfg.license, authors=cfg.authors, citation=cfg.citation,
+        intended_use=cfg.intended_use, limitations=cfg.limitations)
 
 
 def _packages() -> dict[str, str]:
