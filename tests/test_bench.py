@@ -189,6 +189,8 @@ def test_eval_a_hub_model_publish_and_leaderboard(built, tmp_path, monkeypatch):
     assert board["rows"][1]["weights_sha256"] == card.weights.sha256
     r = cli("leaderboard", "dsb2018-fluo/instance")
     assert r.returncode == 0 and "ground-truth" in r.stdout
+    r = cli("list", "--json")  # results in the catalog do not disturb the listing of versions
+    assert r.returncode == 0 and json.loads(r.stdout) == []
 
 
 def test_benchmark_dataset_refuses_split_drift(built):

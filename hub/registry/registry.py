@@ -131,10 +131,9 @@ class Registry:
     def list(self, kind: str | None = None) -> list[dict]:
         """One row per published version: kind, name, version, manifest SHA-256 and the card summary."""
         rows = []
-        for k, names in self.index().items():
-            if kind and k != kind:
-                continue
-            for name, versions in sorted(names.items()):
+        index = self.index()
+        for k in (kind,) if kind else KINDS:
+            for name, versions in sorted(index.get(k, {}).items()):
                 for version, entry in sorted(versions.items(), key=lambda kv: version_key(kv[0])):
                     rows.append({"kind": k, "name": name, "version": version, **entry})
         return rows
