@@ -42,11 +42,12 @@ class Normalizer:
         self.scale = (1 / np.maximum(np.asarray(span, np.float32), 1e-6))[:, None, None]
 
     def __call__(self, image: np.ndarray, percentiles: np.ndarray | None = None) -> np.ndarray:
-        """``image`` is channels first (C, Y, X); ``percentiles`` (C, 2) are the plane's (``"image"`` mode)."""
+        """``image`` is channels first (C, Y, X); ``percentiles`` (C, 2) are its whole plane's (``"image"`` mode;
+        default: those of ``image`` itself, right when ``image`` is the whole plane)."""
         out = image.astype(np.float32)
         if self.mode == "image":
             if percentiles is None:
-                raise ValueError("image normalisation needs the plane's percentiles")
+                percentiles = image_percentiles(image)
             lo, hi = percentiles[:, :1, None], percentiles[:, 1:, None]
             out -= lo
             out /= np.maximum(hi - lo, 1e-6)
