@@ -23,7 +23,7 @@ RECIPES = $(BIN)/python -c "from hub.curate.recipe import load_recipe, recipe_na
 [print(n, load_recipe(n)[1].version, default_output(load_recipe(n)[1])) for n in recipe_names()]"
 
 DEMO_MODEL = demo-dsb-watershed
-DEMO_OUT = $$($(BIN)/python -c "from hub.config import build_root; print(build_root() / 'models' / '$(DEMO_MODEL)')")
+DEMO_OUT = $$($(BIN)/python -c "from hub.config import build_root; print(build_root() / 'models' / '$(DEMO_MODEL)' / '0.1.0')")
 
 demo: $(STAMP)
 	@$(RECIPES) | while read name version path; do \

@@ -195,7 +195,8 @@ def list_(
     """List dataset recipes and the datasets built locally, with a summary table (published versions:
     cellhub list datasets)."""
     base = root or build_root()
-    built = sorted(p.parent for p in base.glob("*/*/card.yaml")) if base.is_dir() else []
+    built = sorted(p.parent for p in base.glob("*/*/samples.csv") if (p.parent / "card.yaml").is_file()) \
+        if base.is_dir() else []
     rows = [_summary(p) for p in built]
     if as_json:
         typer.echo(json.dumps({"recipes": recipe_names(), "datasets": rows}, indent=2))
