@@ -4,6 +4,7 @@ images of sizes not seen in training; tiled inference; the CLI; weights safety; 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -204,3 +205,15 @@ def test_model_publish_pull_load(built, tmp_path, monkeypatch):
         (tmp_path / "m" / "weights.safetensors").read_bytes()
     r = cli("list", "models", "--registry", str(tmp_path / "reg"), "--json")
     assert [row["name"] for row in json.loads(r.stdout)] == ["t-pub"]
+
+
+def test_datasets_list_ignores_model_folders(built, tmp_path):
+    """A model folder under the build root (any depth) is not listed as a dataset build."""
+    build = tmp_path / "build"
+    (build / "dsb2018-fluo").mkdir(parents=True)
+    (build / "dsb2018-fluo" / "1.0.0").symlink_to(built("dsb2018-fluo"))
+    train(tiny("t-list", "unet", built("dsb2018-fluo"), epochs=1, steps_per_epoch=1), build / "models" / "t-list")
+    r = subprocess.run([sys.executable, "-c", "from hub.cli import main; main()", "datasets", "list", "--json"],
+                       capture_output=True, text=True, env={**os.environ, "CELLHUB_BUILD": str(build)})
+    assert r.returncode == 0, r.stderr
+    assert [row["name"] for row in json.loads(r.stdout)["datasets"]] == ["dsb2018-fluo"]
