@@ -8,15 +8,14 @@ per-sample scores and a bootstrap 95% interval of the primary metric (samples re
 from __future__ import annotations
 
 import datetime as dt
-import platform
 import tempfile
 import time
-from importlib.metadata import version as pkg_version
 from pathlib import Path
 
 import numpy as np
 
 from hub._progress import progress_bar
+from hub._versions import package_versions
 from hub.bench.predictions import (
     prediction_files, predictions_sha256, read_channels, read_class_csv, read_ctc_result, read_label_image,
 )
@@ -132,16 +131,6 @@ def _clean(x):
     return x
 
 
-def _packages() -> dict[str, str]:
-    out = {"python": platform.python_version()}
-    for name in ("cellhub", "numpy", "scipy", "scikit-learn", "scikit-image"):
-        try:
-            out[name] = pkg_version(name)
-        except Exception:  # noqa: BLE001 - not installed: not recorded
-            pass
-    return out
-
-
 def score_predictions(bench: Benchmark, dataset: str | Path, predictions: str | Path, *, model: str = "submission",
                       weights_sha256: str | None = None, source: str = "self-reported",
                       inputs: list[str] | None = None, predict_s: float | None = None) -> EvalResult:
@@ -163,7 +152,7 @@ def score_predictions(bench: Benchmark, dataset: str | Path, predictions: str | 
         weights_sha256=weights_sha256, source=source, predictions_sha256=predictions_sha256(predictions),
         inputs=inputs, primary_metric=bench.primary_metric, value=_clean(metrics.get(bench.primary_metric)),
         ci95=_clean(ci), metrics=_clean(metrics), per_sample=_clean(per_sample), runtime_s=runtime,
-        packages=_packages(), date=dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat())
+        packages=package_versions("cellhub", "numpy", "scipy", "scikit-learn", "scikit-image"), date=dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat())
 
 
 def evaluate_model(bench: Benchmark, dataset: str | Path, model, device: str = "cpu") -> EvalResult:

@@ -43,8 +43,7 @@ def _from_files(model: Model, path: Path) -> Iterator[tuple[str, np.ndarray]]:
             yield path.name, np.stack([_frame(model, f) for f in files])
         return
     for f in files:
-        img, axes = grey_or_colour(_read(f))
-        yield f.stem, _as_model_input(model, img, axes, f)
+        yield f.stem, _frame(model, f)
 
 
 def _read(f: Path) -> np.ndarray:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import itertools
 import platform
 import time
-from importlib.metadata import version as pkg_version
 from pathlib import Path
 from typing import Any, Literal
 
@@ -18,6 +17,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from hub._progress import progress_bar
+from hub._versions import package_versions
 from hub.cards import (
     Architecture, DatasetCard, InputChannel, Inputs, ModelCard, Normalization, Outputs, Task, Training, Trial,
     Weights,
@@ -387,13 +387,7 @@ def _card(cfg: TrainConfig, fit: _Fit, dataset: Path, trials: list, wall: float)
 
 
 def _packages() -> dict[str, str]:
-    out = {"python": platform.python_version(), "torch": torch.__version__}
-    for name in ("cellhub", "timm", "numpy", "safetensors"):
-        try:
-            out[name] = pkg_version(name)
-        except Exception:  # noqa: BLE001 - a missing distribution is simply not recorded
-            pass
-    return out
+    return {**package_versions("cellhub", "timm", "numpy", "safetensors"), "torch": torch.__version__}
 
 
 def _device_name(device: torch.device) -> str:
