@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test install bench clean
+.PHONY: demo test install bench baselines clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -14,16 +14,14 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-# The lifecycle that exists so far, on the local registry ($$CELLHUB_REGISTRY, default ~/.cellhub/registry):
-# build each curated dataset from its recipe, validate it, publish it (once: versions are immutable; the
-# demo accepts the CTC/unknown-licence terms for this local registry only), pull it back through the
-# verified cache; train a quick demo model, publish it, evaluate it on its benchmark (the result goes to the
-# registry), pull it back, then print the catalog, the benchmarks and the leaderboard.
+# The whole lifecycle, on the local registry ($$CELLHUB_REGISTRY, default ~/.cellhub/registry): build each
+# curated dataset from its recipe, validate it, publish it (once: versions are immutable; the demo accepts the
+# CTC/unknown-licence terms for this local registry only), pull it back through the verified cache; publish
+# the bundled baselines of model_cards/ with their result records (a recipe without committed weights is
+# trained in a quick mode and says so), pull them back; then print the catalog and every leaderboard.
 RECIPES = $(BIN)/python -c "from hub.curate.recipe import load_recipe, recipe_names, default_output; \
 [print(n, load_recipe(n)[1].version, default_output(load_recipe(n)[1])) for n in recipe_names()]"
-
-DEMO_MODEL = demo-dsb-watershed
-DEMO_OUT = $$($(BIN)/python -c "from hub.config import build_root; print(build_root() / 'models' / '$(DEMO_MODEL)' / '0.1.0')")
+BENCHMARKS = $(BIN)/python -c "from hub.bench import benchmarks; [print(b.name) for b in benchmarks()]"
 
 demo: $(STAMP)
 	@$(RECIPES) | while read name version path; do \
@@ -35,19 +33,25 @@ demo: $(STAMP)
 	  $(BIN)/cellhub datasets pull "$$name@$$version" || exit 1; \
 	done
 	$(BIN)/cellhub datasets list
-	@echo "== model (quick demo mode: a deep-watershed U-Net trained for a few CPU minutes, not a baseline)"
-	@if $(BIN)/cellhub info $(DEMO_MODEL)@0.1.0 --kind models >/dev/null 2>&1; then \
-	  echo "$(DEMO_MODEL)@0.1.0 already published"; \
-	else \
-	  $(BIN)/cellhub models train --task instance-segmentation --dataset dsb2018-fluo@1.0.0 --name $(DEMO_MODEL) \
-	    --epochs 4 --steps-per-epoch 25 --batch-size 8 --patch 128 --seed 0 --out $(DEMO_OUT) || exit 1; \
-	  $(BIN)/cellhub models publish $(DEMO_OUT) || exit 1; \
-	  $(BIN)/cellhub eval $(DEMO_MODEL)@0.1.0 --benchmark dsb2018-fluo/instance --publish || exit 1; \
-	fi
-	$(BIN)/cellhub models pull $(DEMO_MODEL)@0.1.0
+	@echo "== baselines (model_cards/)"
+	$(BIN)/cellhub models baselines
 	$(BIN)/cellhub list
 	$(BIN)/cellhub benchmarks
-	$(BIN)/cellhub leaderboard dsb2018-fluo/instance
+	@$(BENCHMARKS) | while read b; do $(BIN)/cellhub leaderboard $$b || exit 1; done
+
+# Train every baseline recipe of model_cards/ that has no committed model yet, and evaluate it (CPU: up to
+# about 30 minutes per model on 2 cores; delete model_cards/NAME/VERSION to retrain one).
+baselines: $(STAMP)
+	@for r in model_cards/*/recipe.yaml; do \
+	  dir=$$(dirname $$r); version=$$($(BIN)/python -c "from hub.models import load_recipe; print(load_recipe('$$r').version)"); \
+	  if [ ! -f $$dir/$$version/card.yaml ]; then \
+	    $(BIN)/cellhub models train --recipe $$r --out $$dir/$$version || exit 1; \
+	    ln -sfn $$version/card.yaml $$dir/$$version.yaml; \
+	    for b in $$($(BIN)/python -c "from hub.models import load_recipe; print(*load_recipe('$$r').benchmarks)"); do \
+	      $(BIN)/cellhub eval $$dir/$$version --benchmark $$b --out $$dir/results/$$(echo $$b | tr / .).json || exit 1; \
+	    done; \
+	  fi; \
+	done
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -n 2 --dist loadfile -q

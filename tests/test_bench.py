@@ -196,3 +196,28 @@ def test_eval_a_hub_model_publish_and_leaderboard(built, tmp_path, monkeypatch):
 def test_benchmark_dataset_refuses_split_drift(built):
     with pytest.raises(IntegrityError, match="frozen on"):
         benchmark_dataset(get_benchmark("ctc-gowt1/tracking"), built("ecoli-lineage"))
+
+
+def test_a_result_using_channels_beyond_the_benchmark_is_an_unranked_reference(built, tmp_path, monkeypatch):
+    from hub.bench import leaderboard, score_predictions
+    from hub.registry import Registry
+
+    path = built("jurkat-cellcycle")
+    ds = open_dataset(path)
+    classes = ds.card.labels.classes
+    bench = get_benchmark("jurkat-cellcycle/classification")
+    reg = Registry(tmp_path / "reg")
+    for name, inputs, wrong in (("label-free", ["bright-field", "dark-field"], 3), ("with-dna", None, 0),
+                                ("stain-peeking", ["bright-field", "dark-field", "DNA"], 0)):
+        with open(tmp_path / f"{name}.csv", "w", newline="") as fh:
+            w = csv.writer(fh)
+            w.writerow(["id", "predicted"])
+            for i, sid in enumerate(ds.ids("test")):
+                k = int(ds.sample(sid)["class"])
+                w.writerow([sid, classes[(k + 1) % len(classes)] if i < wrong else classes[k]])
+        reg.publish_result(score_predictions(bench, path, tmp_path / f"{name}.csv", model=name,
+                                             inputs=inputs).model_dump(mode="json"))
+    board = leaderboard(bench, reg)
+    assert board["inputs"] == ["bright-field", "dark-field"]
+    assert [(r["model"], r["rank"], r["reference"]) for r in board["rows"]] == [
+        ("with-dna", 1, None), ("label-free", 2, None), ("stain-peeking", None, "also uses DNA")]

@@ -7,11 +7,12 @@ from hub.registry import Registry
 
 
 def leaderboard(bench: Benchmark, registry: Registry) -> dict:
-    """``{"benchmark", "primary_metric", "split_sha256", "rows": [...]}``, best first.
+    """``{"benchmark", "primary_metric", "split_sha256", "inputs", "rows": [...]}``, best first.
 
     Only results on the benchmark's frozen split and suite count; of several results of one model (same
     name and weights), the latest is kept. Each row carries its provenance: weights and split hashes, suite
-    version, who computed it (``hub`` or ``self-reported``) and the record's path in the registry.
+    version, who computed it (``hub`` or ``self-reported``) and the record's path in the registry. Results
+    that used input channels beyond the benchmark's come last, unranked, as references.
     """
     latest: dict[tuple, dict] = {}
     for r in registry.results(bench.name):
@@ -23,6 +24,17 @@ def leaderboard(bench: Benchmark, registry: Registry) -> dict:
     rows = sorted(latest.values(), key=lambda r: (r["value"] is None, -(r["value"] or 0), r["model"]))
     keep = ("model", "value", "ci95", "metrics", "weights_sha256", "split_sha256", "suite_version", "source",
             "inputs", "date", "path", "sha256")
+    ranked = [r for r in rows if not _extra_inputs(bench, r)]
+    board = [{"rank": i + 1, "reference": None, **{k: r.get(k) for k in keep}} for i, r in enumerate(ranked)]
+    board += [{"rank": None, "reference": f"also uses {', '.join(_extra_inputs(bench, r))}",
+               **{k: r.get(k) for k in keep}} for r in rows if _extra_inputs(bench, r)]
     return {"benchmark": bench.name, "dataset": bench.dataset, "primary_metric": bench.primary_metric,
-            "split_sha256": bench.split_sha256,
-            "rows": [{"rank": i + 1, **{k: r.get(k) for k in keep}} for i, r in enumerate(rows)]}
+            "split_sha256": bench.split_sha256, "inputs": bench.inputs, "rows": board}
+
+
+def _extra_inputs(bench: Benchmark, row: dict) -> list[str]:
+    """Input channels a result used beyond those the benchmark allows: such a row is a reference, not ranked
+    (e.g. a classifier that also sees the DNA stain on a label-free benchmark)."""
+    if not bench.inputs or not row.get("inputs"):
+        return []
+    return [c for c in row["inputs"] if c not in bench.inputs]

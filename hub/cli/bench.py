@@ -115,8 +115,9 @@ def register(app: typer.Typer) -> None:
             table.add_column(col)
         for r in board["rows"]:
             ci = r["ci95"] or [None, None]
-            table.add_row(str(r["rank"]), r["model"], _fmt(r["value"]), f"{_fmt(ci[0])}-{_fmt(ci[1])}",
-                          ", ".join(r["inputs"] or []), r["source"], (r["weights_sha256"] or "—")[:12])
+            table.add_row(str(r["rank"] or "ref"), r["model"], _fmt(r["value"]), f"{_fmt(ci[0])}-{_fmt(ci[1])}",
+                          ", ".join(r["inputs"] or []) + (f" ({r['reference']})" if r["reference"] else ""),
+                          r["source"], (r["weights_sha256"] or "—")[:12])
         console.print(table)
 
 

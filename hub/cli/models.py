@@ -1,4 +1,4 @@
-"""``cellhub models ...``: families, train, finetune, predict, info, publish, pull, export."""
+"""``cellhub models ...``: families, train, finetune, predict, info, publish, pull, export, baselines."""
 
 from __future__ import annotations
 
@@ -215,3 +215,30 @@ def export_cmd(
         console.print(f"[green]exported[/] {escape(model.card.ref)} as {escape(fmt)} ({len(files)} files)",
                       highlight=False)
         console.print(escape(str(out)), highlight=False)
+
+
+@app.command("baselines")
+def baselines_cmd(
+    registry: str | None = typer.Option(None, help=REGISTRY_HELP),
+    evaluate: bool = typer.Option(False, "--evaluate", help="evaluate every baseline again instead of publishing "
+                                                             "its committed result records"),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Publish the bundled baselines of model_cards/ and their results to the registry, and pull them back.
+
+    A recipe without committed weights is trained in a quick mode first (as NAME-quick, not a baseline)."""
+    from hub.baselines import install
+    from hub.registry import Registry
+
+    err = Console(stderr=True)
+    rows = install(Registry(registry), evaluate=evaluate, log=lambda m: err.print(escape(m), highlight=False))
+    if as_json:
+        typer.echo(json.dumps(rows, indent=1))
+        return
+    table = Table("model", "benchmark", "metric", "value", "95% CI")
+    for r in rows:
+        ci = r["ci95"] or [None, None]
+        fmt = lambda v: "—" if v is None else f"{v:.3f}"  # noqa: E731
+        table.add_row(r["model"] + (" (quick mode)" if r["quick"] else ""), r["benchmark"], r["primary_metric"],
+                      fmt(r["value"]), f"{fmt(ci[0])}–{fmt(ci[1])}")
+    console.print(table)

@@ -13,15 +13,17 @@ from hub.data._transforms import Normalize, Normalizer, pad_to, random_dihedral
 from hub.errors import InvalidInput
 
 
-def annotated_frames(label: str):
-    """Frames of a movie usable with ``label``: its ``annotated_frames`` attribute when set, else all."""
+def annotated_frames(label: str, only: list[int] | None = None):
+    """Frames of a movie usable with ``label``: its ``annotated_frames`` attribute when set, else all;
+    restricted to the frames ``only`` when given (e.g. a few-shot training set)."""
 
     def frames(reader: Reader, sample_id: str, n: int) -> list[int]:
         img = reader.image(sample_id)
         if label not in img.label_names:
             raise InvalidInput(f"no label image {label!r} (has: {', '.join(img.label_names) or 'none'})", img.path)
         marked = img.label_attrs(label).get("annotated_frames")
-        return list(range(n)) if marked is None else [int(t) for t in marked]
+        usable = list(range(n)) if marked is None else [int(t) for t in marked]
+        return usable if only is None else [t for t in usable if t in set(only)]
 
     return frames
 
@@ -30,15 +32,17 @@ class SegmentationDataset(PatchDataset):
     """``(image, label)`` = (float32 C x P x P, int64 P x P) random patches of split ``split``.
 
     ``label`` names the label image (``instances``; ``tracks`` or ``segmentation`` for tracking movies);
-    ``semantic=True`` turns instances into foreground 1 / background 0. Planes smaller than ``patch`` are
+    ``semantic=True`` turns instances into foreground 1 / background 0; ``frames`` keeps only those frames of
+    each movie. Planes smaller than ``patch`` are
     zero-padded at the bottom/right (after normalisation). ``channels`` selects image channels by name.
     """
 
     def __init__(self, path: str | Path, split: str, patch: int = 256, samples_per_epoch: int | None = None,
                  label: str = "instances", semantic: bool = False, channels: list[str] | None = None,
                  normalize: Normalize = True, augment: bool = False, seed: int | None = None,
-                 cache_bytes: int = DEFAULT_CACHE_BYTES):
-        super().__init__(path, split, patch, samples_per_epoch, seed, cache_bytes, frames=annotated_frames(label))
+                 cache_bytes: int = DEFAULT_CACHE_BYTES, frames: list[int] | None = None):
+        super().__init__(path, split, patch, samples_per_epoch, seed, cache_bytes,
+                         frames=annotated_frames(label, frames))
         self.label, self.semantic, self.augment = label, semantic, augment
         names = self.data.card.channel_names
         self.channels = list(channels or names)

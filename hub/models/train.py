@@ -50,6 +50,7 @@ class TrainConfig(BaseModel):
     channels: list[str] | None = Field(None, description="Input channels (default: all, or the label-free inputs)")
     targets: list[str] | None = Field(None, description="Label-free target channels (default: the card's)")
     label: str | None = Field(None, description="Label image to train on (default: the family's)")
+    frames: list[int] | None = Field(None, description="Train on these frames of each movie only (few-shot)")
     normalize: Literal["image", "dataset"] | None = Field(
         None, description="image: per-image p1/p99.8; dataset: the train statistics (default: dataset for "
                           "classification, image otherwise)")
@@ -75,6 +76,8 @@ class TrainConfig(BaseModel):
     freeze_encoder: bool = False
     weights_dtype: Literal["float32", "float16"] = "float32"
     grid: dict[str, list[Any]] = Field(default_factory=dict, description="Hyper-parameter grid: field -> values")
+    benchmarks: list[str] = Field(default_factory=list, description="Benchmarks the trained model is evaluated on "
+                                                                    "(e.g. dsb2018-fluo/instance)")
     license: str = "MIT"
     authors: list[str] = Field(default_factory=list)
     citation: list[str] = Field(default_factory=list)
@@ -145,9 +148,11 @@ def _fit(cfg: TrainConfig, dataset: Path) -> _Fit:
     base = _load_base(cfg)
     arch = Architecture(family=cfg.family or family_for_task(cfg.task), backbone=cfg.backbone,
                         options=dict(cfg.options), regularization=cfg.regularization, dropout=cfg.dropout)
-    if base is not None and base.card is not None:  # fine-tune a hub model: its architecture, new options
-        arch = base.card.architecture.model_copy(update={"options": {**base.card.architecture.options,
-                                                                     **cfg.options}})
+    if base is not None and base.card is not None:  # fine-tune a hub model: its network, new options, and
+        # the recipe's family if it names one (e.g. a deep-watershed detector fine-tuned into a detect-link tracker)
+        arch = base.card.architecture.model_copy(update={
+            "family": cfg.family or base.card.architecture.family,
+            "options": {**base.card.architecture.options, **cfg.options}})
     family = create_family(arch.family, arch.options)
     if family.task != cfg.task:
         raise InvalidInput(f"family {arch.family!r} does {family.task}, not {cfg.task}")
@@ -180,6 +185,7 @@ def _fit(cfg: TrainConfig, dataset: Path) -> _Fit:
             net.train()
             if frozen and hasattr(net, "encoder"):
                 net.encoder.eval()
+            losses = []
             for _, (x, y) in zip(range(steps), loader):
                 loss = family.loss(net(x.to(device)), y.to(device))
                 opt.zero_grad(set_to_none=True)
@@ -187,11 +193,16 @@ def _fit(cfg: TrainConfig, dataset: Path) -> _Fit:
                 opt.step()
                 if sched is not None:
                     sched.step()
-                bar.update(task, advance=1, description=f"training {cfg.name} epoch {epoch} loss {loss.item():.4f}")
+                losses.append(loss.item())
+                bar.update(task, advance=1, description=f"training {cfg.name} epoch {epoch} loss {losses[-1]:.4f}")
+            line = f"{cfg.name} epoch {epoch}/{cfg.epochs}: train loss {np.mean(losses):.4f}"
             if val_set is None:
+                bar.console.print(line, highlight=False)
                 continue
             val_loss = _evaluate(net, family, val_set, cfg, device)
-            if best_loss is None or val_loss < best_loss:
+            improved = best_loss is None or val_loss < best_loss
+            bar.console.print(f"{line}, val loss {val_loss:.4f}{' (best)' if improved else ''}", highlight=False)
+            if improved:
                 best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
                 best_loss, best_epoch, bad = val_loss, epoch, 0
             else:
@@ -231,7 +242,8 @@ def _datasets(cfg: TrainConfig, family: Family, path: Path, card: DatasetCard):
 
         def make(split, augment, seed, n=None):
             return _Targets(SegmentationDataset(path, split, patch=cfg.patch, samples_per_epoch=n, label=label,
-                                                channels=channels, normalize=norm_arg, augment=augment, seed=seed),
+                                                channels=channels, normalize=norm_arg, augment=augment, seed=seed,
+                                                frames=cfg.frames if split == "train" else None),
                             family)
     if cfg.task == "classification":
         train_set = make("train", cfg.augment, cfg.seed)
@@ -357,7 +369,7 @@ def _card(cfg: TrainConfig, fit: _Fit, dataset: Path, trials: list, wall: float)
     if cfg.task == "label-free":
         outputs["channels"] = fit.targets
     hyper = {k: getattr(cfg, k) for k in ("epochs", "steps_per_epoch", "batch_size", "patch", "lr", "momentum",
-                                            "weight_decay", "dropout", "patience", "normalize", "label")}
+                                            "weight_decay", "dropout", "patience", "normalize", "label", "frames")}
     hyper["options"] = dict(cfg.options)
     arch = Architecture(family=fit.family.name, backbone=cfg.backbone if fit.base is None or fit.base.card is None
                         else fit.base.card.architecture.backbone, options=dict(fit.family.options),

@@ -1,0 +1,127 @@
+"""Bundled baselines (``model_cards/``): recipes that load, committed models and records that verify, and
+``install`` publishing them (or a quick-mode stand-in) to a registry on the real DSB2018 data."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from hub.baselines import baselines, install
+from hub.bench import get_benchmark, leaderboard
+from hub.bench.evaluate import evaluate_model
+from hub.cards import ModelCard, load_card
+from hub.errors import IntegrityError
+from hub.models import Model, load_recipe, train
+from hub.registry import Registry
+
+TINY = {"name": "tiny-base", "task": "instance-segmentation", "dataset": "dsb2018-fluo@1.0.0",
+        "benchmarks": ["dsb2018-fluo/instance"], "backbone": "test_resnet",
+        "options": {"depth": 3, "decoder_channels": 8}, "patch": 64, "batch_size": 2, "epochs": 1,
+        "steps_per_epoch": 1, "val_batches": 1}
+
+
+def test_every_bundled_recipe_loads_and_names_real_benchmarks():
+    found = baselines()
+    assert found, "model_cards/ holds no recipes"
+    for base in found:
+        assert base.folder.name == base.name, f"{base.folder}: the folder must be named after the model"
+        assert base.recipe.benchmarks, f"{base.folder}/recipe.yaml names no benchmark"
+        for name in base.recipe.benchmarks:
+            get_benchmark(name)
+
+
+def test_committed_baselines_verify_against_their_cards_and_records():
+    total = 0
+    for base in baselines():
+        if not base.committed:
+            continue
+        model = Model.load(base.model_dir)  # checks the weights' SHA-256 against the card
+        card = model.card
+        assert (card.name, card.version) == (base.name, base.recipe.version)
+        assert card.weights.size <= 10_000_000, f"{base.model_dir}: weights over 10 MB"
+        assert (base.folder / f"{card.version}.yaml").resolve() == (base.model_dir / "card.yaml").resolve()
+        total += sum(p.stat().st_size for p in base.folder.rglob("*") if p.is_file() and not p.is_symlink())
+        for name in base.recipe.benchmarks:
+            record = base.record(name)
+            assert record is not None, f"{base.folder}: no result record for {name}"
+            assert record["weights_sha256"] == card.weights.sha256 and record["model"] == card.ref
+            assert record["split_sha256"] == get_benchmark(name).split_sha256
+    assert total <= 80_000_000
+
+
+@pytest.fixture
+def registry(built, tmp_path) -> Registry:
+    reg = Registry(tmp_path / "registry")
+    reg.publish(built("dsb2018-fluo"), "datasets", accept_terms=True)
+    return reg
+
+
+def _recipe(folder: Path, **changes) -> Path:
+    (folder / "tiny-base").mkdir(parents=True)
+    path = folder / "tiny-base" / "recipe.yaml"
+    path.write_text(yaml.safe_dump({**TINY, **changes}))
+    return path
+
+
+def test_install_trains_a_missing_baseline_in_quick_mode_once(registry, tmp_path):
+    _recipe(tmp_path / "cards")
+    logs: list[str] = []
+    rows = install(registry, folder=tmp_path / "cards", log=logs.append)
+    assert [(r["model"], r["benchmark"], r["quick"]) for r in rows] == [
+        ("tiny-base-quick@0.1.0", "dsb2018-fluo/instance", True)]
+    assert any("quick mode" in m for m in logs)
+    assert registry.versions("models", "tiny-base-quick") == ["0.1.0"]
+    board = leaderboard(get_benchmark("dsb2018-fluo/instance"), registry)
+    assert [r["model"] for r in board["rows"]] == ["tiny-base-quick@0.1.0"]
+    assert board["rows"][0]["value"] == rows[0]["value"]
+
+    logs.clear()  # a second run trains, publishes and evaluates nothing
+    install(registry, folder=tmp_path / "cards", log=logs.append)
+    assert not any("quick mode" in m or "evaluating" in m for m in logs), logs
+    assert len(registry.results("dsb2018-fluo/instance")) == 1
+
+
+def test_install_publishes_committed_weights_and_records_as_they_are(registry, built, tmp_path):
+    recipe = _recipe(tmp_path / "cards")
+    cfg = load_recipe(recipe, dataset=str(built("dsb2018-fluo")))
+    model = train(cfg, recipe.parent / cfg.version)
+    (recipe.parent / f"{cfg.version}.yaml").symlink_to(f"{cfg.version}/card.yaml")
+    bench = get_benchmark("dsb2018-fluo/instance")
+    record = evaluate_model(bench, built("dsb2018-fluo"), model).model_dump(mode="json")
+    (recipe.parent / "results").mkdir()
+    (recipe.parent / "results" / "dsb2018-fluo.instance.json").write_text(json.dumps(record))
+
+    logs: list[str] = []
+    rows = install(registry, folder=tmp_path / "cards", log=logs.append)
+    assert not any("evaluating" in m for m in logs), logs
+    assert rows[0]["model"] == "tiny-base@0.1.0" and not rows[0]["quick"] and rows[0]["value"] == record["value"]
+    (entry,) = registry.results(bench.name)
+    assert registry.result_record(entry) == record
+    pulled = registry.manifest("models", "tiny-base@0.1.0")[0]
+    assert pulled["card"]["weights"]["sha256"] == model.card.weights.sha256
+
+    # a record that does not match the weights is not trusted: the pulled model is evaluated instead
+    record["weights_sha256"] = "0" * 64
+    (recipe.parent / "results" / "dsb2018-fluo.instance.json").write_text(json.dumps(record))
+    other = Registry(tmp_path / "other")
+    other.publish(built("dsb2018-fluo"), "datasets", accept_terms=True)
+    logs.clear()
+    install(other, folder=tmp_path / "cards", log=logs.append)
+    assert any("does not match" in m for m in logs) and any("evaluating" in m for m in logs)
+    (entry,) = other.results(bench.name)
+    assert other.result_record(entry)["weights_sha256"] == model.card.weights.sha256
+
+
+def test_install_refuses_a_registry_holding_other_weights_under_the_same_version(registry, built, tmp_path):
+    recipe = _recipe(tmp_path / "cards")
+    cfg = load_recipe(recipe, dataset=str(built("dsb2018-fluo")))
+    train(cfg, recipe.parent / cfg.version)
+    train(cfg.model_copy(update={"seed": 1}), tmp_path / "impostor")
+    registry.publish(tmp_path / "impostor", "models")
+    with pytest.raises(IntegrityError, match="other weights"):
+        install(registry, folder=tmp_path / "cards", log=lambda m: None)
+    assert load_card(ModelCard, recipe.parent / cfg.version / "card.yaml").weights.sha256 != \
+        load_card(ModelCard, tmp_path / "impostor" / "card.yaml").weights.sha256
