@@ -144,6 +144,8 @@ def predict_cmd(
     source: Path = typer.Argument(..., help="an image file, a folder of images, or a curated dataset folder"),
     out: Path = typer.Option(..., help="output folder (new or empty)"),
     split: str | None = typer.Option(None, help="only this split of a dataset"),
+    scale: float = typer.Option(1.0, help="resize images by this factor first, e.g. 0.5 when the objects are "
+                                          "twice as large as in the training data (outputs keep the input size)"),
     registry: str | None = typer.Option(None, help=REGISTRY_HELP),
     device: str = typer.Option("cpu", help="cpu or cuda"),
     as_json: bool = typer.Option(False, "--json"),
@@ -153,7 +155,7 @@ def predict_cmd(
     from hub.models.predict import predict_to
 
     model = load_model(ref, registry, device=device)
-    ids = predict_to(model, source, out, split=split)
+    ids = predict_to(model, source, out, split=split, scale=scale)
     if as_json:
         typer.echo(json.dumps({"model": model.card.ref, "out": str(out), "samples": ids}))
     else:

@@ -13,6 +13,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
+from torch.nn import functional as F
 
 from hub.cards import ModelCard, Weights, load_card, save_card
 from hub.errors import IntegrityError, InvalidInput
@@ -65,33 +66,46 @@ class Model:
 
     # -- inference --------------------------------------------------------------------------------------
     @torch.inference_mode()
-    def maps(self, image: np.ndarray) -> np.ndarray:
-        """Activated network output of one raw image: (K,) for classifiers, (K, Y, X) for dense families."""
+    def maps(self, image: np.ndarray, scale: float = 1.0) -> np.ndarray:
+        """Activated network output of one raw image: (K,) for classifiers, (K, Y, X) for dense families.
+
+        ``scale`` resizes the image before the network (e.g. 0.5 for objects twice the size of the training
+        data's); the maps are resized back, so they always have the image's size.
+        """
+        if not scale > 0:
+            raise InvalidInput(f"scale must be > 0, got {scale}")
         x = self.normalize(self.channels_first(image))
         if not self.family.tiled:
+            if scale != 1.0:
+                raise InvalidInput(f"scale applies to dense models, not to the {self.card.task} model {self.card.ref}")
             out = self.net(torch.from_numpy(x)[None].to(self.device))
             return self.family.activate(out)[0].float().cpu().numpy()
+        size = x.shape[-2:]
+        if scale != 1.0:
+            x = _resize(x, tuple(max(1, round(n * scale)) for n in size))
         inputs = self.card.inputs
-        return predict_tiled(lambda t: self.family.activate(self.net(t)), x, tile=inputs.tile, halo=inputs.halo,
-                             multiple=inputs.size_multiple, device=self.device)
+        out = predict_tiled(lambda t: self.family.activate(self.net(t)), x, tile=inputs.tile, halo=inputs.halo,
+                            multiple=inputs.size_multiple, device=self.device)
+        return out if scale == 1.0 else _resize(out, size)
 
-    def predict(self, image: np.ndarray):
+    def predict(self, image: np.ndarray, scale: float = 1.0):
         """Prediction for one raw image: class probabilities, a label image, or predicted channels.
 
-        Tracking models take a movie (T, Y, X) / (T, C, Y, X) and return ``(masks, tracks)``.
+        Tracking models take a movie (T, Y, X) / (T, C, Y, X) and return ``(masks, tracks)``. ``scale``: see
+        :meth:`maps`.
         """
         if self.card.task == "tracking":
-            return self.track(image)
-        return self.family.postprocess(self.maps(image))
+            return self.track(image, scale)
+        return self.family.postprocess(self.maps(image, scale))
 
-    def track(self, movie: np.ndarray):
+    def track(self, movie: np.ndarray, scale: float = 1.0):
         n = len(self.card.inputs.channels)
         if movie.ndim == 3 and n == 1:
             movie = movie[:, None]
         if movie.ndim != 4:
             raise InvalidInput(f"tracking model {self.card.ref} expects a movie (T, Y, X) or (T, C, Y, X), "
                                f"got shape {movie.shape}")
-        masks = np.stack([self.family.postprocess(self.maps(frame)) for frame in movie])
+        masks = np.stack([self.family.postprocess(self.maps(frame, scale)) for frame in movie])
         return self.family.link(masks)
 
     # -- persistence ------------------------------------------------------------------------------------
@@ -142,3 +156,9 @@ class Model:
             raise InvalidInput(f"weights do not fit architecture {card.architecture.backbone}: "
                                f"{str(err).splitlines()[0]}", path) from None
         return cls(card, net.to(device), family)
+
+
+def _resize(x: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """(C, Y, X) float array resized to ``size`` (bilinear, anti-aliased when shrinking)."""
+    t = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))[None]
+    return F.interpolate(t, size=size, mode="bilinear", antialias=True, align_corners=False)[0].numpy()

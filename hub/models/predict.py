@@ -89,8 +89,10 @@ def samples(model: Model, path: str | Path, split: str | None = None) -> Iterato
     return _from_files(model, path)
 
 
-def predict_to(model: Model, source: str | Path, out: str | Path, split: str | None = None) -> list[str]:
-    """Predict every sample of ``source`` into the new folder ``out``; returns the sample ids."""
+def predict_to(model: Model, source: str | Path, out: str | Path, split: str | None = None,
+               scale: float = 1.0) -> list[str]:
+    """Predict every sample of ``source`` into the new folder ``out``; returns the sample ids. ``scale``
+    resizes each image before the network (outputs keep the image's size)."""
     from hub.models.linking import write_ctc_result
 
     items = samples(model, source, split)  # streamed: one image in memory at a time
@@ -101,12 +103,12 @@ def predict_to(model: Model, source: str | Path, out: str | Path, split: str | N
             job = bar.add_task(f"predicting with {model.card.ref}", total=None)
             for sid, image in items:
                 if task == "tracking":
-                    masks, tracks = model.predict(image)
+                    masks, tracks = model.predict(image, scale)
                     write_ctc_result(masks, tracks, tmp / f"{sid}_RES")
                 elif task == "classification":
-                    rows.append((sid, model.predict(image)))
+                    rows.append((sid, model.predict(image, scale)))
                 else:
-                    pred = model.predict(image)
+                    pred = model.predict(image, scale)
                     if task != "label-free":
                         pred = pred.astype(np.uint16 if pred.max() < 2**16 else np.uint32)
                     tifffile.imwrite(tmp / f"{sid}.tif", pred[0] if pred.ndim == 3 and len(pred) == 1 else pred,
