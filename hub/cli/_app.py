@@ -14,12 +14,14 @@ from hub.cli import bench as _bench
 from hub.cli import datasets as _datasets
 from hub.cli import models as _models
 from hub.cli import registry as _registry
+from hub.cli import site as _site
 from hub.errors import CellHubError
 
 app = typer.Typer(help="CellHub: curated microscopy datasets, models and benchmarks.", no_args_is_help=True,
                   pretty_exceptions_enable=False, add_completion=False)
 app.add_typer(_datasets.app, name="datasets")
 app.add_typer(_models.app, name="models")
+app.add_typer(_site.app, name="site")
 _registry.register(app)
 _bench.register(app)
 err_console = Console(stderr=True)

@@ -1,12 +1,14 @@
-"""A contact sheet of a curated dataset, for people who would rather look than read.
+"""Pictures of a curated dataset, for people who would rather look than read.
 
 Segmentation: images with instance outlines; tracking: first, middle and last frame, each track tinted in
-its own colour;
-classification: examples per class; label-free: input next to target. Rendered with Pillow, offline.
+its own colour; classification: examples per class; label-free: input next to target. Rendered with Pillow,
+offline. :func:`sample_views` gives the single pictures (the static site lays them out itself);
+:func:`preview_dataset` puts them on one captioned contact sheet.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +23,17 @@ TILE = 192
 OUTLINE = (255, 200, 0)
 
 
-def _to_rgb(plane: np.ndarray) -> np.ndarray:
+@dataclass
+class View:
+    """One picture of a dataset: ``group`` is what it belongs to (a sample, a movie, a class), ``caption``
+    what this picture shows of it."""
+
+    image: Image.Image
+    caption: str
+    group: str
+
+
+def to_rgb(plane: np.ndarray) -> np.ndarray:
     """Percentile-stretched uint8 RGB from a grey plane (Y, X) or channels-first colour (3, Y, X)."""
     a = plane.astype(np.float32)
     lo, hi = np.percentile(a, [1, 99.8])
@@ -30,7 +42,7 @@ def _to_rgb(plane: np.ndarray) -> np.ndarray:
     return np.moveaxis(a, 0, -1) if a.ndim == 3 else np.repeat(a[..., None], 3, -1)
 
 
-def _track_colours(lab: np.ndarray) -> np.ndarray:
+def track_colours(lab: np.ndarray) -> np.ndarray:
     """One fixed colour per label value (so a track keeps its colour across frames); 0 stays black."""
     rng = np.random.default_rng(7)
     palette = rng.integers(60, 256, size=(int(lab.max()) + 1, 3), dtype=np.uint8)
@@ -38,11 +50,12 @@ def _track_colours(lab: np.ndarray) -> np.ndarray:
     return palette[lab]
 
 
-def _fit(rgb: np.ndarray, outline: np.ndarray | None = None, fill: np.ndarray | None = None) -> Image.Image:
-    """Scale to TILE x TILE (keeping aspect, padded black); draw label outlines, or tint each labelled
+def fit(rgb: np.ndarray, outline: np.ndarray | None = None, fill: np.ndarray | None = None,
+        size: int = TILE) -> Image.Image:
+    """Scale to ``size`` x ``size`` (keeping aspect, padded black); draw label outlines, or tint each labelled
     object with its label's colour (``fill``: tracks keep one colour across frames)."""
     h, w = rgb.shape[:2]
-    s = TILE / max(h, w)
+    s = size / max(h, w)
     nh, nw = max(1, round(h * s)), max(1, round(w * s))
     small = resize(rgb, (nh, nw), order=1, preserve_range=True, anti_aliasing=s < 1).astype(np.uint8)
     if outline is not None:
@@ -50,17 +63,17 @@ def _fit(rgb: np.ndarray, outline: np.ndarray | None = None, fill: np.ndarray | 
         small[find_boundaries(lab, mode="inner")] = OUTLINE
     if fill is not None:
         lab = resize(fill, (nh, nw), order=0, preserve_range=True, anti_aliasing=False).astype(fill.dtype)
-        tint, on = _track_colours(lab), lab > 0
+        tint, on = track_colours(lab), lab > 0
         small[on] = (0.45 * tint[on] + 0.55 * small[on]).astype(np.uint8)
-    canvas = Image.new("RGB", (TILE, TILE))
-    canvas.paste(Image.fromarray(small), ((TILE - nw) // 2, (TILE - nh) // 2))
+    canvas = Image.new("RGB", (size, size))
+    canvas.paste(Image.fromarray(small), ((size - nw) // 2, (size - nh) // 2))
     return canvas
 
 
 def _caption(tile: Image.Image, text: str) -> Image.Image:
-    out = Image.new("RGB", (TILE, TILE + 16), (24, 24, 24))
+    out = Image.new("RGB", (tile.width, tile.height + 16), (24, 24, 24))
     out.paste(tile, (0, 0))
-    ImageDraw.Draw(out).text((4, TILE + 2), text[:30], fill=(230, 230, 230))
+    ImageDraw.Draw(out).text((4, tile.height + 2), text[:30], fill=(230, 230, 230))
     return out
 
 
@@ -73,7 +86,7 @@ def _grid(tiles: list[Image.Image], columns: int) -> Image.Image:
     return sheet
 
 
-def _labelled_box(lab: np.ndarray, margin: float = 0.08) -> tuple[slice, slice]:
+def labelled_box(lab: np.ndarray, margin: float = 0.08) -> tuple[slice, slice]:
     """The (y, x) box holding every labelled pixel of a (T, Y, X) stack, with a margin: small colonies fill
     the picture instead of a few pixels of it."""
     ys, xs = np.nonzero(lab.any(0))
@@ -84,16 +97,18 @@ def _labelled_box(lab: np.ndarray, margin: float = 0.08) -> tuple[slice, slice]:
     return np.s_[max(0, ys.min() - my):min(h, ys.max() + my + 1), max(0, xs.min() - mx):min(w, xs.max() + mx + 1)]
 
 
-def _instance_label(img) -> str | None:
+def instance_label(img) -> str | None:
+    """The name of an image's instance-like label (instances, masks, tracks, segmentation), if it has one."""
     return next((n for n in ("instances", "masks", "tracks", "segmentation") if n in img.label_names), None)
 
 
-def _tiles(ds, n: int, split: str | None) -> list[Image.Image]:
+def sample_views(ds, n: int = 12, split: str | None = None, size: int = TILE) -> list[View]:
+    """About ``n`` pictures of the opened dataset ``ds`` (of one split, or all), each ``size`` px square."""
     card = ds.card
     rows = [r for r in ds.samples if split is None or r["split"] == split]
     if not rows:
         raise InvalidInput(f"no samples in split {split!r}", ds.path / "samples.csv")
-    tiles = []
+    views = []
     if card.labels.classes:  # examples per class
         per = max(1, n // len(card.labels.classes))
         names = card.channel_names
@@ -101,30 +116,30 @@ def _tiles(ds, n: int, split: str | None) -> list[Image.Image]:
         for k, name in enumerate(card.labels.classes):
             for r in [r for r in rows if r["class"] == str(k)][:per]:
                 image = ds.image(r["id"]).read()
-                tiles.append(_caption(_fit(_to_rgb(image[keep[0]])), f"{name} #{r['id']}"))
-        return tiles
+                views.append(View(fit(to_rgb(image[keep[0]]), size=size), f"{name} #{r['id']}", name))
+        return views
     step = max(1, len(rows) // n)
     for r in rows[::step][:n]:
         img = ds.image(r["id"])
-        label = _instance_label(img)
+        label = instance_label(img)
         if img.axes.startswith("t"):  # first, middle and last frame of a movie, with track outlines
             n_frames = img.array().shape[0]
             frames = (0, n_frames // 2, n_frames - 1)
             image = img.array()[list(frames)]
             lab = img.label(label)[list(frames)] if label else None
-            box = _labelled_box(lab) if lab is not None else np.s_[:, :]
+            box = labelled_box(lab) if lab is not None else np.s_[:, :]
             for i, t in enumerate(frames):
-                tiles.append(_caption(_fit(_to_rgb(image[i][box]), fill=lab[i][box] if lab is not None else None),
-                                      f"{r['id']} t={t}"))
+                views.append(View(fit(to_rgb(image[i][box]), fill=lab[i][box] if lab is not None else None,
+                                      size=size), f"{r['id']} t={t}", r["id"]))
         elif card.labels.targets:  # label-free: first input next to first target
             image, names = img.read(), img.channel_names
             i, t = names.index(card.labels.inputs[0]), names.index(card.labels.targets[0])
-            tiles.append(_caption(_fit(_to_rgb(image[i])), f"{r['id'][:18]} {names[i]}"))
-            tiles.append(_caption(_fit(_to_rgb(image[t])), f"{names[t]} (target)"))
+            views.append(View(fit(to_rgb(image[i]), size=size), f"{r['id'][:18]} {names[i]}", r["id"]))
+            views.append(View(fit(to_rgb(image[t]), size=size), f"{names[t]} (target)", r["id"]))
         else:
             lab = img.label(label)[...] if label else None
-            tiles.append(_caption(_fit(_to_rgb(img.read()), lab), r["id"][:12]))
-    return tiles
+            views.append(View(fit(to_rgb(img.read()), lab, size=size), r["id"][:12], r["id"]))
+    return views
 
 
 def preview_dataset(path: str | Path, out: str | Path, n: int = 12, split: str | None = None,
@@ -132,7 +147,7 @@ def preview_dataset(path: str | Path, out: str | Path, n: int = 12, split: str |
     """Write a PNG contact sheet of about ``n`` samples of the dataset at ``path`` to ``out``."""
     ds = open_dataset(path)
     out = Path(out)
-    sheet = _grid(_tiles(ds, n, split), columns)
+    sheet = _grid([_caption(v.image, v.caption) for v in sample_views(ds, n, split)], columns)
     tmp = out.with_name(f".{out.name}.partial")
     sheet.save(tmp, format="PNG")
     tmp.replace(out)

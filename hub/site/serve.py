@@ -1,0 +1,18 @@
+"""``cellhub site serve``: look at a built site locally (Python's threading HTTP server, loopback by default)."""
+
+from __future__ import annotations
+
+from functools import partial
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+from hub.errors import NotFound
+
+
+def site_server(folder: str | Path, port: int = 8000, host: str = "127.0.0.1") -> ThreadingHTTPServer:
+    """An HTTP server for the built site in ``folder`` (not started: call ``serve_forever``)."""
+    folder = Path(folder)
+    if not (folder / "index.html").is_file():
+        raise NotFound("no index.html: not a built site (run cellhub site build first)", folder)
+    handler = partial(SimpleHTTPRequestHandler, directory=str(folder))
+    return ThreadingHTTPServer((host, port), handler)
