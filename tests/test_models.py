@@ -217,3 +217,35 @@ def test_datasets_list_ignores_model_folders(built, tmp_path):
                        capture_output=True, text=True, env={**os.environ, "CELLHUB_BUILD": str(build)})
     assert r.returncode == 0, r.stderr
     assert [row["name"] for row in json.loads(r.stdout)["datasets"]] == ["dsb2018-fluo"]
+
+
+def test_tune_postprocessing_on_val_writes_the_card_not_the_weights(built, tmp_path):
+    import yaml
+
+    from hub.models.tuning import det_score, tune
+
+    path = built("dsb2018-fluo")
+    model = train(tiny("t-tune", "deep-watershed", path), tmp_path / "m")
+    weights = (tmp_path / "m" / "weights.safetensors").read_bytes()
+    r = cli("models", "tune", str(tmp_path / "m"), "--dataset", str(path), "--grid", "seed_threshold=0.3,0.5,0.7",
+            "--json")
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["split"] == "val" and out["planes"] == len(open_dataset(path).ids("val"))
+    assert out["score"] >= out["score_before"] and set(out["options"]) <= {"seed_threshold"}
+    card = Model.load(tmp_path / "m").card  # still loads: the weights and their hash are untouched
+    assert (tmp_path / "m" / "weights.safetensors").read_bytes() == weights
+    assert card.training.postprocess_tuning["options"] == out["options"]
+    assert {k: card.architecture.options[k] for k in out["options"]} == out["options"]
+    r = cli("models", "tune", str(tmp_path / "m"), "--dataset", str(path), "--split", "test")
+    assert r.returncode != 0 and "leak" in r.stderr
+    assert yaml.safe_load((tmp_path / "m" / "card.yaml").read_text())["training"]["postprocess_tuning"] == \
+        card.training.postprocess_tuning
+
+    # tracking detectors are tuned on the CTC DET measure of their detections (GOWT1 has no val: train)
+    gowt1 = built("ctc-gowt1")
+    train(tiny("t-tune-track", "detect-link", gowt1, epochs=1, steps_per_epoch=1), tmp_path / "t")
+    done = tune(tmp_path / "t", gowt1, grid={"min_seed": [4, 64]}, max_planes=2)
+    assert done["split"] == "train" and done["planes"] == 2 and done["metric"].startswith("DET")
+    truth = [np.asarray(open_dataset(gowt1).image("01").label("tracks")[0])]
+    assert det_score(truth, truth) == 1.0 and det_score(truth, [np.zeros_like(truth[0])]) == 0.0

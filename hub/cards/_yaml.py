@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import TypeVar
 
@@ -46,4 +47,8 @@ def dump_card(card: BaseModel) -> str:
 
 
 def save_card(card: BaseModel, path: str | Path) -> None:
-    Path(path).write_text(dump_card(card))
+    """Write the card as YAML, atomically (a reader sees the old card or the new one, never half of one)."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(dump_card(card))
+    os.replace(tmp, path)

@@ -106,6 +106,9 @@ class Training(_Model):
     device: str
     trials: list[Trial] = Field(default_factory=list, description="Every trial of a hyper-parameter grid")
     per_class_recall: dict[str, float] | None = None
+    postprocess_tuning: dict[str, Any] | None = Field(
+        None, description="Post-processing options tuned after training: split, metric, grid, chosen options, "
+                          "score before and after (cellhub models tune)")
 
 
 class ResultSummary(_Model):

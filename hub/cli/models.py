@@ -1,4 +1,4 @@
-"""``cellhub models ...``: families, train, finetune, predict, info, publish, pull, export, baselines."""
+"""``cellhub models ...``: families, train, finetune, predict, tune, info, publish, pull, export, baselines."""
 
 from __future__ import annotations
 
@@ -244,3 +244,27 @@ def baselines_cmd(
         table.add_row(r["model"] + (" (quick mode)" if r["quick"] else ""), r["benchmark"], r["primary_metric"],
                       fmt(r["value"]), f"{fmt(ci[0])}–{fmt(ci[1])}")
     console.print(table)
+
+
+@app.command("tune")
+def tune_cmd(
+    folder: Path = typer.Argument(..., help="model folder (card.yaml + weights.safetensors)"),
+    dataset: str = typer.Option(..., help="curated dataset folder, or NAME@VERSION from the registry"),
+    split: str | None = typer.Option(None, help="labelled split to tune on [default: val, else train]"),
+    grid: list[str] = typer.Option([], help="key=v1,v2 (repeatable) [default: the family's grid]"),
+    registry: str | None = typer.Option(None, help=REGISTRY_HELP),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Tune a segmentation or tracking model's post-processing thresholds on a labelled split (never test);
+    the best options go into its card, the weights stay as they are."""
+    from hub.models.tuning import tune
+    from hub.registry import local_path
+
+    if split == "test":
+        raise typer.BadParameter("tuning on the test split would leak it into the benchmark; use val or train")
+    result = tune(folder, local_path("datasets", dataset, registry), split, _grid(grid) or None)
+    if as_json:
+        typer.echo(json.dumps(result))
+        return
+    console.print(f"tuned on {result['split']} ({result['planes']} images): {result['metric']} "
+                  f"{result['score_before']:.4f} -> {result['score']:.4f} with {result['options']}", highlight=False)

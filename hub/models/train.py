@@ -76,6 +76,8 @@ class TrainConfig(BaseModel):
     freeze_encoder: bool = False
     weights_dtype: Literal["float32", "float16"] = "float32"
     grid: dict[str, list[Any]] = Field(default_factory=dict, description="Hyper-parameter grid: field -> values")
+    tune_postprocess: bool = Field(False, description="After training, tune the post-processing thresholds on the "
+                                                      "val split (else train), as `cellhub models tune` does")
     benchmarks: list[str] = Field(default_factory=list, description="Benchmarks the trained model is evaluated on "
                                                                     "(e.g. dsb2018-fluo/instance)")
     license: str = "MIT"
@@ -118,6 +120,11 @@ def train(cfg: TrainConfig, out: str | Path) -> Model:
     card = _card(best_cfg, best, dataset, trials if keys else [], time.perf_counter() - start)
     model = Model(card, best.net.cpu(), best.family)
     model.save(out)
+    if cfg.tune_postprocess:
+        from hub.models.tuning import tune
+
+        tune(out, dataset)
+        model = Model.load(out)
     return model
 
 

@@ -1,0 +1,108 @@
+"""Post-processing thresholds tuned on labelled data, as StarDist's ``optimize_thresholds`` does.
+
+The network's maps are computed once per image (or per sampled movie frame); every combination of the grid
+then post-processes them and is scored: instance models by the pooled accuracy averaged over IoU 0.5:0.95
+(the DSB2018/StarDist measure), tracking detectors by the CTC DET measure of their detections (a reference
+marker is found when one object covers more than half of it; weights 10 per missed marker, 1 per extra
+object, 5 per object covering several markers). The weights never change; the card records what was tuned
+on which split and both scores.
+"""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from hub.cards import ModelCard, load_card, save_card
+from hub.curate import open_dataset
+from hub.errors import InvalidInput
+from hub.metrics._overlap import overlap_table
+from hub.metrics.instance import instance_counts, pooled_stats
+from hub.models._family import create_family
+from hub.models.model import CARD, Model
+from hub.models.predict import samples
+
+GRIDS: dict[str, dict[str, list]] = {
+    "deep-watershed": {"threshold": [0.4, 0.5, 0.6], "seed_threshold": [0.5, 0.6, 0.7, 0.8],
+                       "min_seed": [4, 16, 64]},
+    "embeddings": {"threshold": [0.4, 0.5, 0.6], "bandwidth": [0.75, 1.0, 1.25]},
+}
+GRIDS["detect-link"] = GRIDS["deep-watershed"]
+
+
+def _planes(model: Model, dataset: Path, split: str, label: str, max_planes: int):
+    """``(raw image, label image)`` pairs of ``split``: every image, or evenly spaced frames of movies."""
+    ds = open_dataset(dataset)
+    pairs = []
+    for sid, image in samples(model, dataset, split):
+        lab = ds.image(sid).label(label)
+        if model.card.task == "tracking":
+            for t in np.linspace(0, len(image) - 1, min(len(image), max_planes)).round().astype(int):
+                pairs.append((image[t], np.asarray(lab[int(t)])))
+        else:
+            pairs.append((image, np.asarray(lab[...])))
+    if not pairs:
+        raise InvalidInput(f"no labelled images in split {split!r}", dataset)
+    return pairs[:max_planes] if model.card.task == "tracking" else pairs
+
+
+def det_score(truth: list[np.ndarray], predictions: list[np.ndarray]) -> float:
+    """CTC DET of per-frame detections against reference markers: 1 - min(AOGM-D, AOGM-D0) / AOGM-D0."""
+    cost, empty = 0.0, 0.0
+    for ref, pred in zip(truth, predictions):
+        ov = overlap_table(ref, pred)
+        found = 2 * ov.inter > ov.a_sizes[ov.ia]
+        markers, objects = ov.ia[found], ov.ib[found]
+        _, per_object = np.unique(objects, return_counts=True)
+        cost += 10 * (ov.a_labels.size - np.unique(markers).size)           # missed markers
+        cost += ov.b_labels.size - np.unique(objects).size                  # objects on no marker
+        cost += 5 * int((per_object - 1).sum())                             # objects that need splitting
+        empty += 10 * ov.a_labels.size
+    return 1.0 - min(cost, empty) / empty if empty else float("nan")
+
+
+def instance_score(truth: list[np.ndarray], predictions: list[np.ndarray]) -> float:
+    """Pooled accuracy TP / (TP + FP + FN) averaged over IoU thresholds 0.5:0.95."""
+    stats = pooled_stats([instance_counts(t, p) for t, p in zip(truth, predictions)])
+    return float(np.mean([s["accuracy"] for s in stats]))
+
+
+def tune(folder: str | Path, dataset: str | Path, split: str | None = None, grid: dict[str, list] | None = None,
+         max_planes: int = 24) -> dict[str, Any]:
+    """Tune the post-processing options of the model in ``folder`` on ``split`` of the curated ``dataset``
+    (default: val, else train), write the best into its card, and return what was done (``options`` is
+    empty when no combination beats the trained options)."""
+    folder, dataset = Path(folder), Path(dataset)
+    model = Model.load(folder)
+    card = model.card
+    family = card.architecture.family
+    grid = grid or GRIDS.get(family)
+    if not grid:
+        raise InvalidInput(f"no post-processing to tune for family {family!r} (tunable: {', '.join(GRIDS)})")
+    ds = open_dataset(dataset)
+    split = split or ("val" if ds.ids("val") else "train")
+    label = card.training.hyperparameters.get("label") or model.family.label or "instances"
+    pairs = _planes(model, dataset, split, label, max_planes)
+    maps = [model.maps(image) for image, _ in pairs]
+    truth = [lab for _, lab in pairs]
+    score = det_score if card.task == "tracking" else instance_score
+    metric = "DET (detections)" if card.task == "tracking" else "acc@[.5:.95]"
+    before = score(truth, [model.family.postprocess(m) for m in maps])
+    trials = []
+    for values in itertools.product(*grid.values()):
+        options = {**card.architecture.options, **dict(zip(grid, values))}
+        fam = create_family(family, options)
+        trials.append((score(truth, [fam.postprocess(m) for m in maps]), dict(zip(grid, values))))
+    best_score, best = max(trials, key=lambda t: t[0])
+    if best_score <= before:  # keep the trained options unless the grid does better
+        best_score, best = before, {}
+    tuning = {"split": split, "planes": len(pairs), "metric": metric, "grid": grid, "options": best,
+              "score": round(best_score, 4), "score_before": round(before, 4)}
+    card = load_card(ModelCard, folder / CARD)
+    card.architecture.options.update(best)
+    card.training.postprocess_tuning = tuning
+    save_card(card, folder / CARD)
+    return tuning
