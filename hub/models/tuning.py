@@ -28,7 +28,7 @@ from hub.models.predict import samples
 GRIDS: dict[str, dict[str, list]] = {
     "deep-watershed": {"threshold": [0.4, 0.5, 0.6], "seed_threshold": [0.5, 0.6, 0.7, 0.8],
                        "min_seed": [4, 16, 64]},
-    "embeddings": {"threshold": [0.4, 0.5, 0.6], "bandwidth": [0.75, 1.0, 1.25]},
+    "embeddings": {"threshold": [0.5, 0.6, 0.7], "bandwidth": [1.0, 2.0, 3.0, 4.0, 6.0]},
 }
 GRIDS["detect-link"] = GRIDS["deep-watershed"]
 
