@@ -16,7 +16,7 @@ SECONDARY = {
     "instance": ["acc@0.5", "f1@0.5", "pq@0.5"],
     "semantic": ["iou"],
     "tracking": ["DET", "LNK", "SEG", "division_f1@2"],
-    "classification": ["accuracy", "balanced_accuracy", "macro_auroc", "mcc"],
+    "classification": ["accuracy", "balanced_accuracy", "macro_auroc"],
     "label-free": ["ssim", "psnr", "nrmse"],
 }
 
