@@ -45,5 +45,6 @@ def built(tmp_path_factory, data_dir):
 
 @pytest.fixture(autouse=True)
 def _isolated_home(tmp_path, monkeypatch):
-    """Never touch the user's ~/.cellhub: the registry lives in the test's temporary folder."""
+    """Never touch the user's ~/.cellhub: the registry and the build folder live in the test's temporary folder."""
     monkeypatch.setenv("CELLHUB_REGISTRY", str(tmp_path / "registry"))
+    monkeypatch.setenv("CELLHUB_BUILD", str(tmp_path / "build"))
