@@ -24,10 +24,11 @@ def leaderboard(bench: Benchmark, registry: Registry) -> dict:
     rows = sorted(latest.values(), key=lambda r: (r["value"] is None, -(r["value"] or 0), r["model"]))
     keep = ("model", "value", "ci95", "metrics", "weights_sha256", "split_sha256", "suite_version", "source",
             "inputs", "date", "path", "sha256")
-    ranked = [r for r in rows if not _extra_inputs(bench, r)]
+    extra = [_extra_inputs(bench, r) for r in rows]
+    ranked = [r for r, e in zip(rows, extra) if not e]
     board = [{"rank": i + 1, "reference": None, **{k: r.get(k) for k in keep}} for i, r in enumerate(ranked)]
-    board += [{"rank": None, "reference": f"also uses {', '.join(_extra_inputs(bench, r))}",
-               **{k: r.get(k) for k in keep}} for r in rows if _extra_inputs(bench, r)]
+    board += [{"rank": None, "reference": f"also uses {', '.join(e)}", **{k: r.get(k) for k in keep}}
+              for r, e in zip(rows, extra) if e]
     return {"benchmark": bench.name, "dataset": bench.dataset, "primary_metric": bench.primary_metric,
             "split_sha256": bench.split_sha256, "inputs": bench.inputs, "rows": board}
 
