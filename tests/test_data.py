@@ -79,6 +79,23 @@ def test_timelapse_patches_come_from_annotated_frames(built):
     assert len(tracks.planes) == img.array(0).shape[0]  # every frame has track markers
 
 
+def test_foreground_oversampling_centres_windows_on_cells(built):
+    path = built("ecoli-lineage")  # frame 0 holds 2 cells in a 1305 x 1009 field: uniform windows miss them
+    uniform = SegmentationDataset(path, "train", patch=128, label="tracks", samples_per_epoch=40, seed=0)
+    centred = SegmentationDataset(path, "train", patch=128, label="tracks", samples_per_epoch=40, seed=0,
+                                  foreground=1.0)
+    empty = [not uniform[i][1].any() for i in range(len(uniform))]
+    assert sum(empty) >= 10
+    for i in range(len(centred)):
+        x, y = centred[i]
+        assert y.any() and x.shape == (1, 128, 128), f"window {centred.window(i)} holds no cell"
+    mixed = SegmentationDataset(path, "train", patch=128, label="tracks", samples_per_epoch=40, seed=0,
+                                foreground=0.5)
+    assert [mixed.window(i) for i in range(40)] == [mixed.window(i) for i in range(40)]  # still seeded
+    with pytest.raises(InvalidInput, match="foreground"):
+        SegmentationDataset(path, "train", label="tracks", foreground=1.5)
+
+
 def test_augmentation_keeps_image_and_label_aligned(built):
     path = built("dsb2018-fluo")
     plain = SegmentationDataset(path, "train", patch=96, samples_per_epoch=8, seed=5)

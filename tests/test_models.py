@@ -15,7 +15,7 @@ import torch
 
 from hub.curate import open_dataset
 from hub.errors import CardError, IntegrityError, InvalidInput, RegistryError
-from hub.models import Model, TrainConfig, families, load_model, train
+from hub.models import Model, TrainConfig, create_family, families, load_model, train
 from hub.models._tiling import predict_tiled
 from hub.ome import read_man_track
 from hub.registry import Registry
@@ -26,11 +26,14 @@ TINY = dict(backbone="test_resnet", options={"depth": 3, "decoder_channels": 8},
 # family -> (dataset, task, extra config)
 CASES = {
     "classifier": ("jurkat-cellcycle", "classification",
-                   dict(channels=["bright-field", "dark-field"], class_weighting="balanced", options={})),
+                   dict(channels=["bright-field", "dark-field"], class_weighting="balanced",
+                        options={"output_stride": 8})),
     "unet": ("dsb2018-fluo", "semantic-segmentation", {}),
     "deep-watershed": ("dsb2018-fluo", "instance-segmentation", {}),
     "embeddings": ("dsb2018-fluo", "instance-segmentation", {}),
-    "detect-link": ("ctc-gowt1", "tracking", {}),
+    "detect-link": ("ctc-gowt1", "tracking",
+                    dict(foreground=0.5, lr_schedule="one-cycle",
+                         options={"depth": 3, "decoder_channels": 8, "boundary_width": 2})),
     "unet-regression": ("isl-condition-b", "label-free", dict(targets=["DAPI"])),
 }
 
@@ -76,12 +79,14 @@ def test_family_trains_saves_reloads_and_predicts(family, built, tmp_path):
         assert masks.shape == movie.shape
         present = {int(v) for v in np.unique(masks) if v}
         assert present == {t.label for t in tracks}
+        assert card.training.hyperparameters["foreground"] == 0.5 and "one-cycle" in card.training.optimizer
         return
     index = [ds.card.channel_names.index(c) for c in card.channel_names]
     raw = (arr if "c" in img.axes else arr[None])[index]
     if family == "classifier":
         prob = again.predict(raw[:, 3:-2, 1:])  # the crop, trimmed to an unseen size
         assert prob.shape == (7,) and abs(prob.sum() - 1) < 1e-5
+        np.testing.assert_allclose(prob, model.predict(raw[:, 3:-2, 1:]), rtol=1e-5, atol=1e-6)  # same dilation
         assert set(card.training.per_class_recall) == set(ds.card.labels.classes)
         return
     cut = raw[:, : raw.shape[1] - 27, : raw.shape[2] - 13]  # not a multiple of the network stride
@@ -249,3 +254,19 @@ def test_tune_postprocessing_on_val_writes_the_card_not_the_weights(built, tmp_p
     assert done["split"] == "train" and done["planes"] == 2 and done["metric"].startswith("DET")
     truth = [np.asarray(open_dataset(gowt1).image("01").label("tracks")[0])]
     assert det_score(truth, truth) == 1.0 and det_score(truth, [np.zeros_like(truth[0])]) == 0.0
+
+
+def test_watershed_boundary_width_thickens_the_rim(built):
+    from scipy import ndimage as ndi
+
+    img = open_dataset(built("dsb2018-fluo"))
+    label = np.asarray(img.image(img.ids("train")[0]).label("instances"))
+    thin = create_family("deep-watershed", {}).target(label)
+    thick = create_family("deep-watershed", {"boundary_width": 3}).target(label)
+    assert ((thick > 0) == (label > 0)).all() and ((thin == 2) <= (thick == 2)).all()
+    assert (thick == 2).sum() > 1.5 * (thin == 2).sum() and (thick == 1).any()
+    # an interior pixel has only its own object within 3 steps (4-connected): touching cells stay apart
+    ball = ndi.generate_binary_structure(2, 1)
+    ball = ndi.iterate_structure(ball, 3)
+    same = (ndi.maximum_filter(label, footprint=ball) == label) & (ndi.minimum_filter(label, footprint=ball) == label)
+    assert same[thick == 1].all()

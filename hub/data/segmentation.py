@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from hub.data._patches import PatchDataset
+from hub.data._patches import PatchDataset, Window, lead
 from hub.data._reader import DEFAULT_CACHE_BYTES, Reader
 from hub.data._transforms import Normalize, Normalizer, pad_to, random_dihedral
 from hub.errors import InvalidInput
@@ -35,15 +35,21 @@ class SegmentationDataset(PatchDataset):
     ``semantic=True`` turns instances into foreground 1 / background 0; ``frames`` keeps only those frames of
     each movie. Planes smaller than ``patch`` are
     zero-padded at the bottom/right (after normalisation). ``channels`` selects image channels by name.
+    ``foreground`` is the fraction of windows centred on a random labelled pixel instead of drawn uniformly
+    (nnU-Net-style oversampling: sparse fields such as a young colony are mostly background).
     """
 
     def __init__(self, path: str | Path, split: str, patch: int = 256, samples_per_epoch: int | None = None,
                  label: str = "instances", semantic: bool = False, channels: list[str] | None = None,
                  normalize: Normalize = True, augment: bool = False, seed: int | None = None,
-                 cache_bytes: int = DEFAULT_CACHE_BYTES, frames: list[int] | None = None):
+                 cache_bytes: int = DEFAULT_CACHE_BYTES, frames: list[int] | None = None, foreground: float = 0.0):
         super().__init__(path, split, patch, samples_per_epoch, seed, cache_bytes,
                          frames=annotated_frames(label, frames))
         self.label, self.semantic, self.augment = label, semantic, augment
+        if not 0.0 <= foreground <= 1.0:
+            raise InvalidInput(f"foreground must be a fraction in [0, 1], got {foreground}")
+        self.foreground = float(foreground)
+        self._points: dict[tuple[str, int | None], np.ndarray] = {}
         names = self.data.card.channel_names
         self.channels = list(channels or names)
         unknown = [c for c in self.channels if c not in names]
@@ -51,6 +57,29 @@ class SegmentationDataset(PatchDataset):
             raise InvalidInput(f"no channel {unknown[0]!r} (channels: {', '.join(names)})", self.data.path)
         self.channel_index = [names.index(c) for c in self.channels]
         self.normalizer = Normalizer(self.data.card, self.channels, normalize)
+
+    def window(self, index: int, rng: np.random.Generator | None = None) -> Window:
+        rng = rng or self.rng(index)
+        if not (self.foreground and rng.random() < self.foreground and 0 <= index < len(self)):
+            return super().window(index, rng)
+        sample, frame, h, w = self.planes[int(rng.integers(len(self.planes)))]
+        points = self.foreground_points(sample, frame)
+        if not len(points):
+            return super().window(index, rng)
+        cy, cx = points[int(rng.integers(len(points)))]
+        y = int(np.clip(cy - self.patch // 2, 0, max(h - self.patch, 0)))
+        x = int(np.clip(cx - self.patch // 2, 0, max(w - self.patch, 0)))
+        return Window(sample, frame, y, x, self.patch)
+
+    def foreground_points(self, sample: str, frame: int | None, most: int = 4096) -> np.ndarray:
+        """Up to ``most`` evenly spaced labelled pixels (N, 2) of one plane, read once."""
+        key = (sample, frame)
+        if key not in self._points:
+            axes = self.reader.image(sample).axes
+            plane = self.reader.read(sample, lead(axes, frame, channels=False), label=self.label)
+            points = np.argwhere(plane > 0)
+            self._points[key] = points[:: max(1, len(points) // most)]
+        return self._points[key]
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         rng = self.rng(index)

@@ -7,6 +7,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from hub.errors import InvalidInput
+
 
 def _block(cin: int, cout: int, dropout: float, norm: bool) -> nn.Sequential:
     """Two 3x3 convolutions, each with batch norm (``norm``) and ReLU, then optional channel dropout."""
@@ -54,10 +56,20 @@ class UNet(nn.Module):
 
 
 def classifier(backbone: str, in_chans: int, num_classes: int, dropout: float = 0.0,
-               pretrained: bool = False) -> nn.Module:
-    """A timm classifier for any number of input channels (``drop_rate`` before the head)."""
-    return timm.create_model(backbone, pretrained=pretrained, in_chans=in_chans, num_classes=num_classes,
-                             drop_rate=dropout)
+               pretrained: bool = False, output_stride: int | None = None) -> nn.Module:
+    """A timm classifier for any number of input channels (``drop_rate`` before the head).
+
+    ``output_stride`` (8 or 16, for backbones that support it, e.g. ResNets) dilates the last stages instead of
+    striding them, so small crops keep a feature map: 40 x 40 px gives 5 x 5 at 8 instead of 2 x 2 at 32.
+    """
+    extra = {} if output_stride is None else {"output_stride": int(output_stride)}
+    try:
+        return timm.create_model(backbone, pretrained=pretrained, in_chans=in_chans, num_classes=num_classes,
+                                 drop_rate=dropout, **extra)
+    except TypeError as err:
+        if extra and "output_stride" in str(err):
+            raise InvalidInput(f"backbone {backbone!r} does not support output_stride") from None
+        raise
 
 
 def encoder_parameters(net: nn.Module) -> list[nn.Parameter]:

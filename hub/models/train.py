@@ -58,9 +58,14 @@ class TrainConfig(BaseModel):
     steps_per_epoch: int | None = Field(None, gt=0, description="Batches per epoch (default: one pass)")
     batch_size: int = Field(8, gt=0)
     patch: int = Field(256, gt=0)
+    foreground: float = Field(0.0, ge=0, le=1, description="Fraction of training patches centred on a labelled "
+                                                             "pixel (dense tasks; the rest are drawn uniformly)")
     optimizer: Literal["adamw", "sgd"] = "adamw"
     lr: float = Field(1e-3, gt=0)
     momentum: float = 0.9
+    lr_schedule: Literal["constant", "one-cycle"] | None = Field(
+        None, description="one-cycle: warm-up then cosine decay over all steps (default: one-cycle for sgd, "
+                          "constant for adamw)")
     weight_decay: float = Field(1e-4, ge=0, description="L2 weight decay")
     regularization: Literal["batchnorm", "dropout", "batchnorm+dropout", "none"] = "batchnorm"
     dropout: float = Field(0.0, ge=0, lt=1)
@@ -163,6 +168,8 @@ def _fit(cfg: TrainConfig, dataset: Path) -> _Fit:
     family = create_family(arch.family, arch.options)
     if family.task != cfg.task:
         raise InvalidInput(f"family {arch.family!r} does {family.task}, not {cfg.task}")
+    if cfg.foreground and cfg.task in ("classification", "label-free"):
+        raise InvalidInput(f"foreground applies to segmentation and tracking, not to {cfg.task}")
     ds = open_dataset(dataset)
     card = ds.card
     train_set, val_set, channels, targets, norm = _datasets(cfg, family, dataset, card)
@@ -182,7 +189,7 @@ def _fit(cfg: TrainConfig, dataset: Path) -> _Fit:
         opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     steps = cfg.steps_per_epoch or len(loader)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=cfg.epochs * steps,
-                                                pct_start=0.1) if cfg.optimizer == "sgd" else None
+                                                pct_start=0.1) if _schedule(cfg) == "one-cycle" else None
     best_state, best_loss, best_epoch, bad, epoch = None, None, 0, 0, 0
     with progress_bar(transient=False) as bar:
         task = bar.add_task(f"training {cfg.name}", total=cfg.epochs * steps)
@@ -225,6 +232,10 @@ def _fit(cfg: TrainConfig, dataset: Path) -> _Fit:
                 recall)
 
 
+def _schedule(cfg: TrainConfig) -> str:
+    return cfg.lr_schedule or ("one-cycle" if cfg.optimizer == "sgd" else "constant")
+
+
 def _datasets(cfg: TrainConfig, family: Family, path: Path, card: DatasetCard):
     """Train and validation datasets (validation None when the dataset has no ``val`` split)."""
     mode = cfg.normalize or ("dataset" if cfg.task == "classification" else "image")
@@ -250,7 +261,8 @@ def _datasets(cfg: TrainConfig, family: Family, path: Path, card: DatasetCard):
         def make(split, augment, seed, n=None):
             return _Targets(SegmentationDataset(path, split, patch=cfg.patch, samples_per_epoch=n, label=label,
                                                 channels=channels, normalize=norm_arg, augment=augment, seed=seed,
-                                                frames=cfg.frames if split == "train" else None),
+                                                frames=cfg.frames if split == "train" else None,
+                                                foreground=cfg.foreground if split == "train" else 0.0),
                             family)
     if cfg.task == "classification":
         train_set = make("train", cfg.augment, cfg.seed)
@@ -377,6 +389,7 @@ def _card(cfg: TrainConfig, fit: _Fit, dataset: Path, trials: list, wall: float)
         outputs["channels"] = fit.targets
     hyper = {k: getattr(cfg, k) for k in ("epochs", "steps_per_epoch", "batch_size", "patch", "lr", "momentum",
                                             "weight_decay", "dropout", "patience", "normalize", "label", "frames")}
+    hyper.update({k: getattr(cfg, k) for k in ("foreground", "lr_schedule") if getattr(cfg, k)})
     hyper["options"] = dict(cfg.options)
     arch = Architecture(family=fit.family.name, backbone=cfg.backbone if fit.base is None or fit.base.card is None
                         else fit.base.card.architecture.backbone, options=dict(fit.family.options),
@@ -385,7 +398,8 @@ def _card(cfg: TrainConfig, fit: _Fit, dataset: Path, trials: list, wall: float)
         dataset=data.ref, dataset_manifest_sha256=data.splits.manifest_sha256 if data.splits else None,
         hyperparameters=hyper, seed=cfg.seed, epochs=fit.epochs, best_epoch=fit.best_epoch,
         optimizer=f"{cfg.optimizer} (lr {cfg.lr}, weight decay {cfg.weight_decay}"
-                  + (f", momentum {cfg.momentum}, one-cycle)" if cfg.optimizer == "sgd" else ")"),
+                  + (f", momentum {cfg.momentum}" if cfg.optimizer == "sgd" else "")
+                  + (", one-cycle)" if _schedule(cfg) == "one-cycle" else ")"),
         augmentation="random flips and 90-degree rotations" if cfg.augment else "none",
         class_weighting=cfg.class_weighting, base_model=fit.base.ref if fit.base else None,
         frozen_encoder=cfg.freeze_encoder, packages=_packages(), wall_time_s=round(wall, 1),

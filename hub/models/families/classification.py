@@ -13,7 +13,10 @@ from hub.models._family import Family, register_family
 
 @register_family
 class Classifier(Family):
-    """A timm classifier (``drop_rate`` = the card's dropout); outputs class probabilities."""
+    """A timm classifier (``drop_rate`` = the card's dropout); outputs class probabilities.
+
+    Option ``output_stride`` (8/16): see :func:`hub.models.nets.classifier`.
+    """
 
     name = "classifier"
     task = "classification"
@@ -27,7 +30,9 @@ class Classifier(Family):
     def build(self, arch: Architecture, in_chans: int, n_outputs: int, pretrained: bool = False) -> nn.Module:
         from hub.models.nets import classifier
 
-        return classifier(arch.backbone, in_chans, n_outputs, dropout=arch.dropout, pretrained=pretrained)
+        stride = arch.options.get("output_stride")
+        return classifier(arch.backbone, in_chans, n_outputs, dropout=arch.dropout, pretrained=pretrained,
+                          output_stride=None if stride is None else int(stride))
 
     def n_outputs(self, card: DatasetCard) -> int:
         return len(card.labels.classes or [])
