@@ -4,19 +4,26 @@ Cache layout: ``$CELLHUB_CACHE/KIND/NAME/VERSION/`` holds the version's files, `
 exact bytes of the registry manifest) and ``.complete`` (the manifest SHA-256, written once every file
 is verified). A file is downloaded to ``NAME.part``, hashed, and renamed only when its SHA-256 matches,
 so an interrupted pull resumes with the files already finished.
+
+From async filesystems (HTTP, S3) every file is fetched by one event loop (fsspec's), ``workers`` requests in
+flight, and hashed from memory as it arrives; other filesystems (local, hf://) use a thread pool.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from fsspec.asyn import sync
+
 from hub.config import cache_root
 from hub._progress import progress_bar
 from hub.errors import IntegrityError, NotFound
-from hub.registry.manifest import file_sha256, manifest_bytes
+from hub.registry.manifest import file_sha256, manifest_bytes, sha256_bytes
 from hub.registry.ref import Ref, parse_ref, version_key
 from hub.registry.registry import Registry
 
@@ -46,15 +53,59 @@ def cached(kind: str, ref: Ref) -> Pulled | None:
     return None
 
 
-def _fetch(registry: Registry, url: str, part: Path, want: dict, where: str) -> None:
-    """Download one file to ``part`` (one request), then hash it; a mismatch removes it and raises."""
-    registry.fs.get_file(url, str(part))
-    got = file_sha256(part)
+IN_MEMORY = 64 * 2**20  # files up to this size are fetched into memory and hashed before they are written
+
+
+def _keep(local: Path, want: dict, data: bytes | None = None) -> None:
+    """Verify a fetched file (``data``, or ``local``.part on disk) against the manifest and move it into place;
+    a mismatch leaves nothing behind and raises."""
+    part = local.with_name(local.name + ".part")
+    got = sha256_bytes(data) if data is not None else file_sha256(part)
     if got != want["sha256"]:
         part.unlink(missing_ok=True)
         raise IntegrityError(f"SHA-256 {got[:16]}... differs from {want['sha256'][:16]}... in the manifest; "
-                             f"the file on the registry was altered, nothing kept", where)
-    part.rename(part.with_name(part.name[: -len(".part")]))
+                             f"the file on the registry was altered, nothing kept", local)
+    if data is not None:
+        part.write_bytes(data)
+    part.rename(local)
+
+
+def _fetch_threads(fs, jobs: list[tuple[str, Path, dict]], workers: int, done: Callable[[dict], None]) -> None:
+    def get(job: tuple[str, Path, dict]) -> None:
+        url, local, want = job
+        fs.get_file(url, str(local) + ".part")
+        _keep(local, want)
+        done(want)
+
+    with ThreadPoolExecutor(workers) as pool:
+        list(pool.map(get, jobs))
+
+
+async def _fetch_async(fs, jobs: list[tuple[str, Path, dict]], workers: int, done: Callable[[dict], None]) -> None:
+    limit = asyncio.Semaphore(workers)
+
+    async def get(url: str, local: Path, want: dict) -> None:
+        async with limit:
+            if want["size"] <= IN_MEMORY:
+                _keep(local, want, await fs._cat_file(url))
+            else:
+                await fs._get_file(url, str(local) + ".part")
+                await asyncio.to_thread(_keep, local, want)
+        done(want)
+
+    async with asyncio.TaskGroup() as group:  # the first failure cancels the rest
+        for job in jobs:
+            group.create_task(get(*job))
+
+
+def _fetch(fs, jobs: list[tuple[str, Path, dict]], workers: int, done: Callable[[dict], None]) -> None:
+    """Download and verify ``(url, local path, manifest entry)`` jobs, ``workers`` at a time."""
+    if not getattr(fs, "async_impl", False):
+        return _fetch_threads(fs, jobs, workers, done)
+    try:
+        sync(fs.loop, _fetch_async, fs, jobs, workers, done)
+    except ExceptionGroup as group:
+        raise group.exceptions[0] from None
 
 
 def pull(kind: str, ref: Ref | str, registry: Registry | None = None, *, pin: str | None = None,
@@ -93,15 +144,10 @@ def pull(kind: str, ref: Ref | str, registry: Registry | None = None, *, pin: st
             todo.append(f)
     for folder in {(dest / f["path"]).parent for f in todo}:
         folder.mkdir(parents=True, exist_ok=True)
-    with progress_bar() as bar, ThreadPoolExecutor(workers) as pool:
+    with progress_bar() as bar:
         task = bar.add_task(f"pulling {exact}", total=sum(f["size"] for f in todo))
-
-        def get(f: dict) -> None:
-            part = dest / (f["path"] + ".part")
-            _fetch(registry, registry.file_url(kind, manifest, f["path"]), part, f, str(dest / f["path"]))
-            bar.advance(task, f["size"])
-
-        list(pool.map(get, todo))
+        jobs = [(registry.file_url(kind, manifest, f["path"]), dest / f["path"], f) for f in todo]
+        _fetch(registry.fs, jobs, workers, lambda f: bar.advance(task, f["size"]))
     (dest / ".manifest.json").write_bytes(manifest_bytes(manifest))
     (dest / ".complete").write_text(sha + "\n")
     return Pulled(dest, exact, sha, downloaded=len(todo), reused=reused)
