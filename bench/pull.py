@@ -111,7 +111,7 @@ def main() -> None:
             print(f"repeat {r}: hub {mb / h:7.1f} MB/s {nfiles / h:7.1f} files/s   "
                   f"copy {mb / c:7.1f} MB/s {nfiles / c:7.1f} files/s")
         hub, copy = (statistics.median(mb / s for s in rates[k]) for k in ("hub", "copy"))
-        print(f"median hub pull   {hub:7.1f} MB/s {hub * nfiles / mb:7.1f} files/s (8 threads, SHA-256 verified)")
+        print(f"median hub pull   {hub:7.1f} MB/s {hub * nfiles / mb:7.1f} files/s (8 requests in flight, SHA-256 verified)")
         print(f"median plain copy {copy:7.1f} MB/s {copy * nfiles / mb:7.1f} files/s (sequential get_file, unverified)")
         print(f"RATIO pull_vs_copy {hub / copy:.2f}")
     finally:
