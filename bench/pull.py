@@ -2,7 +2,9 @@
 fsspec copy of the same files from the same server.
 
 Workload: ctc-gowt1 published into a temporary local registry folder, served read-only by a real web server
-process on loopback (``python -m http.server --bind 127.0.0.1 PORT --directory REGISTRY``).
+process on loopback: ``python -m hub.serve REGISTRY PORT`` (Python's threading http.server speaking HTTP/1.1 with
+keep-alive and TCP_NODELAY, as production web servers do), or with ``--server stdlib`` ``python -m http.server``
+(HTTP/1.0: a new TCP connection for every file).
   - hub: ``pull("datasets", "NAME@VERSION", Registry("http://127.0.0.1:PORT"))`` into an empty $CELLHUB_CACHE
     (manifest fetch, parallel download, per-file SHA-256 verification, .complete marker);
   - anchor: ``fsspec.filesystem("http").get_file(url, local)`` for manifest.json and then every file the manifest
@@ -10,7 +12,7 @@ process on loopback (``python -m http.server --bind 127.0.0.1 PORT --directory R
 Both run in this one process against the same server, each repeat into a fresh empty destination; the order
 alternates between repeats. Rates are MB/s (10^6 bytes of the manifest's files) and files/s; medians over --repeats.
 
-    .venv/bin/python bench/pull.py [--dataset PATH] [--repeats 5]
+    .venv/bin/python bench/pull.py [--dataset PATH] [--repeats 5] [--server hub|stdlib]
 
 Without --dataset, ctc-gowt1 is built from its recipe into a temporary folder (about 30 s).
 Ends with one line: ``RATIO pull_vs_copy <hub MB/s / copy MB/s>`` (higher = hub faster).
@@ -44,11 +46,16 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def serve(folder: Path) -> tuple[subprocess.Popen, str]:
+SERVERS = {"hub": lambda folder, port: ["-m", "hub.serve", str(folder), str(port)],
+           "stdlib": lambda folder, port: ["-m", "http.server", "--bind", "127.0.0.1", str(port), "--directory",
+                                           str(folder)]}
+
+
+def serve(folder: Path, server: str) -> tuple[subprocess.Popen, str]:
     """Start a static web server on ``folder`` and wait until it answers; returns (process, base URL)."""
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "http.server", "--bind", "127.0.0.1", str(port),
-                             "--directory", str(folder)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen([sys.executable, *SERVERS[server](folder, port)], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 20
     while True:
@@ -82,6 +89,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--dataset", type=Path, help="a built curated dataset folder (default: build ctc-gowt1)")
     ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--server", choices=sorted(SERVERS), default="hub",
+                    help="hub: HTTP/1.1 keep-alive (default); stdlib: python -m http.server, HTTP/1.0")
     args = ap.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-pull-"))
@@ -91,11 +100,11 @@ def main() -> None:
             print("building ctc-gowt1 into", tmp)
             _, args.dataset = build_dataset("ctc-gowt1", out=tmp / "ctc-gowt1")
         ref, _ = Registry(tmp / "registry").publish(args.dataset, "datasets", accept_terms=True)
-        proc, base = serve(tmp / "registry")
+        proc, base = serve(tmp / "registry", args.server)
         registry = Registry(base)
         manifest, _ = registry.manifest("datasets", ref)
         nfiles, mb = len(manifest["files"]), sum(f["size"] for f in manifest["files"]) / 1e6
-        print(f"{ref}: {nfiles} files, {mb:.1f} MB, served by http.server at {base}")
+        print(f"{ref}: {nfiles} files, {mb:.1f} MB, served by {args.server} server at {base}")
 
         rates: dict[str, list[float]] = {"hub": [], "copy": []}
         runs = [("hub", lambda d: hub_pull(registry, str(ref), d)), ("copy", lambda d: plain_copy(base, manifest, d))]

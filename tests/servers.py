@@ -34,12 +34,14 @@ def _wait(url: str, proc: subprocess.Popen, log: Path, seconds: float = 30) -> N
 
 
 @contextlib.contextmanager
-def static_http_server(root: Path):
-    """Serve ``root`` read-only over HTTP on 127.0.0.1 (Python's threading http.server); yields the URL."""
+def static_http_server(root: Path, keep_alive: bool = False):
+    """Serve ``root`` read-only over HTTP on 127.0.0.1 and yield the URL: Python's threading http.server
+    (HTTP/1.0, a connection per request) or, with ``keep_alive``, hub.serve (HTTP/1.1 keep-alive)."""
     port = free_port()
     log = root.parent / f"http-{port}.log"  # a file, not a pipe: a full pipe would block the server
-    proc = subprocess.Popen([sys.executable, "-m", "http.server", "--bind", "127.0.0.1", str(port),
-                             "--directory", str(root)], stdout=subprocess.DEVNULL, stderr=open(log, "wb"))
+    args = ["-m", "hub.serve", str(root), str(port)] if keep_alive else \
+        ["-m", "http.server", "--bind", "127.0.0.1", str(port), "--directory", str(root)]
+    proc = subprocess.Popen([sys.executable, *args], stdout=subprocess.DEVNULL, stderr=open(log, "wb"))
     try:
         url = f"http://127.0.0.1:{port}"
         _wait(url + "/", proc, log)

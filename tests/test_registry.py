@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import shutil
@@ -152,7 +153,7 @@ def test_publish_killed_mid_upload_leaves_nothing_visible(built, tmp_path, cache
 def test_interrupted_pull_resumes_without_refetching(built, tmp_path, cache):
     root = tmp_path / "reg"
     Registry(root).publish(built("ctc-gowt1"), accept_terms=True)
-    with static_http_server(root) as url:
+    with static_http_server(root, keep_alive=True) as url:
         env = {**os.environ, "CELLHUB_CACHE": str(cache)}
         proc = subprocess.Popen([sys.executable, "-c", "from hub.cli import main; main()", "datasets", "pull",
                                  "ctc-gowt1", "--registry", url], env=env, stdout=subprocess.DEVNULL,
@@ -168,6 +169,25 @@ def test_interrupted_pull_resumes_without_refetching(built, tmp_path, cache):
     total = len(list_files(built("ctc-gowt1")))
     assert got.reused >= 150 and got.downloaded + got.reused == total
     same_bytes(built("ctc-gowt1"), got.path)
+
+
+def test_keep_alive_server_answers_many_requests_on_one_connection(built, tmp_path):
+    root = tmp_path / "reg"
+    Registry(root).publish(built(DS))
+    with static_http_server(root, keep_alive=True) as url:
+        conn = http.client.HTTPConnection(url.removeprefix("http://"), timeout=10)
+        conn.request("GET", "/index.json")
+        first = conn.getresponse()
+        assert first.status == 200 and json.loads(first.read())
+        sock = conn.sock
+        conn.request("GET", "/index.json")
+        again = conn.getresponse()
+        assert again.status == 200 and again.version == 11 and again.read() == (root / "index.json").read_bytes()
+        assert conn.sock is sock is not None  # the same TCP connection served both
+        conn.request("GET", "/no-such-file")
+        missing = conn.getresponse()
+        assert missing.status == 404 and missing.read()
+        conn.close()
 
 
 def test_lockfile_refuses_drift_and_offline_pull_uses_cache(built, tmp_path, cache):

@@ -1,12 +1,12 @@
-"""``cellhub site serve``: look at a built site locally (Python's threading HTTP server, loopback by default)."""
+"""``cellhub site serve``: look at a built site locally (hub.serve's keep-alive HTTP server, loopback by default)."""
 
 from __future__ import annotations
 
-from functools import partial
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 
 from hub.errors import NotFound
+from hub.serve import static_server
 
 
 def site_server(folder: str | Path, port: int = 8000, host: str = "127.0.0.1") -> ThreadingHTTPServer:
@@ -14,5 +14,4 @@ def site_server(folder: str | Path, port: int = 8000, host: str = "127.0.0.1") -
     folder = Path(folder)
     if not (folder / "index.html").is_file():
         raise NotFound("no index.html: not a built site (run cellhub site build first)", folder)
-    handler = partial(SimpleHTTPRequestHandler, directory=str(folder))
-    return ThreadingHTTPServer((host, port), handler)
+    return static_server(folder, port, host)

@@ -1,0 +1,37 @@
+"""A static file server for loopback use: Python's threading HTTP server speaking HTTP/1.1 with keep-alive.
+
+Connections stay open between requests, as on any production web server, and Nagle's algorithm is off
+(``TCP_NODELAY``): the handler writes headers and body separately, and without it every kept-alive response
+would wait for the client's delayed ACK (about 40 ms).
+
+    python -m hub.serve FOLDER [PORT] [HOST]     # serve FOLDER read-only until interrupted
+"""
+
+from __future__ import annotations
+
+import sys
+from functools import partial
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+
+class KeepAliveHandler(SimpleHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True
+
+
+def static_server(folder: str | Path, port: int = 0, host: str = "127.0.0.1") -> ThreadingHTTPServer:
+    """An HTTP server for the files under ``folder`` (not started: call ``serve_forever``); port 0 picks a free one."""
+    server = ThreadingHTTPServer((host, port), partial(KeepAliveHandler, directory=str(folder)))
+    server.daemon_threads = True
+    return server
+
+
+if __name__ == "__main__":
+    folder, port, host = sys.argv[1], int(sys.argv[2]) if len(sys.argv) > 2 else 8000, \
+        sys.argv[3] if len(sys.argv) > 3 else "127.0.0.1"
+    with static_server(folder, port, host) as server:
+        try:
+            server.serve_forever()
+        except KeyboardInterrupt:
+            pass
