@@ -270,3 +270,28 @@ def test_watershed_boundary_width_thickens_the_rim(built):
     ball = ndi.iterate_structure(ball, 3)
     same = (ndi.maximum_filter(label, footprint=ball) == label) & (ndi.minimum_filter(label, footprint=ball) == label)
     assert same[thick == 1].all()
+
+
+@pytest.mark.parametrize("family", ["classifier", "unet-regression"])
+def test_test_time_views_make_predictions_rotation_and_flip_equivariant(family, built, tmp_path):
+    path = built(CASES[family][0])
+    options = {**TINY["options"], **CASES[family][2].get("options", {}), "tta": True}
+    model = train(tiny(f"tta-{family}", family, path, options=options), tmp_path / "m")
+    assert model.card.architecture.options["tta"] is True
+    ds = open_dataset(path)
+    img = ds.image(ds.ids("test")[0])
+    index = [ds.card.channel_names.index(c) for c in model.card.channel_names]
+    raw = (img.read() if "c" in img.axes else img.read()[None])[index][:, :64, :64]  # square, a stride multiple
+    plain = Model(model.card, model.net, create_family(family, {**options, "tta": False}))
+
+    def turned(x, k, flip):  # the same view of an image (C, Y, X) or of its maps; class scores are unchanged
+        if x.ndim < 3:
+            return x
+        x = np.rot90(x, k, axes=(-2, -1))
+        return np.ascontiguousarray(x[..., ::-1] if flip else x)
+
+    maps = model.maps(raw)
+    for k, flip in [(1, False), (2, True), (3, False), (0, True)]:
+        np.testing.assert_allclose(model.maps(turned(raw, k, flip)), turned(maps, k, flip), rtol=1e-4, atol=1e-5)
+    differs = [np.abs(plain.maps(turned(raw, k, False)) - turned(plain.maps(raw), k, False)).max() for k in (1, 2)]
+    assert max(differs) > 1e-4  # without the views the network alone is not invariant

@@ -60,6 +60,22 @@ class Family:
         """Raw network output -> the maps that are stitched and post-processed (probabilities, ...)."""
         return output
 
+    def infer(self, net: nn.Module, x: torch.Tensor) -> torch.Tensor:
+        """Activated output of a batch (N, C, Y, X). Option ``tta: true`` averages it over the 8 views of the
+        square's symmetry group (90-degree rotations, each also flipped: the training augmentation), each
+        dense output mapped back to the input's orientation first."""
+        if not self.options.get("tta"):
+            return self.activate(net(x))
+        views = [(k, flip) for k in range(4) for flip in (False, True)]
+        inputs = [torch.rot90(x, k, (-2, -1)).flip(-1) if flip else torch.rot90(x, k, (-2, -1)) for k, flip in views]
+        if not self.tiled:  # whole small crops: one batch of all views
+            return self.activate(net(torch.cat(inputs))).unflatten(0, (len(views), -1)).mean(0)
+        total = 0
+        for (k, flip), view in zip(views, inputs):
+            y = self.activate(net(view))
+            total = total + torch.rot90(y.flip(-1) if flip else y, -k, (-2, -1))
+        return total / len(views)
+
     def postprocess(self, maps: np.ndarray) -> np.ndarray:
         """Stitched maps (C, Y, X) of one image -> the prediction."""
         return maps

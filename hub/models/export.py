@@ -33,6 +33,7 @@ from torch import nn
 from hub._atomic import new_folder
 from hub.cards import ModelCard, Training, save_card
 from hub.errors import BuildError, InvalidInput
+from hub.models._family import Family
 from hub.models.model import CARD, WEIGHTS, Model
 
 FORMATS = ("hf", "bioimageio")
@@ -248,14 +249,15 @@ def export_hf(model: Model, out: str | Path, source: str | Path | None = None) -
 
 # -- bioimage.io ----------------------------------------------------------------------------------------------
 class _Activated(nn.Module):
-    """The network followed by the family's activation (softmax, sigmoid...): the maps ``Model.maps`` stitches."""
+    """The network followed by the family's activation (softmax, sigmoid...) and test-time views if the card
+    asks for them: the maps ``Model.maps`` stitches."""
 
-    def __init__(self, net: nn.Module, activate: Callable[[torch.Tensor], torch.Tensor]):
+    def __init__(self, net: nn.Module, family: Family):
         super().__init__()
-        self.net, self.activate = net, activate
+        self.net, self.family = net, family
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.activate(self.net(x))
+        return self.family.infer(self.net, x)
 
 
 def _output_channels(model: Model, n: int) -> list[str]:
@@ -459,7 +461,7 @@ def export_bioimageio(model: Model, out: str | Path, sample: np.ndarray | None =
 
     def write(tmp: Path) -> None:
         card = _copy_model(model, tmp, source)
-        net = _Activated(copy.deepcopy(model.net).float().cpu().eval(), model.family.activate).eval()
+        net = _Activated(copy.deepcopy(model.net).float().cpu().eval(), model.family).eval()
         x = torch.from_numpy(model.normalize(raw))[None]
         with warnings.catch_warnings(), torch.no_grad():
             warnings.simplefilter("ignore")  # torch.jit's deprecation notice and tracer notes

@@ -78,13 +78,12 @@ class Model:
         if not self.family.tiled:
             if scale != 1.0:
                 raise InvalidInput(f"scale applies to dense models, not to the {self.card.task} model {self.card.ref}")
-            out = self.net(torch.from_numpy(x)[None].to(self.device))
-            return self.family.activate(out)[0].float().cpu().numpy()
+            return self.family.infer(self.net, torch.from_numpy(x)[None].to(self.device))[0].float().cpu().numpy()
         size = x.shape[-2:]
         if scale != 1.0:
             x = _resize(x, tuple(max(1, round(n * scale)) for n in size))
         inputs = self.card.inputs
-        out = predict_tiled(lambda t: self.family.activate(self.net(t)), x, tile=inputs.tile, halo=inputs.halo,
+        out = predict_tiled(lambda t: self.family.infer(self.net, t), x, tile=inputs.tile, halo=inputs.halo,
                             multiple=inputs.size_multiple, device=self.device)
         return out if scale == 1.0 else _resize(out, size)
 
