@@ -233,11 +233,12 @@ def test_tune_postprocessing_on_val_writes_the_card_not_the_weights(built, tmp_p
     model = train(tiny("t-tune", "deep-watershed", path), tmp_path / "m")
     weights = (tmp_path / "m" / "weights.safetensors").read_bytes()
     r = cli("models", "tune", str(tmp_path / "m"), "--dataset", str(path), "--grid", "seed_threshold=0.3,0.5,0.7",
-            "--json")
+            "--grid", "tta=false,true", "--json")
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
     assert out["split"] == "val" and out["planes"] == len(open_dataset(path).ids("val"))
-    assert out["score"] >= out["score_before"] and set(out["options"]) <= {"seed_threshold"}
+    assert out["grid"]["tta"] == [False, True]
+    assert out["score"] >= out["score_before"] and set(out["options"]) <= {"seed_threshold", "tta"}
     card = Model.load(tmp_path / "m").card  # still loads: the weights and their hash are untouched
     assert (tmp_path / "m" / "weights.safetensors").read_bytes() == weights
     assert card.training.postprocess_tuning["options"] == out["options"]

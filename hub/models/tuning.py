@@ -1,7 +1,8 @@
 """Post-processing thresholds tuned on labelled data, as StarDist's ``optimize_thresholds`` does.
 
-The network's maps are computed once per image (or per sampled movie frame); every combination of the grid
-then post-processes them and is scored: instance models by the pooled accuracy averaged over IoU 0.5:0.95
+The network's maps are computed once per image (or per sampled movie frame), and once more with test-time
+views if the grid has ``tta: [false, true]``; every combination of the grid then post-processes them and is
+scored: instance models by the pooled accuracy averaged over IoU 0.5:0.95
 (the DSB2018/StarDist measure), tracking detectors by the CTC DET measure of their detections (a reference
 marker is found when one object covers more than half of it; weights 10 per missed marker, 1 per extra
 object, 5 per object covering several markers). The weights never change; the card records what was tuned
@@ -86,16 +87,21 @@ def tune(folder: str | Path, dataset: str | Path, split: str | None = None, grid
     split = split or ("val" if ds.ids("val") else "train")
     label = card.training.hyperparameters.get("label") or model.family.label or "instances"
     pairs = _planes(model, dataset, split, label, max_planes)
-    maps = [model.maps(image) for image, _ in pairs]
+    trained = bool(card.architecture.options.get("tta", False))
+    maps = {}  # test-time views off/on -> the maps of every plane, computed once
+    for tta in {trained, *(bool(v) for v in grid.get("tta", []))}:
+        views = create_family(family, {**card.architecture.options, "tta": tta})
+        maps[tta] = [Model(card, model.net, views).maps(image) for image, _ in pairs]
     truth = [lab for _, lab in pairs]
     score = det_score if card.task == "tracking" else instance_score
     metric = "DET (detections)" if card.task == "tracking" else "acc@[.5:.95]"
-    before = score(truth, [model.family.postprocess(m) for m in maps])
+    before = score(truth, [model.family.postprocess(m) for m in maps[trained]])
     trials = []
     for values in itertools.product(*grid.values()):
         options = {**card.architecture.options, **dict(zip(grid, values))}
         fam = create_family(family, options)
-        trials.append((score(truth, [fam.postprocess(m) for m in maps]), dict(zip(grid, values))))
+        planes = maps[bool(options.get("tta", False))]
+        trials.append((score(truth, [fam.postprocess(m) for m in planes]), dict(zip(grid, values))))
     best_score, best = max(trials, key=lambda t: t[0])
     if best_score <= before:  # keep the trained options unless the grid does better
         best_score, best = before, {}
