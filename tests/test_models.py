@@ -257,6 +257,28 @@ def test_tune_postprocessing_on_val_writes_the_card_not_the_weights(built, tmp_p
     assert det_score(truth, truth) == 1.0 and det_score(truth, [np.zeros_like(truth[0])]) == 0.0
 
 
+def test_tuning_keeps_the_card_on_ties_and_views_must_earn_their_cost():
+    from hub.models.tuning import TTA_GAIN, choose
+
+    card = (0.50, {}, False)
+    assert choose([card, (0.50, {"seed_threshold": 0.7}, False)]) == (0.50, {})
+    assert choose([card, (0.53, {"seed_threshold": 0.8}, False), (0.53 + TTA_GAIN / 2, {"tta": True}, True)]) == \
+        (0.53, {"seed_threshold": 0.8})
+    assert choose([card, (0.53, {"seed_threshold": 0.8}, False), (0.54, {"tta": True}, True)]) == (0.54, {"tta": True})
+    assert choose([(0.50, {}, True), (0.499, {"tta": False}, False)]) == (0.499, {"tta": False})
+
+
+def test_sizes_in_pixels_follow_the_inference_scale():
+    watershed = create_family("deep-watershed", {"min_size": 20})
+    assert watershed.at_scale(1.0) is watershed
+    half = watershed.at_scale(0.5)  # objects twice as large in the image as in training: 4x the areas
+    assert half.options["min_size"] == 80 and half.options["min_seed"] == 16 and watershed.options == {"min_size": 20}
+    tracker = create_family("detect-link", {"max_distance": 30})
+    assert tracker.at_scale(0.5).options["max_distance"] == 60
+    assert "max_distance" not in create_family("detect-link").at_scale(2.0).options  # automatic stays automatic
+    assert create_family("detect-link").at_scale(2.0).options["min_seed"] == 1
+
+
 def test_watershed_boundary_width_thickens_the_rim(built):
     from scipy import ndimage as ndi
 

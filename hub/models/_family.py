@@ -24,6 +24,7 @@ class Family:
     task: ClassVar[str]
     tiled: ClassVar[bool] = True  # dense output, run over tiles with a halo
     label: ClassVar[str | None] = "instances"  # label image trained on (segmentation families)
+    sizes: ClassVar[dict[str, tuple[int, float | None]]] = {}  # options in pixels -> (1 length / 2 area, default)
 
     def __init__(self, options: dict[str, Any] | None = None):
         self.options = dict(options or {})
@@ -79,6 +80,19 @@ class Family:
     def postprocess(self, maps: np.ndarray) -> np.ndarray:
         """Stitched maps (C, Y, X) of one image -> the prediction."""
         return maps
+
+    def at_scale(self, scale: float) -> Family:
+        """This family for the maps of an image the network saw resized by ``scale``: its options in pixels
+        (``sizes``: minimum areas, distances) are converted to the image's pixels (lengths / scale, areas /
+        scale**2), so a model tuned on its training data keeps the same thresholds in object terms."""
+        if scale == 1.0 or not self.sizes:
+            return self
+        options = dict(self.options)
+        for key, (power, default) in self.sizes.items():
+            value = options.get(key, default)
+            if value is not None:
+                options[key] = float(value) / scale**power
+        return type(self)(options)
 
 def register_family(cls: type[Family]) -> type[Family]:
     """Class decorator: make a family available by its ``name``."""

@@ -91,11 +91,11 @@ class Model:
         """Prediction for one raw image: class probabilities, a label image, or predicted channels.
 
         Tracking models take a movie (T, Y, X) / (T, C, Y, X) and return ``(masks, tracks)``. ``scale``: see
-        :meth:`maps`.
+        :meth:`maps`; the post-processing's sizes in pixels follow it (:meth:`Family.at_scale`).
         """
         if self.card.task == "tracking":
             return self.track(image, scale)
-        return self.family.postprocess(self.maps(image, scale))
+        return self.family.at_scale(scale).postprocess(self.maps(image, scale))
 
     def track(self, movie: np.ndarray, scale: float = 1.0):
         n = len(self.card.inputs.channels)
@@ -104,8 +104,9 @@ class Model:
         if movie.ndim != 4:
             raise InvalidInput(f"tracking model {self.card.ref} expects a movie (T, Y, X) or (T, C, Y, X), "
                                f"got shape {movie.shape}")
-        masks = np.stack([self.family.postprocess(self.maps(frame, scale)) for frame in movie])
-        return self.family.link(masks)
+        family = self.family.at_scale(scale)
+        masks = np.stack([family.postprocess(self.maps(frame, scale)) for frame in movie])
+        return family.link(masks)
 
     # -- persistence ------------------------------------------------------------------------------------
     def save(self, folder: str | Path) -> Path:

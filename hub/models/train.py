@@ -81,8 +81,9 @@ class TrainConfig(BaseModel):
     freeze_encoder: bool = False
     weights_dtype: Literal["float32", "float16"] = "float32"
     grid: dict[str, list[Any]] = Field(default_factory=dict, description="Hyper-parameter grid: field -> values")
-    tune_postprocess: bool = Field(False, description="After training, tune the post-processing thresholds on the "
-                                                      "val split (else train), as `cellhub models tune` does")
+    tune_postprocess: bool | dict[str, list[Any]] = Field(
+        False, description="After training, tune the post-processing thresholds on the val split (else train), as "
+                           "`cellhub models tune` does: true for the family's grid, or a grid (option -> values)")
     benchmarks: list[str] = Field(default_factory=list, description="Benchmarks the trained model is evaluated on "
                                                                     "(e.g. dsb2018-fluo/instance)")
     license: str = "MIT"
@@ -128,7 +129,7 @@ def train(cfg: TrainConfig, out: str | Path) -> Model:
     if cfg.tune_postprocess:
         from hub.models.tuning import tune
 
-        tune(out, dataset)
+        tune(out, dataset, grid=cfg.tune_postprocess if isinstance(cfg.tune_postprocess, dict) else None)
         model = Model.load(out)
     return model
 

@@ -63,6 +63,7 @@ class DeepWatershed(Family):
 
     name = "deep-watershed"
     task = "instance-segmentation"
+    sizes = {"min_seed": (2, 4), "min_size": (2, 16)}
 
     def out_channels(self, n_outputs: int) -> int:
         return 3
@@ -89,9 +90,9 @@ class DeepWatershed(Family):
         foreground = (1 - maps[0]) > float(self.options.get("threshold", 0.5))
         interior = maps[1]
         seeds, _ = ndi.label(interior > float(self.options.get("seed_threshold", 0.5)))
-        seeds = remove_small(seeds, int(self.options.get("min_seed", 4)))
+        seeds = remove_small(seeds, round(float(self.options.get("min_seed", 4))))
         labels = watershed(-interior, seeds, mask=foreground)
-        labels = remove_small(labels, int(self.options.get("min_size", 16)))
+        labels = remove_small(labels, round(float(self.options.get("min_size", 16))))
         return relabel_sequential(labels)[0].astype(np.int32)
 
 
@@ -107,6 +108,7 @@ class Embeddings(Family):
 
     name = "embeddings"
     task = "instance-segmentation"
+    sizes = {"min_size": (2, 16)}
 
     @property
     def dim(self) -> int:
@@ -136,7 +138,7 @@ class Embeddings(Family):
             parts, m = ndi.label(clusters == k)
             labels[parts > 0] = parts[parts > 0] + n
             n += m
-        labels = remove_small(labels, int(self.options.get("min_size", 16)))
+        labels = remove_small(labels, round(float(self.options.get("min_size", 16))))
         return relabel_sequential(labels)[0].astype(np.int32)
 
 

@@ -17,6 +17,7 @@ class DetectLink(DeepWatershed):
     name = "detect-link"
     task = "tracking"
     label = "tracks"
+    sizes = {**DeepWatershed.sizes, "max_distance": (1, None)}
 
     def outputs(self, card: DatasetCard, channels: list[str]) -> dict:
         return {"meaning": "per-frame track labels (0 background) and a CTC lineage table (res_track.txt)",
