@@ -9,7 +9,7 @@ would wait for the client's delayed ACK (about 40 ms).
 
 from __future__ import annotations
 
-import sys
+import argparse
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -22,15 +22,16 @@ class KeepAliveHandler(SimpleHTTPRequestHandler):
 
 def static_server(folder: str | Path, port: int = 0, host: str = "127.0.0.1") -> ThreadingHTTPServer:
     """An HTTP server for the files under ``folder`` (not started: call ``serve_forever``); port 0 picks a free one."""
-    server = ThreadingHTTPServer((host, port), partial(KeepAliveHandler, directory=str(folder)))
-    server.daemon_threads = True
-    return server
+    return ThreadingHTTPServer((host, port), partial(KeepAliveHandler, directory=str(folder)))
 
 
 if __name__ == "__main__":
-    folder, port, host = sys.argv[1], int(sys.argv[2]) if len(sys.argv) > 2 else 8000, \
-        sys.argv[3] if len(sys.argv) > 3 else "127.0.0.1"
-    with static_server(folder, port, host) as server:
+    ap = argparse.ArgumentParser(prog="python -m hub.serve", description="Serve a folder read-only over HTTP.")
+    ap.add_argument("folder")
+    ap.add_argument("port", type=int, nargs="?", default=8000)
+    ap.add_argument("host", nargs="?", default="127.0.0.1")
+    args = ap.parse_args()
+    with static_server(args.folder, args.port, args.host) as server:
         try:
             server.serve_forever()
         except KeyboardInterrupt:
