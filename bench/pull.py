@@ -9,10 +9,12 @@ keep-alive and TCP_NODELAY, as production web servers do), or with ``--server st
     (manifest fetch, parallel download, per-file SHA-256 verification, .complete marker);
   - anchor: ``fsspec.filesystem("http").get_file(url, local)`` for manifest.json and then every file the manifest
     lists, one after another, into an empty folder, no verification.
-Both run in this one process against the same server, each repeat into a fresh empty destination; the order
-alternates between repeats. Rates are MB/s (10^6 bytes of the manifest's files) and files/s; medians over --repeats.
+Both run in this one process against the same server, each repeat into a fresh empty destination (in /dev/shm
+by default: on a disk that slows down under repeated write + delete, e.g. ext4 mounted with ``discard``, both
+sides fall 2x over a run and the ratio says more about the disk than the pull); the order alternates between
+repeats. Rates are MB/s (10^6 bytes of the manifest's files) and files/s; medians over --repeats.
 
-    .venv/bin/python bench/pull.py [--dataset PATH] [--repeats 5] [--server hub|stdlib]
+    .venv/bin/python bench/pull.py [--dataset PATH] [--repeats 5] [--server hub|stdlib] [--dest DIR]
 
 Without --dataset, ctc-gowt1 is built from its recipe into a temporary folder (about 30 s).
 Ends with one line: ``RATIO pull_vs_copy <hub MB/s / copy MB/s>`` (higher = hub faster).
@@ -46,6 +48,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+SHM = Path("/dev/shm")  # memory: a disk that slows down under repeated write + delete would blur the network path
 SERVERS = {"hub": lambda folder, port: ["-m", "hub.serve", str(folder), str(port)],
            "stdlib": lambda folder, port: ["-m", "http.server", "--bind", "127.0.0.1", str(port), "--directory",
                                            str(folder)]}
@@ -89,6 +92,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--dataset", type=Path, help="a built curated dataset folder (default: build ctc-gowt1)")
     ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--dest", type=Path, default=SHM if SHM.is_dir() else None,
+                    help="folder for the downloads (default: /dev/shm where it exists, else the temp folder)")
     ap.add_argument("--server", choices=sorted(SERVERS), default="hub",
                     help="hub: HTTP/1.1 keep-alive (default); stdlib: python -m http.server, HTTP/1.0")
     args = ap.parse_args()
@@ -104,13 +109,14 @@ def main() -> None:
         registry = Registry(base)
         manifest, _ = registry.manifest("datasets", ref)
         nfiles, mb = len(manifest["files"]), sum(f["size"] for f in manifest["files"]) / 1e6
-        print(f"{ref}: {nfiles} files, {mb:.1f} MB, served by {args.server} server at {base}")
+        print(f"{ref}: {nfiles} files, {mb:.1f} MB, served by {args.server} server at {base}, "
+              f"downloaded into {args.dest or tmp}")
 
         rates: dict[str, list[float]] = {"hub": [], "copy": []}
         runs = [("hub", lambda d: hub_pull(registry, str(ref), d)), ("copy", lambda d: plain_copy(base, manifest, d))]
         for r in range(args.repeats):
             for name, fn in runs if r % 2 == 0 else runs[::-1]:
-                dest = Path(tempfile.mkdtemp(prefix=f"{name}-", dir=tmp))
+                dest = Path(tempfile.mkdtemp(prefix=f"{name}-", dir=args.dest or tmp))
                 t0 = time.perf_counter()
                 got = fn(dest)
                 rates[name].append(time.perf_counter() - t0)
