@@ -56,10 +56,15 @@ def cached(kind: str, ref: Ref) -> Pulled | None:
 IN_MEMORY = 64 * 2**20  # files up to this size are fetched into memory and hashed before they are written
 
 
+def _part(local: Path) -> Path:
+    """Where ``local`` is downloaded to before it is verified."""
+    return local.with_name(local.name + ".part")
+
+
 def _keep(local: Path, want: dict, data: bytes | None = None) -> None:
     """Verify a fetched file (``data``, or ``local``.part on disk) against the manifest and move it into place;
     a mismatch leaves nothing behind and raises."""
-    part = local.with_name(local.name + ".part")
+    part = _part(local)
     got = sha256_bytes(data) if data is not None else file_sha256(part)
     if got != want["sha256"]:
         part.unlink(missing_ok=True)
@@ -73,7 +78,7 @@ def _keep(local: Path, want: dict, data: bytes | None = None) -> None:
 def _fetch_threads(fs, jobs: list[tuple[str, Path, dict]], workers: int, done: Callable[[dict], None]) -> None:
     def get(job: tuple[str, Path, dict]) -> None:
         url, local, want = job
-        fs.get_file(url, str(local) + ".part")
+        fs.get_file(url, str(_part(local)))
         _keep(local, want)
         done(want)
 
@@ -89,7 +94,7 @@ async def _fetch_async(fs, jobs: list[tuple[str, Path, dict]], workers: int, don
             if want["size"] <= IN_MEMORY:
                 _keep(local, want, await fs._cat_file(url))
             else:
-                await fs._get_file(url, str(local) + ".part")
+                await fs._get_file(url, str(_part(local)))
                 await asyncio.to_thread(_keep, local, want)
         done(want)
 
