@@ -34,13 +34,18 @@ def _wait(url: str, proc: subprocess.Popen, log: Path, seconds: float = 30) -> N
 
 
 @contextlib.contextmanager
-def static_http_server(root: Path, keep_alive: bool = False):
+def static_http_server(root: Path, keep_alive: bool = False, stall_after: int | None = None):
     """Serve ``root`` read-only over HTTP on 127.0.0.1 and yield the URL: Python's threading http.server
-    (HTTP/1.0, a connection per request) or, with ``keep_alive``, hub.serve (HTTP/1.1 keep-alive)."""
+    (HTTP/1.0, a connection per request) or, with ``keep_alive``, hub.serve (HTTP/1.1 keep-alive).
+    With ``stall_after=N``, hub.serve's server answers N GET requests and holds every later one."""
     port = free_port()
     log = root.parent / f"http-{port}.log"  # a file, not a pipe: a full pipe would block the server
-    args = ["-m", "hub.serve", str(root), str(port)] if keep_alive else \
-        ["-m", "http.server", "--bind", "127.0.0.1", str(port), "--directory", str(root)]
+    if stall_after is not None:
+        args = [str(Path(__file__).with_name("stalling_server.py")), str(root), str(port), str(stall_after + 1)]
+    elif keep_alive:
+        args = ["-m", "hub.serve", str(root), str(port)]
+    else:
+        args = ["-m", "http.server", "--bind", "127.0.0.1", str(port), "--directory", str(root)]
     proc = subprocess.Popen([sys.executable, *args], stdout=subprocess.DEVNULL, stderr=open(log, "wb"))
     try:
         url = f"http://127.0.0.1:{port}"
