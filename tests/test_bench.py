@@ -193,6 +193,23 @@ def test_eval_a_hub_model_publish_and_leaderboard(built, tmp_path, monkeypatch):
     assert r.returncode == 0 and json.loads(r.stdout) == []
 
 
+def test_another_split_of_a_benchmark_dataset_is_scored_like_it_but_never_ranked(built, tmp_path, monkeypatch):
+    monkeypatch.setenv("CELLHUB_REGISTRY", str(tmp_path / "reg"))
+    isl = built("isl-condition-b")
+    ds = open_dataset(isl)
+    dapi = ds.card.channel_names.index("DAPI")  # the benchmark scores DAPI only, of the card's three targets
+    (tmp_path / "val").mkdir()
+    for sid in ds.ids("val"):
+        tifffile.imwrite(tmp_path / "val" / f"{sid}.tif", ds.image(sid).read()[dapi] * 2.0)
+    out = evaluate("--predictions", tmp_path / "val", "--truth", isl, "--task", "label-free", "--split", "val",
+                   "--name", "val-truth", "--publish")
+    assert out["split"] == "val" and out["metrics"]["pearson_r"] == pytest.approx(1.0)
+    assert len(out["per_sample"]) == len(ds.ids("val"))
+    r = cli("leaderboard", "isl-condition-b/label-free", "--json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["rows"] == []  # a val result is not a test-split result
+
+
 def test_benchmark_dataset_refuses_split_drift(built):
     with pytest.raises(IntegrityError, match="frozen on"):
         benchmark_dataset(get_benchmark("ctc-gowt1/tracking"), built("ecoli-lineage"))

@@ -16,7 +16,8 @@ def leaderboard(bench: Benchmark, registry: Registry) -> dict:
     """
     latest: dict[tuple, dict] = {}
     for r in registry.results(bench.name):
-        if r["split_sha256"] != bench.split_sha256 or r["suite_version"] != bench.suite_version:
+        split = r["split"] if "split" in r else registry.result_record(r)["split"]  # older catalogs lack it
+        if (r["split_sha256"], split, r["suite_version"]) != (bench.split_sha256, bench.split, bench.suite_version):
             continue
         key = (r["model"], r["weights_sha256"], r["predictions_sha256"] if r["weights_sha256"] is None else "")
         if key not in latest or r["date"] > latest[key]["date"]:
