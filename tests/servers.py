@@ -40,7 +40,7 @@ def static_http_server(root: Path, keep_alive: bool = False, stall_after: int | 
     With ``stall_after=N``, hub.serve's server answers N GET requests and holds every later one."""
     port = free_port()
     log = root.parent / f"http-{port}.log"  # a file, not a pipe: a full pipe would block the server
-    if stall_after is not None:
+    if stall_after is not None:  # + 1: the readiness probe below is a GET too
         args = [str(Path(__file__).with_name("stalling_server.py")), str(root), str(port), str(stall_after + 1)]
     elif keep_alive:
         args = ["-m", "hub.serve", str(root), str(port)]

@@ -49,8 +49,8 @@ def _summary(kind: str, card: dict) -> dict:
 
 def _result_summary(record: dict, path: str) -> dict:
     """What the catalog keeps of a result: enough for a leaderboard row."""
-    keys = ("benchmark", "model", "weights_sha256", "split", "split_sha256", "suite_version", "source", "primary_metric",
-            "value", "ci95", "metrics", "inputs", "date", "predictions_sha256")
+    keys = ("benchmark", "model", "weights_sha256", "split", "split_sha256", "suite_version", "source",
+            "primary_metric", "value", "ci95", "metrics", "inputs", "date", "predictions_sha256")
     return {"path": path, **{k: record.get(k) for k in keys}}
 
 
