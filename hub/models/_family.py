@@ -94,6 +94,7 @@ class Family:
                 options[key] = float(value) / scale**power
         return type(self)(options)
 
+
 def register_family(cls: type[Family]) -> type[Family]:
     """Class decorator: make a family available by its ``name``."""
     _FAMILIES[cls.name] = cls
