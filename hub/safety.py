@@ -1,0 +1,93 @@
+"""Checks for everything that comes from outside (registries, manifests, cards, records, image files): paths
+that must stay inside the folder CellHub owns, size caps on what is read, and YAML without aliases.
+
+One place for these rules, so every reader applies the same ones.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import yaml
+
+from hub.errors import InvalidInput
+
+#: Caps on metadata files read from outside (bytes). A real manifest of 1,300 files is about 300 KB.
+MAX_MANIFEST_BYTES = 64 * 2**20
+MAX_CARD_BYTES = 4 * 2**20
+MAX_RECORD_BYTES = 16 * 2**20
+MAX_PATH_CHARS = 1024
+
+_DRIVE = re.compile(r"^[A-Za-z]:")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def check_relpath(rel: object, what: str = "path", source: str | Path | None = None) -> str:
+    """``rel`` if it is a safe relative POSIX path, else a one-line :class:`InvalidInput` naming ``source``.
+
+    Refused: non-strings, empty, absolute (``/x``), drive letters (``C:``), UNC and backslashes, ``.`` or ``..``
+    components, empty components (``a//b``), NUL and other control characters, and paths over 1,024 characters.
+    """
+    if not isinstance(rel, str) or not rel:
+        raise InvalidInput(f"{what} {rel!r} is not a non-empty string", source)
+    problem = (
+        "is too long" if len(rel) > MAX_PATH_CHARS else
+        "contains a control character" if _CONTROL.search(rel) else
+        "contains a backslash" if "\\" in rel else
+        "is absolute" if rel.startswith("/") else
+        "starts with a drive letter" if _DRIVE.match(rel) else
+        "has an empty, '.' or '..' component" if any(p in ("", ".", "..") for p in rel.split("/")) else None)
+    if problem:
+        raise InvalidInput(f"unsafe {what} {rel[:200]!r}: it {problem}", source)
+    return rel
+
+
+def inside(root: str | Path, rel: object, what: str = "path", source: str | Path | None = None) -> Path:
+    """``root / rel`` for a safe relative path whose resolved location (symbolic links followed) lies inside
+    ``root``; anything else is refused before any file is touched."""
+    root = Path(root)
+    path = root / check_relpath(rel, what, source)
+    real_root = os.path.realpath(root)
+    if os.path.commonpath([real_root, os.path.realpath(path)]) != real_root:
+        raise InvalidInput(f"unsafe {what} {rel!r}: it resolves outside {root}", source)
+    return path
+
+
+def read_capped(path: str | Path, limit: int, what: str = "file") -> bytes:
+    """The bytes of a local file, refused (one line) when it is larger than ``limit``."""
+    path = Path(path)
+    with open(path, "rb") as fh:
+        data = fh.read(limit + 1)
+    if len(data) > limit:
+        raise InvalidInput(f"{what} is larger than the {limit // 2**20} MiB allowed", path)
+    return data
+
+
+class _NoAliasLoader(yaml.SafeLoader):
+    """Safe YAML without aliases: an alias bomb (billion laughs) is refused instead of expanded."""
+
+    def compose_node(self, parent, index):
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise yaml.composer.ComposerError(None, None, "YAML aliases (*name) are not allowed", event.start_mark)
+        return super().compose_node(parent, index)
+
+
+def load_yaml(text: str | bytes):
+    """Parse YAML text safely (no Python objects, no aliases). Raises ``yaml.YAMLError``."""
+    return yaml.load(text, Loader=_NoAliasLoader)  # noqa: S506 - a SafeLoader subclass
+
+
+def load_yaml_file(path: str | Path, limit: int = MAX_CARD_BYTES, what: str = "YAML file"):
+    """A YAML file of at most ``limit`` bytes, parsed by :func:`load_yaml`; a one-line error names the file."""
+    data = read_capped(path, limit, what)
+    try:
+        return load_yaml(data.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise InvalidInput(f"{what} is not UTF-8 text", path) from None
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" (line {mark.line + 1})" if mark else ""
+        raise InvalidInput(f"{what} is not valid YAML{where}: {getattr(err, 'problem', None) or err}", path) from None
