@@ -51,6 +51,7 @@ def pull_cmd(kind: str, ref: str, registry: str | None, locked: bool, lockfile: 
 
 def register(app: typer.Typer) -> None:
     """Add the top-level registry commands to ``app``."""
+    app.add_typer(cache_app, name="cache")
 
     @app.command("list")
     def list_(kind: str | None = typer.Argument(None, help="datasets or models (default: both)"),
@@ -61,6 +62,14 @@ def register(app: typer.Typer) -> None:
             raise typer.BadParameter(f"kind must be one of {', '.join(KINDS)}")
         rows = Registry(registry).list(kind)
         _print_rows(rows, as_json)
+
+    @app.command()
+    def reindex(registry: str | None = typer.Option(None, help=REGISTRY_HELP)) -> None:
+        """Rebuild the catalog (index.json) from every committed manifest and result record."""
+        index = Registry(registry).reindex()
+        n = sum(len(v) for k in KINDS for v in index.get(k, {}).values())
+        r = sum(len(v) for v in index.get("results", {}).values())
+        console.print(f"[green]reindexed[/] {n} version(s), {r} result(s)", highlight=False)
 
     @app.command()
     def search(text: str = typer.Argument(..., help="matched against name, title, task, organism, modality"),
@@ -104,6 +113,36 @@ def register(app: typer.Typer) -> None:
         lock_ = write_lock(out, Registry(registry), entries)
         n = sum(len(v) for v in lock_["pins"].values())
         console.print(f"[green]wrote[/] {escape(str(out))}: {n} pin(s)", highlight=False)
+
+
+cache_app = typer.Typer(help="The verified download cache ($CELLHUB_CACHE).", no_args_is_help=True)
+
+
+@cache_app.command("verify")
+def cache_verify(ref: str | None = typer.Argument(None, help="NAME[@VERSION] (default: everything cached)"),
+                 kind: str | None = typer.Option(None, help="datasets or models (default: both)"),
+                 fix: bool = typer.Option(False, "--fix", help="remove altered and unknown files (the next pull "
+                                                               "fetches them again)"),
+                 as_json: bool = typer.Option(False, "--json")) -> None:
+    """Re-hash cached files against their manifests and report anything altered (exit 1 if any remains)."""
+    from hub.registry import verify_cache
+
+    if kind and kind not in KINDS:
+        raise typer.BadParameter(f"kind must be one of {', '.join(KINDS)}")
+    rows = verify_cache(kind, ref, fix=fix)
+    bad = [r for r in rows if r["problems"]]
+    if as_json:
+        typer.echo(json.dumps(rows, indent=1))
+    else:
+        for r in rows:
+            state = ("[yellow]fixed[/]" if r["fixed"] else "[red]altered[/]") if r["problems"] else "[green]ok[/]"
+            console.print(f"{state} {r['kind']}/{escape(r['ref'])}", highlight=False)
+            for p in r["problems"]:
+                console.print(f"  {escape(p['file'])}: {escape(p['problem'])}", highlight=False)
+        console.print(f"{len(rows)} cached version(s) checked, {len(bad)} with problems"
+                      + (" (fixed: pull them again)" if fix and bad else ""), highlight=False)
+    if bad and not fix:
+        raise typer.Exit(1)
 
 
 def _print_rows(rows: list[dict], as_json: bool) -> None:

@@ -1,8 +1,9 @@
 """Storage layer: a registry on any fsspec URL (local, s3://, http(s)://, hf://) with immutable versions,
 manifests, publish, pull into a verified cache, and lockfiles."""
 
-from hub.registry.cache import Pulled, cached, local_path, pull, read_lock, write_lock
+from hub.registry.cache import Pulled, cached, local_path, pull, read_lock, verify_cache, write_lock
 from hub.registry.ref import Ref, parse_ref
 from hub.registry.registry import Registry
 
-__all__ = ["Pulled", "Ref", "Registry", "cached", "local_path", "parse_ref", "pull", "read_lock", "write_lock"]
+__all__ = ["Pulled", "Ref", "Registry", "cached", "local_path", "parse_ref", "pull", "read_lock", "verify_cache",
+           "write_lock"]

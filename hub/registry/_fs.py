@@ -7,9 +7,10 @@ import uuid
 from pathlib import Path
 
 import fsspec
+from fsspec.asyn import sync
 from fsspec.implementations.local import LocalFileSystem
 
-from hub.errors import RegistryError
+from hub.errors import IntegrityError, RegistryError
 
 
 def open_root(url: str | Path) -> tuple[fsspec.AbstractFileSystem, str]:
@@ -40,7 +41,21 @@ def join(*parts: str) -> str:
 
 def create_exclusive(fs, path: str, data: bytes) -> None:
     """Write ``data`` at ``path`` only if nothing is there, atomically: readers see all of it or nothing,
-    and of two concurrent writers exactly one succeeds (the other gets RegistryError)."""
+    and of two concurrent writers exactly one succeeds (the other gets RegistryError). Finding the very same
+    bytes there counts as success: a retried request whose first attempt committed, or an identical record."""
+    try:
+        _create(fs, path, data)
+    except RegistryError:
+        try:
+            same = read_capped(fs, path, len(data)) == data
+        except (OSError, IntegrityError):
+            same = False
+        if not same:
+            raise
+
+
+def _create(fs, path: str, data: bytes) -> None:
+    taken = RegistryError("already published (another publish committed it first)", path)
     if is_local(fs):
         tmp = f"{path}.{uuid.uuid4().hex}.tmp"
         Path(tmp).parent.mkdir(parents=True, exist_ok=True)
@@ -48,7 +63,7 @@ def create_exclusive(fs, path: str, data: bytes) -> None:
         try:
             os.link(tmp, path)  # atomic and fails if the name exists
         except FileExistsError:
-            raise RegistryError("already published (another publish committed it first)", path) from None
+            raise taken from None
         finally:
             os.unlink(tmp)
         return
@@ -56,12 +71,67 @@ def create_exclusive(fs, path: str, data: bytes) -> None:
         try:
             fs.pipe_file(path, data, mode="create")  # S3 conditional write: If-None-Match: *
         except FileExistsError:
-            raise RegistryError("already published (another publish committed it first)", path) from None
+            raise taken from None
         except OSError as err:
             if "PreconditionFailed" in str(err) or "412" in str(err):
-                raise RegistryError("already published (another publish committed it first)", path) from None
+                raise taken from None
             raise
         return
     if fs.exists(path):  # other backends (hf://): commit-level atomicity, check-then-write
-        raise RegistryError("already published", path)
+        raise taken
     fs.pipe_file(path, data)
+
+BLOCK = 1 << 20
+
+
+async def stream_async(fs, path: str, limit: int, size_hint: int | None = None):
+    """Yield the bytes of ``path`` on an async filesystem (HTTP, S3) block by block, streamed, and refuse
+    (:class:`IntegrityError`) as soon as more than ``limit`` bytes arrive: a registry cannot make a reader hold
+    more than it was promised."""
+    f = await fs.open_async(path, "rb", size=size_hint)  # HTTP: a known size skips the HEAD request
+    try:
+        total = 0
+        while block := await f.read(BLOCK):
+            total += len(block)
+            if total > limit:
+                raise IntegrityError(f"the registry sends more than the {limit:,} bytes expected: altered or "
+                                     f"hostile; refused", path)
+            yield block
+    finally:
+        response = getattr(f, "r", None)
+        if response is not None and hasattr(response, "close"):
+            response.close()  # drops an aborted download's connection (s3fs's close leaves it open)
+        await f.close()
+
+
+def stream(fs, path: str, limit: int):
+    """Like :func:`stream_async`, for filesystems without async (local, hf://)."""
+    with fs.open(path, "rb") as f:
+        total = 0
+        while block := f.read(BLOCK):
+            total += len(block)
+            if total > limit:
+                raise IntegrityError(f"larger than the {limit:,} bytes expected: altered or hostile; refused", path)
+            yield block
+
+
+def read_capped(fs, path: str, limit: int) -> bytes:
+    """The whole of a (metadata) file from any filesystem, refused past ``limit`` bytes."""
+    if getattr(fs, "async_impl", False):
+        async def collect() -> bytes:
+            return b"".join([b async for b in stream_async(fs, path, limit)])
+
+        return sync(fs.loop, collect)
+    return b"".join(stream(fs, path, limit))
+
+
+def write_atomic(fs, path: str, data: bytes) -> None:
+    """Replace ``path`` so that readers see the old bytes or the new ones, never a torn file (a local rename;
+    object stores replace whole objects)."""
+    if is_local(fs):
+        tmp = f"{path}.{uuid.uuid4().hex}.tmp"
+        Path(tmp).parent.mkdir(parents=True, exist_ok=True)
+        Path(tmp).write_bytes(data)
+        os.replace(tmp, path)
+    else:
+        fs.pipe_file(path, data)

@@ -12,7 +12,9 @@ flight, and hashed from memory as it arrives; other filesystems (local, hf://) u
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
+import shutil
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -22,10 +24,13 @@ from fsspec.asyn import sync
 
 from hub.config import cache_root
 from hub._progress import progress_bar
-from hub.errors import IntegrityError, NotFound
-from hub.registry.manifest import file_sha256, manifest_bytes, sha256_bytes
-from hub.registry.ref import Ref, parse_ref, version_key
+from hub.cards.dataset import NAME, SEMVER
+from hub.errors import CellHubError, IntegrityError, NotFound, RegistryError
+from hub.registry._fs import stream, stream_async
+from hub.registry.manifest import COMPLETE, MANIFEST_COPY, PART, file_sha256, parse_manifest, sha256_bytes
+from hub.registry.ref import KINDS, Ref, parse_ref, version_key
 from hub.registry.registry import Registry
+from hub.safety import MAX_MANIFEST_BYTES, inside, read_capped
 
 @dataclass
 class Pulled:
@@ -38,48 +43,95 @@ class Pulled:
 
 
 def version_dir(kind: str, ref: Ref) -> Path:
-    return cache_root() / kind / ref.name / ref.version
+    return inside(cache_root(), f"{kind}/{ref.name}/{ref.version}", "cache folder")
+
+
+def _marker(dest: Path) -> str | None:
+    """The manifest SHA-256 of a version whose pull completed, else None."""
+    try:
+        text = read_capped(dest / COMPLETE, 128, "cache marker").decode("ascii", "replace").strip()
+    except OSError:
+        return None
+    return text if len(text) == 64 else None
+
+
+def _cached_manifest(dest: Path, sha: str, kind: str, ref: Ref) -> dict | None:
+    """The manifest kept beside a cached version, if its bytes still hash to ``sha``."""
+    try:
+        data = read_capped(dest / MANIFEST_COPY, MAX_MANIFEST_BYTES, "cached manifest")
+    except OSError:
+        return None
+    if sha256_bytes(data) != sha:
+        return None
+    return parse_manifest(data, str(dest / MANIFEST_COPY), kind, ref.name, ref.version)
 
 
 def cached(kind: str, ref: Ref) -> Pulled | None:
-    """A complete cached version for an exact ref, or the newest complete one for ``latest``."""
-    base = cache_root() / kind / ref.name
+    """A complete cached version for an exact ref, or the newest complete one for ``latest``; its kept manifest
+    must hash to the completion marker and every file must have the manifest's size (else IntegrityError: the
+    cache was altered; ``cellhub cache verify --fix`` repairs it)."""
+    base = inside(cache_root(), f"{kind}/{ref.name}", "cache folder")
     versions = [ref.version] if ref.version != "latest" else \
-        sorted((p.name for p in base.glob("*") if (p / ".complete").is_file()), key=version_key)[-1:]
+        sorted((p.name for p in base.glob("*") if SEMVER.fullmatch(p.name) and _marker(p)), key=version_key)[-1:]
     for v in versions:
         d = base / v
-        if (d / ".complete").is_file():
-            return Pulled(d, Ref(ref.name, v), (d / ".complete").read_text().strip(), offline=True)
+        sha = _marker(d)
+        if sha is None:
+            continue
+        manifest = _cached_manifest(d, sha, kind, Ref(ref.name, v))
+        if manifest is None or not _sizes_match(d, manifest):
+            raise IntegrityError(f"the cached {ref.name}@{v} was altered after it was pulled; run `cellhub cache "
+                                 f"verify --fix`, then pull it again", d)
+        return Pulled(d, Ref(ref.name, v), sha, offline=True)
     return None
-
-
-IN_MEMORY = 64 * 2**20  # files up to this size are fetched into memory and hashed before they are written
 
 
 def _part(local: Path) -> Path:
     """Where ``local`` is downloaded to before it is verified."""
-    return local.with_name(local.name + ".part")
+    return local.with_name(local.name + PART)
 
 
-def _keep(local: Path, want: dict, data: bytes | None = None) -> None:
-    """Verify a fetched file (``data``, or ``local``.part on disk) against the manifest and move it into place;
-    a mismatch leaves nothing behind and raises."""
+def _check(local: Path, want: dict, got: str) -> None:
+    """Move a downloaded ``local``.part into place if its SHA-256 is the manifest's; else remove it and raise."""
     part = _part(local)
-    got = sha256_bytes(data) if data is not None else file_sha256(part)
     if got != want["sha256"]:
         part.unlink(missing_ok=True)
         raise IntegrityError(f"SHA-256 {got[:16]}... differs from {want['sha256'][:16]}... in the manifest; "
                              f"the file on the registry was altered, nothing kept", local)
-    if data is not None:
-        part.write_bytes(data)
     part.rename(local)
+
+
+class _Sink:
+    """Writes a download to ``local``.part, hashing as it goes."""
+
+    def __init__(self, local: Path):
+        self.local, self.hash = local, hashlib.sha256()
+        self.fh = open(_part(local), "wb")
+
+    def write(self, block: bytes) -> None:
+        self.hash.update(block)
+        self.fh.write(block)
+
+    def close(self, want: dict | None) -> None:
+        """Verify and keep (``want``: the manifest entry), or discard (``None``: the download failed)."""
+        self.fh.close()
+        if want is None:
+            _part(self.local).unlink(missing_ok=True)
+        else:
+            _check(self.local, want, self.hash.hexdigest())
 
 
 def _fetch_threads(fs, jobs: list[tuple[str, Path, dict]], workers: int, done: Callable[[dict], None]) -> None:
     def get(job: tuple[str, Path, dict]) -> None:
         url, local, want = job
-        fs.get_file(url, str(_part(local)))
-        _keep(local, want)
+        sink = _Sink(local)
+        try:
+            for block in stream(fs, url, want["size"]):
+                sink.write(block)
+        except BaseException:
+            sink.close(None)
+            raise
+        sink.close(want)
         done(want)
 
     with ThreadPoolExecutor(workers) as pool:
@@ -91,11 +143,14 @@ async def _fetch_async(fs, jobs: list[tuple[str, Path, dict]], workers: int, don
 
     async def get(url: str, local: Path, want: dict) -> None:
         async with limit:
-            if want["size"] <= IN_MEMORY:
-                _keep(local, want, await fs._cat_file(url))
-            else:
-                await fs._get_file(url, str(_part(local)))
-                await asyncio.to_thread(_keep, local, want)
+            sink = _Sink(local)
+            try:
+                async for block in stream_async(fs, url, want["size"], size_hint=want["size"]):
+                    sink.write(block)
+            except BaseException:
+                sink.close(None)
+                raise
+            sink.close(want)
         done(want)
 
     async with asyncio.TaskGroup() as group:  # the first failure cancels the rest
@@ -104,7 +159,9 @@ async def _fetch_async(fs, jobs: list[tuple[str, Path, dict]], workers: int, don
 
 
 def _fetch(fs, jobs: list[tuple[str, Path, dict]], workers: int, done: Callable[[dict], None]) -> None:
-    """Download and verify ``(url, local path, manifest entry)`` jobs, ``workers`` at a time."""
+    """Download and verify ``(url, local path, manifest entry)`` jobs, ``workers`` at a time: each is streamed
+    with a hard cap at the manifest's size (a registry cannot make a pull read more), hashed as it arrives and
+    moved into place only when its SHA-256 matches."""
     if not getattr(fs, "async_impl", False):
         return _fetch_threads(fs, jobs, workers, done)
     try:
@@ -113,17 +170,31 @@ def _fetch(fs, jobs: list[tuple[str, Path, dict]], workers: int, done: Callable[
         raise group.exceptions[0] from None
 
 
+def _sizes_match(dest: Path, manifest: dict) -> bool:
+    """Whether every file of a cached version is there with the manifest's size (a cheap check: ``cellhub
+    cache verify`` re-hashes)."""
+    for f in manifest["files"]:
+        try:
+            if (dest / f["path"]).stat().st_size != f["size"]:
+                return False
+        except OSError:
+            return False
+    return True
+
+
 def pull(kind: str, ref: Ref | str, registry: Registry | None = None, *, pin: str | None = None,
          workers: int = 8) -> Pulled:
     """Pull ``ref`` from ``registry`` into the cache and return where it is.
 
     ``pin``: the manifest SHA-256 a lockfile expects; anything else is refused. When the registry cannot be
-    reached, a complete cached copy is used (offline).
+    reached, a complete cached copy is used (offline). The registry is untrusted: its manifest must be the one
+    asked for and well-formed (safe relative paths only), every file is size-capped and SHA-256-checked, and
+    nothing is written outside the version's cache folder.
     """
     ref = parse_ref(ref) if isinstance(ref, str) else ref
     registry = registry or Registry()
     try:
-        manifest, sha = registry.manifest(kind, ref)
+        manifest, data = registry.manifest_data(kind, ref)
     except (OSError, NotFound) as err:
         local = cached(kind, ref)
         if local is None or (isinstance(err, NotFound) and ref.version != "latest"):
@@ -132,30 +203,40 @@ def pull(kind: str, ref: Ref | str, registry: Registry | None = None, *, pin: st
             raise IntegrityError(f"cached {local.ref} has manifest {local.manifest_sha256[:16]}..., the lockfile pins "
                                  f"{pin[:16]}...")
         return local
+    sha = sha256_bytes(data)
     exact = Ref(manifest["name"], manifest["version"])
     if pin and sha != pin:
         raise IntegrityError(f"{exact} now has manifest SHA-256 {sha[:16]}..., the lockfile pins {pin[:16]}... "
                              f"(drift: refusing)", registry.url)
     dest = version_dir(kind, exact)
-    if (dest / ".complete").is_file() and (dest / ".complete").read_text().strip() == sha:
+    if _marker(dest) == sha and _sizes_match(dest, manifest):
         return Pulled(dest, exact, sha, reused=len(manifest["files"]))
-    dest.mkdir(parents=True, exist_ok=True)
+    (dest / COMPLETE).unlink(missing_ok=True)
     todo, reused = [], 0
     for f in manifest["files"]:
-        local = dest / f["path"]
+        local = inside(dest, f["path"], "file path", registry.url)
         if local.is_file() and local.stat().st_size == f["size"] and file_sha256(local) == f["sha256"]:
             reused += 1
         else:
             todo.append(f)
+    _check_space(dest, sum(f["size"] for f in todo))
     for folder in {(dest / f["path"]).parent for f in todo}:
         folder.mkdir(parents=True, exist_ok=True)
     with progress_bar() as bar:
         task = bar.add_task(f"pulling {exact}", total=sum(f["size"] for f in todo))
         jobs = [(registry.file_url(kind, manifest, f["path"]), dest / f["path"], f) for f in todo]
         _fetch(registry.fs, jobs, workers, lambda f: bar.advance(task, f["size"]))
-    (dest / ".manifest.json").write_bytes(manifest_bytes(manifest))
-    (dest / ".complete").write_text(sha + "\n")
+    (dest / MANIFEST_COPY).write_bytes(data)
+    (dest / COMPLETE).write_text(sha + "\n")
     return Pulled(dest, exact, sha, downloaded=len(todo), reused=reused)
+
+
+def _check_space(dest: Path, need: int) -> None:
+    dest.mkdir(parents=True, exist_ok=True)
+    free = shutil.disk_usage(dest).free
+    if need > free:
+        raise RegistryError(f"the pull needs {need / 2**30:.1f} GiB, the cache's disk has {free / 2**30:.1f} GiB free",
+                            dest)
 
 
 def read_lock(path: str | Path) -> dict:
@@ -194,3 +275,61 @@ def local_path(kind: str, ref_or_path: str | Path, registry: str | Registry | No
         raise NotFound(f"no card.yaml: not a {kind[:-1]} folder", folder)
     reg = registry if isinstance(registry, Registry) else Registry(registry)
     return pull(kind, str(ref_or_path), reg).path
+
+
+def verify_cache(kind: str | None = None, ref: Ref | str | None = None, *, fix: bool = False) -> list[dict]:
+    """Re-hash cached versions (all, those of ``kind``, or one ``ref``) against the manifests kept beside them,
+    as ``hf cache verify`` does: one row per version with its problems (a file missing, of another size or
+    SHA-256, not in the manifest, or a manifest that no longer matches the completion marker). ``fix``
+    removes what is wrong and the completion marker, so the next pull fetches exactly those files again."""
+    ref = parse_ref(ref) if isinstance(ref, str) else ref
+    rows = []
+    for k in [kind] if kind else list(KINDS):
+        root = cache_root() / k
+        names = [ref.name] if ref else sorted(p.name for p in root.glob("*") if NAME.fullmatch(p.name))
+        for name in names:
+            versions = sorted((p.name for p in (root / name).glob("*") if SEMVER.fullmatch(p.name)), key=version_key)
+            if ref and ref.version != "latest":
+                versions = [v for v in versions if v == ref.version]
+            for v in versions:
+                dest = version_dir(k, Ref(name, v))
+                problems = _problems(dest, k, Ref(name, v))
+                if fix and problems:
+                    for rel, _ in problems:
+                        target = dest / rel
+                        if target.is_file() or target.is_symlink():
+                            target.unlink()
+                    (dest / COMPLETE).unlink(missing_ok=True)
+                rows.append({"kind": k, "ref": f"{name}@{v}", "path": str(dest),
+                             "problems": [{"file": rel, "problem": p} for rel, p in problems],
+                             "fixed": bool(fix and problems)})
+    if ref and not rows:
+        raise NotFound(f"{ref} is not in the cache", cache_root())
+    return rows
+
+
+def _problems(dest: Path, kind: str, ref: Ref) -> list[tuple[str, str]]:
+    sha = _marker(dest)
+    if sha is None:
+        return [(COMPLETE, "missing: the pull did not finish (pull again to resume)")]
+    try:
+        manifest = _cached_manifest(dest, sha, kind, ref)
+    except CellHubError as err:
+        return [(MANIFEST_COPY, err.problem)]
+    if manifest is None:
+        return [(MANIFEST_COPY, f"missing or does not hash to the {COMPLETE} marker")]
+    problems, listed = [], {COMPLETE, MANIFEST_COPY}
+    for f in manifest["files"]:
+        listed.add(f["path"])
+        local = dest / f["path"]
+        if local.is_symlink() or not local.is_file():
+            problems.append((f["path"], "missing"))
+        elif local.stat().st_size != f["size"]:
+            problems.append((f["path"], f"{local.stat().st_size} bytes, the manifest says {f['size']}"))
+        elif file_sha256(local) != f["sha256"]:
+            problems.append((f["path"], "SHA-256 differs from the manifest (altered after the pull)"))
+    for p in sorted(dest.rglob("*")):
+        rel = p.relative_to(dest).as_posix()
+        if (p.is_file() or p.is_symlink()) and rel not in listed:
+            problems.append((rel, "not in the manifest"))
+    return problems

@@ -6,9 +6,103 @@ import hashlib
 import json
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from hub.cards._yaml import format_validation_error
+from hub.cards.dataset import NAME, SEMVER
+from hub.errors import IntegrityError, InvalidInput
+from hub.safety import check_relpath
 
 MANIFEST = "manifest.json"
 SKIP_NAMES = (".DS_Store",)
+MANIFEST_COPY = ".manifest.json"  # kept beside a cached version: the registry manifest's exact bytes
+COMPLETE = ".complete"  # beside a cached version: its manifest SHA-256, written once every file is verified
+PART = ".part"  # suffix of a file being downloaded
+#: Names the cache keeps beside a version's files; a manifest may not list them.
+RESERVED = (MANIFEST_COPY, COMPLETE)
+
+
+class ManifestFile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    path: str
+    size: int = Field(ge=0)
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+
+    @field_validator("path")
+    @classmethod
+    def _safe(cls, v: str) -> str:
+        try:
+            check_relpath(v, "file path")
+        except InvalidInput as err:
+            raise ValueError(err.problem) from None
+        if v in RESERVED or v.endswith(PART):
+            raise ValueError(f"file path {v!r} is reserved for the cache")
+        return v
+
+
+class Manifest(BaseModel):
+    """What a registry manifest must be before any of it is used: identity, upload folder, and files with
+    safe relative paths, sizes and SHA-256 (extra fields are kept: the card, publish metadata)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    kind: Literal["datasets", "models"]
+    name: str
+    version: str
+    root: str = Field(pattern=r"^upload-[0-9a-z]{1,64}$")
+    files: list[ManifestFile]
+    card: dict
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        if not NAME.fullmatch(v):
+            raise ValueError("a name is lower-case letters, digits and dashes")
+        return v
+
+    @field_validator("version")
+    @classmethod
+    def _version(cls, v: str) -> str:
+        if not SEMVER.fullmatch(v):
+            raise ValueError("a version is X.Y.Z")
+        return v
+
+    @field_validator("files")
+    @classmethod
+    def _unique(cls, v: list[ManifestFile]) -> list[ManifestFile]:
+        paths = {f.path for f in v}
+        if len(paths) != len(v):
+            raise ValueError("a file is listed twice")
+        clash = next((p for p in paths if any(p.startswith(q + "/") for q in _parents(p) & paths)), None)
+        if clash:
+            raise ValueError(f"{clash!r} lies under a path that is listed as a file")
+        return v
+
+
+def _parents(path: str) -> set[str]:
+    parts = path.split("/")
+    return {"/".join(parts[:i]) for i in range(1, len(parts))}
+
+
+def parse_manifest(data: bytes, source: str, kind: str, name: str, version: str | None = None) -> dict:
+    """The manifest in ``data`` as a dict, after checking it is well-formed (:class:`Manifest`) and is the one
+    asked for: ``kind``, ``name`` and (unless resolving ``latest``) ``version``. A registry that answers one
+    name with another's manifest is refused, so it cannot poison the cache under that name."""
+    try:
+        raw = json.loads(data)
+        Manifest.model_validate(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise InvalidInput(f"manifest is not valid JSON ({err.__class__.__name__})", source) from None
+    except ValidationError as err:
+        raise InvalidInput(f"malformed manifest: {format_validation_error(err)[:300]}", source) from None
+    asked = f"{kind}/{name}@{version or raw['version']}"
+    got = f"{raw['kind']}/{raw['name']}@{raw['version']}"
+    if got != asked:
+        raise IntegrityError(f"the registry answered {asked} with the manifest of {got}; refused", source)
+    return raw
 
 
 def file_sha256(path: str | Path) -> str:

@@ -17,6 +17,10 @@ from __future__ import annotations
 import datetime as dt
 import getpass
 import json
+import logging
+import random
+import re
+import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -26,12 +30,16 @@ import yaml
 from hub import __version__
 from hub.config import registry_root
 from hub._progress import progress_bar
-from hub.errors import IntegrityError, InvalidInput, NotFound, RegistryError
-from hub.registry._fs import create_exclusive, is_read_only, join, open_root
-from hub.registry.manifest import MANIFEST, file_sha256, list_files, manifest_bytes, sha256_bytes
+from hub.errors import CellHubError, IntegrityError, InvalidInput, NotFound, RegistryError
+from hub.cards.dataset import SEMVER
+from hub.registry._fs import create_exclusive, is_read_only, join, open_root, read_capped, write_atomic
+from hub.registry.manifest import MANIFEST, file_sha256, list_files, manifest_bytes, parse_manifest, sha256_bytes
+from hub.safety import MAX_MANIFEST_BYTES, MAX_RECORD_BYTES
 from hub.registry.ref import KINDS, Ref, parse_ref, version_key
 
 INDEX = "index.json"
+log = logging.getLogger(__name__)
+BENCHMARK = re.compile(r"[a-z0-9][a-z0-9-]*/[a-z][a-z-]*")  # DATASET/TASK: two path components, nothing else
 
 
 def _now() -> str:
@@ -52,6 +60,20 @@ def _result_summary(record: dict, path: str) -> dict:
     keys = ("benchmark", "model", "weights_sha256", "split", "split_sha256", "suite_version", "source",
             "primary_metric", "value", "ci95", "metrics", "inputs", "date", "predictions_sha256")
     return {"path": path, **{k: record.get(k) for k in keys}}
+
+
+def _manifest_entry(kind: str, manifest: dict, sha: str) -> dict:
+    return {"manifest_sha256": sha, "published": manifest.get("published"), "summary": _summary(kind, manifest["card"])}
+
+
+def _put(index: dict, key: tuple[str, str, str], entry: dict) -> None:
+    kind, name, version = key
+    index.setdefault(kind, {}).setdefault(name, {})[version] = entry
+
+
+def _has(index: dict, key: tuple[str, str, str]) -> bool:
+    kind, name, version = key
+    return version in index.get(kind, {}).get(name, {})
 
 
 def _check_model(folder: Path) -> None:
@@ -85,14 +107,22 @@ class Registry:
 
     # --- reading ------------------------------------------------------------------------------------------
 
+    def _read(self, path: str, limit: int) -> bytes:
+        return read_capped(self.fs, path, limit)
+
     def index(self) -> dict:
-        """The catalog ``{kind: {name: {version: entry}}}``; empty when the registry has none yet."""
+        """The catalog ``{kind: {name: {version: entry}}}``; empty when the registry has none yet. It is a
+        convenience for listing and search, never trusted for what is pulled or ranked."""
+        path = self._path(INDEX)
         try:
-            return json.loads(self.fs.cat_file(self._path(INDEX)))
+            index = json.loads(self._read(path, MAX_MANIFEST_BYTES))
         except FileNotFoundError:
             return {k: {} for k in KINDS}
-        except json.JSONDecodeError as err:
-            raise RegistryError(f"catalog is not valid JSON ({err})", self._path(INDEX)) from None
+        except (UnicodeDecodeError, json.JSONDecodeError) as err:
+            raise RegistryError(f"catalog is not valid JSON ({err.__class__.__name__})", path) from None
+        if not isinstance(index, dict) or not all(isinstance(v, dict) for v in index.values()):
+            raise RegistryError("catalog is not a JSON object of objects", path)
+        return index
 
     def versions(self, kind: str, name: str) -> list[str]:
         """Published versions of ``name``, oldest first (from listing when the backend can list)."""
@@ -104,12 +134,15 @@ class Registry:
                 found = [p.rstrip("/").rsplit("/", 1)[-1] for p in self.fs.ls(base, detail=False)]
             except FileNotFoundError:
                 found = []
-            found = [v for v in found if self.fs.exists(self._path(kind, name, v, MANIFEST))]
-        return sorted(found, key=version_key)
+            found = [v for v in found if SEMVER.fullmatch(v) and self.fs.exists(self._path(kind, name, v, MANIFEST))]
+        return sorted((v for v in found if SEMVER.fullmatch(v)), key=version_key)
 
-    def manifest(self, kind: str, ref: Ref | str) -> tuple[dict, str]:
-        """``(manifest, its SHA-256)`` of an exact or ``latest`` version."""
+    def manifest_data(self, kind: str, ref: Ref | str) -> tuple[dict, bytes]:
+        """``(manifest, its exact bytes)`` of an exact or ``latest`` version, checked to be well-formed and to be
+        the version asked for (:func:`~hub.registry.manifest.parse_manifest`); read with a size cap."""
         ref = parse_ref(ref) if isinstance(ref, str) else ref
+        if kind not in KINDS:
+            raise InvalidInput(f"kind must be one of {KINDS}")
         version = ref.version
         if version == "latest":
             versions = self.versions(kind, ref.name)
@@ -118,10 +151,15 @@ class Registry:
             version = versions[-1]
         path = self._path(kind, ref.name, version, MANIFEST)
         try:
-            data = self.fs.cat_file(path)
+            data = self._read(path, MAX_MANIFEST_BYTES)
         except FileNotFoundError:
             raise NotFound(f"no {kind[:-1]} {ref.name}@{version} in registry {self.url}") from None
-        return json.loads(data), sha256_bytes(data)
+        return parse_manifest(data, path, kind, ref.name, version), data
+
+    def manifest(self, kind: str, ref: Ref | str) -> tuple[dict, str]:
+        """``(manifest, its SHA-256)`` of an exact or ``latest`` version (see :meth:`manifest_data`)."""
+        manifest, data = self.manifest_data(kind, ref)
+        return manifest, sha256_bytes(data)
 
     def resolve(self, kind: str, ref: Ref | str) -> tuple[Ref, str]:
         """The exact version a reference means now, and its manifest SHA-256."""
@@ -181,7 +219,7 @@ class Registry:
             self.fs.rm(join(version_dir, upload), recursive=True)
             raise
         sha = sha256_bytes(data)
-        self._add_to_index(kind, ref, sha, manifest)
+        self._catalog({(kind, ref.name, ref.version): _manifest_entry(kind, manifest, sha)}, ref)
         return ref, sha
 
     def _check_publishable(self, folder: Path, kind: str, accept_terms: bool) -> tuple[dict, dict | None]:
@@ -223,36 +261,73 @@ class Registry:
 
             list(pool.map(put, files))
 
-    def _add_to_index(self, kind: str, ref: Ref, sha: str, manifest: dict) -> None:
-        """Add a version to ``index.json`` (read, modify, write). A lost concurrent update is repaired by
-        :meth:`reindex`, which rebuilds the catalog from the manifests."""
-        index = self.index()
-        index.setdefault(kind, {}).setdefault(ref.name, {})[ref.version] = {
-            "manifest_sha256": sha, "published": manifest["published"],
-            "summary": _summary(kind, manifest["card"])}
-        self._write_index(index)
+    # --- the catalog --------------------------------------------------------------------------------------
 
-    def _write_index(self, index: dict) -> None:
-        self.fs.pipe_file(self._path(INDEX), json.dumps(index, indent=1, sort_keys=True).encode())
-
-    def reindex(self) -> dict:
-        """Rebuild ``index.json`` from every manifest (needs a backend that can list)."""
-        index: dict = {k: {} for k in KINDS}
+    def _committed(self) -> dict[tuple[str, str, str], str]:
+        """Every committed version manifest and result record, by catalog key, with its storage path."""
+        found = {}
         for kind in KINDS:
             for path in self.fs.glob(self._path(kind, "*", "*", MANIFEST)):
-                data = self.fs.cat_file(path)
-                m = json.loads(data)
-                index[kind].setdefault(m["name"], {})[m["version"]] = {
-                    "manifest_sha256": sha256_bytes(data), "published": m["published"],
-                    "summary": _summary(kind, m["card"])}
+                name, version = path.rstrip("/").split("/")[-3:-1]
+                found[(kind, name, version)] = path
         for path in self.fs.glob(self._path("results", "*", "*", "*.json")):
-            data = self.fs.cat_file(path)
-            record = json.loads(data)
-            rel = f"results/{record['benchmark']}/{sha256_bytes(data)}.json"
-            index.setdefault("results", {}).setdefault(record["benchmark"], {})[sha256_bytes(data)] = \
-                _result_summary(record, rel)
-        self._write_index(index)
-        return index
+            dataset, task, file = path.rstrip("/").split("/")[-3:]
+            found[("results", f"{dataset}/{task}", file.removesuffix(".json"))] = path
+        return found
+
+    def _entry(self, key: tuple[str, str, str], path: str) -> dict | None:
+        """The catalog entry of a committed file, or None when the file is not what its place says."""
+        kind, name, version = key
+        try:
+            if kind == "results":
+                data = self._read(path, MAX_RECORD_BYTES)
+                record = json.loads(data)
+                ok = sha256_bytes(data) == version and record.get("benchmark") == name
+                return _result_summary(record, f"results/{name}/{version}.json") if ok else None
+            data = self._read(path, MAX_MANIFEST_BYTES)
+            return _manifest_entry(kind, parse_manifest(data, path, kind, name, version), sha256_bytes(data))
+        except (CellHubError, ValueError, AttributeError):  # not ours to list; pulls and boards check anyway
+            return None
+
+    def _update_index(self, new: dict[tuple[str, str, str], dict], rebuild: bool = False) -> dict:
+        """Write ``index.json`` with ``new`` entries and every committed version and result it lacks.
+
+        Publishers do not lock each other out: each writes the catalog, reads it back and, while a committed
+        entry is missing from it (a concurrent writer replaced it with an older copy), writes it again. The
+        last writer therefore leaves a catalog with every committed entry. Readers never see a torn file.
+        """
+        bad: set = set()
+        for attempt in range(50):
+            index = {k: {} for k in KINDS} if rebuild and not attempt else self.index()
+            for key, entry in new.items():
+                _put(index, key, entry)
+            for key, path in self._committed().items():
+                if key not in bad and not _has(index, key):
+                    entry = self._entry(key, path)
+                    if entry is None:
+                        bad.add(key)
+                    else:
+                        _put(index, key, entry)
+            write_atomic(self.fs, self._path(INDEX), json.dumps(index, indent=1, sort_keys=True).encode())
+            after = self.index()
+            if all(_has(after, key) for key in [*new, *self._committed()] if key not in bad):
+                return after
+            time.sleep(random.uniform(0, 0.02 * (attempt + 1)))
+        raise RegistryError("the catalog kept changing under concurrent publishes; run `cellhub reindex`",
+                            self._path(INDEX))
+
+    def _catalog(self, new: dict, what) -> None:
+        """List a committed publish in the catalog. The publish stands even if this fails (it is committed and
+        pullable; the catalog is derived data): say so in one line instead of reporting a failure."""
+        try:
+            self._update_index(new)
+        except (CellHubError, OSError) as err:
+            log.warning(f"published {what}, but the catalog index.json was not updated ({err}); run "
+                        f"`cellhub reindex --registry {self.url}`")
+
+    def reindex(self) -> dict:
+        """Rebuild ``index.json`` from every manifest and result record (needs a backend that can list)."""
+        return self._update_index({}, rebuild=True)
 
     # --- results ----------------------------------------------------------------------------------------------
 
@@ -261,19 +336,16 @@ class Registry:
         immutable; publishing the same record twice is a no-op) and list it in the catalog; returns its SHA-256."""
         if is_read_only(self.fs):
             raise RegistryError("this registry is read-only (a static web server)", self.url)
+        bench = record.get("benchmark")
+        if not isinstance(bench, str) or not BENCHMARK.fullmatch(bench):
+            raise InvalidInput(f"result record names no valid benchmark ({str(bench)[:80]!r}; e.g. dsb2018-fluo/instance)")
         data = json.dumps(record, indent=1, sort_keys=True).encode()
         sha = sha256_bytes(data)
-        bench = record["benchmark"]
         rel = f"results/{bench}/{sha}.json"
         path = self._path(*rel.split("/"))
         if not self.fs.exists(path):
-            try:
-                create_exclusive(self.fs, path, data)
-            except RegistryError:  # the same bytes, committed concurrently
-                pass
-        index = self.index()
-        index.setdefault("results", {}).setdefault(bench, {})[sha] = _result_summary(record, rel)
-        self._write_index(index)
+            create_exclusive(self.fs, path, data)  # the same bytes committed concurrently count as done
+        self._catalog({("results", bench, sha): _result_summary(record, rel)}, f"result {sha[:16]}...")
         return sha
 
     def results(self, benchmark: str) -> list[dict]:
@@ -283,7 +355,7 @@ class Registry:
 
     def result_record(self, entry: dict) -> dict:
         """The full record behind a :meth:`results` entry, verified against its SHA-256."""
-        data = self.fs.cat_file(self._path(*entry["path"].split("/")))
+        data = self._read(self._path(*entry["path"].split("/")), MAX_RECORD_BYTES)
         if sha256_bytes(data) != entry["sha256"]:
             raise IntegrityError("result record altered (SHA-256 mismatch)", entry["path"])
         return json.loads(data)

@@ -1,0 +1,246 @@
+"""A hostile registry (a local folder, and the same folder behind a real HTTP server on loopback): unsafe
+paths, forged identities, oversized files and manifests, and a cache altered after a good pull. Nothing may be
+written outside the cache, and every refusal is one line."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import subprocess
+import sys
+import tracemalloc
+from pathlib import Path
+
+import pytest
+
+from hub.errors import CellHubError, IntegrityError, InvalidInput
+from hub.registry import Registry, pull, verify_cache
+from hub.safety import check_relpath, inside
+from servers import static_http_server
+
+DS = "isl-condition-b"
+PAYLOAD = b"owned\n"
+
+#: The 13 unsafe names of huggingface_hub's test for its local_dir path-traversal fix, plus our own.
+UNSAFE = [
+    "../../../../home/user/.bashrc", "../escape.txt", "images/../../../../escape.txt", "/etc/passwd",
+    "/tmp/abs.txt", "C:\\Windows\\system.ini", "C:escape.txt", "\\\\server\\share\\escape.txt",
+    "..\\..\\escape.txt", "images\\..\\..\\escape.txt", "..", ".", "",
+    # ours
+    "a//b.txt", "./a.txt", "images/./a.txt", "images/", "a\x00b.txt", "a\nb.txt", "a\x1b[2Jb.txt",
+    "x" * 2000, ".complete", ".manifest.json", "images/a.zarr.part",
+]
+
+
+def cli(*args, env=None):
+    return subprocess.run([sys.executable, "-c", "from hub.cli import main; main()", *map(str, args)],
+                          capture_output=True, text=True, env=env)
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def files_outside(root: Path, cache: Path) -> dict[str, bytes]:
+    """Every file under ``root`` except the cache and the server logs, with its bytes."""
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in root.rglob("*")
+            if p.is_file() and cache not in p.parents and not p.name.endswith(".log")}
+
+
+@pytest.fixture(scope="module")
+def hostile(built, tmp_path_factory):
+    """A registry that holds one honest version of a real dataset (its manifest kept), served over HTTP too."""
+    root = tmp_path_factory.mktemp("hostile") / "reg"
+    reg = Registry(root)
+    ref, _ = reg.publish(built(DS))
+    manifest_path = root / "datasets" / DS / "1.0.0" / "manifest.json"
+    honest, index = manifest_path.read_bytes(), (root / "index.json").read_bytes()
+    with static_http_server(root) as url:
+        yield {"root": root, "url": url, "manifest": manifest_path, "honest": honest, "index": index}
+
+
+@pytest.fixture
+def registry(hostile):
+    """Each test rewrites the manifest it needs; the honest one (and the catalog) are put back afterwards."""
+    yield hostile
+    hostile["manifest"].write_bytes(hostile["honest"])
+    (hostile["root"] / "index.json").write_bytes(hostile["index"])
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    """A cache four folders deep, so that '../../../..' from a version folder still lands in tmp_path."""
+    path = tmp_path / "a" / "b" / "c" / "cache"
+    monkeypatch.setenv("CELLHUB_CACHE", str(path))
+    (tmp_path / "home" / "user").mkdir(parents=True)
+    (tmp_path / "home" / "user" / ".bashrc").write_text("# the user's own\n")
+    return path
+
+
+def forge(reg: dict, **changes) -> dict:
+    manifest = json.loads(reg["honest"])
+    manifest.update(changes)
+    reg["manifest"].write_text(json.dumps(manifest, indent=1, sort_keys=True))
+    return manifest
+
+
+def backends(reg: dict) -> list[Registry]:
+    return [Registry(reg["root"]), Registry(reg["url"])]
+
+
+@pytest.mark.parametrize("bad", UNSAFE, ids=[repr(u)[:40] for u in UNSAFE])
+def test_unsafe_manifest_paths_are_refused_before_anything_is_written(registry, cache, tmp_path, bad):
+    honest = json.loads(registry["honest"])
+    upload = registry["root"] / "datasets" / DS / "1.0.0" / honest["root"]
+    target = Path(upload, bad) if bad and "\x00" not in bad else None
+    try:  # where a naive pull would read it from: inside the registry's own tree, as an attacker would put it
+        if target and registry["root"] in target.resolve().parents:
+            target.resolve().parent.mkdir(parents=True, exist_ok=True)
+            target.resolve().write_bytes(PAYLOAD)
+    except OSError:
+        pass
+    forge(registry, files=[*honest["files"], {"path": bad, "size": len(PAYLOAD), "sha256": sha256(PAYLOAD)}])
+    before = files_outside(tmp_path, cache)
+    for reg in backends(registry):
+        with pytest.raises(InvalidInput, match="unsafe file path|reserved|malformed manifest") as err:
+            pull("datasets", f"{DS}@1.0.0", reg)
+        assert "\n" not in str(err.value) and len(str(err.value)) < 600
+    assert files_outside(tmp_path, cache) == before
+    assert not cache.exists() or not any(cache.rglob(".complete"))
+
+
+@pytest.mark.parametrize("backend", ["local", "http"])
+def test_unsafe_path_through_the_cli_is_one_line_and_exit_1(registry, cache, tmp_path, backend):
+    honest = json.loads(registry["honest"])
+    forge(registry, files=[*honest["files"], {"path": "../../../../home/user/.bashrc", "size": len(PAYLOAD),
+                                              "sha256": sha256(PAYLOAD)}])
+    url = registry["root"] if backend == "local" else registry["url"]
+    r = cli("datasets", "pull", f"{DS}@1.0.0", "--registry", url)
+    assert r.returncode == 1
+    assert len(r.stderr.strip().splitlines()) == 1 and "unsafe file path" in r.stderr and "manifest.json" in r.stderr
+    assert (tmp_path / "home" / "user" / ".bashrc").read_text() == "# the user's own\n"
+
+
+@pytest.mark.parametrize("changes, match", [
+    ({"name": "other"}, "answered datasets/isl-condition-b@1.0.0 with the manifest of datasets/other@1.0.0"),
+    ({"version": "9.9.9"}, "with the manifest of datasets/isl-condition-b@9.9.9"),
+    ({"kind": "models"}, "with the manifest of models/"),
+    ({"name": "../../../../evil"}, "malformed manifest: name"),
+    ({"version": "1.0.0/../../x"}, "malformed manifest: version"),
+    ({"root": "../../../../tmp"}, "malformed manifest: root"),
+    ({"files": [{"path": "a", "size": -1, "sha256": "0" * 64}]}, "malformed manifest: files"),
+    ({"files": [{"path": "a", "size": 1, "sha256": "Z" * 64}]}, "malformed manifest: files"),
+    ({"files": [{"path": "a", "size": 1, "sha256": "0" * 64}] * 2}, "listed twice"),
+    ({"files": [{"path": "a", "size": 1, "sha256": "0" * 64}, {"path": "a/b", "size": 1, "sha256": "0" * 64}]},
+     "lies under a path that is listed as a file"),
+    ({"files": "everything"}, "malformed manifest: files"),
+])
+def test_forged_identities_and_malformed_manifests_are_refused(registry, cache, changes, match):
+    forge(registry, **changes)
+    for reg in backends(registry):
+        for ref in (f"{DS}@1.0.0", DS):  # exact, and 'latest' (resolved by listing or by the catalog)
+            with pytest.raises(CellHubError, match=match.replace("(", r"\(").replace("[", r"\[")) as err:
+                pull("datasets", ref, reg)
+            assert "\n" not in str(err.value)
+    assert not cache.exists() or not any(cache.rglob("*"))  # nothing cached under any name
+
+
+def test_manifest_that_is_not_json_is_one_line(registry, cache):
+    registry["manifest"].write_bytes(b"\xff\xfe{not json")
+    for reg in backends(registry):
+        with pytest.raises(InvalidInput, match="manifest is not valid JSON"):
+            pull("datasets", f"{DS}@1.0.0", reg)
+
+
+def test_a_file_larger_than_its_manifest_entry_is_cut_off_without_reading_it(registry, cache, tmp_path):
+    honest = json.loads(registry["honest"])
+    upload = registry["root"] / "datasets" / DS / "1.0.0" / honest["root"]
+    with open(upload / "bomb.bin", "wb") as fh:  # 512 MiB on the server (sparse: no disk used)
+        fh.truncate(512 * 2**20)
+    forge(registry, files=[*honest["files"], {"path": "bomb.bin", "size": 10, "sha256": sha256(b"0" * 10)}])
+    try:
+        for reg in backends(registry):
+            tracemalloc.start()
+            with pytest.raises(IntegrityError, match="more than the 10 bytes|larger than the 10 bytes"):
+                pull("datasets", f"{DS}@1.0.0", reg)
+            peak = tracemalloc.get_traced_memory()[1]
+            tracemalloc.stop()
+            assert peak < 64 * 2**20, f"{peak / 2**20:.0f} MiB held for a 10-byte entry"
+            version = cache / "datasets" / DS / "1.0.0"
+            assert not (version / "bomb.bin").exists() and not (version / "bomb.bin.part").exists()
+            assert not (version / ".complete").exists()
+    finally:
+        (upload / "bomb.bin").unlink()
+
+
+def test_an_oversized_manifest_is_refused(registry, cache):
+    with open(registry["manifest"], "wb") as fh:
+        fh.truncate(65 * 2**20)
+    for reg in backends(registry):
+        with pytest.raises(CellHubError, match="larger than|more than"):
+            pull("datasets", f"{DS}@1.0.0", reg)
+
+
+def test_cache_verify_finds_and_fixes_a_file_altered_after_a_good_pull(registry, cache, monkeypatch):
+    reg = Registry(registry["url"])
+    got = pull("datasets", f"{DS}@1.0.0", reg)
+    assert cli("cache", "verify").returncode == 0
+    victim = next(p for p in sorted(got.path.rglob("*")) if p.is_file() and p.name == "zarr.json")
+    rel = victim.relative_to(got.path).as_posix()
+    victim.write_bytes(victim.read_bytes().replace(b"{", b"{ ", 1))  # same idea, one byte more
+    planted = got.path / "images" / "planted.sh"
+    planted.write_text("echo hi\n")
+
+    # pull of a complete version checks sizes: the altered file is fetched again
+    again = pull("datasets", f"{DS}@1.0.0", reg)
+    assert again.downloaded == 1 and victim.read_bytes() == (registry["root"] / "datasets" / DS / "1.0.0" /
+                                                             json.loads(registry["honest"])["root"] / rel).read_bytes()
+
+    # a same-size alteration (and a planted file) only a re-hash finds
+    data = bytearray(victim.read_bytes())
+    data[-2] = ord(" ") if data[-2] != ord(" ") else ord("\t")
+    victim.write_bytes(bytes(data))
+    r = cli("cache", "verify", f"{DS}@1.0.0", "--json")
+    assert r.returncode == 1
+    problems = {p["file"]: p["problem"] for p in json.loads(r.stdout)[0]["problems"]}
+    assert problems == {rel: "SHA-256 differs from the manifest (altered after the pull)",
+                        "images/planted.sh": "not in the manifest"}
+    r = cli("cache", "verify", "--fix")
+    assert r.returncode == 0 and "fixed" in r.stdout
+    assert not victim.exists() and not planted.exists() and not (got.path / ".complete").exists()
+    assert pull("datasets", f"{DS}@1.0.0", reg).downloaded == 1
+    assert verify_cache()[0]["problems"] == []
+
+
+def test_a_forged_completion_marker_is_not_trusted_offline(registry, cache):
+    reg = Registry(registry["root"])
+    got = pull("datasets", f"{DS}@1.0.0", reg)
+    (got.path / ".complete").write_text("f" * 64 + "\n")
+    offline = Registry(registry["root"].parent / "gone")
+    with pytest.raises(IntegrityError, match="altered after it was pulled.*cache verify --fix"):
+        pull("datasets", DS, offline)
+    assert verify_cache()[0]["problems"][0]["file"] == ".manifest.json"
+
+
+def test_safe_paths_are_kept(tmp_path):
+    for ok in ("card.yaml", "images/a.ome.zarr/zarr.json", "images/a b.ome.zarr/0/c/0/0", "~/x", "..a/b..",
+               "a.part.json"):
+        assert inside(tmp_path, ok) == tmp_path / ok
+    (tmp_path / "link").symlink_to(tmp_path.parent)
+    with pytest.raises(InvalidInput, match="resolves outside"):
+        inside(tmp_path, "link/escape.txt")
+    with pytest.raises(InvalidInput, match="not a non-empty string"):
+        check_relpath(None)
+
+
+def test_hostile_registry_cannot_touch_the_users_files_through_load_dataset(registry, cache, tmp_path):
+    import hub
+
+    honest = json.loads(registry["honest"])
+    forge(registry, files=[*honest["files"], {"path": "../../../../home/user/.bashrc", "size": len(PAYLOAD),
+                                              "sha256": sha256(PAYLOAD)}])
+    with pytest.raises(InvalidInput, match="unsafe file path"):
+        hub.load_dataset(f"{DS}@1.0.0", registry=registry["url"])
+    assert (tmp_path / "home" / "user" / ".bashrc").read_text() == "# the user's own\n"
+    shutil.rmtree(cache, ignore_errors=True)
