@@ -298,7 +298,7 @@ class Registry:
         """
         bad: set = set()
         for attempt in range(50):
-            index = {k: {} for k in KINDS} if rebuild and not attempt else self.index()
+            index = {k: {} for k in KINDS} if rebuild and not attempt else self._index_or_empty()
             for key, entry in new.items():
                 _put(index, key, entry)
             for key, path in self._committed().items():
@@ -309,12 +309,19 @@ class Registry:
                     else:
                         _put(index, key, entry)
             write_atomic(self.fs, self._path(INDEX), json.dumps(index, indent=1, sort_keys=True).encode())
-            after = self.index()
+            after = self._index_or_empty()
             if all(_has(after, key) for key in [*new, *self._committed()] if key not in bad):
                 return after
             time.sleep(random.uniform(0, 0.02 * (attempt + 1)))
         raise RegistryError("the catalog kept changing under concurrent publishes; run `cellhub reindex`",
                             self._path(INDEX))
+
+    def _index_or_empty(self) -> dict:
+        """The catalog, or an empty one to rebuild when it is unreadable (it is derived from committed files)."""
+        try:
+            return self.index()
+        except RegistryError:
+            return {k: {} for k in KINDS}
 
     def _catalog(self, new: dict, what) -> None:
         """List a committed publish in the catalog. The publish stands even if this fails (it is committed and
