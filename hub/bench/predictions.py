@@ -89,7 +89,7 @@ def read_class_csv(folder: Path, ids: list[str], classes: list[str]) -> tuple[np
     if len(files) != 1 or not files[0].is_file():
         raise InvalidInput("expected one CSV of class predictions", folder)
     path = files[0]
-    rows = read_csv(path, "class predictions")
+    rows = read_csv(path, "class-prediction CSV")
     cols = set(rows[0]) if rows else set()
     if "id" not in cols:
         raise InvalidInput("the CSV needs an 'id' column", path)
