@@ -97,6 +97,12 @@ def one_line(err: BaseException) -> str:
         where = f"{err.filename}: " if err.filename is not None else ""
         also = f" (and {err.filename2})" if err.filename2 is not None else ""
         return _shorten(f"{where}{err.strerror}{also}")
+    pydantic = sys.modules.get("pydantic")
+    if pydantic is not None and isinstance(err, pydantic.ValidationError) and err.errors():
+        first = err.errors()[0]
+        where = ".".join(str(p) for p in first.get("loc", ())) or "(top level)"
+        more = f" (and {err.error_count() - 1} more)" if err.error_count() > 1 else ""
+        return _shorten(f"{err.title}: {where}: {first.get('msg', '')} (got {first.get('input')!r}){more}")
     message = _shorten(str(err))
     name = type(err).__name__
     return f"{name}: {message} (unexpected; rerun with --debug for the traceback)" if message else \
