@@ -20,13 +20,14 @@ def _storage_options(url: str) -> dict:
     """Timeouts for the backends that talk to a server: a stalled server fails after ``$CELLHUB_TIMEOUT`` s
     without an answer (to connect, or for the next piece of a response) instead of hanging."""
     protocol = url.split("://", 1)[0].lower() if "://" in url else "file"
-    seconds = request_timeout()
     if protocol in ("http", "https"):
         import aiohttp
 
+        seconds = request_timeout()
         return {"client_kwargs": {"timeout": aiohttp.ClientTimeout(total=None, sock_connect=seconds,
                                                                    sock_read=seconds)}}
     if protocol in ("s3", "s3a"):  # botocore retries a timed-out request once; s3fs adds no retries of its own
+        seconds = request_timeout()
         return {"config_kwargs": {"connect_timeout": seconds, "read_timeout": seconds,
                                   "retries": {"max_attempts": 2, "mode": "standard"}}}
     return {}
