@@ -189,6 +189,7 @@ def test_unexpected_internal_exception_is_one_line(instance_ds, tmp_path):
     line = one_line(cellhub(*args), "JSONDecodeError", "Expecting value", "--debug")
     assert "Traceback" not in line
     traceback_of(cellhub("--debug", *args), "JSONDecodeError")
+    traceback_of(cellhub(*args, "--debug"), "JSONDecodeError")  # where one adds it when told to
     traceback_of(cellhub(*args, env={"CELLHUB_DEBUG": "1"}), "JSONDecodeError")
     assert not (tmp_path / "sheet.png").exists()
 

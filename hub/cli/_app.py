@@ -35,7 +35,7 @@ MAX_LINE = 400  # characters of an unexpected exception's message kept on its on
 @app.callback()
 def _global(debug: bool = typer.Option(False, "--debug", help="On an error, show the full traceback instead of "
                                        "one line (also: CELLHUB_DEBUG=1).")) -> None:
-    _options["debug"] = debug
+    _options["debug"] = _options["debug"] or debug
 
 
 @app.command()
@@ -116,8 +116,13 @@ def _interrupted(err: BaseException) -> bool:
 def main() -> None:
     """The ``cellhub`` command: every error ends as one line on stderr and exit status 1 (Ctrl-C: 130); with
     ``--debug`` or ``CELLHUB_DEBUG=1`` an error shows its full traceback instead."""
+    args = sys.argv[1:]
+    end = args.index("--") if "--" in args else len(args)
+    if "--debug" in args[:end]:  # anywhere before "--": also after the command, where one adds it on a rerun
+        args = [a for a in args[:end] if a != "--debug"] + args[end:]
+        _options["debug"] = True
     try:
-        app()
+        app(args=args)
     except SystemExit as done:  # Typer ends every run this way; it turns Ctrl-C into exit status 130
         if done.code == 130 and _interrupted(done):
             err_console.print("interrupted", highlight=False)
