@@ -305,3 +305,12 @@ def test_a_timeout_without_a_remote_registry_is_not_blamed_on_one(monkeypatch, c
 
     code, err = _run_main(monkeypatch, capsys, fail)
     assert code == 1 and err == "error: TimeoutError: took too long (unexpected; rerun with --debug for the traceback)\n"
+
+
+def test_an_exception_group_shows_its_first_failure(monkeypatch, capsys):
+    from hub.errors import InvalidInput
+
+    def fail():
+        raise ExceptionGroup("unhandled errors in a TaskGroup", [InvalidInput("bad bytes", "x/y.tif"), ValueError()])
+
+    assert _run_main(monkeypatch, capsys, fail) == (1, "error: x/y.tif: bad bytes\n")

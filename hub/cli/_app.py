@@ -89,6 +89,8 @@ def _shorten(text: str, limit: int = MAX_LINE) -> str:
 
 def one_line(err: BaseException) -> str:
     """What the user sees of ``err``: one line naming the file (when known) and the problem."""
+    while isinstance(err, BaseExceptionGroup) and err.exceptions:  # e.g. a task group: its first failure
+        err = err.exceptions[0]
     if not isinstance(err, CellHubError):
         err = _timeout_error(err) or err
     if isinstance(err, CellHubError):
