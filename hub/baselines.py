@@ -16,11 +16,11 @@ else a fresh evaluation of the pulled model. A recipe without committed weights 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from hub._readers import read_json
 from hub.bench import benchmark_dataset, evaluate_model, get_benchmark
 from hub.cards import ModelCard, load_card
 from hub.config import REPO_ROOT, build_root
@@ -62,7 +62,7 @@ class Baseline:
     def record(self, benchmark: str) -> dict | None:
         """The committed result record for ``benchmark``, if any."""
         path = self.results_dir / f"{benchmark.replace('/', '.')}.json"
-        return json.loads(path.read_text()) if path.is_file() else None
+        return read_json(path, "result record") if path.is_file() else None
 
 
 def baselines(folder: Path | None = None) -> list[Baseline]:

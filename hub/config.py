@@ -31,3 +31,23 @@ def cache_root() -> Path:
 def build_root() -> Path:
     """Where ``cellhub datasets build`` writes by default: ``$CELLHUB_BUILD``, else ``~/.cellhub/build``."""
     return Path(os.environ.get("CELLHUB_BUILD") or Path.home() / ".cellhub" / "build")
+
+
+DEFAULT_TIMEOUT = 60.0
+
+
+def request_timeout() -> float:
+    """Seconds a registry request waits for an answer (to connect, then for each next piece of data) before it
+    fails: ``$CELLHUB_TIMEOUT``, else 60."""
+    raw = os.environ.get("CELLHUB_TIMEOUT", "").strip()
+    if not raw:
+        return DEFAULT_TIMEOUT
+    try:
+        seconds = float(raw)
+    except ValueError:
+        seconds = float("nan")
+    if not 0 < seconds < float("inf"):
+        from hub.errors import InvalidInput
+
+        raise InvalidInput(f"CELLHUB_TIMEOUT={raw!r}: expected a positive number of seconds")
+    return seconds

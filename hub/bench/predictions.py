@@ -9,13 +9,13 @@
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import re
 from pathlib import Path
 
 import numpy as np
 
+from hub._readers import read_csv
 from hub.curate._files import read_image_file
 from hub.errors import InvalidInput
 from hub.metrics import TrackingPrediction
@@ -89,8 +89,7 @@ def read_class_csv(folder: Path, ids: list[str], classes: list[str]) -> tuple[np
     if len(files) != 1 or not files[0].is_file():
         raise InvalidInput("expected one CSV of class predictions", folder)
     path = files[0]
-    with open(path, newline="") as fh:
-        rows = list(csv.DictReader(fh))
+    rows = read_csv(path, "class-prediction CSV")
     cols = set(rows[0]) if rows else set()
     if "id" not in cols:
         raise InvalidInput("the CSV needs an 'id' column", path)

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import csv
-import json
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
+from hub._readers import read_csv, read_json
 from hub.cards import DatasetCard, load_card
 from hub.errors import InvalidInput
 from hub.ome import OmeImage, open_image
@@ -30,19 +29,20 @@ class Dataset:
     @cached_property
     def samples(self) -> list[dict]:
         try:
-            with open(self.path / SAMPLES, newline="") as f:
-                return list(csv.DictReader(f))
+            rows = read_csv(self.path / SAMPLES, "samples table")
         except FileNotFoundError:
             raise InvalidInput("samples table not found", self.path / SAMPLES) from None
+        missing = [c for c in ("id", "path", "split") if rows and c not in rows[0]]
+        if missing:
+            raise InvalidInput(f"samples table has no column {', '.join(missing)}", self.path / SAMPLES)
+        return rows
 
     @cached_property
     def split_manifest(self) -> dict:
         try:
-            return json.loads((self.path / SPLITS).read_text())
+            return read_json(self.path / SPLITS, "split manifest")
         except FileNotFoundError:
             raise InvalidInput("split manifest not found", self.path / SPLITS) from None
-        except json.JSONDecodeError as err:
-            raise InvalidInput(f"split manifest is not valid JSON ({err})", self.path / SPLITS) from None
 
     def ids(self, split: str | None = None) -> list[str]:
         return [s["id"] for s in self.samples if split is None or s["split"] == split]

@@ -48,14 +48,24 @@ def _index(values: np.ndarray, labels: np.ndarray, lut: np.ndarray | None) -> np
     return lut[values] if lut is not None else np.searchsorted(labels, values)
 
 
+_INT64_MAX = np.iinfo(np.int64).max
+
+
+def _bincountable(x: np.ndarray) -> np.ndarray:
+    """uint64 labels as int64 where they fit (bincount refuses uint64). Labels of 2**63 and above stay uint64:
+    label ids are only ids, and :func:`_count` then sorts instead of counting into a table."""
+    if x.dtype == np.uint64 and not (x.size and x.max() > _INT64_MAX):
+        return x.astype(np.int64)
+    return x
+
+
 def overlap_table(a: np.ndarray, b: np.ndarray) -> Overlap:
     """Overlap table of label images ``a`` and ``b`` (same shape; 0 = background), in O(pixels)."""
     if a.shape != b.shape:
         raise InvalidInput(f"label images differ in shape: {a.shape} vs {b.shape}")
     a = np.ascontiguousarray(a).ravel()
     b = np.ascontiguousarray(b).ravel()
-    a = a.astype(np.int64) if a.dtype == np.uint64 else a  # bincount refuses uint64
-    b = b.astype(np.int64) if b.dtype == np.uint64 else b
+    a, b = _bincountable(a), _bincountable(b)
     fg_a = a != 0  # background is most pixels: work on the foreground only
     a_fg, b_on_a = a[fg_a], b[fg_a]
     a_labels, a_sizes, a_lut = _count(a_fg)

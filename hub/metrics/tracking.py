@@ -86,7 +86,10 @@ class _Graph(NamedTuple):
 
 
 def _lineage_array(lineage: Sequence, who: str) -> np.ndarray:
-    rows = np.asarray([tuple(r) for r in lineage], dtype=np.int64).reshape(-1, 4)
+    try:
+        rows = np.asarray([tuple(r) for r in lineage], dtype=np.int64).reshape(-1, 4)
+    except OverflowError:
+        raise InvalidInput(f"{who} lineage: a number is outside the signed 64-bit range") from None
     if rows.size and (rows[:, 0] <= 0).any():
         raise InvalidInput(f"{who} lineage: labels must be positive")
     return rows
@@ -154,7 +157,10 @@ def _graph(labels: list[np.ndarray], rows: np.ndarray) -> _Graph:
 
 
 def _frame_labels(masks, t: int, who: str) -> np.ndarray:
-    return check_labels(np.asarray(masks[t]), f"{who} frame {t}")
+    x = check_labels(np.asarray(masks[t]), f"{who} frame {t}")
+    if x.dtype == np.uint64 and x.size and x.max() > np.iinfo(np.int64).max:
+        raise InvalidInput(f"{who} frame {t}: label {int(x.max())} is above 2**63-1, the largest a track file holds")
+    return x
 
 
 def _aogm(ref: _Graph, comp: _Graph, m_ref: np.ndarray, m_comp: np.ndarray) -> dict[str, int]:

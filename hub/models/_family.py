@@ -117,3 +117,16 @@ def family_for_task(task: str) -> str:
     if task not in defaults:
         raise InvalidInput(f"unknown task {task!r} (known: {', '.join(defaults)})")
     return defaults[task]
+
+
+def build_network(family: Family, arch: Architecture, in_chans: int, n_outputs: int, *, pretrained: bool = False,
+                  source: str | None = None) -> nn.Module:
+    """``family.build(...)``; an architecture that cannot be built (unknown backbone, an option of the wrong type
+    or out of range) is a one-line :class:`InvalidInput` naming ``source`` (the card or recipe), not a traceback."""
+    try:
+        return family.build(arch, in_chans, n_outputs, pretrained=pretrained)
+    except (ValueError, TypeError, KeyError, IndexError, RuntimeError, AssertionError) as err:
+        problem = " ".join(str(err).split())[:200] or err.__class__.__name__
+        options = f" with options {arch.options}" if arch.options else ""
+        raise InvalidInput(f"cannot build a {arch.family} network on backbone {arch.backbone!r}{options}: "
+                           f"{problem}", source) from None

@@ -17,7 +17,7 @@ from torch.nn import functional as F
 
 from hub.cards import ModelCard, Weights, load_card, save_card
 from hub.errors import IntegrityError, InvalidInput
-from hub.models._family import Family, create_family
+from hub.models._family import Family, build_network, create_family
 from hub.models._tiling import predict_tiled
 
 CARD, WEIGHTS = "card.yaml", "weights.safetensors"
@@ -143,8 +143,8 @@ class Model:
         if hashlib.sha256(path.read_bytes()).hexdigest() != card.weights.sha256:
             raise IntegrityError("weights SHA-256 does not match the card", path)
         family = create_family(card.architecture.family, card.architecture.options)
-        net = family.build(card.architecture, len(card.inputs.channels), len(card.outputs.classes or
-                                                                             card.outputs.channels or [0]))
+        net = build_network(family, card.architecture, len(card.inputs.channels),
+                            len(card.outputs.classes or card.outputs.channels or [0]), source=str(folder / CARD))
         try:
             state = load_file(path)
         except SafetensorError as err:

@@ -26,7 +26,7 @@ from hub.cards._yaml import format_validation_error
 from hub.curate import open_dataset
 from hub.data import ClassificationDataset, LabelFreeDataset, Normalizer, SegmentationDataset
 from hub.errors import CardError, InvalidInput
-from hub.models._family import Family, create_family, family_for_task
+from hub.models._family import Family, build_network, create_family, family_for_task
 from hub.models.model import Model
 from hub.models.nets import encoder_parameters
 from hub.registry import local_path
@@ -175,7 +175,7 @@ def _fit(cfg: TrainConfig, dataset: Path) -> _Fit:
     card = ds.card
     train_set, val_set, channels, targets, norm = _datasets(cfg, family, dataset, card)
     n_out = len(targets) if cfg.task == "label-free" else family.n_outputs(card)
-    net = family.build(arch, len(channels), n_out, pretrained=base is not None and base.card is None)
+    net = build_network(family, arch, len(channels), n_out, pretrained=base is not None and base.card is None)
     if base is not None and base.card is not None:
         _load_matching(net, base.model.net)
     frozen = encoder_parameters(net) if cfg.freeze_encoder else []

@@ -1,0 +1,57 @@
+"""Text files from outside (CSV tables, JSON records) read so that bad bytes or bad syntax become one line naming
+the file and the line, never a traceback."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+from hub.errors import InvalidInput
+
+
+def _text(data: bytes, path: Path, what: str) -> str:
+    try:
+        return data.decode("utf-8-sig")  # a byte-order mark (spreadsheet exports) is dropped
+    except UnicodeDecodeError as err:
+        line = data.count(b"\n", 0, err.start) + 1
+        raise InvalidInput(f"{what} is not UTF-8 text (line {line}: byte 0x{data[err.start]:02x})", path) from None
+
+
+def read_csv(path: str | Path, what: str = "CSV file") -> list[dict]:
+    """The rows of a UTF-8 CSV file with a header line, as dicts.
+
+    Text that is not UTF-8 or not CSV, and a row with more or fewer fields than the header, are a one-line
+    :class:`InvalidInput` naming the file and the line; a missing file raises FileNotFoundError.
+    """
+    path = Path(path)
+    reader = csv.DictReader(io.StringIO(_text(path.read_bytes(), path, what), newline=""))
+    rows = []
+    try:
+        for row in reader:
+            if None in row or None in row.values():
+                raise InvalidInput(f"{what}: line {reader.line_num} does not have the {len(reader.fieldnames)} "
+                                   f"fields of the header", path)
+            rows.append(row)
+    except csv.Error as err:
+        raise InvalidInput(f"{what} is not valid CSV (line {reader.line_num}: {err})", path) from None
+    return rows
+
+
+def parse_json(data: bytes | str, source: str | Path, what: str = "JSON file"):
+    """``data`` parsed as JSON; bad bytes or syntax are a one-line :class:`InvalidInput` naming ``source``."""
+    text = _text(data, source, what) if isinstance(data, bytes) else data
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as err:
+        raise InvalidInput(f"{what} is not valid JSON (line {err.lineno}, column {err.colno}: {err.msg})",
+                           source) from None
+    except RecursionError:
+        raise InvalidInput(f"{what} is nested too deeply", source) from None
+
+
+def read_json(path: str | Path, what: str = "JSON file"):
+    """A local JSON file, parsed; see :func:`parse_json` (a missing file raises FileNotFoundError)."""
+    path = Path(path)
+    return parse_json(path.read_bytes(), path, what)
