@@ -80,7 +80,7 @@ def verified_record(bench: Benchmark, registry: Registry, entry: dict) -> dict:
     if record.benchmark != bench.name:
         raise Rejected(f"record is a result of {record.benchmark[:100]!r}, not of {bench.name}")
     if record.primary_metric != bench.primary_metric:
-        raise Rejected(f"record ranks {record.primary_metric[:100]!r}, the benchmark {bench.primary_metric}")
+        raise Rejected(f"record's primary metric {record.primary_metric[:100]!r} is not {bench.primary_metric}")
     if not (_finite(record.value) and all(map(_finite, record.ci95)) and all(map(_finite, record.metrics.values()))):
         raise Rejected("record holds a value that is not a finite number")
     if record.value != record.metrics.get(record.primary_metric, record.value):
@@ -94,7 +94,8 @@ def verified_record(bench: Benchmark, registry: Registry, entry: dict) -> dict:
 
 def _entries(bench: Benchmark, registry: Registry) -> list[tuple[object, object]]:
     """The catalog's ``(sha256, summary)`` pairs of ``bench``, as they are (checked by :func:`verified_record`)."""
-    results = registry.index().get("results", {})
+    index = registry.index()
+    results = index.get("results", {}) if isinstance(index, dict) else None
     found = results.get(bench.name, {}) if isinstance(results, dict) else None
     if not isinstance(found, dict):
         return [(None, found)]
@@ -118,7 +119,7 @@ def verified_leaderboard(bench: Benchmark, registry: Registry) -> tuple[dict, di
             raw = verified_record(bench, registry, entry)
         except Rejected as err:
             rejected.append({"sha256": _printable(sha, 80), "path": _printable(entry.get("path"), 200),
-                             "reason": str(err)})
+                             "reason": _printable(err, 500)})
             continue
         if (raw["split_sha256"], raw["split"], raw["suite_version"]) != \
                 (bench.split_sha256, bench.split, bench.suite_version):
