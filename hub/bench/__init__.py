@@ -3,7 +3,8 @@ or running a hub model, hash-pinned result records, and leaderboards."""
 
 from hub.bench.benchmarks import adhoc_benchmark, benchmark_dataset, benchmarks, get_benchmark
 from hub.bench.evaluate import evaluate_model, score_predictions
-from hub.bench.leaderboard import leaderboard
+from hub.bench.leaderboard import leaderboard, verified_leaderboard
+from hub.bench.truth import verify_truth
 
 __all__ = ["adhoc_benchmark", "benchmark_dataset", "benchmarks", "evaluate_model", "get_benchmark", "leaderboard",
-           "score_predictions"]
+           "score_predictions", "verified_leaderboard", "verify_truth"]

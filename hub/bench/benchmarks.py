@@ -57,7 +57,8 @@ def adhoc_benchmark(dataset: Path, task: str, split: str = "test") -> Benchmark:
 
 def benchmark_dataset(bench: Benchmark, dataset: str | Path | None = None, registry: str | None = None) -> Path:
     """The benchmark's dataset: a given folder, else the registry's ``name@version``; its split manifest must
-    be the frozen one."""
+    be the frozen one. (Scoring then checks each scored sample's content against that manifest, whichever copy
+    this is: :func:`hub.bench.truth.verify_truth`.)"""
     try:
         path = local_path("datasets", dataset or bench.dataset, registry)
     except NotFound:

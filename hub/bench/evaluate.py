@@ -19,7 +19,7 @@ from hub._versions import package_versions
 from hub.bench.predictions import (
     prediction_files, predictions_sha256, read_channels, read_class_csv, read_ctc_result, read_label_image,
 )
-from hub.bench.truth import split_ids, truth
+from hub.bench.truth import truth, verify_truth
 from hub.cards import MODEL_TASK, Benchmark, EvalResult
 from hub.curate import open_dataset
 from hub.errors import InvalidInput
@@ -134,10 +134,20 @@ def _clean(x):
 def score_predictions(bench: Benchmark, dataset: str | Path, predictions: str | Path, *, model: str = "submission",
                       weights_sha256: str | None = None, source: str = "self-reported",
                       inputs: list[str] | None = None, predict_s: float | None = None) -> EvalResult:
-    """Score the prediction folder (or CSV) ``predictions`` on ``bench``'s split of the curated ``dataset``."""
-    start = time.perf_counter()
+    """Score the prediction folder (or CSV) ``predictions`` on ``bench``'s split of the curated ``dataset``.
+
+    The dataset is checked first (:func:`hub.bench.truth.verify_truth`): a copy whose split or content differs
+    from the split manifest frozen for ``bench`` is refused, so a result's ``split_sha256`` vouches for the truth
+    it was scored against."""
     ds = open_dataset(dataset)
-    ids = split_ids(bench, ds)
+    return _result(bench, ds, verify_truth(bench, ds), predictions, model=model, weights_sha256=weights_sha256,
+                   source=source, inputs=inputs, predict_s=predict_s)
+
+
+def _result(bench: Benchmark, ds, ids: list[str], predictions: str | Path, *, model: str,
+            weights_sha256: str | None, source: str, inputs: list[str] | None, predict_s: float | None) -> EvalResult:
+    """The result record of ``predictions`` on the verified split ``ids`` of ``ds``."""
+    start = time.perf_counter()
     predictions = Path(predictions)
     metrics, per_sample, ci = _score(bench, ds, ids, predictions)
     per_sample = [{"id": sid, **s} for sid, s in zip(ids, per_sample)] if per_sample else []
@@ -166,6 +176,8 @@ def evaluate_model(bench: Benchmark, dataset: str | Path, model, device: str = "
     if bench.task == "label-free" and card.outputs.channels != (bench.targets or card.outputs.channels):
         raise InvalidInput(f"model {card.ref} predicts {card.outputs.channels}; benchmark {bench.name} scores "
                            f"{bench.targets}")
+    ds = open_dataset(dataset)
+    ids = verify_truth(bench, ds)  # before the model runs: a copy that is not the frozen truth is refused at once
     with tempfile.TemporaryDirectory(prefix="cellhub-eval-") as tmp:
         out = Path(tmp) / "predictions"
         start = time.perf_counter()
@@ -173,8 +185,8 @@ def evaluate_model(bench: Benchmark, dataset: str | Path, model, device: str = "
         predict_s = time.perf_counter() - start
         if bench.task == "semantic" and card.task == "instance-segmentation":
             _binarise(out)
-        return score_predictions(bench, dataset, out, model=card.ref, weights_sha256=card.weights.sha256,
-                                 source="hub", inputs=card.channel_names, predict_s=predict_s)
+        return _result(bench, ds, ids, out, model=card.ref, weights_sha256=card.weights.sha256, source="hub",
+                       inputs=card.channel_names, predict_s=predict_s)
 
 
 def _binarise(folder: Path) -> None:

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
 import numpy as np
 
 from hub.cards import Benchmark
+from hub.curate._sample import sample_sha256
 from hub.curate.dataset import Dataset
-from hub.errors import InvalidInput
+from hub.errors import IntegrityError, InvalidInput
 from hub.metrics import TrackingTruth
-from hub.ome import lineage_from_attrs
+from hub.ome import lineage_from_attrs, open_image
+from hub.safety import inside
 
 
 def split_ids(bench: Benchmark, ds: Dataset) -> list[str]:
@@ -60,3 +66,71 @@ def truth(bench: Benchmark, ds: Dataset, sid: str):
         seg = _label(ds, sid, bench.seg_label)
         frames = [int(t) for t in img.label_attrs(bench.seg_label).get("annotated_frames", range(len(seg)))]
     return TrackingTruth(masks, lineage_from_attrs(attrs["lineage"]), seg, frames)
+
+
+def sample_content_sha256(img) -> str:
+    """The content hash of a stored sample as the curator computed it (:func:`hub.curate._sample.sample_sha256`):
+    decoded image, every label image with its attributes (lineage, annotated frames) and the targets (class)."""
+    labels = {name: np.asarray(img.label(name)[...]) for name in img.label_names}
+    attrs = {name: img.label_attrs(name) for name in img.label_names}
+    return sample_sha256(img.read(), labels, attrs, img.attrs.get("targets", {}))
+
+
+def _check_card(bench: Benchmark, ds: Dataset) -> None:
+    """The card fields that say what the truth is (channel order, classes, targets), as the benchmark's recipe
+    has them: a copy with reordered channels or classes would score another channel or class."""
+    from hub.curate.recipe import load_recipe, recipe_names
+
+    name = bench.dataset.partition("@")[0]
+    if name not in recipe_names():
+        return
+    recipe, card, _ = load_recipe(name)
+    if card.ref != bench.dataset or recipe.split_manifest_sha256 != bench.split_sha256:
+        return  # an ad-hoc benchmark on another version: its own split manifest is all there is to check
+    for what, got, want in (("channels", ds.card.acquisition.channels, card.acquisition.channels),
+                            ("labels", ds.card.labels, card.labels)):
+        if got != want:
+            raise IntegrityError(f"the card's {what} differ from those of the {name} recipe: this copy is not "
+                                 f"{bench.dataset} as benchmark {bench.name} froze it", ds.path / "card.yaml")
+
+
+def verify_truth(bench: Benchmark, ds: Dataset) -> list[str]:
+    """The ids ``bench`` scores, once the copy ``ds`` is shown to hold exactly the frozen truth; else a one-line
+    :class:`IntegrityError` naming the sample and the file.
+
+    The split manifest must be the frozen one (``bench.split_sha256``); the split in ``samples.csv`` must list the
+    manifest's samples; each sample's content hash (decoded image, label images with their lineage and annotated
+    frames, class) is recomputed and compared with the manifest's; the class in ``samples.csv`` (what
+    classification scores) must be the hashed one; and the card's channels and labels must be the recipe's.
+    """
+    from hub.curate.dataset import SAMPLES, SPLITS
+    from hub.curate.splits import manifest_sha256
+
+    man = ds.split_manifest
+    if manifest_sha256(man) != bench.split_sha256:
+        raise IntegrityError(f"split manifest {manifest_sha256(man)[:16]}... is not {bench.split_sha256[:16]}... "
+                             f"frozen for benchmark {bench.name}", ds.path / SPLITS)
+    _check_card(bench, ds)
+    frozen = {e["id"]: e["sha256"] for e in man["splits"].get(bench.split, [])}
+    ids = split_ids(bench, ds)
+    odd = sorted(set(ids) ^ set(frozen)) or sorted(i for i, n in Counter(ids).items() if n > 1)
+    if odd:
+        raise IntegrityError(f"sample {odd[0]!r}: {SAMPLES} and the frozen split manifest disagree on split "
+                             f"{bench.split!r} ({len(ids)} and {len(frozen)} samples)", ds.path / SAMPLES)
+    rows = {r["id"]: r for r in ds.samples}
+    paths = [inside(ds.path, rows[sid]["path"], "sample path", ds.path / SAMPLES) for sid in ids]
+
+    def content(path: Path) -> tuple[str, str]:
+        img = open_image(path)
+        return sample_content_sha256(img), str(img.attrs.get("targets", {}).get("class"))
+
+    with ThreadPoolExecutor(min(4, len(ids))) as pool:  # zarr's per-read overhead dominates small samples
+        found = list(pool.map(content, paths))
+    for sid, path, (sha, hashed_class) in zip(ids, paths, found):
+        if sha != frozen[sid]:
+            raise IntegrityError(f"sample {sid!r}: image, labels or lineage differ from the content SHA-256 frozen "
+                                 f"in the split manifest of {bench.dataset}", path)
+        if bench.task == "classification" and rows[sid].get("class", "") != hashed_class:
+            raise IntegrityError(f"sample {sid!r}: class {rows[sid].get('class')!r} in {SAMPLES} is not the class "
+                                 f"{hashed_class} the content SHA-256 covers", ds.path / SAMPLES)
+    return ids

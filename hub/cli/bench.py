@@ -107,6 +107,9 @@ def register(app: typer.Typer) -> None:
         from hub.registry import Registry
 
         board = leaderboard(get_benchmark(benchmark), Registry(registry))
+        for r in board["rejected"]:  # one line each, on stderr: the board itself stays clean
+            typer.echo(f"warning: {board['benchmark']}: not listed: result {r['sha256'][:16]} ({r['path']}): "
+                       f"{r['reason']}", err=True)
         if as_json:
             typer.echo(json.dumps(board, indent=1))
             return

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from hub.bench import benchmarks, leaderboard
+from hub.bench import benchmarks, verified_leaderboard
 from hub.cards import MODEL_TASK, Benchmark, DatasetCard, ModelCard, Task, parse_card
 from hub.errors import NotFound, RegistryError
 from hub.registry import Registry
@@ -50,7 +50,8 @@ class ModelEntry:
 
 @dataclass
 class BenchmarkEntry:
-    """A benchmark with its leaderboard (rows best first) and the secondary metrics its rows carry."""
+    """A benchmark with its leaderboard (rows best first, and the catalog entries ``rejected`` because no valid
+    record supports them) and the secondary metrics its rows carry."""
 
     bench: Benchmark
     board: dict
@@ -146,9 +147,8 @@ def read_catalog(registry: Registry) -> Catalog:
     for bench in benchmarks():
         if bench.dataset not in published and bench.name not in with_results:
             continue
-        board = leaderboard(bench, registry)
-        for row in board["rows"]:
-            records[row["sha256"]] = registry.result_record(row)
+        board, verified = verified_leaderboard(bench, registry)  # every value shown comes from a verified record
+        records.update(verified)
         entries.append(BenchmarkEntry(bench, board, _columns(bench, board["rows"])))
     catalog = Catalog(registry, datasets, models, entries, records)
     for d in datasets:
