@@ -22,11 +22,8 @@ def _publish(url: str, round_: int, i: int, barrier) -> str:
     return Registry(url).publish_result(record)
 
 
-def _race(url: str, round_: int) -> list[str]:
-    ctx = mp.get_context("fork")
-    barrier = ctx.Manager().Barrier(WRITERS)
-    with ctx.Pool(WRITERS) as pool:
-        return pool.starmap(_publish, [(url, round_, i, barrier) for i in range(WRITERS)])
+def _race(pool, barrier, url: str, round_: int) -> list[str]:
+    return pool.starmap(_publish, [(url, round_, i, barrier) for i in range(WRITERS)])
 
 
 def _reader(reg: Registry, stop: threading.Event, seen: list) -> None:
@@ -37,16 +34,25 @@ def _reader(reg: Registry, stop: threading.Event, seen: list) -> None:
             seen.append(err)
 
 
-@pytest.mark.parametrize("backend", ["local", "s3"])
-def test_concurrent_publishes_lose_no_catalog_entry(tmp_path, backend, request):
-    if backend == "s3":
-        server = s3_server(tmp_path)
-        endpoint = server.__enter__()
-        request.addfinalizer(lambda: server.__exit__(None, None, None))
+@pytest.fixture(scope="module")
+def s3(tmp_path_factory):
+    with s3_server(tmp_path_factory.mktemp("moto")) as endpoint:
         s3fs.S3FileSystem(client_kwargs={"endpoint_url": endpoint}).mkdir("race")
-        url = "s3://race/reg"
-    else:
-        url = str(tmp_path / "reg")
+        yield endpoint
+
+
+@pytest.fixture(scope="module")
+def writers(s3):
+    """``WRITERS`` separate processes (spawned, after the S3 server set the AWS_* variables they inherit) and a
+    barrier that releases them together."""
+    ctx = mp.get_context("spawn")
+    with ctx.Manager() as manager, ctx.Pool(WRITERS) as pool:
+        yield pool, manager.Barrier(WRITERS)
+
+
+@pytest.mark.parametrize("backend", ["local", "s3"])
+def test_concurrent_publishes_lose_no_catalog_entry(tmp_path, backend, writers):
+    url = "s3://race/reg" if backend == "s3" else str(tmp_path / "reg")
     reg = Registry(url)
     stop, seen = threading.Event(), []
     reader = threading.Thread(target=_reader, args=(reg, stop, seen))
@@ -54,7 +60,7 @@ def test_concurrent_publishes_lose_no_catalog_entry(tmp_path, backend, request):
     try:
         published = []
         for round_ in range(ROUNDS):
-            published += _race(url, round_)
+            published += _race(*writers, url, round_)
             listed = set(Registry(url).index()["results"][BENCH])
             assert set(published) <= listed, f"round {round_}: lost {len(set(published) - listed)} entries"
     finally:
