@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from hub.errors import InvalidInput
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -51,3 +53,22 @@ def request_timeout() -> float:
 
         raise InvalidInput(f"CELLHUB_TIMEOUT={raw!r}: expected a positive number of seconds")
     return seconds
+
+
+DEFAULT_MAX_PIXELS = 2**28
+
+
+def max_pixels() -> int:
+    """Largest image decoded from outside, in pixels (array elements: every channel and plane counts):
+    ``$CELLHUB_MAX_PIXELS``, else 2**28 (268 M; 256 MiB as uint8). A file declaring more is refused before
+    it is decoded."""
+    raw = os.environ.get("CELLHUB_MAX_PIXELS")
+    if not raw:
+        return DEFAULT_MAX_PIXELS
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if value <= 0:
+        raise InvalidInput(f"CELLHUB_MAX_PIXELS must be a positive integer, got {raw!r}")
+    return value

@@ -6,12 +6,14 @@ One place for these rules, so every reader applies the same ones.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from pathlib import Path
 
 import yaml
 
+from hub.config import max_pixels
 from hub.errors import InvalidInput
 
 #: Caps on metadata files read from outside (bytes). A real manifest of 1,300 files is about 300 KB.
@@ -65,6 +67,37 @@ def read_capped(path: str | Path, limit: int, what: str = "file") -> bytes:
     return data
 
 
+def check_pixels(shape: tuple[int, ...], source: str | Path | None = None, dtype: object = None,
+                 what: str = "image") -> tuple[int, ...]:
+    """``shape`` if an array of that shape fits the pixel budget (:func:`hub.config.max_pixels`, every channel and
+    plane counts), else a one-line :class:`InvalidInput` naming ``source`` and the declared shape. Call it with
+    the shape a file declares, before decoding it: a few kilobytes of compressed zeros can declare gigabytes."""
+    shape = tuple(int(n) for n in shape)
+    n, limit = math.prod(shape), max_pixels()
+    if n > limit:
+        kind = f" {dtype}" if dtype is not None else ""
+        raise InvalidInput(f"{what} declares shape {shape}{kind} = {n:,} pixels, over the {limit:,} allowed "
+                           f"(CELLHUB_MAX_PIXELS); refused before decoding", source)
+    return shape
+
+
+def check_safetensors(path: str | Path) -> Path:
+    """``path`` if it parses as safetensors (safetensors' own header parser: 8-byte length, JSON header of at most
+    100 MB, tensor offsets that cover the file exactly), else a one-line :class:`InvalidInput`. Reads the header
+    only; nothing is unpickled."""
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework="numpy") as fh:
+            fh.keys()
+    except FileNotFoundError:
+        raise InvalidInput("weights file not found", path) from None
+    except Exception as err:  # SafetensorError, and whatever the parser raises on hostile bytes
+        problem = " ".join(str(err).split())[:200]
+        raise InvalidInput(f"not a safetensors file ({problem})", path) from None
+    return Path(path)
+
+
 class _NoAliasLoader(yaml.SafeLoader):
     """Safe YAML without aliases: an alias bomb (billion laughs) is refused instead of expanded."""
 
@@ -80,14 +113,22 @@ def load_yaml(text: str | bytes):
     return yaml.load(text, Loader=_NoAliasLoader)  # noqa: S506 - a SafeLoader subclass
 
 
+def load_yaml_text(text: str, what: str = "YAML", source: str | Path | None = None):
+    """:func:`load_yaml`, with a one-line :class:`InvalidInput` (naming ``source``) instead of ``yaml.YAMLError``."""
+    try:
+        return load_yaml(text)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" (line {mark.line + 1})" if mark else ""
+        problem = " ".join(str(getattr(err, "problem", None) or err).split())
+        raise InvalidInput(f"{what} is not valid YAML{where}: {problem}", source) from None
+
+
 def load_yaml_file(path: str | Path, limit: int = MAX_CARD_BYTES, what: str = "YAML file"):
     """A YAML file of at most ``limit`` bytes, parsed by :func:`load_yaml`; a one-line error names the file."""
     data = read_capped(path, limit, what)
     try:
-        return load_yaml(data.decode("utf-8"))
+        text = data.decode("utf-8")
     except UnicodeDecodeError:
         raise InvalidInput(f"{what} is not UTF-8 text", path) from None
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f" (line {mark.line + 1})" if mark else ""
-        raise InvalidInput(f"{what} is not valid YAML{where}: {getattr(err, 'problem', None) or err}", path) from None
+    return load_yaml_text(text, what, path)

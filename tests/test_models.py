@@ -298,7 +298,7 @@ def test_watershed_boundary_width_thickens_the_rim(built):
 @pytest.mark.parametrize("family", ["classifier", "unet-regression"])
 def test_test_time_views_make_predictions_rotation_and_flip_equivariant(family, built, tmp_path):
     path = built(CASES[family][0])
-    options = {**TINY["options"], **CASES[family][2].get("options", {}), "tta": True}
+    options = {**CASES[family][2].get("options", TINY["options"]), "tta": True}  # a classifier has no U-Net depth
     model = train(tiny(f"tta-{family}", family, path, options=options), tmp_path / "m")
     assert model.card.architecture.options["tta"] is True
     ds = open_dataset(path)

@@ -16,10 +16,11 @@ from pathlib import Path
 import numpy as np
 
 from hub._readers import read_csv
-from hub.curate._files import read_image_file
+from hub.curate._files import image_shape, read_image_file
 from hub.errors import InvalidInput
 from hub.metrics import TrackingPrediction
 from hub.ome import open_image, read_man_track
+from hub.safety import check_pixels
 
 IMAGE_EXTS = (".tif", ".tiff", ".png", ".ome.zarr")
 
@@ -55,16 +56,50 @@ def prediction_files(folder: Path, ids: list[str], tracking: bool = False) -> di
     return found
 
 
+def _is_zarr(path: Path) -> bool:
+    return path.name.lower().endswith(".ome.zarr")
+
+
+def _zarr_array(path: Path):
+    """Level 0 of an OME-Zarr prediction, opened (metadata only); a chunk (or shard) is decoded whole, so its
+    declared size must fit the pixel budget too."""
+    try:
+        arr = open_image(path).array(0)
+        shape = tuple(int(n) for n in arr.shape)
+        block = getattr(arr, "shards", None) or arr.chunks
+    except InvalidInput:
+        raise
+    except Exception as err:
+        raise InvalidInput(f"cannot read OME-Zarr ({err.__class__.__name__}: {' '.join(str(err).split())[:120]})",
+                           path) from None
+    check_pixels(block, path, arr.dtype, what="a chunk of the prediction")
+    return arr, shape
+
+
+def declared_shape(path: Path) -> tuple[int, ...]:
+    """The shape of a prediction image from its header or array metadata only (no pixel is read)."""
+    return _zarr_array(path)[1] if _is_zarr(path) else image_shape(path)
+
+
 def read_image(path: Path) -> np.ndarray:
-    if path.name.lower().endswith(".ome.zarr"):
-        return np.asarray(open_image(path).read())
+    if _is_zarr(path):
+        arr, shape = _zarr_array(path)
+        check_pixels(shape, path, arr.dtype, what="prediction")
+        return np.asarray(arr[...])
     return read_image_file(path)
 
 
+def _check_shape(path: Path, declared: tuple[int, ...], shape: tuple[int, ...]) -> None:
+    if declared != tuple(shape):
+        raise InvalidInput(f"prediction has shape {declared}, the truth {tuple(shape)}", path)
+
+
 def read_label_image(path: Path, shape: tuple[int, ...]) -> np.ndarray:
+    """A label image of exactly the truth's ``shape`` (singleton axes dropped); the shape the file declares is
+    compared before any pixel is read, so a few bytes declaring a huge image cost nothing."""
+    _check_shape(path, tuple(n for n in declared_shape(path) if n != 1), shape)
     arr = np.squeeze(read_image(path))
-    if arr.shape != tuple(shape):
-        raise InvalidInput(f"prediction has shape {arr.shape}, the truth {tuple(shape)}", path)
+    _check_shape(path, arr.shape, shape)
     if not (np.issubdtype(arr.dtype, np.integer) or arr.dtype == bool):
         raise InvalidInput(f"labels must be integers, got {arr.dtype}", path)
     if np.issubdtype(arr.dtype, np.signedinteger) and arr.size and arr.min() < 0:
@@ -73,11 +108,14 @@ def read_label_image(path: Path, shape: tuple[int, ...]) -> np.ndarray:
 
 
 def read_channels(path: Path, shape: tuple[int, ...]) -> np.ndarray:
+    """Predicted channels (C, Y, X) of exactly the truth's ``shape`` ((Y, X) for one channel), checked on the
+    declared shape before any pixel is read."""
+    declared = declared_shape(path)
+    _check_shape(path, (1, *declared) if len(declared) == 2 and shape[0] == 1 else declared, shape)
     arr = read_image(path).astype(np.float32)
     if arr.ndim == 2 and shape[0] == 1:
         arr = arr[None]
-    if arr.shape != tuple(shape):
-        raise InvalidInput(f"prediction has shape {arr.shape}, the truth {tuple(shape)}", path)
+    _check_shape(path, arr.shape, shape)
     if not np.isfinite(arr).all():
         raise InvalidInput("prediction contains NaN or infinity", path)
     return arr

@@ -9,7 +9,8 @@ from typing import TypeVar
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from hub.errors import CardError
+from hub.errors import CardError, InvalidInput
+from hub.safety import MAX_CARD_BYTES, load_yaml_file
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -19,7 +20,7 @@ def format_validation_error(err: ValidationError) -> str:
     parts = []
     for e in err.errors():
         loc = ".".join(str(p) for p in e["loc"]) or "<root>"
-        parts.append(f"{loc}: {e['msg']}")
+        parts.append(f"{loc}: {e['msg'].removeprefix('Value error, ')}")
     return "; ".join(parts)
 
 
@@ -31,13 +32,14 @@ def parse_card(model: type[M], data: object, source: str | Path = "<card>") -> M
 
 
 def load_card(model: type[M], path: str | Path) -> M:
+    """A card file (at most 4 MiB of YAML without aliases, see :mod:`hub.safety`), validated by ``model``."""
     path = Path(path)
     try:
-        data = yaml.safe_load(path.read_text())
+        data = load_yaml_file(path, MAX_CARD_BYTES, "card")
     except FileNotFoundError:
         raise CardError("card file not found", path) from None
-    except yaml.YAMLError as err:
-        raise CardError(f"not valid YAML ({err.__class__.__name__})", path) from None
+    except InvalidInput as err:
+        raise CardError(err.problem, path) from None
     return parse_card(model, data, path)
 
 

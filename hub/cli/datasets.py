@@ -8,7 +8,6 @@ from enum import Enum
 from pathlib import Path
 
 import typer
-import yaml
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
@@ -20,6 +19,7 @@ from hub.curate import SplitSpec, create_importer, import_dataset, open_dataset,
 from hub.curate.export import export_ctc
 from hub.curate.recipe import build_dataset, recipe_names
 from hub.errors import CardError, InvalidInput
+from hub.safety import MAX_CARD_BYTES, load_yaml_file, load_yaml_text
 
 app = typer.Typer(help="Curate datasets: import sources, build recipes, validate, inspect, export.",
                   no_args_is_help=True)
@@ -38,7 +38,7 @@ def _parse_options(pairs: list[str]) -> dict:
         key, sep, value = p.partition("=")
         if not sep:
             raise InvalidInput(f"--option {p!r}: expected KEY=VALUE")
-        out[key.replace("-", "_")] = yaml.safe_load(value)
+        out[key.replace("-", "_")] = load_yaml_text(value, f"--option {key}")
     return out
 
 
@@ -63,9 +63,13 @@ def _import_card(importer, name: str, version: str, card_file: Path | None) -> D
     }
     if card_file:
         try:
-            user = yaml.safe_load(card_file.read_text()) or {}
-        except (OSError, yaml.YAMLError) as err:
+            user = load_yaml_file(card_file, MAX_CARD_BYTES, "card") or {}
+        except OSError as err:
             raise CardError(f"cannot read card ({err.__class__.__name__})", card_file) from None
+        except InvalidInput as err:
+            raise CardError(err.problem, card_file) from None
+        if not isinstance(user, dict):
+            raise CardError(f"a card is a mapping of fields, not a {type(user).__name__}", card_file)
         base = _merge(base, user)
     return parse_card(DatasetCard, base, card_file or "<import card>")
 

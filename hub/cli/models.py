@@ -17,15 +17,15 @@ console = Console()
 
 
 def _grid(items: list[str]) -> dict[str, list]:
-    """``key=v1,v2`` -> {key: [v1, v2]} with YAML scalars (numbers, booleans) decoded."""
-    import yaml
+    """``key=v1,v2`` -> {key: [v1, v2]} with YAML scalars (numbers, booleans) decoded (no aliases)."""
+    from hub.safety import load_yaml_text
 
     grid = {}
     for item in items:
         key, sep, values = item.partition("=")
         if not sep or not values:
             raise typer.BadParameter(f"--grid expects key=v1,v2,..., got {item!r}")
-        grid[key.strip().replace("-", "_")] = [yaml.safe_load(v) for v in values.split(",")]
+        grid[key.strip().replace("-", "_")] = [load_yaml_text(v, f"--grid {key}") for v in values.split(",")]
     return grid
 
 

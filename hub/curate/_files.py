@@ -3,41 +3,90 @@
 from __future__ import annotations
 
 import logging
+import warnings
 from pathlib import Path
 
 import numpy as np
 
 from hub.errors import InvalidInput
+from hub.safety import check_pixels
 
 IMAGE_SUFFIXES = (".tif", ".tiff", ".png")
+_TO_RGB = ("P", "PA", "LA")  # palette indices or grey+alpha: read as the pixel colours
+
+
+def _is_tiff(path: Path) -> bool:
+    return path.suffix.lower() in (".tif", ".tiff")
+
+
+def _tiff_series(tf):
+    if not len(tf.pages) or not tf.series:
+        raise ValueError("no image in the file (truncated?)")
+    return tf.series[0]
+
+
+def _pil_shape(im) -> tuple[int, ...]:
+    """The shape ``np.asarray`` gives the image as :func:`read_image_file` reads it, from its header."""
+    bands = 3 if im.mode in _TO_RGB else len(im.getbands())
+    return (im.height, im.width) if bands == 1 else (im.height, im.width, bands)
+
+
+def _open_pil(path: Path):
+    from PIL import Image
+
+    with warnings.catch_warnings():  # PIL's own bomb warning: our pixel budget decides (hub.safety.check_pixels)
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        return Image.open(path)
+
+
+def _cannot_decode(err: Exception, path: Path) -> InvalidInput:
+    if isinstance(err, InvalidInput):
+        return err
+    if isinstance(err, FileNotFoundError):
+        return InvalidInput("file not found", path)
+    return InvalidInput(f"cannot decode image ({err.__class__.__name__}: {' '.join(str(err).split())[:120]})", path)
+
+
+def image_shape(path: str | Path) -> tuple[int, ...]:
+    """The shape :func:`read_image_file` would return, read from the file's header only (nothing is decoded)."""
+    path = Path(path)
+    try:
+        if _is_tiff(path):
+            import tifffile
+
+            logging.getLogger("tifffile").setLevel(logging.ERROR)
+            with tifffile.TiffFile(path) as tf:
+                return tuple(int(n) for n in _tiff_series(tf).shape)
+        with _open_pil(path) as im:
+            return _pil_shape(im)
+    except Exception as err:
+        raise _cannot_decode(err, path) from None
 
 
 def read_image_file(path: str | Path) -> np.ndarray:
-    """Decode a TIFF or PNG to its native dtype; truncated or unreadable files raise InvalidInput."""
+    """Decode a TIFF or PNG to its native dtype; truncated or unreadable files raise InvalidInput, and so do
+    files whose header declares more pixels than the budget (``CELLHUB_MAX_PIXELS``), before they are decoded."""
     path = Path(path)
     try:
-        if path.suffix.lower() in (".tif", ".tiff"):
+        if _is_tiff(path):
             import tifffile
 
             logging.getLogger("tifffile").setLevel(logging.ERROR)  # problems become our one-line error
             with tifffile.TiffFile(path) as tf:
-                if not len(tf.pages):
-                    raise ValueError("no image in the file (truncated?)")
+                series = _tiff_series(tf)
+                check_pixels(series.shape, path, series.dtype)
                 arr = tf.asarray()
             if arr.size == 0:
                 raise ValueError("no pixel data (truncated?)")
             return arr
-        from PIL import Image
-
-        with Image.open(path) as im:
+        with _open_pil(path) as im:
+            check_pixels(_pil_shape(im), path, f"(mode {im.mode})")
             im.load()  # decodes fully: raises on truncated data
-            if im.mode in ("P", "PA", "LA"):  # palette indices or grey+alpha: take the pixel colours
+            if im.mode in _TO_RGB:
                 im = im.convert("RGB")
             return np.asarray(im)
-    except FileNotFoundError:
-        raise InvalidInput("file not found", path) from None
     except Exception as err:
-        raise InvalidInput(f"cannot decode image ({err.__class__.__name__}: {str(err)[:120]})", path) from None
+        raise _cannot_decode(err, path) from None
 
 
 def grey_or_colour(img: np.ndarray) -> tuple[np.ndarray, str]:

@@ -7,7 +7,6 @@ import re
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from hub.cards import BenchmarkSpec, DatasetCard, load_card
@@ -17,6 +16,7 @@ from hub.curate._build import import_dataset
 from hub.curate._importer import create_importer
 from hub.curate.splits import SplitSpec
 from hub.errors import BuildError, CardError, NotFound, SourceMissing, SplitDrift
+from hub.safety import MAX_CARD_BYTES, load_yaml_file
 
 RECIPE, SOURCES = "recipe.yaml", "sources.sha256"
 
@@ -43,7 +43,7 @@ def load_recipe(name: str) -> tuple[Recipe, DatasetCard, Path]:
     if not path.is_file():
         raise NotFound(f"no recipe for dataset {name!r}; known: {', '.join(recipe_names())}")
     try:
-        recipe = Recipe.model_validate(yaml.safe_load(path.read_text()))
+        recipe = Recipe.model_validate(load_yaml_file(path, MAX_CARD_BYTES, "recipe"))
     except ValidationError as err:
         raise CardError(format_validation_error(err), path) from None
     return recipe, load_card(DatasetCard, folder / "card.yaml"), folder

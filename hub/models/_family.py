@@ -6,10 +6,12 @@ training pairs, defines the loss, and turns raw network output into the task's p
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 import torch
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from torch import nn
 
 from hub.cards import Architecture, DatasetCard
@@ -17,17 +19,57 @@ from hub.errors import InvalidInput
 
 _FAMILIES: dict[str, type[Family]] = {}
 
+
+class FamilyOptions(BaseModel):
+    """Options every family takes. A family's ``Options`` subclass lists its own, each typed and bounded, with
+    its default: a card or recipe naming an unknown option, or a value of the wrong type or out of bounds, is
+    refused before any network is built (a card asking for 2,000 decoder channels would allocate gigabytes)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, allow_inf_nan=False)
+
+    tta: bool = Field(False, description="Average the prediction over the 8 rotated / flipped views")
+
+
+class UNetOptions(FamilyOptions):
+    """The U-Net of :class:`hub.models.nets.UNet`."""
+
+    depth: int = Field(4, ge=1, le=5, description="Encoder stages used (timm features_only)")
+    decoder_channels: int = Field(32, ge=1, le=512, description="Width of the finest decoder stage")
+
+
 class Family:
-    """Base of the model families; subclasses set ``name``/``task`` and override the hooks they need."""
+    """Base of the model families; subclasses set ``name``/``task`` and override the hooks they need.
+
+    ``options`` is the dict a card or recipe gave (written back to cards as given); ``opts`` the same validated
+    by the family's ``Options`` model, with every default filled in: the code reads ``opts``.
+    """
 
     name: ClassVar[str]
     task: ClassVar[str]
+    Options: ClassVar[type[FamilyOptions]] = UNetOptions
     tiled: ClassVar[bool] = True  # dense output, run over tiles with a halo
     label: ClassVar[str | None] = "instances"  # label image trained on (segmentation families)
-    sizes: ClassVar[dict[str, tuple[int, float | None]]] = {}  # options in pixels -> (1 length / 2 area, default)
+    sizes: ClassVar[dict[str, int]] = {}  # options in pixels -> 1 (a length) or 2 (an area)
 
-    def __init__(self, options: dict[str, Any] | None = None):
+    def __init__(self, options: dict[str, Any] | None = None, source: str | Path | None = None):
+        if options is not None and not isinstance(options, dict):
+            raise InvalidInput(f"{self.name} options must be a mapping, got {type(options).__name__}", source)
         self.options = dict(options or {})
+        self.opts = self.check_options(self.options, source)
+
+    @classmethod
+    def check_options(cls, options: dict[str, Any], source: str | Path | None = None) -> FamilyOptions:
+        """``options`` validated by :attr:`Options`; one line naming the first bad option otherwise."""
+        try:
+            return cls.Options.model_validate(options)
+        except ValidationError as err:
+            e = err.errors()[0]
+            key = ".".join(str(p) for p in e["loc"]) or "<options>"
+            if e["type"] == "extra_forbidden":
+                problem = f"unknown option (known: {', '.join(cls.Options.model_fields)})"
+            else:
+                problem = f"{e['msg']}, got {repr(e.get('input'))[:40]}"
+            raise InvalidInput(f"{cls.name} option {key!r}: {problem}", source) from None
 
     # -- network --------------------------------------------------------------------------------------
     def out_channels(self, n_outputs: int) -> int:
@@ -35,10 +77,11 @@ class Family:
         return n_outputs
 
     def build(self, arch: Architecture, in_chans: int, n_outputs: int, pretrained: bool = False) -> nn.Module:
+        """The network for ``arch`` (backbone, regularisation); the family's validated options shape it."""
         from hub.models.nets import UNet
 
-        return UNet(arch.backbone, in_chans, self.out_channels(n_outputs), depth=int(arch.options.get("depth", 4)),
-                    decoder_channels=int(arch.options.get("decoder_channels", 32)),
+        return UNet(arch.backbone, in_chans, self.out_channels(n_outputs), depth=self.opts.depth,
+                    decoder_channels=self.opts.decoder_channels,
                     norm="batchnorm" in arch.regularization, dropout=arch.dropout, pretrained=pretrained)
 
     # -- training -------------------------------------------------------------------------------------
@@ -65,7 +108,7 @@ class Family:
         """Activated output of a batch (N, C, Y, X). Option ``tta: true`` averages it over the 8 views of the
         square's symmetry group (90-degree rotations, each also flipped: the training augmentation), each
         dense output mapped back to the input's orientation first."""
-        if not self.options.get("tta"):
+        if not self.opts.tta:
             return self.activate(net(x))
         views = [(k, flip) for k in range(4) for flip in (False, True)]
         inputs = [torch.rot90(x, k, (-2, -1)).flip(-1) if flip else torch.rot90(x, k, (-2, -1)) for k, flip in views]
@@ -88,8 +131,8 @@ class Family:
         if scale == 1.0 or not self.sizes:
             return self
         options = dict(self.options)
-        for key, (power, default) in self.sizes.items():
-            value = options.get(key, default)
+        for key, power in self.sizes.items():
+            value = getattr(self.opts, key)
             if value is not None:
                 options[key] = float(value) / scale**power
         return type(self)(options)
@@ -100,10 +143,13 @@ def register_family(cls: type[Family]) -> type[Family]:
     _FAMILIES[cls.name] = cls
     return cls
 
-def create_family(name: str, options: dict[str, Any] | None = None) -> Family:
+
+def create_family(name: str, options: dict[str, Any] | None = None, source: str | Path | None = None) -> Family:
+    """The family ``name`` with ``options`` validated (errors name ``source``, the card or recipe)."""
     if name not in _FAMILIES:
-        raise InvalidInput(f"unknown model family {name!r} (known: {', '.join(sorted(_FAMILIES))})")
-    return _FAMILIES[name](options)
+        raise InvalidInput(f"unknown model family {name!r} (known: {', '.join(sorted(_FAMILIES))})", source)
+    return _FAMILIES[name](options, source)
+
 
 def families() -> dict[str, str]:
     """Registered family name -> task."""

@@ -35,6 +35,7 @@ from hub.cards import ModelCard, Training, save_card
 from hub.errors import BuildError, InvalidInput
 from hub.models._family import Family
 from hub.models.model import CARD, WEIGHTS, Model
+from hub.safety import inside
 
 FORMATS = ("hf", "bioimageio")
 
@@ -102,7 +103,7 @@ def _copy_model(model: Model, folder: Path, source: str | Path | None) -> ModelC
     the card written then records the new file's SHA-256). The model itself is left unchanged.
     """
     card = model.card.model_copy(deep=True)
-    src = Path(source) / card.weights.file if source is not None else None
+    src = inside(source, card.weights.file, "weights file") if source is not None else None
     if src is not None and src.is_file() and _sha256(src) == card.weights.sha256:
         shutil.copyfile(src, folder / WEIGHTS)
         card.weights.file = WEIGHTS

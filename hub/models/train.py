@@ -13,7 +13,6 @@ from typing import Any, Literal
 
 import numpy as np
 import torch
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from hub._progress import progress_bar
@@ -30,6 +29,7 @@ from hub.models._family import Family, build_network, create_family, family_for_
 from hub.models.model import Model
 from hub.models.nets import encoder_parameters
 from hub.registry import local_path
+from hub.safety import MAX_CARD_BYTES, load_yaml_file
 
 
 class TrainConfig(BaseModel):
@@ -97,30 +97,45 @@ def load_recipe(path: str | Path, **overrides: Any) -> TrainConfig:
     """A training recipe (YAML) with command-line ``overrides``; errors name the file and field."""
     path = Path(path)
     try:
-        data = yaml.safe_load(path.read_text()) or {}
+        data = load_yaml_file(path, MAX_CARD_BYTES, "recipe") or {}
     except FileNotFoundError:
         raise InvalidInput("recipe not found", path) from None
-    except yaml.YAMLError as err:
-        raise CardError(f"not valid YAML ({err.__class__.__name__})", path) from None
+    except InvalidInput as err:
+        raise CardError(err.problem, path) from None
+    if not isinstance(data, dict):
+        raise CardError(f"a recipe is a mapping of settings, not a {type(data).__name__}", path)
     data.update({k: v for k, v in overrides.items() if v is not None})
     try:
-        return TrainConfig.model_validate(data)
+        cfg = TrainConfig.model_validate(data)
     except ValidationError as err:
         raise CardError(format_validation_error(err), path) from None
+    _check_options(cfg, path)
+    return cfg
+
+
+def _check_options(cfg: TrainConfig, source: str | Path | None = None) -> None:
+    """Refuse unknown or out-of-bounds family options before anything is loaded (a fine-tuned model's are
+    checked with its base model's options merged in, when the base is loaded)."""
+    if cfg.base_model is None or cfg.base_model.startswith("timm:"):
+        create_family(cfg.family or family_for_task(cfg.task), cfg.options, source)
 
 
 def train(cfg: TrainConfig, out: str | Path) -> Model:
     """Train (or fine-tune) by ``cfg``, run its grid if any, and save the best model to ``out``."""
     start = time.perf_counter()
-    dataset = local_path("datasets", cfg.dataset, cfg.registry)
     trials: list[tuple[TrainConfig, _Fit]] = []
     keys = list(cfg.grid)
+    configs = []
     for values in itertools.product(*(cfg.grid[k] for k in keys)) if keys else [()]:
         trial_cfg = cfg.model_copy(update=dict(zip(keys, values)))
         try:
             trial_cfg = TrainConfig.model_validate(trial_cfg.model_dump())
         except ValidationError as err:
             raise InvalidInput(f"grid: {format_validation_error(err)}") from None
+        _check_options(trial_cfg)  # every trial's options, before the first one trains
+        configs.append(trial_cfg)
+    dataset = local_path("datasets", cfg.dataset, cfg.registry)
+    for trial_cfg in configs:
         trials.append((trial_cfg, _fit(trial_cfg, dataset)))
     best_cfg, best = min(trials, key=lambda t: t[1].score)
     card = _card(best_cfg, best, dataset, trials if keys else [], time.perf_counter() - start)

@@ -25,7 +25,6 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import yaml
 
 from hub import __version__
 from hub.config import registry_root
@@ -77,16 +76,21 @@ def _has(index: dict, key: tuple[str, str, str]) -> bool:
 
 
 def _check_model(folder: Path) -> None:
-    """A model folder publishes only with a valid card, safetensors weights matching its SHA-256, and no
-    pickle-based weight files beside them."""
+    """A model folder publishes only with a valid card whose family options validate, weights inside the folder
+    that match its SHA-256 and parse as safetensors, and no pickle-based weight files beside them."""
     from hub.cards import ModelCard, load_card
+    from hub.models import create_family
+    from hub.safety import check_safetensors, inside
 
-    card = load_card(ModelCard, folder / "card.yaml")
-    weights = folder / card.weights.file
+    card_path = folder / "card.yaml"
+    card = load_card(ModelCard, card_path)
+    weights = inside(folder, card.weights.file, "weights file", card_path)
     if not weights.is_file() or weights.suffix != ".safetensors":
         raise RegistryError(f"weights {card.weights.file!r} missing or not .safetensors", folder)
     if file_sha256(weights) != card.weights.sha256:
         raise RegistryError("weights SHA-256 does not match the card", weights)
+    check_safetensors(weights)
+    create_family(card.architecture.family, card.architecture.options, source=card_path)
     pickled = [p.name for p in folder.rglob("*") if p.suffix in (".pt", ".pth", ".pkl", ".pickle", ".bin", ".ckpt")]
     if pickled:
         raise RegistryError(f"refusing pickle-based weight file {pickled[0]!r}: safetensors only", folder)
@@ -238,7 +242,8 @@ class Registry:
                                     f"{first.message} (run cellhub datasets validate)", folder)
         else:
             _check_model(folder)
-        card = yaml.safe_load(card_path.read_text())
+        from hub.safety import MAX_CARD_BYTES, load_yaml_file
+        card = load_yaml_file(card_path, MAX_CARD_BYTES, "card")
         terms = card.get("terms", {})
         record = None
         if kind == "datasets" and not terms.get("redistribution", False):

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 import numpy as np
 import torch
+from pydantic import Field
 from torch import nn
 from torch.nn import functional as F
 
 from hub.cards import Architecture, DatasetCard
-from hub.models._family import Family, register_family
+from hub.models._family import Family, FamilyOptions, register_family
+
+
+class ClassifierOptions(FamilyOptions):
+    output_stride: Literal[8, 16, 32] | None = Field(
+        None, description="Dilate the last stages instead of striding them (see hub.models.nets.classifier)")
 
 
 @register_family
@@ -20,19 +28,19 @@ class Classifier(Family):
 
     name = "classifier"
     task = "classification"
+    Options = ClassifierOptions
     tiled = False
     label = None
 
-    def __init__(self, options=None):
-        super().__init__(options)
+    def __init__(self, options=None, source=None):
+        super().__init__(options, source)
         self.class_weight: torch.Tensor | None = None  # set by training for class weighting
 
     def build(self, arch: Architecture, in_chans: int, n_outputs: int, pretrained: bool = False) -> nn.Module:
         from hub.models.nets import classifier
 
-        stride = arch.options.get("output_stride")
         return classifier(arch.backbone, in_chans, n_outputs, dropout=arch.dropout, pretrained=pretrained,
-                          output_stride=None if stride is None else int(stride))
+                          output_stride=self.opts.output_stride)
 
     def n_outputs(self, card: DatasetCard) -> int:
         return len(card.labels.classes or [])

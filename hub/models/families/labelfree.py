@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 import numpy as np
 import torch
+from pydantic import Field
 from torch.nn import functional as F
 
 from hub.cards import DatasetCard
-from hub.models._family import Family, register_family
+from hub.models._family import Family, UNetOptions, register_family
+
+
+class RegressionOptions(UNetOptions):
+    loss: Literal["mse", "l1"] = Field("mse", description="Mean squared or mean absolute error")
 
 
 @register_family
@@ -19,6 +26,7 @@ class UNetRegression(Family):
 
     name = "unet-regression"
     task = "label-free"
+    Options = RegressionOptions
     label = None
 
     def n_outputs(self, card: DatasetCard) -> int:
@@ -29,7 +37,7 @@ class UNetRegression(Family):
                 "axes": "cyx", "channels": list(card.labels.targets or [])}
 
     def loss(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        if self.options.get("loss", "mse") == "l1":
+        if self.opts.loss == "l1":
             return F.l1_loss(output, target)
         return F.mse_loss(output, target)
 

@@ -4,12 +4,33 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from pydantic import Field
 from scipy import ndimage as ndi
 from skimage.segmentation import find_boundaries, relabel_sequential, watershed
 from torch.nn import functional as F
 
 from hub.cards import DatasetCard
-from hub.models._family import Family, register_family
+from hub.models._family import Family, UNetOptions, register_family
+
+_AREA = "in pixels (an area: scaled by 1 / scale**2 at inference on a resized image)"
+
+
+class WatershedOptions(UNetOptions):
+    boundary_width: int = Field(1, ge=1, le=16, description="Width of the boundary class (each object's inner rim)")
+    boundary_weight: float = Field(2.0, gt=0, le=100, description="Loss weight of the boundary class")
+    threshold: float = Field(0.5, ge=0, le=1, description="Foreground where 1 - P(background) exceeds it")
+    seed_threshold: float = Field(0.5, ge=0, le=1, description="Seeds where P(interior) exceeds it")
+    min_seed: float = Field(4.0, ge=0, description=f"Smallest seed {_AREA}")
+    min_size: float = Field(16.0, ge=0, description=f"Smallest object {_AREA}")
+
+
+class EmbeddingOptions(UNetOptions):
+    embedding_dim: int = Field(8, ge=1, le=64, description="Embedding channels per pixel")
+    delta_v: float = Field(0.5, gt=0, le=100, description="Pull margin of the discriminative loss")
+    delta_d: float = Field(1.5, gt=0, le=100, description="Push margin of the discriminative loss")
+    bandwidth: float = Field(1.0, gt=0, le=1000, description="Mean-shift kernel radius in embedding space")
+    threshold: float = Field(0.5, ge=0, le=1, description="Foreground where P(foreground) exceeds it")
+    min_size: float = Field(16.0, ge=0, description=f"Smallest object {_AREA}")
 
 
 @register_family
@@ -63,7 +84,8 @@ class DeepWatershed(Family):
 
     name = "deep-watershed"
     task = "instance-segmentation"
-    sizes = {"min_seed": (2, 4), "min_size": (2, 16)}
+    Options = WatershedOptions
+    sizes = {"min_seed": 2, "min_size": 2}
 
     def out_channels(self, n_outputs: int) -> int:
         return 3
@@ -73,26 +95,26 @@ class DeepWatershed(Family):
 
     def target(self, label: np.ndarray) -> np.ndarray:
         boundary = find_boundaries(label, mode="inner")
-        width = int(self.options.get("boundary_width", 1))
+        width = self.opts.boundary_width
         if width > 1:  # thicker rims keep the interiors of tightly packed cells (rods, dense nuclei) apart
             boundary = ndi.binary_dilation(boundary, iterations=width - 1)
         boundary &= label > 0
         return np.where(boundary, 2, (label > 0).astype(np.int64))
 
     def loss(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        weight = torch.tensor([1.0, 1.0, float(self.options.get("boundary_weight", 2.0))], device=output.device)
+        weight = torch.tensor([1.0, 1.0, self.opts.boundary_weight], device=output.device)
         return F.cross_entropy(output, target, weight=weight)
 
     def activate(self, output: torch.Tensor) -> torch.Tensor:
         return output.softmax(1)
 
     def postprocess(self, maps: np.ndarray) -> np.ndarray:
-        foreground = (1 - maps[0]) > float(self.options.get("threshold", 0.5))
+        foreground = (1 - maps[0]) > self.opts.threshold
         interior = maps[1]
-        seeds, _ = ndi.label(interior > float(self.options.get("seed_threshold", 0.5)))
-        seeds = remove_small(seeds, round(float(self.options.get("min_seed", 4))))
+        seeds, _ = ndi.label(interior > self.opts.seed_threshold)
+        seeds = remove_small(seeds, round(self.opts.min_seed))
         labels = watershed(-interior, seeds, mask=foreground)
-        labels = remove_small(labels, round(float(self.options.get("min_size", 16))))
+        labels = remove_small(labels, round(self.opts.min_size))
         return relabel_sequential(labels)[0].astype(np.int32)
 
 
@@ -108,11 +130,12 @@ class Embeddings(Family):
 
     name = "embeddings"
     task = "instance-segmentation"
-    sizes = {"min_size": (2, 16)}
+    Options = EmbeddingOptions
+    sizes = {"min_size": 2}
 
     @property
     def dim(self) -> int:
-        return int(self.options.get("embedding_dim", 8))
+        return self.opts.embedding_dim
 
     def out_channels(self, n_outputs: int) -> int:
         return 1 + self.dim
@@ -122,7 +145,7 @@ class Embeddings(Family):
 
     def loss(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         fg = F.binary_cross_entropy_with_logits(output[:, 0], (target > 0).float())
-        dv, dd = float(self.options.get("delta_v", 0.5)), float(self.options.get("delta_d", 1.5))
+        dv, dd = self.opts.delta_v, self.opts.delta_d
         terms = [discriminative_loss(e, t, dv, dd) for e, t in zip(output[:, 1:], target)]
         return fg + torch.stack(terms).mean()
 
@@ -130,15 +153,15 @@ class Embeddings(Family):
         return torch.cat([output[:, :1].sigmoid(), output[:, 1:]], 1)
 
     def postprocess(self, maps: np.ndarray) -> np.ndarray:
-        foreground = maps[0] > float(self.options.get("threshold", 0.5))
-        clusters = cluster_embeddings(maps[1:], foreground, float(self.options.get("bandwidth", 1.0)))
+        foreground = maps[0] > self.opts.threshold
+        clusters = cluster_embeddings(maps[1:], foreground, self.opts.bandwidth)
         labels = np.zeros(foreground.shape, np.int32)
         n = 0
         for k in range(1, int(clusters.max()) + 1):
             parts, m = ndi.label(clusters == k)
             labels[parts > 0] = parts[parts > 0] + n
             n += m
-        labels = remove_small(labels, round(float(self.options.get("min_size", 16))))
+        labels = remove_small(labels, round(self.opts.min_size))
         return relabel_sequential(labels)[0].astype(np.int32)
 
 

@@ -3,10 +3,18 @@
 from __future__ import annotations
 
 import numpy as np
+from pydantic import Field
 
 from hub.cards import DatasetCard
 from hub.models._family import register_family
-from hub.models.families.segmentation import DeepWatershed
+from hub.models.families.segmentation import DeepWatershed, WatershedOptions
+
+
+class TrackerOptions(WatershedOptions):
+    max_gap: int = Field(2, ge=0, le=100, description="Longest gap (frames) a track may bridge")
+    max_distance: float | None = Field(None, gt=0, description="Largest motion per frame in pixels (a length); "
+                                                               "default: the objects' median diameter")
+    divisions: bool = Field(True, description="Detect cell divisions")
 
 
 @register_family
@@ -16,8 +24,9 @@ class DetectLink(DeepWatershed):
 
     name = "detect-link"
     task = "tracking"
+    Options = TrackerOptions
     label = "tracks"
-    sizes = {**DeepWatershed.sizes, "max_distance": (1, None)}
+    sizes = {**DeepWatershed.sizes, "max_distance": 1}
 
     def outputs(self, card: DatasetCard, channels: list[str]) -> dict:
         return {"meaning": "per-frame track labels (0 background) and a CTC lineage table (res_track.txt)",
@@ -26,5 +35,5 @@ class DetectLink(DeepWatershed):
     def link(self, masks: np.ndarray):
         from hub.models.linking import link
 
-        opts = {k: self.options[k] for k in ("max_gap", "max_distance", "divisions") if k in self.options}
-        return link(masks, **opts)
+        return link(masks, max_gap=self.opts.max_gap, max_distance=self.opts.max_distance,
+                    divisions=self.opts.divisions)
