@@ -49,8 +49,6 @@ def request_timeout() -> float:
     except ValueError:
         seconds = float("nan")
     if not 0 < seconds < float("inf"):
-        from hub.errors import InvalidInput
-
         raise InvalidInput(f"CELLHUB_TIMEOUT={raw!r}: expected a positive number of seconds")
     return seconds
 
