@@ -18,14 +18,11 @@ from pydantic import ValidationError
 from hub.cards import Benchmark, EvalResult
 from hub.errors import CellHubError, IntegrityError
 from hub.registry import Registry
+from hub.registry.registry import RESULT_SUMMARY_KEYS
 from hub.safety import check_relpath
 
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-
-#: Catalog summary fields (hub.registry.registry._result_summary) that must equal the record's.
-_SUMMARY_KEYS = ("benchmark", "model", "weights_sha256", "split", "split_sha256", "suite_version", "source",
-                 "primary_metric", "value", "ci95", "metrics", "inputs", "date", "predictions_sha256")
 
 #: What a leaderboard row carries, every value taken from the verified record.
 _ROW_KEYS = ("model", "value", "ci95", "metrics", "weights_sha256", "split", "split_sha256", "suite_version",
@@ -85,7 +82,7 @@ def verified_record(bench: Benchmark, registry: Registry, entry: dict) -> dict:
         raise Rejected("record holds a value that is not a finite number")
     if record.value != record.metrics.get(record.primary_metric, record.value):
         raise Rejected(f"record value differs from its own {record.primary_metric}")
-    for key in _SUMMARY_KEYS:
+    for key in RESULT_SUMMARY_KEYS:  # every summary field must equal the record's
         if key in entry and entry[key] != raw.get(key):
             raise Rejected(f"catalog summary's {key} {json.dumps(entry[key])[:80]} differs from the record's "
                            f"{json.dumps(raw.get(key))[:80]}")

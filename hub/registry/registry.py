@@ -54,11 +54,13 @@ def _summary(kind: str, card: dict) -> dict:
             "license": card.get("terms", card).get("license"), "samples": card.get("counts", {}).get("samples")}
 
 
+#: What the catalog keeps of a result record: enough to list a leaderboard row (which then reads the record).
+RESULT_SUMMARY_KEYS = ("benchmark", "model", "weights_sha256", "split", "split_sha256", "suite_version", "source",
+                       "primary_metric", "value", "ci95", "metrics", "inputs", "date", "predictions_sha256")
+
+
 def _result_summary(record: dict, path: str) -> dict:
-    """What the catalog keeps of a result: enough for a leaderboard row."""
-    keys = ("benchmark", "model", "weights_sha256", "split", "split_sha256", "suite_version", "source",
-            "primary_metric", "value", "ci95", "metrics", "inputs", "date", "predictions_sha256")
-    return {"path": path, **{k: record.get(k) for k in keys}}
+    return {"path": path, **{k: record.get(k) for k in RESULT_SUMMARY_KEYS}}
 
 
 def _manifest_entry(kind: str, manifest: dict, sha: str) -> dict:
