@@ -15,9 +15,13 @@ def data_mirror() -> Path:
     return Path(os.environ.get("CELLHUB_DATA") or REPO_ROOT.parent / "shared" / "data")
 
 
-def registry_root() -> Path:
-    """The embedded local registry: ``$CELLHUB_REGISTRY``, else ``~/.cellhub/registry``."""
-    return Path(os.environ.get("CELLHUB_REGISTRY") or Path.home() / ".cellhub" / "registry")
+def registry_root() -> str | Path:
+    """The default registry: ``$CELLHUB_REGISTRY`` (a folder or a URL such as ``s3://...`` or ``https://...``),
+    else the local folder ``~/.cellhub/registry``."""
+    url = os.environ.get("CELLHUB_REGISTRY")
+    if url and "://" in url:
+        return url
+    return Path(url or Path.home() / ".cellhub" / "registry")
 
 
 def recipes_dir() -> Path:

@@ -23,7 +23,8 @@ MAX_RECORD_BYTES = 16 * 2**20
 MAX_PATH_CHARS = 1024
 
 _DRIVE = re.compile(r"^[A-Za-z]:")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")  # + direction marks
 
 
 def check_relpath(rel: object, what: str = "path", source: str | Path | None = None) -> str:
@@ -44,6 +45,12 @@ def check_relpath(rel: object, what: str = "path", source: str | Path | None = N
     if problem:
         raise InvalidInput(f"unsafe {what} {rel[:200]!r}: it {problem}", source)
     return rel
+
+
+def printable(text: object, limit: int = 200) -> str:
+    """``text`` as at most ``limit`` characters of one line with no control characters or text-direction marks,
+    safe to print to a terminal or a page (text from a registry is untrusted)."""
+    return _UNPRINTABLE.sub("?", str(text))[:limit]
 
 
 def inside(root: str | Path, rel: object, what: str = "path", source: str | Path | None = None) -> Path:

@@ -189,8 +189,6 @@ def test_cache_verify_finds_and_fixes_a_file_altered_after_a_good_pull(registry,
     victim = next(p for p in sorted(got.path.rglob("*")) if p.is_file() and p.name == "zarr.json")
     rel = victim.relative_to(got.path).as_posix()
     victim.write_bytes(victim.read_bytes().replace(b"{", b"{ ", 1))  # same idea, one byte more
-    planted = got.path / "images" / "planted.sh"
-    planted.write_text("echo hi\n")
 
     # pull of a complete version checks sizes: the altered file is fetched again
     again = pull("datasets", f"{DS}@1.0.0", reg)
@@ -198,6 +196,8 @@ def test_cache_verify_finds_and_fixes_a_file_altered_after_a_good_pull(registry,
                                                              json.loads(registry["honest"])["root"] / rel).read_bytes()
 
     # a same-size alteration (and a planted file) only a re-hash finds
+    planted = got.path / "images" / "planted.sh"
+    planted.write_text("echo hi\n")
     data = bytearray(victim.read_bytes())
     data[-2] = ord(" ") if data[-2] != ord(" ") else ord("\t")
     victim.write_bytes(bytes(data))
@@ -244,3 +244,72 @@ def test_hostile_registry_cannot_touch_the_users_files_through_load_dataset(regi
         hub.load_dataset(f"{DS}@1.0.0", registry=registry["url"])
     assert (tmp_path / "home" / "user" / ".bashrc").read_text() == "# the user's own\n"
     shutil.rmtree(cache, ignore_errors=True)
+
+
+def test_links_planted_in_the_cache_are_never_followed(registry, cache, tmp_path):
+    """Links in a version folder (made by anyone with write access to the cache) are neither written through by
+    a pull nor followed by `cache verify --fix`."""
+    reg = Registry(registry["root"])
+    version = cache / "datasets" / DS / "1.0.0"
+    version.mkdir(parents=True)
+    victim = tmp_path / "victim.txt"
+    victim.write_text("mine\n")
+    (version / "card.yaml.part").symlink_to(victim)
+    (version / ".manifest.json").symlink_to(victim)
+    got = pull("datasets", f"{DS}@1.0.0", reg)
+    assert victim.read_text() == "mine\n"
+    assert not any(p.is_symlink() for p in got.path.rglob("*"))
+
+    outside = tmp_path / "outside"
+    shutil.copytree(got.path / "images", outside)
+    shutil.rmtree(got.path / "images")
+    (got.path / "images").symlink_to(outside)
+    for p in outside.rglob("zarr.json"):
+        p.write_text("{}")  # what a naive --fix would delete, through the link
+    before = files_outside(tmp_path, cache)
+    rows = verify_cache(fix=True)
+    assert {"file": "images", "problem": "a link (the cache holds plain files only)"} in rows[0]["problems"]
+    assert files_outside(tmp_path, cache) == before and not (got.path / "images").exists()
+    assert pull("datasets", f"{DS}@1.0.0", reg).downloaded > 0 and verify_cache()[0]["problems"] == []
+
+
+def test_an_honest_pull_clears_what_a_hostile_mirror_left(registry, cache, tmp_path):
+    """A hostile mirror's version of the same name@version (an extra file, a folder where the honest version
+    has a file) is replaced whole by the next pull from the honest registry."""
+    honest = json.loads(registry["honest"])
+    version = cache / "datasets" / DS / "1.0.0"
+    (version / "samples.csv").mkdir(parents=True)  # would block the honest samples.csv
+    (version / "samples.csv" / "x").write_bytes(PAYLOAD)
+    (version / "images" / "planted.ome.zarr").mkdir(parents=True)
+    (version / "images" / "planted.ome.zarr" / "zarr.json").write_text("{}")
+    got = pull("datasets", f"{DS}@1.0.0", Registry(registry["root"]))
+    assert sorted(p.relative_to(got.path).as_posix() for p in got.path.rglob("*") if p.is_file()) == \
+        sorted([f["path"] for f in honest["files"]] + [".complete", ".manifest.json"])
+
+
+def test_deeply_nested_json_is_one_line(registry, cache, tmp_path):
+    registry["manifest"].write_text("[" * 100_000)
+    (registry["root"] / "index.json").write_text("{" * 100_000)
+    with pytest.raises(InvalidInput, match="manifest is not valid JSON"):
+        pull("datasets", f"{DS}@1.0.0", Registry(registry["root"]))
+    r = cli("list", "--registry", registry["root"])
+    assert r.returncode == 1 and "catalog is not valid JSON" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_catalog_text_reaches_the_terminal_inert(registry, tmp_path):
+    index = json.loads(registry["index"])
+    entry = index["datasets"][DS]["1.0.0"]
+    entry["summary"]["title"] = "\x1b]0;owned\x07[bold]fake[/bold]\u202e"
+    index["datasets"]["[red]x"] = {"1.0.0": entry}  # not a name: left out
+    index["datasets"][DS]["9.9.9\n"] = entry  # not a version: left out
+    (registry["root"] / "index.json").write_text(json.dumps(index))
+    r = cli("list", "--registry", registry["root"])
+    assert r.returncode == 0 and "\x1b" not in r.stdout and "\u202e" not in r.stdout
+    assert "[bold]fake[/bold]" in r.stdout and "[red]x" not in r.stdout and "9.9.9" not in r.stdout
+
+
+def test_result_records_are_read_only_from_their_own_place(registry):
+    reg = Registry(registry["root"])
+    for path in ("../../../etc/passwd", "results/a/b/../../../x.json", f"results/x/instance/{'0' * 64}.json"):
+        with pytest.raises(IntegrityError, match="is not results/<benchmark>/<sha256>.json|altered"):
+            reg.result_record({"path": path, "sha256": "1" * 64})

@@ -19,10 +19,9 @@ from hub.cards import Benchmark, EvalResult
 from hub.errors import CellHubError, IntegrityError
 from hub.registry import Registry
 from hub.registry.registry import RESULT_SUMMARY_KEYS
-from hub.safety import check_relpath
+from hub.safety import check_relpath, printable
 
-_SHA256 = re.compile(r"^[0-9a-f]{64}$")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_SHA256 = re.compile(r"[0-9a-f]{64}")
 
 #: What a leaderboard row carries, every value taken from the verified record.
 _ROW_KEYS = ("model", "value", "ci95", "metrics", "weights_sha256", "split", "split_sha256", "suite_version",
@@ -35,14 +34,9 @@ class Rejected(Exception):
 
 def record_path(benchmark: str, sha256: object) -> str:
     """The only path a result record of ``benchmark`` with this SHA-256 may have in a registry."""
-    if not isinstance(sha256, str) or not _SHA256.match(sha256):
+    if not isinstance(sha256, str) or not _SHA256.fullmatch(sha256):
         raise Rejected(f"catalog key {str(sha256)[:80]!r} is not a SHA-256")
     return check_relpath(f"results/{benchmark}/{sha256}.json", "result record path")
-
-
-def _printable(x: object, limit: int) -> str:
-    """``x`` as at most ``limit`` characters of one line (catalog text is untrusted)."""
-    return _CONTROL.sub("?", str(x))[:limit]
 
 
 def _finite(x) -> bool:
@@ -115,8 +109,8 @@ def verified_leaderboard(bench: Benchmark, registry: Registry) -> tuple[dict, di
                 raise Rejected("catalog entry is not an object")
             raw = verified_record(bench, registry, entry)
         except Rejected as err:
-            rejected.append({"sha256": _printable(sha, 80), "path": _printable(entry.get("path"), 200),
-                             "reason": _printable(err, 500)})
+            rejected.append({"sha256": printable(sha, 80), "path": printable(entry.get("path"), 200),
+                             "reason": printable(err, 500)})
             continue
         if (raw["split_sha256"], raw["split"], raw["suite_version"]) != \
                 (bench.split_sha256, bench.split, bench.suite_version):

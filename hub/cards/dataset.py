@@ -146,14 +146,14 @@ class _Named(_Model):
     @field_validator("name", check_fields=False)
     @classmethod
     def _name(cls, v: str) -> str:
-        if not NAME.match(v):
+        if not NAME.fullmatch(v):
             raise ValueError("use lower-case letters, digits and dashes (e.g. dsb2018-fluo)")
         return v
 
     @field_validator("version", check_fields=False)
     @classmethod
     def _version(cls, v: str) -> str:
-        if not SEMVER.match(v):
+        if not SEMVER.fullmatch(v):
             raise ValueError("must be a semantic version X.Y.Z")
         return v
 

@@ -15,6 +15,7 @@ from hub.errors import InvalidInput
 from hub.registry import Registry, parse_ref, pull, read_lock, write_lock
 from hub.registry.cache import pinned
 from hub.registry.ref import KINDS
+from hub.safety import printable
 
 console = Console(width=None if sys.stdout.isatty() else 160)
 REGISTRY_HELP = "registry URL: a folder, s3://bucket/prefix, http(s)://... or hf://... (default: $CELLHUB_REGISTRY)"
@@ -164,8 +165,10 @@ def _print_rows(rows: list[dict], as_json: bool) -> None:
     table = Table()
     for col in ("kind", "name@version", "title", "tasks", "organism", "manifest"):
         table.add_column(col)
-    for r in rows:
-        s = r.get("summary", {})
-        table.add_row(r["kind"], f"{r['name']}@{r['version']}", s.get("title") or "", ", ".join(s.get("tasks") or []),
-                      s.get("organism") or "", r["manifest_sha256"][:12])
+    for r in rows:  # catalog text is untrusted: no markup, no control sequences reach the terminal
+        s = r["summary"] if isinstance(r.get("summary"), dict) else {}
+        tasks = s.get("tasks") if isinstance(s.get("tasks"), list) else []
+        cells = (r["kind"], f"{r['name']}@{r['version']}", s.get("title") or "", ", ".join(map(str, tasks)),
+                 s.get("organism") or "", str(r.get("manifest_sha256"))[:12])
+        table.add_row(*(escape(printable(c, 120)) for c in cells))
     console.print(table)

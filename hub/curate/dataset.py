@@ -10,6 +10,7 @@ from hub._readers import read_csv, read_json
 from hub.cards import DatasetCard, load_card
 from hub.errors import InvalidInput
 from hub.ome import OmeImage, open_image
+from hub.safety import inside
 
 CARD, SAMPLES, SPLITS, REPORT = "card.yaml", "samples.csv", "splits.json", "import_report.json"
 COLUMNS = ["id", "path", "split", "group", "source", "region", "shape", "dtype", "class", "class_name",
@@ -54,7 +55,7 @@ class Dataset:
         raise InvalidInput(f"no sample {sample_id!r}", self.path / SAMPLES)
 
     def image(self, sample_id: str) -> OmeImage:
-        return open_image(self.path / self.sample(sample_id)["path"])
+        return open_image(inside(self.path, self.sample(sample_id)["path"], "sample path", self.path / SAMPLES))
 
 
 def open_dataset(path: str | Path) -> Dataset:

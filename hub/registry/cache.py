@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import os
 import shutil
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -74,7 +75,7 @@ def cached(kind: str, ref: Ref) -> Pulled | None:
     versions = [ref.version] if ref.version != "latest" else \
         sorted((p.name for p in base.glob("*") if SEMVER.fullmatch(p.name) and _marker(p)), key=version_key)[-1:]
     for v in versions:
-        d = base / v
+        d = version_dir(kind, Ref(ref.name, v))
         sha = _marker(d)
         if sha is None:
             continue
@@ -101,12 +102,42 @@ def _check(local: Path, want: dict, got: str) -> None:
     part.rename(local)
 
 
+def _new_file(path: Path):
+    """A new file opened for writing at ``path``, never through a link planted there (whatever is at ``path``
+    is removed first)."""
+    path.unlink(missing_ok=True)
+    return os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o644), "wb")
+
+
+def _write(path: Path, data: bytes) -> None:
+    """Replace ``path`` (itself, not a link's target) with ``data``."""
+    tmp = path.with_name(f"{path.name}.{os.getpid()}{PART}")
+    with _new_file(tmp) as fh:
+        fh.write(data)
+    os.replace(tmp, path)
+
+
+def _prune(dest: Path, manifest: dict) -> None:
+    """Remove from a version folder everything its manifest does not list: files left by another publisher's
+    version of the same name@version, links, and folders standing where a file belongs."""
+    keep = {f["path"] for f in manifest["files"]} | {COMPLETE, MANIFEST_COPY}
+    folders = {"/".join(p.split("/")[:i]) for p in keep for i in range(1, p.count("/") + 1)}
+    for top, dirs, files in os.walk(dest, topdown=False):
+        for name in [*files, *dirs]:
+            path = Path(top, name)
+            rel = path.relative_to(dest).as_posix()
+            if path.is_symlink() or (path.is_file() and rel not in keep):
+                path.unlink()
+            elif path.is_dir() and rel not in folders:
+                shutil.rmtree(path)
+
+
 class _Sink:
     """Writes a download to ``local``.part, hashing as it goes."""
 
     def __init__(self, local: Path):
         self.local, self.hash = local, hashlib.sha256()
-        self.fh = open(_part(local), "wb")
+        self.fh = _new_file(_part(local))
 
     def write(self, block: bytes) -> None:
         self.hash.update(block)
@@ -212,6 +243,8 @@ def pull(kind: str, ref: Ref | str, registry: Registry | None = None, *, pin: st
     if _marker(dest) == sha and _sizes_match(dest, manifest):
         return Pulled(dest, exact, sha, reused=len(manifest["files"]))
     (dest / COMPLETE).unlink(missing_ok=True)
+    if dest.is_dir():
+        _prune(dest, manifest)
     todo, reused = [], 0
     for f in manifest["files"]:
         local = inside(dest, f["path"], "file path", registry.url)
@@ -226,8 +259,8 @@ def pull(kind: str, ref: Ref | str, registry: Registry | None = None, *, pin: st
         task = bar.add_task(f"pulling {exact}", total=sum(f["size"] for f in todo))
         jobs = [(registry.file_url(kind, manifest, f["path"]), dest / f["path"], f) for f in todo]
         _fetch(registry.fs, jobs, workers, lambda f: bar.advance(task, f["size"]))
-    (dest / MANIFEST_COPY).write_bytes(data)
-    (dest / COMPLETE).write_text(sha + "\n")
+    _write(dest / MANIFEST_COPY, data)
+    _write(dest / COMPLETE, f"{sha}\n".encode())
     return Pulled(dest, exact, sha, downloaded=len(todo), reused=reused)
 
 
@@ -296,9 +329,7 @@ def verify_cache(kind: str | None = None, ref: Ref | str | None = None, *, fix: 
                 problems = _problems(dest, k, Ref(name, v))
                 if fix and problems:
                     for rel, _ in problems:
-                        target = dest / rel
-                        if target.is_file() or target.is_symlink():
-                            target.unlink()
+                        _remove(dest, rel)
                     (dest / COMPLETE).unlink(missing_ok=True)
                 rows.append({"kind": k, "ref": f"{name}@{v}", "path": str(dest),
                              "problems": [{"file": rel, "problem": p} for rel, p in problems],
@@ -306,6 +337,18 @@ def verify_cache(kind: str | None = None, ref: Ref | str | None = None, *, fix: 
     if ref and not rows:
         raise NotFound(f"{ref} is not in the cache", cache_root())
     return rows
+
+
+def _remove(dest: Path, rel: str) -> None:
+    """Remove ``dest / rel``, or the first link on the way to it (never anything a link points to)."""
+    path = dest
+    for part in rel.split("/"):
+        path = path / part
+        if path.is_symlink():
+            path.unlink()
+            return
+    if path.is_file():
+        path.unlink()
 
 
 def _problems(dest: Path, kind: str, ref: Ref) -> list[tuple[str, str]]:
@@ -319,17 +362,30 @@ def _problems(dest: Path, kind: str, ref: Ref) -> list[tuple[str, str]]:
     if manifest is None:
         return [(MANIFEST_COPY, f"missing or does not hash to the {COMPLETE} marker")]
     problems, listed = [], {COMPLETE, MANIFEST_COPY}
+    links = _links(dest)
     for f in manifest["files"]:
         listed.add(f["path"])
         local = dest / f["path"]
-        if local.is_symlink() or not local.is_file():
+        if any(f["path"] == link or f["path"].startswith(link + "/") for link in links):
+            continue  # reported as a link below
+        if not local.is_file():
             problems.append((f["path"], "missing"))
         elif local.stat().st_size != f["size"]:
             problems.append((f["path"], f"{local.stat().st_size} bytes, the manifest says {f['size']}"))
         elif file_sha256(local) != f["sha256"]:
             problems.append((f["path"], "SHA-256 differs from the manifest (altered after the pull)"))
-    for p in sorted(dest.rglob("*")):
-        rel = p.relative_to(dest).as_posix()
-        if (p.is_file() or p.is_symlink()) and rel not in listed:
-            problems.append((rel, "not in the manifest"))
+    problems += [(link, "a link (the cache holds plain files only)") for link in links]
+    for top, _, files in os.walk(dest):
+        for name in files:
+            rel = Path(top, name).relative_to(dest).as_posix()
+            if rel not in listed and rel not in links:
+                problems.append((rel, "not in the manifest"))
     return problems
+
+
+def _links(dest: Path) -> list[str]:
+    """Every symbolic link under ``dest`` (links are never followed), as relative paths."""
+    found = []
+    for top, dirs, files in os.walk(dest):
+        found += [Path(top, n).relative_to(dest).as_posix() for n in [*dirs, *files] if Path(top, n).is_symlink()]
+    return sorted(found)

@@ -73,18 +73,13 @@ class Manifest(BaseModel):
     @field_validator("files")
     @classmethod
     def _unique(cls, v: list[ManifestFile]) -> list[ManifestFile]:
-        paths = {f.path for f in v}
-        if len(paths) != len(v):
-            raise ValueError("a file is listed twice")
-        clash = next((p for p in paths if any(p.startswith(q + "/") for q in _parents(p) & paths)), None)
-        if clash:
-            raise ValueError(f"{clash!r} lies under a path that is listed as a file")
+        keys = sorted(tuple(f.path.split("/")) for f in v)  # sorted, a listed prefix comes right before
+        for a, b in zip(keys, keys[1:]):
+            if a == b:
+                raise ValueError(f"{'/'.join(a)!r} is listed twice")
+            if b[:len(a)] == a:
+                raise ValueError(f"{'/'.join(b)!r} lies under a path that is listed as a file")
         return v
-
-
-def _parents(path: str) -> set[str]:
-    parts = path.split("/")
-    return {"/".join(parts[:i]) for i in range(1, len(parts))}
 
 
 def parse_manifest(data: bytes, source: str, kind: str, name: str, version: str | None = None) -> dict:
@@ -94,7 +89,7 @@ def parse_manifest(data: bytes, source: str, kind: str, name: str, version: str 
     try:
         raw = json.loads(data)
         Manifest.model_validate(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as err:
         raise InvalidInput(f"manifest is not valid JSON ({err.__class__.__name__})", source) from None
     except ValidationError as err:
         raise InvalidInput(f"malformed manifest: {format_validation_error(err)[:300]}", source) from None

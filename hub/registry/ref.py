@@ -21,9 +21,9 @@ class Ref(NamedTuple):
 def parse_ref(text: str) -> Ref:
     name, _, version = text.partition("@")
     version = version or "latest"
-    if not NAME.match(name):
+    if not NAME.fullmatch(name):
         raise InvalidInput(f"{text!r}: a name is lower-case letters, digits and dashes")
-    if version != "latest" and not SEMVER.match(version):
+    if version != "latest" and not SEMVER.fullmatch(version):
         raise InvalidInput(f"{text!r}: a version is X.Y.Z or 'latest'")
     return Ref(name, version)
 

@@ -30,7 +30,7 @@ from hub import __version__
 from hub.config import registry_root
 from hub._progress import progress_bar
 from hub.errors import CellHubError, IntegrityError, InvalidInput, NotFound, RegistryError
-from hub.cards.dataset import SEMVER
+from hub.cards.dataset import NAME, SEMVER
 from hub.registry._fs import create_exclusive, is_read_only, join, open_root, read_capped, write_atomic
 from hub.registry.manifest import MANIFEST, file_sha256, list_files, manifest_bytes, parse_manifest, sha256_bytes
 from hub.safety import MAX_MANIFEST_BYTES, MAX_RECORD_BYTES
@@ -39,6 +39,7 @@ from hub.registry.ref import KINDS, Ref, parse_ref, version_key
 INDEX = "index.json"
 log = logging.getLogger(__name__)
 BENCHMARK = re.compile(r"[a-z0-9][a-z0-9-]*/[a-z][a-z-]*")  # DATASET/TASK: two path components, nothing else
+RESULT_PATH = re.compile(rf"results/{BENCHMARK.pattern}/[0-9a-f]{{64}}\.json")
 
 
 def _now() -> str:
@@ -124,7 +125,7 @@ class Registry:
             index = json.loads(self._read(path, MAX_MANIFEST_BYTES))
         except FileNotFoundError:
             return {k: {} for k in KINDS}
-        except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as err:
             raise RegistryError(f"catalog is not valid JSON ({err.__class__.__name__})", path) from None
         if not isinstance(index, dict) or not all(isinstance(v, dict) for v in index.values()):
             raise RegistryError("catalog is not a JSON object of objects", path)
@@ -176,10 +177,13 @@ class Registry:
         """One row per published version: kind, name, version, manifest SHA-256 and the card summary."""
         rows = []
         index = self.index()
-        for k in (kind,) if kind else KINDS:
+        for k in (kind,) if kind else KINDS:  # what the catalog holds is checked here, as it is untrusted
             for name, versions in sorted(index.get(k, {}).items()):
-                for version, entry in sorted(versions.items(), key=lambda kv: version_key(kv[0])):
-                    rows.append({"kind": k, "name": name, "version": version, **entry})
+                if not NAME.fullmatch(name) or not isinstance(versions, dict):
+                    continue
+                ok = [(v, e) for v, e in versions.items() if SEMVER.fullmatch(v) and isinstance(e, dict)]
+                for version, entry in sorted(ok, key=lambda kv: version_key(kv[0])):
+                    rows.append({**entry, "kind": k, "name": name, "version": version})
         return rows
 
     def search(self, text: str, kind: str | None = None) -> list[dict]:
@@ -187,10 +191,9 @@ class Registry:
         needle = text.lower()
         hits = []
         for row in self.list(kind):
-            s = row.get("summary", {})
-            hay = " ".join([row["name"], s.get("title") or "", " ".join(s.get("tasks") or []),
-                            s.get("organism") or "", s.get("cell_type") or "",
-                            " ".join(s.get("modalities") or [])]).lower()
+            s = row["summary"] if isinstance(row.get("summary"), dict) else {}
+            hay = " ".join(str(x) for x in [row["name"], s.get("title"), s.get("tasks"), s.get("organism"),
+                                            s.get("cell_type"), s.get("modalities")]).lower()
             if needle in hay:
                 hits.append(row)
         return hits
@@ -293,7 +296,8 @@ class Registry:
                 return _result_summary(record, f"results/{name}/{version}.json") if ok else None
             data = self._read(path, MAX_MANIFEST_BYTES)
             return _manifest_entry(kind, parse_manifest(data, path, kind, name, version), sha256_bytes(data))
-        except (CellHubError, ValueError, AttributeError):  # not ours to list; pulls and boards check anyway
+        except (CellHubError, ValueError, TypeError, AttributeError, RecursionError):  # not ours to list; pulls and
+            # leaderboards check what they use anyway
             return None
 
     def _update_index(self, new: dict[tuple[str, str, str], dict], rebuild: bool = False) -> dict:
@@ -335,7 +339,7 @@ class Registry:
         pullable; the catalog is derived data): say so in one line instead of reporting a failure."""
         try:
             self._update_index(new)
-        except (CellHubError, OSError) as err:
+        except Exception as err:  # noqa: BLE001 - whatever a registry holds, a committed publish stays reported
             log.warning(f"published {what}, but the catalog index.json was not updated ({err}); run "
                         f"`cellhub reindex --registry {self.url}`")
 
@@ -368,11 +372,20 @@ class Registry:
                 sorted(self.index().get("results", {}).get(benchmark, {}).items())]
 
     def result_record(self, entry: dict) -> dict:
-        """The full record behind a :meth:`results` entry, verified against its SHA-256."""
-        data = self._read(self._path(*entry["path"].split("/")), MAX_RECORD_BYTES)
-        if sha256_bytes(data) != entry["sha256"]:
-            raise IntegrityError("result record altered (SHA-256 mismatch)", entry["path"])
-        return json.loads(data)
+        """The full record behind a :meth:`results` entry, read only from ``results/<benchmark>/<sha256>.json``
+        and verified against that SHA-256."""
+        path, sha = entry.get("path"), entry.get("sha256")
+        if not (isinstance(path, str) and isinstance(sha, str) and RESULT_PATH.fullmatch(path)
+                and path.endswith(f"/{sha}.json")):
+            raise IntegrityError(f"result record path {str(path)[:200]!r} is not results/<benchmark>/<sha256>.json",
+                                 self.url)
+        data = self._read(self._path(*path.split("/")), MAX_RECORD_BYTES)
+        if sha256_bytes(data) != sha:
+            raise IntegrityError("result record altered (SHA-256 mismatch)", path)
+        try:
+            return json.loads(data)
+        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as err:
+            raise IntegrityError(f"result record is not valid JSON ({err.__class__.__name__})", path) from None
 
     def file_url(self, kind: str, manifest: dict, rel: str) -> str:
         return self._path(kind, manifest["name"], manifest["version"], manifest["root"], rel)
