@@ -176,7 +176,7 @@ def test_a_file_larger_than_its_manifest_entry_is_cut_off_without_reading_it(reg
 
 def test_an_oversized_manifest_is_refused(registry, cache):
     with open(registry["manifest"], "wb") as fh:
-        fh.truncate(65 * 2**20)
+        fh.truncate(17 * 2**20)
     for reg in backends(registry):
         with pytest.raises(CellHubError, match="larger than|more than"):
             pull("datasets", f"{DS}@1.0.0", reg)

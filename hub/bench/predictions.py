@@ -20,7 +20,6 @@ from hub.curate._files import image_shape, read_image_file
 from hub.errors import InvalidInput
 from hub.metrics import TrackingPrediction
 from hub.ome import open_image, read_man_track
-from hub.safety import check_pixels
 
 IMAGE_EXTS = (".tif", ".tiff", ".png", ".ome.zarr")
 
@@ -61,32 +60,24 @@ def _is_zarr(path: Path) -> bool:
 
 
 def _zarr_array(path: Path):
-    """Level 0 of an OME-Zarr prediction, opened (metadata only); a chunk (or shard) is decoded whole, so its
-    declared size must fit the pixel budget too."""
+    """Level 0 of an OME-Zarr prediction, opened (metadata only: its shape and chunks are checked against the
+    pixel budget by :meth:`hub.ome.OmeImage.array`)."""
     try:
-        arr = open_image(path).array(0)
-        shape = tuple(int(n) for n in arr.shape)
-        block = getattr(arr, "shards", None) or arr.chunks
+        return open_image(path).array(0)
     except InvalidInput:
         raise
     except Exception as err:
         raise InvalidInput(f"cannot read OME-Zarr ({err.__class__.__name__}: {' '.join(str(err).split())[:120]})",
                            path) from None
-    check_pixels(block, path, arr.dtype, what="a chunk of the prediction")
-    return arr, shape
 
 
 def declared_shape(path: Path) -> tuple[int, ...]:
     """The shape of a prediction image from its header or array metadata only (no pixel is read)."""
-    return _zarr_array(path)[1] if _is_zarr(path) else image_shape(path)
+    return tuple(int(n) for n in _zarr_array(path).shape) if _is_zarr(path) else image_shape(path)
 
 
 def read_image(path: Path) -> np.ndarray:
-    if _is_zarr(path):
-        arr, shape = _zarr_array(path)
-        check_pixels(shape, path, arr.dtype, what="prediction")
-        return np.asarray(arr[...])
-    return read_image_file(path)
+    return np.asarray(_zarr_array(path)[...]) if _is_zarr(path) else read_image_file(path)
 
 
 def _check_shape(path: Path, declared: tuple[int, ...], shape: tuple[int, ...]) -> None:

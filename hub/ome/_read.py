@@ -10,6 +10,7 @@ import numpy as np
 import zarr
 
 from hub.errors import InvalidInput
+from hub.safety import check_pixels
 
 
 @dataclass
@@ -40,7 +41,14 @@ class OmeImage:
         return [c.get("label", str(i)) for i, c in enumerate(self.ome.get("omero", {}).get("channels", []))]
 
     def array(self, level: int = 0) -> zarr.Array:
-        return self.group[self.level_paths[level]]
+        return self._bounded(self.group[self.level_paths[level]], self.level_paths[level])
+
+    def _bounded(self, arr: zarr.Array, rel: str) -> zarr.Array:
+        """``arr`` once its declared shape and its chunk (or shard, decoded whole) fit the pixel budget: a few
+        kilobytes of metadata can declare gigabytes (``CELLHUB_MAX_PIXELS``)."""
+        check_pixels(arr.shape, self.path / rel, arr.dtype, what="array")
+        check_pixels(getattr(arr, "shards", None) or arr.chunks, self.path / rel, arr.dtype, what="a chunk")
+        return arr
 
     def dask(self, level: int = 0):
         import dask.array as da
@@ -56,7 +64,7 @@ class OmeImage:
     def label(self, name: str, level: int = 0) -> zarr.Array:
         g = self.group[f"labels/{name}"]
         path = g.attrs["ome"]["multiscales"][0]["datasets"][level]["path"]
-        return g[path]
+        return self._bounded(g[path], f"labels/{name}/{path}")
 
     def label_attrs(self, name: str) -> dict:
         return dict(self.group[f"labels/{name}"].attrs.get("cellhub", {}))
