@@ -19,6 +19,7 @@ from hub.cards import ModelCard, Weights, load_card, save_card
 from hub.errors import IntegrityError, InvalidInput
 from hub.models._family import Family, build_network, create_family
 from hub.models._tiling import predict_tiled
+from hub.registry.manifest import file_sha256
 from hub.safety import inside
 
 CARD, WEIGHTS = "card.yaml", "weights.safetensors"
@@ -141,7 +142,7 @@ class Model:
         path = inside(folder, card.weights.file, "weights file", folder / CARD)
         if not path.is_file():
             raise InvalidInput("weights file not found", path)
-        if _sha256(path) != card.weights.sha256:
+        if file_sha256(path) != card.weights.sha256:
             raise IntegrityError("weights SHA-256 does not match the card", path)
         family = create_family(card.architecture.family, card.architecture.options, folder / CARD)  # before build
         net = build_network(family, card.architecture, len(card.inputs.channels),
@@ -157,14 +158,6 @@ class Model:
             raise InvalidInput(f"weights do not fit architecture {card.architecture.backbone}: "
                                f"{str(err).splitlines()[0]}", path) from None
         return cls(card, net.to(device), family)
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _resize(x: np.ndarray, size: tuple[int, int]) -> np.ndarray:
