@@ -71,7 +71,7 @@ def read_capped(path: str | Path, limit: int, what: str = "file") -> bytes:
     with open(path, "rb") as fh:
         data = fh.read(limit + 1)
     if len(data) > limit:
-        raise InvalidInput(f"{what} is larger than the {limit // 2**20} MiB allowed", path)
+        raise InvalidInput(f"{what} is larger than the {limit:,} bytes allowed", path)
     return data
 
 

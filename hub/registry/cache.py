@@ -2,11 +2,12 @@
 
 Cache layout: ``$CELLHUB_CACHE/KIND/NAME/VERSION/`` holds the version's files, ``.manifest.json`` (the
 exact bytes of the registry manifest) and ``.complete`` (the manifest SHA-256, written once every file
-is verified). A file is downloaded to ``NAME.part``, hashed, and renamed only when its SHA-256 matches,
-so an interrupted pull resumes with the files already finished.
+is verified). A file is streamed to ``NAME.part`` (never more bytes than the manifest says), hashed as it
+arrives, and renamed only when its SHA-256 matches, so an interrupted pull resumes with the files already
+finished. The registry is untrusted: see :func:`pull`.
 
 From async filesystems (HTTP, S3) every file is fetched by one event loop (fsspec's), ``workers`` requests in
-flight, and hashed from memory as it arrives; other filesystems (local, hf://) use a thread pool.
+flight; other filesystems (local, hf://) use a thread pool.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from hub.registry.ref import KINDS, Ref, parse_ref, version_key
 from hub.registry.registry import Registry
 from hub.safety import MAX_MANIFEST_BYTES, inside, read_capped
 
+
 @dataclass
 class Pulled:
     path: Path
@@ -51,7 +53,7 @@ def _marker(dest: Path) -> str | None:
     """The manifest SHA-256 of a version whose pull completed, else None."""
     try:
         text = read_capped(dest / COMPLETE, 128, "cache marker").decode("ascii", "replace").strip()
-    except OSError:
+    except (OSError, CellHubError):
         return None
     return text if len(text) == 64 else None
 
