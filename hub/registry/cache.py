@@ -245,11 +245,11 @@ def pull(kind: str, ref: Ref | str, registry: Registry | None = None, *, pin: st
     if _marker(dest) == sha and _sizes_match(dest, manifest):
         return Pulled(dest, exact, sha, reused=len(manifest["files"]))
     (dest / COMPLETE).unlink(missing_ok=True)
-    if dest.is_dir():
-        _prune(dest, manifest)
+    if dest.is_dir():  # no links are left under dest, and the manifest's paths are safe relative paths
+        _prune(dest, manifest)  # (Manifest): so every dest / path lies inside dest
     todo, reused = [], 0
     for f in manifest["files"]:
-        local = inside(dest, f["path"], "file path", registry.url)
+        local = dest / f["path"]
         if local.is_file() and local.stat().st_size == f["size"] and file_sha256(local) == f["sha256"]:
             reused += 1
         else:
