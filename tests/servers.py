@@ -11,6 +11,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+import s3fs
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -72,6 +74,7 @@ def s3_server(log_dir: Path):
            "AWS_DEFAULT_REGION": "us-east-1"}
     old = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
+    s3fs.S3FileSystem.clear_instance_cache()  # fsspec caches filesystems by URL: never reuse one bound to another server
     try:
         _wait(endpoint + "/", proc, log)
         yield endpoint
@@ -81,5 +84,6 @@ def s3_server(log_dir: Path):
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
+        s3fs.S3FileSystem.clear_instance_cache()
         proc.terminate()
         proc.wait(10)
