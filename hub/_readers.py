@@ -40,15 +40,18 @@ def read_csv(path: str | Path, what: str = "CSV file") -> list[dict]:
 
 
 def parse_json(data: bytes | str, source: str | Path, what: str = "JSON file"):
-    """``data`` parsed as JSON; bad bytes or syntax are a one-line :class:`InvalidInput` naming ``source``."""
-    text = _text(data, source, what) if isinstance(data, bytes) else data
+    """``data`` parsed as JSON; bad bytes, bad syntax or nesting too deep for the parser are a one-line
+    :class:`InvalidInput` naming ``source``."""
     try:
-        return json.loads(text)
+        return json.loads(data)
+    except UnicodeDecodeError as err:
+        line = data.count(b"\n", 0, err.start) + 1
+        problem = f"not UTF-8 text, line {line}: byte 0x{data[err.start]:02x}"
     except json.JSONDecodeError as err:
-        raise InvalidInput(f"{what} is not valid JSON (line {err.lineno}, column {err.colno}: {err.msg})",
-                           source) from None
+        problem = f"line {err.lineno}, column {err.colno}: {err.msg}"
     except RecursionError:
-        raise InvalidInput(f"{what} is nested too deeply", source) from None
+        problem = "nested too deeply"
+    raise InvalidInput(f"{what} is not valid JSON ({problem})", source)
 
 
 def read_json(path: str | Path, what: str = "JSON file"):

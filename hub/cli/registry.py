@@ -11,7 +11,6 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from hub.errors import InvalidInput
 from hub.registry import Registry, parse_ref, pull, read_lock, write_lock
 from hub.registry.cache import pinned
 from hub.registry.ref import KINDS
@@ -32,22 +31,11 @@ def publish_cmd(kind: str, path: Path, registry: str | None, accept_terms: bool,
                       highlight=False)
 
 
-def _read_lockfile(path: Path) -> dict:
-    """A lockfile written by ``cellhub lock``; anything else is a one-line error naming it."""
-    try:
-        lock = read_lock(path)
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise InvalidInput(f"lockfile is not valid JSON ({err.__class__.__name__}: {err})", path) from None
-    if not isinstance(lock, dict) or not isinstance(lock.get("pins"), dict) or "registry" not in lock:
-        raise InvalidInput("not a lockfile written by cellhub lock (no registry and pins)", path)
-    return lock
-
-
 def pull_cmd(kind: str, ref: str, registry: str | None, locked: bool, lockfile: Path, as_json: bool) -> None:
     r = parse_ref(ref)
     pin = None
     if locked:
-        lock = _read_lockfile(lockfile)
+        lock = read_lock(lockfile)
         exact, pin = pinned(lock, kind, r.name)
         if r.version not in ("latest", exact.version):
             raise typer.BadParameter(f"{ref} but the lockfile pins {exact}")

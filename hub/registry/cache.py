@@ -27,7 +27,8 @@ from fsspec.asyn import sync
 from hub.config import cache_root
 from hub._progress import progress_bar
 from hub.cards.dataset import NAME, SEMVER
-from hub.errors import CellHubError, IntegrityError, NotFound, RegistryError
+from hub._readers import read_json
+from hub.errors import CellHubError, IntegrityError, InvalidInput, NotFound, RegistryError
 from hub.registry._fs import stream, stream_async
 from hub.registry.manifest import COMPLETE, MANIFEST_COPY, PART, file_sha256, parse_manifest, sha256_bytes
 from hub.registry.ref import KINDS, Ref, parse_ref, version_key
@@ -275,10 +276,14 @@ def _check_space(dest: Path, need: int) -> None:
 
 
 def read_lock(path: str | Path) -> dict:
+    """A lockfile written by :func:`write_lock`; anything else is a one-line error naming it."""
     try:
-        return json.loads(Path(path).read_text())
+        lock = read_json(path, "lockfile")
     except FileNotFoundError:
         raise NotFound("lockfile not found (write one with cellhub lock)", path) from None
+    if not isinstance(lock, dict) or not isinstance(lock.get("pins"), dict) or "registry" not in lock:
+        raise InvalidInput("not a lockfile written by cellhub lock (no registry and pins)", path)
+    return lock
 
 
 def write_lock(path: str | Path, registry: Registry, entries: list[tuple[str, Ref]]) -> dict:
@@ -363,8 +368,8 @@ def _problems(dest: Path, kind: str, ref: Ref) -> list[tuple[str, str]]:
         return [(MANIFEST_COPY, err.problem)]
     if manifest is None:
         return [(MANIFEST_COPY, f"missing or does not hash to the {COMPLETE} marker")]
+    files, links = _tree(dest)
     problems, listed = [], {COMPLETE, MANIFEST_COPY}
-    links = _links(dest)
     for f in manifest["files"]:
         listed.add(f["path"])
         local = dest / f["path"]
@@ -377,17 +382,19 @@ def _problems(dest: Path, kind: str, ref: Ref) -> list[tuple[str, str]]:
         elif file_sha256(local) != f["sha256"]:
             problems.append((f["path"], "SHA-256 differs from the manifest (altered after the pull)"))
     problems += [(link, "a link (the cache holds plain files only)") for link in links]
-    for top, _, files in os.walk(dest):
-        for name in files:
-            rel = Path(top, name).relative_to(dest).as_posix()
-            if rel not in listed and rel not in links:
-                problems.append((rel, "not in the manifest"))
+    problems += [(rel, "not in the manifest") for rel in files if rel not in listed]
     return problems
 
 
-def _links(dest: Path) -> list[str]:
-    """Every symbolic link under ``dest`` (links are never followed), as relative paths."""
-    found = []
-    for top, dirs, files in os.walk(dest):
-        found += [Path(top, n).relative_to(dest).as_posix() for n in [*dirs, *files] if Path(top, n).is_symlink()]
-    return sorted(found)
+def _tree(dest: Path) -> tuple[list[str], list[str]]:
+    """The plain files and the symbolic links under ``dest`` (links are never followed), as relative paths."""
+    files, links = [], []
+    for top, dirs, names in os.walk(dest):
+        for name in [*dirs, *names]:
+            path = Path(top, name)
+            rel = path.relative_to(dest).as_posix()
+            if path.is_symlink():
+                links.append(rel)
+            elif name in names:
+                files.append(rel)
+    return sorted(files), sorted(links)

@@ -10,6 +10,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from hub._readers import parse_json
 from hub.cards._yaml import format_validation_error
 from hub.cards.dataset import NAME, SEMVER
 from hub.errors import IntegrityError, InvalidInput
@@ -50,25 +51,11 @@ class Manifest(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     kind: Literal["datasets", "models"]
-    name: str
-    version: str
+    name: str = Field(pattern=NAME.pattern)  # lower-case letters, digits and dashes
+    version: str = Field(pattern=SEMVER.pattern)  # X.Y.Z[-pre]
     root: str = Field(pattern=r"^upload-[0-9a-z]{1,64}$")
     files: list[ManifestFile]
     card: dict
-
-    @field_validator("name")
-    @classmethod
-    def _name(cls, v: str) -> str:
-        if not NAME.fullmatch(v):
-            raise ValueError("a name is lower-case letters, digits and dashes")
-        return v
-
-    @field_validator("version")
-    @classmethod
-    def _version(cls, v: str) -> str:
-        if not SEMVER.fullmatch(v):
-            raise ValueError("a version is X.Y.Z")
-        return v
 
     @field_validator("files")
     @classmethod
@@ -86,11 +73,9 @@ def parse_manifest(data: bytes, source: str, kind: str, name: str, version: str 
     """The manifest in ``data`` as a dict, after checking it is well-formed (:class:`Manifest`) and is the one
     asked for: ``kind``, ``name`` and (unless resolving ``latest``) ``version``. A registry that answers one
     name with another's manifest is refused, so it cannot poison the cache under that name."""
+    raw = parse_json(data, source, "manifest")
     try:
-        raw = json.loads(data)
         Manifest.model_validate(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as err:
-        raise InvalidInput(f"manifest is not valid JSON ({err.__class__.__name__})", source) from None
     except ValidationError as err:
         raise InvalidInput(f"malformed manifest: {format_validation_error(err)[:300]}", source) from None
     asked = f"{kind}/{name}@{version or raw['version']}"

@@ -27,6 +27,7 @@ from pathlib import Path
 
 
 from hub import __version__
+from hub._readers import parse_json
 from hub.config import registry_root
 from hub._progress import progress_bar
 from hub.errors import CellHubError, IntegrityError, InvalidInput, NotFound, RegistryError
@@ -122,27 +123,27 @@ class Registry:
         convenience for listing and search, never trusted for what is pulled or ranked."""
         path = self._path(INDEX)
         try:
-            index = json.loads(self._read(path, MAX_MANIFEST_BYTES))
+            index = parse_json(self._read(path, MAX_MANIFEST_BYTES), path, "catalog")
         except FileNotFoundError:
             return {k: {} for k in KINDS}
-        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as err:
-            raise RegistryError(f"catalog is not valid JSON ({err.__class__.__name__})", path) from None
         if not isinstance(index, dict) or not all(isinstance(v, dict) for v in index.values()):
             raise RegistryError("catalog is not a JSON object of objects", path)
         return index
 
     def versions(self, kind: str, name: str) -> list[str]:
         """Published versions of ``name``, oldest first (from listing when the backend can list)."""
-        if is_read_only(self.fs):
+        read_only = is_read_only(self.fs)
+        if read_only:
             found = list(self.index().get(kind, {}).get(name, {}))
         else:
-            base = self._path(kind, name)
             try:
-                found = [p.rstrip("/").rsplit("/", 1)[-1] for p in self.fs.ls(base, detail=False)]
+                found = [p.rstrip("/").rsplit("/", 1)[-1] for p in self.fs.ls(self._path(kind, name), detail=False)]
             except FileNotFoundError:
                 found = []
-            found = [v for v in found if SEMVER.fullmatch(v) and self.fs.exists(self._path(kind, name, v, MANIFEST))]
-        return sorted((v for v in found if SEMVER.fullmatch(v)), key=version_key)
+        found = [v for v in found if SEMVER.fullmatch(v)]
+        if not read_only:
+            found = [v for v in found if self.fs.exists(self._path(kind, name, v, MANIFEST))]
+        return sorted(found, key=version_key)
 
     def manifest_data(self, kind: str, ref: Ref | str) -> tuple[dict, bytes]:
         """``(manifest, its exact bytes)`` of an exact or ``latest`` version, checked to be well-formed and to be
@@ -291,13 +292,13 @@ class Registry:
         try:
             if kind == "results":
                 data = self._read(path, MAX_RECORD_BYTES)
-                record = json.loads(data)
+                record = parse_json(data, path, "result record")
                 ok = sha256_bytes(data) == version and record.get("benchmark") == name
                 return _result_summary(record, f"results/{name}/{version}.json") if ok else None
             data = self._read(path, MAX_MANIFEST_BYTES)
             return _manifest_entry(kind, parse_manifest(data, path, kind, name, version), sha256_bytes(data))
-        except (CellHubError, ValueError, TypeError, AttributeError, RecursionError):  # not ours to list; pulls and
-            # leaderboards check what they use anyway
+        except (CellHubError, TypeError, AttributeError):  # not ours to list; pulls and leaderboards check what
+            # they use anyway
             return None
 
     def _update_index(self, new: dict[tuple[str, str, str], dict], rebuild: bool = False) -> dict:
@@ -331,7 +332,7 @@ class Registry:
         """The catalog, or an empty one to rebuild when it is unreadable (it is derived from committed files)."""
         try:
             return self.index()
-        except RegistryError:
+        except CellHubError:
             return {k: {} for k in KINDS}
 
     def _catalog(self, new: dict, what) -> None:
@@ -382,10 +383,7 @@ class Registry:
         data = self._read(self._path(*path.split("/")), MAX_RECORD_BYTES)
         if sha256_bytes(data) != sha:
             raise IntegrityError("result record altered (SHA-256 mismatch)", path)
-        try:
-            return json.loads(data)
-        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as err:
-            raise IntegrityError(f"result record is not valid JSON ({err.__class__.__name__})", path) from None
+        return parse_json(data, path, "result record")
 
     def file_url(self, kind: str, manifest: dict, rel: str) -> str:
         return self._path(kind, manifest["name"], manifest["version"], manifest["root"], rel)
