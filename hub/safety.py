@@ -10,8 +10,10 @@ import math
 import os
 import re
 from pathlib import Path
+from typing import Annotated
 
 import yaml
+from pydantic import AfterValidator
 
 from hub.config import max_pixels
 from hub.errors import InvalidInput
@@ -46,6 +48,17 @@ def check_relpath(rel: object, what: str = "path", source: str | Path | None = N
     if problem:
         raise InvalidInput(f"unsafe {what} {rel[:200]!r}: it {problem}", source)
     return rel
+
+
+def relpath_type(what: str):
+    """A pydantic field type: a string that :func:`check_relpath` accepts (``what`` names it in the error)."""
+    def check(v: str) -> str:
+        try:
+            return check_relpath(v, what)
+        except InvalidInput as err:
+            raise ValueError(err.problem) from None
+
+    return Annotated[str, AfterValidator(check)]
 
 
 def printable(text: object, limit: int = 200) -> str:

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, model_validator
 
 from hub.cards.dataset import Modality, Task, _Model, _Named
-from hub.errors import InvalidInput
-from hub.safety import check_relpath
+from hub.safety import relpath_type
 
 
 class Architecture(_Model):
@@ -73,19 +72,11 @@ class Outputs(_Model):
 
 
 class Weights(_Model):
-    file: str = Field("weights.safetensors", description="Safetensors file, relative to the model folder")
+    file: relpath_type("weights file") = Field("weights.safetensors", description="Safetensors file, relative to the model folder")
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
     size: int = Field(gt=0)
     parameters: int = Field(gt=0)
     dtype: Literal["float32", "float16"] = "float32"
-
-    @field_validator("file")
-    @classmethod
-    def _inside_the_folder(cls, v: str) -> str:
-        try:
-            return check_relpath(v, "weights file")
-        except InvalidInput as err:
-            raise ValueError(err.problem) from None
 
 
 class Trial(_Model):

@@ -14,7 +14,7 @@ from hub._readers import parse_json
 from hub.cards._yaml import format_validation_error
 from hub.cards.dataset import NAME, SEMVER
 from hub.errors import IntegrityError, InvalidInput
-from hub.safety import check_relpath
+from hub.safety import relpath_type
 
 MANIFEST = "manifest.json"
 SKIP_NAMES = (".DS_Store",)
@@ -28,17 +28,13 @@ RESERVED = (MANIFEST_COPY, COMPLETE)
 class ManifestFile(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    path: str
+    path: relpath_type("file path")
     size: int = Field(ge=0)
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
 
     @field_validator("path")
     @classmethod
-    def _safe(cls, v: str) -> str:
-        try:
-            check_relpath(v, "file path")
-        except InvalidInput as err:
-            raise ValueError(err.problem) from None
+    def _not_reserved(cls, v: str) -> str:
         if v in RESERVED or v.endswith(PART):
             raise ValueError(f"file path {v!r} is reserved for the cache")
         return v
