@@ -3,8 +3,8 @@ pass of the same network over the same image in one piece.
 
 Workload: a deep-watershed U-Net (resnet18 encoder, 4 stages, the hub's default family options, random weights:
 speed does not depend on them) on real GOWT1 frames (1024x1024 uint8) from ctc-gowt1's test movie.
-  - hub: ``model.maps(frame)`` -> per-image percentile normalisation, tiles of up to 1024 px with a 64-px halo (the card defaults; this frame fits one tile),
-    softmax, stitched (3, 1024, 1024) float32 probabilities;
+  - hub: ``model.maps(frame)`` -> per-image percentile normalisation, tiles of up to 1024 px with a 64-px halo
+    (the card defaults; this frame fits one tile), softmax, stitched (3, 1024, 1024) float32 probabilities;
   - anchor: ``net(x)`` on the whole normalised 1024x1024 frame in one call, then softmax (what a user with enough
     memory would write by hand; no tiling, so it cannot bound memory on large images).
 Same process, same torch threads, alternating order; medians over --repeats of --frames frames each.
@@ -29,7 +29,13 @@ import numpy as np
 import torch
 
 from hub.cards import (
-    Architecture, InputChannel, Inputs, ModelCard, Normalization, Outputs, Weights,
+    Architecture,
+    InputChannel,
+    Inputs,
+    ModelCard,
+    Normalization,
+    Outputs,
+    Weights,
 )
 from hub.config import data_mirror
 from hub.curate import open_dataset
@@ -42,12 +48,20 @@ def make_model() -> Model:
     family = create_family(arch.family, arch.options)
     torch.manual_seed(0)
     net = family.build(arch, 1, 1)
-    card = ModelCard(name="bench-dw", version="0.0.0", title="bench", task="instance-segmentation", architecture=arch,
-                     inputs=Inputs(channels=[InputChannel(name="GFP", modality="fluorescence")],
-                                   normalization=Normalization(mode="image-percentile", low=1, high=99.8),
-                                   size_multiple=net.size_multiple),
-                     outputs=Outputs(meaning="instances", axes="yx"),
-                     weights=Weights(sha256="0" * 64, size=1, parameters=1))
+    card = ModelCard(
+        name="bench-dw",
+        version="0.0.0",
+        title="bench",
+        task="instance-segmentation",
+        architecture=arch,
+        inputs=Inputs(
+            channels=[InputChannel(name="GFP", modality="fluorescence")],
+            normalization=Normalization(mode="image-percentile", low=1, high=99.8),
+            size_multiple=net.size_multiple,
+        ),
+        outputs=Outputs(meaning="instances", axes="yx"),
+        weights=Weights(sha256="0" * 64, size=1, parameters=1),
+    )
     return Model(card, net, family)
 
 

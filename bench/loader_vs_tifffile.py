@@ -46,8 +46,11 @@ def source_files(dataset: Path, data: Path) -> dict[str, tuple[Path, int, int]]:
     for sample_id in ds.ids():
         attrs = ds.image(sample_id).attrs
         folder = recipe.options.get("images") or attrs["sequence"]  # flat CTC layout (e.g. img/) or NN/
-        out[sample_id] = (data / recipe.source / recipe.input / folder, int(attrs["source_frames"][0]),
-                          int(attrs.get("frame_digits", 3)))
+        out[sample_id] = (
+            data / recipe.source / recipe.input / folder,
+            int(attrs["source_frames"][0]),
+            int(attrs.get("frame_digits", 3)),
+        )
     return out
 
 
@@ -55,7 +58,7 @@ def tiff_patches(windows, sources) -> None:
     for w in windows:
         folder, first, digits = sources[w.sample]
         frame = tifffile.imread(folder / f"t{first + w.frame:0{digits}d}.tif")
-        np.ascontiguousarray(frame[w.y:w.y + PATCH, w.x:w.x + PATCH])
+        np.ascontiguousarray(frame[w.y : w.y + PATCH, w.x : w.x + PATCH])
 
 
 def zarr_patches(windows, dataset: Path) -> None:
@@ -64,7 +67,7 @@ def zarr_patches(windows, dataset: Path) -> None:
     arrays = {s: (ds.image(s).array(0), ds.image(s).label("tracks")) for s in {w.sample for w in windows}}
     for w in windows:
         for a in arrays[w.sample]:
-            a[w.frame, w.y:w.y + PATCH, w.x:w.x + PATCH]
+            a[w.frame, w.y : w.y + PATCH, w.x : w.x + PATCH]
 
 
 def loader_patches(ds: SegmentationDataset) -> None:
@@ -93,32 +96,42 @@ def main() -> None:
         _, args.dataset = build_dataset("ctc-gowt1", source=args.data, out=tmp / "ctc-gowt1")
     try:
         sources = source_files(args.dataset, args.data)
-        ds = SegmentationDataset(args.dataset, "train", patch=PATCH, samples_per_epoch=args.patches,
-                                 label="tracks", seed=0)
+        ds = SegmentationDataset(
+            args.dataset, "train", patch=PATCH, samples_per_epoch=args.patches, label="tracks", seed=0
+        )
         for i in range(5):  # both sides read the same pixels
             w = ds.window(i)
             folder, first, digits = sources[w.sample]
-            want = tifffile.imread(folder / f"t{first + w.frame:0{digits}d}.tif")[w.y:w.y + PATCH, w.x:w.x + PATCH]
+            want = tifffile.imread(folder / f"t{first + w.frame:0{digits}d}.tif")[w.y : w.y + PATCH, w.x : w.x + PATCH]
             assert np.array_equal(ds.read_image(w)[0], want), f"window {w} differs from the source TIFF"
 
         rates: dict[str, list[float]] = {"loader": [], "tifffile": [], "zarr": []}
         for r in range(args.repeats):
             ds.set_epoch(r)
             windows = [ds.window(i) for i in range(len(ds))]
-            runs = [("loader", loader_patches, ds), ("tifffile", tiff_patches, windows, sources),
-                    ("zarr", zarr_patches, windows, args.dataset)]
+            runs = [
+                ("loader", loader_patches, ds),
+                ("tifffile", tiff_patches, windows, sources),
+                ("zarr", zarr_patches, windows, args.dataset),
+            ]
             for name, fn, *fargs in runs if r % 2 == 0 else runs[::-1]:
                 rates[name].append(args.patches / timed(fn, *fargs))
-            print(f"repeat {r}: loader {rates['loader'][-1]:7.1f}   tifffile {rates['tifffile'][-1]:7.1f}   plain zarr "
-                  f"{rates['zarr'][-1]:7.1f} patches/s   (loader cache {ds.reader.cache.nbytes / 2**20:.0f} MiB)")
+            print(
+                f"repeat {r}: loader {rates['loader'][-1]:7.1f}   tifffile {rates['tifffile'][-1]:7.1f}   plain zarr "
+                f"{rates['zarr'][-1]:7.1f} patches/s   (loader cache {ds.reader.cache.nbytes / 2**20:.0f} MiB)"
+            )
         loader, tiff = statistics.median(rates["loader"]), statistics.median(rates["tifffile"])
-        print(f"dataset {args.dataset}, {args.patches} patches of {PATCH}x{PATCH} per repeat, {args.repeats} repeats,"
-              f" loader cache budget {DEFAULT_CACHE_BYTES / 2**20:.0f} MiB")
+        print(
+            f"dataset {args.dataset}, {args.patches} patches of {PATCH}x{PATCH} per repeat, {args.repeats} repeats,"
+            f" loader cache budget {DEFAULT_CACHE_BYTES / 2**20:.0f} MiB"
+        )
         print(f"first repeat (cold loader cache): loader/tifffile = {rates['loader'][0] / rates['tifffile'][0]:.2f}")
         print(f"median loader   {loader:8.1f} patches/s (image + label, normalised tensors)")
         print(f"median tifffile {tiff:8.1f} patches/s (image only)")
-        print(f"context: median plain zarr-python {statistics.median(rates['zarr']):8.1f} patches/s (image + label,"
-              " uncached, no normalisation)")
+        print(
+            f"context: median plain zarr-python {statistics.median(rates['zarr']):8.1f} patches/s (image + label,"
+            " uncached, no normalisation)"
+        )
         print(f"RATIO loader_vs_tifffile {loader / tiff:.2f}")
     finally:
         if tmp is not None:

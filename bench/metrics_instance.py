@@ -58,7 +58,7 @@ def mosaic(tiles: list[np.ndarray]) -> np.ndarray:
         r, c = divmod(k, per_row)
         t = np.where(t > 0, t + offset, 0)
         offset = max(offset, int(t.max()))
-        y[r * TILE:(r + 1) * TILE, c * TILE:(c + 1) * TILE] = t
+        y[r * TILE : (r + 1) * TILE, c * TILE : (c + 1) * TILE] = t
     _, inverse = np.unique(y, return_inverse=True)  # sequential labels 0..n
     return inverse.reshape(y.shape).astype(np.int32)
 
@@ -89,8 +89,15 @@ def check(mine: list[dict], ref) -> float:
         for k in ("tp", "fp", "fn", "n_true", "n_pred"):
             if o[k] != getattr(r, k):
                 sys.exit(f"values differ at IoU {o['thresh']}: {k} hub {o[k]} stardist {getattr(r, k)}")
-        for k, tol in (("precision", 1e-12), ("recall", 1e-12), ("accuracy", 1e-12), ("f1", 1e-12),
-                       ("panoptic_quality", 1e-6), ("mean_true_score", 1e-6), ("mean_matched_score", 1e-6)):
+        for k, tol in (
+            ("precision", 1e-12),
+            ("recall", 1e-12),
+            ("accuracy", 1e-12),
+            ("f1", 1e-12),
+            ("panoptic_quality", 1e-6),
+            ("mean_true_score", 1e-6),
+            ("mean_matched_score", 1e-6),
+        ):
             d = abs(o[k] - getattr(r, k))
             if d > tol:
                 sys.exit(f"values differ at IoU {o['thresh']}: {k} hub {o[k]} stardist {getattr(r, k)}")
@@ -107,8 +114,10 @@ def main() -> None:
 
     y = mosaic(load_dsb_labels(data, (SIZE // TILE) ** 2))
     p = perturb(y)
-    print(f"metrics_instance: {SIZE}x{SIZE} label pair from DSB2018 tiles, {int(y.max())} true objects, "
-          f"{np.unique(p).size - 1} predicted, {len(TAUS)} thresholds, repeats {args.repeats}")
+    print(
+        f"metrics_instance: {SIZE}x{SIZE} label pair from DSB2018 tiles, {int(y.max())} true objects, "
+        f"{np.unique(p).size - 1} predicted, {len(TAUS)} thresholds, repeats {args.repeats}"
+    )
     mine, ref = ours(y, p), anchor(y, p)  # also the warm-up (numba JIT on the stardist side)
     worst = check(mine, ref)
     print(f"  values: identical counts at every threshold; largest difference {worst:.2e} (float32 IoU in stardist)")

@@ -63,8 +63,7 @@ def perturb(masks: np.ndarray, lineage: list[Track], seed: int = 0) -> tuple[np.
     labels = [t.label for t in lineage]
     gone = set(rng.choice(labels, size=max(1, len(labels) // 10), replace=False).tolist())
     grown[np.isin(grown, list(gone))] = 0
-    kept = [Track(t.label, t.begin, t.end, 0 if t.parent in gone else t.parent) for t in lineage
-            if t.label not in gone]
+    kept = [Track(t.label, t.begin, t.end, 0 if t.parent in gone else t.parent) for t in lineage if t.label not in gone]
     return grown, kept
 
 
@@ -108,9 +107,12 @@ def check(mine: dict, ref: dict) -> None:
         r, o = ref[f"BC({tol})"], mine[f"division_f1@{tol}"]
         if (r is None) != bool(np.isnan(o)) or (r is not None and abs(r - o) > 1e-9):
             sys.exit(f"values differ: division_f1@{tol} hub {o} py-ctcmetrics BC({tol}) {r}")
-    print("  values: " + "  ".join(f"{k} {mine[k]:.6f}" for k in ("TRA", "DET", "LNK", "SEG")) +
-          f"  division_f1@0 {mine['division_f1@0']:.4f}  division_f1@2 {mine['division_f1@2']:.4f}"
-          " (equal to py-ctcmetrics)")
+    print(
+        "  values: "
+        + "  ".join(f"{k} {mine[k]:.6f}" for k in ("TRA", "DET", "LNK", "SEG"))
+        + f"  division_f1@0 {mine['division_f1@0']:.4f}  division_f1@2 {mine['division_f1@2']:.4f}"
+        " (equal to py-ctcmetrics)"
+    )
 
 
 def main() -> None:
@@ -129,9 +131,11 @@ def main() -> None:
     masks, lineage, seg, seg_frames = load_gowt1(data, args.frames)
     pred, pred_lineage = perturb(masks, lineage)
     truth = TrackingTruth(masks, lineage, seg, seg_frames)
-    print(f"metrics_tracking: GOWT1 01, {masks.shape[0]} frames of {masks.shape[1]}x{masks.shape[2]}, "
-          f"{len(lineage)} tracks, {len(seg_frames)} SEG frames, repeats {args.repeats}, "
-          f"py-ctcmetrics threads {args.ctc_threads}")
+    print(
+        f"metrics_tracking: GOWT1 01, {masks.shape[0]} frames of {masks.shape[1]}x{masks.shape[2]}, "
+        f"{len(lineage)} tracks, {len(seg_frames)} SEG frames, repeats {args.repeats}, "
+        f"py-ctcmetrics threads {args.ctc_threads}"
+    )
 
     root = Path(tempfile.mkdtemp(prefix="bench-ctc-", dir=args.tmp))
     real_tiff = representations.tiff

@@ -49,16 +49,18 @@ def free_port() -> int:
 
 
 SHM = Path("/dev/shm")  # memory: a disk that slows down under repeated write + delete would blur the network path
-SERVERS = {"hub": lambda folder, port: ["-m", "hub.serve", str(folder), str(port)],
-           "stdlib": lambda folder, port: ["-m", "http.server", "--bind", "127.0.0.1", str(port), "--directory",
-                                           str(folder)]}
+SERVERS = {
+    "hub": lambda folder, port: ["-m", "hub.serve", str(folder), str(port)],
+    "stdlib": lambda folder, port: ["-m", "http.server", "--bind", "127.0.0.1", str(port), "--directory", str(folder)],
+}
 
 
 def serve(folder: Path, server: str) -> tuple[subprocess.Popen, str]:
     """Start a static web server on ``folder`` and wait until it answers; returns (process, base URL)."""
     port = free_port()
-    proc = subprocess.Popen([sys.executable, *SERVERS[server](folder, port)], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, *SERVERS[server](folder, port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 20
     while True:
@@ -68,7 +70,7 @@ def serve(folder: Path, server: str) -> tuple[subprocess.Popen, str]:
         except OSError:
             if proc.poll() is not None or time.monotonic() > deadline:
                 proc.kill()
-                raise RuntimeError(f"web server on {url} did not start")
+                raise RuntimeError(f"web server on {url} did not start") from None
             time.sleep(0.1)
 
 
@@ -92,10 +94,18 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--dataset", type=Path, help="a built curated dataset folder (default: build ctc-gowt1)")
     ap.add_argument("--repeats", type=int, default=5)
-    ap.add_argument("--dest", type=Path, default=SHM if SHM.is_dir() else None,
-                    help="folder for the downloads (default: /dev/shm where it exists, else the temp folder)")
-    ap.add_argument("--server", choices=sorted(SERVERS), default="hub",
-                    help="hub: HTTP/1.1 keep-alive (default); stdlib: python -m http.server, HTTP/1.0")
+    ap.add_argument(
+        "--dest",
+        type=Path,
+        default=SHM if SHM.is_dir() else None,
+        help="folder for the downloads (default: /dev/shm where it exists, else the temp folder)",
+    )
+    ap.add_argument(
+        "--server",
+        choices=sorted(SERVERS),
+        default="hub",
+        help="hub: HTTP/1.1 keep-alive (default); stdlib: python -m http.server, HTTP/1.0",
+    )
     args = ap.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-pull-"))
@@ -109,8 +119,10 @@ def main() -> None:
         registry = Registry(base)
         manifest, _ = registry.manifest("datasets", ref)
         nfiles, mb = len(manifest["files"]), sum(f["size"] for f in manifest["files"]) / 1e6
-        print(f"{ref}: {nfiles} files, {mb:.1f} MB, served by {args.server} server at {base}, "
-              f"downloaded into {args.dest or tmp}")
+        print(
+            f"{ref}: {nfiles} files, {mb:.1f} MB, served by {args.server} server at {base}, "
+            f"downloaded into {args.dest or tmp}"
+        )
 
         rates: dict[str, list[float]] = {"hub": [], "copy": []}
         runs = [("hub", lambda d: hub_pull(registry, str(ref), d)), ("copy", lambda d: plain_copy(base, manifest, d))]
@@ -123,10 +135,15 @@ def main() -> None:
                 assert got == nfiles, f"{name} fetched {got} of {nfiles} files"
                 shutil.rmtree(dest)
             h, c = rates["hub"][-1], rates["copy"][-1]
-            print(f"repeat {r}: hub {mb / h:7.1f} MB/s {nfiles / h:7.1f} files/s   "
-                  f"copy {mb / c:7.1f} MB/s {nfiles / c:7.1f} files/s")
+            print(
+                f"repeat {r}: hub {mb / h:7.1f} MB/s {nfiles / h:7.1f} files/s   "
+                f"copy {mb / c:7.1f} MB/s {nfiles / c:7.1f} files/s"
+            )
         hub, copy = (statistics.median(mb / s for s in rates[k]) for k in ("hub", "copy"))
-        print(f"median hub pull   {hub:7.1f} MB/s {hub * nfiles / mb:7.1f} files/s (8 requests in flight, SHA-256 verified)")
+        print(
+            f"median hub pull   {hub:7.1f} MB/s {hub * nfiles / mb:7.1f} files/s"
+            " (8 requests in flight, SHA-256 verified)"
+        )
         print(f"median plain copy {copy:7.1f} MB/s {copy * nfiles / mb:7.1f} files/s (sequential get_file, unverified)")
         print(f"RATIO pull_vs_copy {hub / copy:.2f}")
     finally:

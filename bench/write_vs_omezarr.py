@@ -57,8 +57,7 @@ def omezarr_matched(path: Path, image: np.ndarray) -> None:
     n = pyramid_levels(image.shape[-2:])
     factors = tuple(2**i for i in range(1, n))
     # an empty tuple means one level; None would mean ome-zarr-py's default (2, 4, 8, 16)
-    omezarr_write_image(image, zarr.open_group(str(path), mode="w-", zarr_format=3), axes="yx",
-                        scale_factors=factors)
+    omezarr_write_image(image, zarr.open_group(str(path), mode="w-", zarr_format=3), axes="yx", scale_factors=factors)
 
 
 def load_gowt1(data: Path) -> list[np.ndarray]:
@@ -85,8 +84,9 @@ def time_once(writer: Writer, images: list[np.ndarray], tmp_root: Path | None) -
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def measure(writers: dict[str, Writer], images: list[np.ndarray], repeats: int,
-            tmp_root: Path | None) -> dict[str, float]:
+def measure(
+    writers: dict[str, Writer], images: list[np.ndarray], repeats: int, tmp_root: Path | None
+) -> dict[str, float]:
     """Median seconds per writer over ``repeats`` runs of the whole workload (after one warm-up image each)."""
     for w in writers.values():
         time_once(w, images[:1], tmp_root)

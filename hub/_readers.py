@@ -31,8 +31,10 @@ def read_csv(path: str | Path, what: str = "CSV file") -> list[dict]:
     try:
         for row in reader:
             if None in row or None in row.values():
-                raise InvalidInput(f"{what}: line {reader.line_num} does not have the {len(reader.fieldnames)} "
-                                   f"fields of the header", path)
+                raise InvalidInput(
+                    f"{what}: line {reader.line_num} does not have the {len(reader.fieldnames)} fields of the header",
+                    path,
+                )
             rows.append(row)
     except csv.Error as err:
         raise InvalidInput(f"{what} is not valid CSV (line {reader.line_num}: {err})", path) from None

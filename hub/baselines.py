@@ -71,8 +71,9 @@ def baselines(folder: Path | None = None) -> list[Baseline]:
     return [Baseline(load_recipe(p), p.parent) for p in sorted(root.glob(f"*/{RECIPE}"))]
 
 
-def install(registry: Registry, *, evaluate: bool = False, folder: Path | None = None,
-            log: Callable[[str], None] = print) -> list[dict]:
+def install(
+    registry: Registry, *, evaluate: bool = False, folder: Path | None = None, log: Callable[[str], None] = print
+) -> list[dict]:
     """Publish every baseline of ``folder`` (default ``model_cards/``), or its quick-mode stand-in, and its
     results to ``registry``; pull it back.
 
@@ -100,8 +101,16 @@ def install(registry: Registry, *, evaluate: bool = False, folder: Path | None =
                 data = benchmark_dataset(bench, None, registry.url)
                 record = evaluate_model(bench, data, pulled).model_dump(mode="json")
             registry.publish_result(record)
-            summaries.append({"model": card.ref, "benchmark": name, "primary_metric": record["primary_metric"],
-                              "value": record["value"], "ci95": record["ci95"], "quick": not base.committed})
+            summaries.append(
+                {
+                    "model": card.ref,
+                    "benchmark": name,
+                    "primary_metric": record["primary_metric"],
+                    "value": record["value"],
+                    "ci95": record["ci95"],
+                    "quick": not base.committed,
+                }
+            )
     return summaries
 
 
@@ -110,8 +119,10 @@ def _quick(base: Baseline, log: Callable[[str], None]) -> Path:
     cfg = base.recipe.model_copy(update={"name": f"{base.name}-quick", **QUICK})
     out = build_root() / "models" / cfg.name / cfg.version
     if not (out / "card.yaml").is_file():
-        log(f"{base.name}: no committed weights in {base.model_dir}; training {cfg.name} in quick mode "
-            f"({QUICK['epochs']} x {QUICK['steps_per_epoch']} steps: a smoke test, not the baseline)")
+        log(
+            f"{base.name}: no committed weights in {base.model_dir}; training {cfg.name} in quick mode "
+            f"({QUICK['epochs']} x {QUICK['steps_per_epoch']} steps: a smoke test, not the baseline)"
+        )
         train(cfg, out)
     return out
 
@@ -125,13 +136,21 @@ def _publish_model(registry: Registry, folder: Path, card: ModelCard, log: Calla
         log(f"{card.ref}: published")
         return
     if manifest["card"]["weights"]["sha256"] != card.weights.sha256:
-        raise IntegrityError(f"the registry's {card.ref} has other weights than the committed ones; published "
-                             f"versions are immutable (bump the version in the recipe)", folder / "card.yaml")
+        raise IntegrityError(
+            f"the registry's {card.ref} has other weights than the committed ones; published "
+            f"versions are immutable (bump the version in the recipe)",
+            folder / "card.yaml",
+        )
     log(f"{card.ref}: already published")
 
 
 def _published(registry: Registry, bench, card: ModelCard) -> dict | None:
     """The registry's latest result of exactly this model (weights) on ``bench``'s frozen split, if any."""
-    rows = [r for r in registry.results(bench.name) if r["model"] == card.ref
-            and r["weights_sha256"] == card.weights.sha256 and r["split_sha256"] == bench.split_sha256]
+    rows = [
+        r
+        for r in registry.results(bench.name)
+        if r["model"] == card.ref
+        and r["weights_sha256"] == card.weights.sha256
+        and r["split_sha256"] == bench.split_sha256
+    ]
     return registry.result_record(max(rows, key=lambda r: r["date"])) if rows else None

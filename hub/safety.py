@@ -39,12 +39,20 @@ def check_relpath(rel: object, what: str = "path", source: str | Path | None = N
     if not isinstance(rel, str) or not rel:
         raise InvalidInput(f"{what} {rel!r} is not a non-empty string", source)
     problem = (
-        "is too long" if len(rel) > MAX_PATH_CHARS else
-        "contains a control character" if _CONTROL.search(rel) else
-        "contains a backslash" if "\\" in rel else
-        "is absolute" if rel.startswith("/") else
-        "starts with a drive letter" if _DRIVE.match(rel) else
-        "has an empty, '.' or '..' component" if any(p in ("", ".", "..") for p in rel.split("/")) else None)
+        "is too long"
+        if len(rel) > MAX_PATH_CHARS
+        else "contains a control character"
+        if _CONTROL.search(rel)
+        else "contains a backslash"
+        if "\\" in rel
+        else "is absolute"
+        if rel.startswith("/")
+        else "starts with a drive letter"
+        if _DRIVE.match(rel)
+        else "has an empty, '.' or '..' component"
+        if any(p in ("", ".", "..") for p in rel.split("/"))
+        else None
+    )
     if problem:
         raise InvalidInput(f"unsafe {what} {rel[:200]!r}: it {problem}", source)
     return rel
@@ -52,6 +60,7 @@ def check_relpath(rel: object, what: str = "path", source: str | Path | None = N
 
 def relpath_type(what: str):
     """A pydantic field type: a string that :func:`check_relpath` accepts (``what`` names it in the error)."""
+
     def check(v: str) -> str:
         try:
             return check_relpath(v, what)
@@ -88,8 +97,9 @@ def read_capped(path: str | Path, limit: int, what: str = "file") -> bytes:
     return data
 
 
-def check_pixels(shape: tuple[int, ...], source: str | Path | None = None, dtype: object = None,
-                 what: str = "image") -> tuple[int, ...]:
+def check_pixels(
+    shape: tuple[int, ...], source: str | Path | None = None, dtype: object = None, what: str = "image"
+) -> tuple[int, ...]:
     """``shape`` if an array of that shape fits the pixel budget (:func:`hub.config.max_pixels`, every channel and
     plane counts), else a one-line :class:`InvalidInput` naming ``source`` and the declared shape. Call it with
     the shape a file declares, before decoding it: a few kilobytes of compressed zeros can declare gigabytes."""
@@ -97,8 +107,11 @@ def check_pixels(shape: tuple[int, ...], source: str | Path | None = None, dtype
     n, limit = math.prod(shape), max_pixels()
     if n > limit:
         kind = f" {dtype}" if dtype is not None else ""
-        raise InvalidInput(f"{what} declares shape {shape}{kind} = {n:,} pixels, over the {limit:,} allowed "
-                           f"(CELLHUB_MAX_PIXELS); refused before decoding", source)
+        raise InvalidInput(
+            f"{what} declares shape {shape}{kind} = {n:,} pixels, over the {limit:,} allowed "
+            f"(CELLHUB_MAX_PIXELS); refused before decoding",
+            source,
+        )
     return shape
 
 

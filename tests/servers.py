@@ -67,14 +67,20 @@ def s3_server(log_dir: Path):
     port = free_port()
     moto = Path(sys.executable).with_name("moto_server")
     log = log_dir / f"moto-{port}.log"
-    proc = subprocess.Popen([str(moto), "-H", "127.0.0.1", "-p", str(port)], stdout=subprocess.DEVNULL,
-                            stderr=open(log, "wb"))
+    proc = subprocess.Popen(
+        [str(moto), "-H", "127.0.0.1", "-p", str(port)], stdout=subprocess.DEVNULL, stderr=open(log, "wb")
+    )
     endpoint = f"http://127.0.0.1:{port}"
-    env = {"AWS_ENDPOINT_URL": endpoint, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-           "AWS_DEFAULT_REGION": "us-east-1"}
+    env = {
+        "AWS_ENDPOINT_URL": endpoint,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }
     old = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
-    s3fs.S3FileSystem.clear_instance_cache()  # fsspec caches filesystems by URL: never reuse one bound to another server
+    # fsspec caches filesystems by URL: never reuse one bound to another server
+    s3fs.S3FileSystem.clear_instance_cache()
     try:
         _wait(endpoint + "/", proc, log)
         yield endpoint

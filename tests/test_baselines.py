@@ -17,10 +17,19 @@ from hub.errors import IntegrityError
 from hub.models import Model, load_recipe, train
 from hub.registry import Registry
 
-TINY = {"name": "tiny-base", "task": "instance-segmentation", "dataset": "dsb2018-fluo@1.0.0",
-        "benchmarks": ["dsb2018-fluo/instance"], "backbone": "test_resnet",
-        "options": {"depth": 3, "decoder_channels": 8}, "patch": 64, "batch_size": 2, "epochs": 1,
-        "steps_per_epoch": 1, "val_batches": 1}
+TINY = {
+    "name": "tiny-base",
+    "task": "instance-segmentation",
+    "dataset": "dsb2018-fluo@1.0.0",
+    "benchmarks": ["dsb2018-fluo/instance"],
+    "backbone": "test_resnet",
+    "options": {"depth": 3, "decoder_channels": 8},
+    "patch": 64,
+    "batch_size": 2,
+    "epochs": 1,
+    "steps_per_epoch": 1,
+    "val_batches": 1,
+}
 
 
 def test_every_bundled_recipe_loads_and_names_real_benchmarks():
@@ -71,7 +80,8 @@ def test_install_trains_a_missing_baseline_in_quick_mode_once(registry, tmp_path
     logs: list[str] = []
     rows = install(registry, folder=tmp_path / "cards", log=logs.append)
     assert [(r["model"], r["benchmark"], r["quick"]) for r in rows] == [
-        ("tiny-base-quick@0.1.0", "dsb2018-fluo/instance", True)]
+        ("tiny-base-quick@0.1.0", "dsb2018-fluo/instance", True)
+    ]
     assert any("quick mode" in m for m in logs)
     assert registry.versions("models", "tiny-base-quick") == ["0.1.0"]
     board = leaderboard(get_benchmark("dsb2018-fluo/instance"), registry)
@@ -123,8 +133,10 @@ def test_install_refuses_a_registry_holding_other_weights_under_the_same_version
     registry.publish(tmp_path / "impostor", "models")
     with pytest.raises(IntegrityError, match="other weights"):
         install(registry, folder=tmp_path / "cards", log=lambda m: None)
-    assert load_card(ModelCard, recipe.parent / cfg.version / "card.yaml").weights.sha256 != \
-        load_card(ModelCard, tmp_path / "impostor" / "card.yaml").weights.sha256
+    assert (
+        load_card(ModelCard, recipe.parent / cfg.version / "card.yaml").weights.sha256
+        != load_card(ModelCard, tmp_path / "impostor" / "card.yaml").weights.sha256
+    )
 
 
 def test_the_dsb_nuclei_model_segments_nuclei_from_outside_the_benchmark(data_dir, tmp_path):
@@ -142,9 +154,23 @@ def test_the_dsb_nuclei_model_segments_nuclei_from_outside_the_benchmark(data_di
     gowt1 = data_dir / "tracking" / "Fluo-N2DH-GOWT1"
     (tmp_path / "in").mkdir()
     (tmp_path / "in" / "t001.tif").write_bytes((gowt1 / "02" / "t001.tif").read_bytes())
-    r = subprocess.run([sys.executable, "-c", "from hub.cli import main; main()", "models", "predict", str(model),
-                        str(tmp_path / "in"), "--out", str(tmp_path / "out"), "--scale", "0.5"],
-                       capture_output=True, text=True)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from hub.cli import main; main()",
+            "models",
+            "predict",
+            str(model),
+            str(tmp_path / "in"),
+            "--out",
+            str(tmp_path / "out"),
+            "--scale",
+            "0.5",
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert r.returncode == 0, r.stderr
     pred = tifffile.imread(tmp_path / "out" / "t001.tif")
     gold = tifffile.imread(gowt1 / "02_GT" / "SEG" / "man_seg001.tif")

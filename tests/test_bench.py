@@ -21,8 +21,9 @@ from hub.ome import lineage_from_attrs, write_man_track
 
 
 def cli(*args) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", "from hub.cli import main; main()", *map(str, args)],
-                          capture_output=True, text=True)
+    return subprocess.run(
+        [sys.executable, "-c", "from hub.cli import main; main()", *map(str, args)], capture_output=True, text=True
+    )
 
 
 def evaluate(*args) -> dict:
@@ -46,9 +47,15 @@ def truth_labels(ds, folder, split="test", label="instances", drop=0.0):
 
 def test_every_dataset_declares_frozen_benchmarks():
     names = {b.name for b in benchmarks()}
-    assert names == {"dsb2018-fluo/instance", "dsb2018-fluo/semantic", "ctc-gowt1/tracking",
-                     "ecoli-lineage/tracking", "jurkat-cellcycle/classification", "jurkat-cellcycle/label-free",
-                     "isl-condition-b/label-free"}
+    assert names == {
+        "dsb2018-fluo/instance",
+        "dsb2018-fluo/semantic",
+        "ctc-gowt1/tracking",
+        "ecoli-lineage/tracking",
+        "jurkat-cellcycle/classification",
+        "jurkat-cellcycle/label-free",
+        "isl-condition-b/label-free",
+    }
     for b in benchmarks():
         recipe = yaml.safe_load(open(f"datasets/{b.dataset.split('@')[0]}/recipe.yaml"))
         assert b.split_sha256 == recipe["split_manifest_sha256"]
@@ -57,19 +64,39 @@ def test_every_dataset_declares_frozen_benchmarks():
 def test_instance_predictions_from_any_tool(built, tmp_path):
     path = built("dsb2018-fluo")
     ds = open_dataset(path)
-    perfect = evaluate("--predictions", truth_labels(ds, tmp_path / "p"), "--benchmark", "dsb2018-fluo/instance",
-                       "--dataset", path, "--name", "truth")
+    perfect = evaluate(
+        "--predictions",
+        truth_labels(ds, tmp_path / "p"),
+        "--benchmark",
+        "dsb2018-fluo/instance",
+        "--dataset",
+        path,
+        "--name",
+        "truth",
+    )
     assert perfect["value"] == 1.0 and perfect["metrics"]["acc@0.5"] == 1.0 and perfect["ci95"] == [1.0, 1.0]
     assert perfect["source"] == "self-reported" and len(perfect["per_sample"]) == len(ds.ids("test"))
     assert perfect["split_sha256"] == get_benchmark("dsb2018-fluo/instance").split_sha256
-    dropped = evaluate("--predictions", truth_labels(ds, tmp_path / "d", drop=0.1), "--benchmark",
-                       "dsb2018-fluo/instance", "--dataset", path)
+    dropped = evaluate(
+        "--predictions",
+        truth_labels(ds, tmp_path / "d", drop=0.1),
+        "--benchmark",
+        "dsb2018-fluo/instance",
+        "--dataset",
+        path,
+    )
     assert dropped["metrics"]["recall@0.5"] == pytest.approx(0.9, abs=0.02)
     assert dropped["metrics"]["precision@0.5"] == 1.0
     lo, hi = dropped["ci95"]
     assert lo <= dropped["value"] <= hi < 1.0
-    semantic = evaluate("--predictions", _binary(tmp_path / "p", tmp_path / "s"), "--benchmark",
-                        "dsb2018-fluo/semantic", "--dataset", path)
+    semantic = evaluate(
+        "--predictions",
+        _binary(tmp_path / "p", tmp_path / "s"),
+        "--benchmark",
+        "dsb2018-fluo/semantic",
+        "--dataset",
+        path,
+    )
     assert semantic["metrics"]["dice"] == 1.0
 
 
@@ -144,8 +171,9 @@ def test_classification_and_label_free_predictions(built, tmp_path):
         for sid in ids:
             k = int(ds.sample(sid)["class"])
             w.writerow([sid, *[1.0 if j == k else 0.0 for j in range(len(classes))]])
-    out = evaluate("--predictions", tmp_path / "probs.csv", "--benchmark", "jurkat-cellcycle/classification",
-                   "--dataset", path)
+    out = evaluate(
+        "--predictions", tmp_path / "probs.csv", "--benchmark", "jurkat-cellcycle/classification", "--dataset", path
+    )
     assert out["metrics"]["macro_f1"] == 1.0 and out["metrics"]["accuracy"] == 1.0
     assert out["metrics"]["macro_auroc"] == 1.0 and out["metrics"]["recall/G1"] == 1.0
 
@@ -164,19 +192,48 @@ def test_eval_a_hub_model_publish_and_leaderboard(built, tmp_path, monkeypatch):
 
     monkeypatch.setenv("CELLHUB_REGISTRY", str(tmp_path / "reg"))
     path = built("dsb2018-fluo")
-    train(TrainConfig(name="tiny-dw", task="instance-segmentation", dataset=str(path), backbone="test_resnet",
-                      options={"depth": 3, "decoder_channels": 8}, patch=64, batch_size=2, steps_per_epoch=1,
-                      epochs=1, val_batches=1), tmp_path / "m")
-    hub_row = evaluate(tmp_path / "m", "--benchmark", "dsb2018-fluo/instance", "--dataset", path, "--publish",
-                       "--out", tmp_path / "result.json")
+    train(
+        TrainConfig(
+            name="tiny-dw",
+            task="instance-segmentation",
+            dataset=str(path),
+            backbone="test_resnet",
+            options={"depth": 3, "decoder_channels": 8},
+            patch=64,
+            batch_size=2,
+            steps_per_epoch=1,
+            epochs=1,
+            val_batches=1,
+        ),
+        tmp_path / "m",
+    )
+    hub_row = evaluate(
+        tmp_path / "m",
+        "--benchmark",
+        "dsb2018-fluo/instance",
+        "--dataset",
+        path,
+        "--publish",
+        "--out",
+        tmp_path / "result.json",
+    )
     card = Model.load(tmp_path / "m").card
     assert hub_row["source"] == "hub" and hub_row["weights_sha256"] == card.weights.sha256
     assert hub_row["runtime_s"]["predict_s"] > 0 and hub_row["inputs"] == ["nuclei"]
     assert [r.benchmark for r in card.results] == ["dsb2018-fluo/instance"]  # mirrored into the card
     assert json.loads((tmp_path / "result.json").read_text())["value"] == hub_row["value"]
     ds = open_dataset(path)
-    evaluate("--predictions", truth_labels(ds, tmp_path / "p"), "--benchmark", "dsb2018-fluo/instance",
-             "--dataset", path, "--name", "ground-truth", "--publish")
+    evaluate(
+        "--predictions",
+        truth_labels(ds, tmp_path / "p"),
+        "--benchmark",
+        "dsb2018-fluo/instance",
+        "--dataset",
+        path,
+        "--name",
+        "ground-truth",
+        "--publish",
+    )
     r = cli("leaderboard", "dsb2018-fluo/instance", "--json")
     assert r.returncode == 0, r.stderr
     board = json.loads(r.stdout)
@@ -201,8 +258,19 @@ def test_another_split_of_a_benchmark_dataset_is_scored_like_it_but_never_ranked
     (tmp_path / "val").mkdir()
     for sid in ds.ids("val"):
         tifffile.imwrite(tmp_path / "val" / f"{sid}.tif", ds.image(sid).read()[dapi] * 2.0)
-    out = evaluate("--predictions", tmp_path / "val", "--truth", isl, "--task", "label-free", "--split", "val",
-                   "--name", "val-truth", "--publish")
+    out = evaluate(
+        "--predictions",
+        tmp_path / "val",
+        "--truth",
+        isl,
+        "--task",
+        "label-free",
+        "--split",
+        "val",
+        "--name",
+        "val-truth",
+        "--publish",
+    )
     assert out["split"] == "val" and out["metrics"]["pearson_r"] == pytest.approx(1.0)
     assert len(out["per_sample"]) == len(ds.ids("val"))
     r = cli("leaderboard", "isl-condition-b/label-free", "--json")
@@ -224,17 +292,24 @@ def test_a_result_using_channels_beyond_the_benchmark_is_an_unranked_reference(b
     classes = ds.card.labels.classes
     bench = get_benchmark("jurkat-cellcycle/classification")
     reg = Registry(tmp_path / "reg")
-    for name, inputs, wrong in (("label-free", ["bright-field", "dark-field"], 3), ("with-dna", None, 0),
-                                ("stain-peeking", ["bright-field", "dark-field", "DNA"], 0)):
+    for name, inputs, wrong in (
+        ("label-free", ["bright-field", "dark-field"], 3),
+        ("with-dna", None, 0),
+        ("stain-peeking", ["bright-field", "dark-field", "DNA"], 0),
+    ):
         with open(tmp_path / f"{name}.csv", "w", newline="") as fh:
             w = csv.writer(fh)
             w.writerow(["id", "predicted"])
             for i, sid in enumerate(ds.ids("test")):
                 k = int(ds.sample(sid)["class"])
                 w.writerow([sid, classes[(k + 1) % len(classes)] if i < wrong else classes[k]])
-        reg.publish_result(score_predictions(bench, path, tmp_path / f"{name}.csv", model=name,
-                                             inputs=inputs).model_dump(mode="json"))
+        reg.publish_result(
+            score_predictions(bench, path, tmp_path / f"{name}.csv", model=name, inputs=inputs).model_dump(mode="json")
+        )
     board = leaderboard(bench, reg)
     assert board["inputs"] == ["bright-field", "dark-field"]
     assert [(r["model"], r["rank"], r["reference"]) for r in board["rows"]] == [
-        ("with-dna", 1, None), ("label-free", 2, None), ("stain-peeking", None, "also uses DNA")]
+        ("with-dna", 1, None),
+        ("label-free", 2, None),
+        ("stain-peeking", None, "also uses DNA"),
+    ]

@@ -37,12 +37,14 @@ GiB = 2**30
 
 # -- helpers -------------------------------------------------------------------------------------------------
 
+
 def run_cli(*args) -> tuple[int, str, str, int]:
     """``cellhub ARGS`` in a child process: exit code, stdout, stderr and the child's own peak RSS in bytes
     (``os.wait4`` reports the resources of that one child)."""
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        p = subprocess.Popen([sys.executable, "-c", "from hub.cli import main; main()", *map(str, args)],
-                             stdout=out, stderr=err)
+        p = subprocess.Popen(
+            [sys.executable, "-c", "from hub.cli import main; main()", *map(str, args)], stdout=out, stderr=err
+        )
         _, status, usage = os.wait4(p.pid, 0)
         p.returncode = os.waitstatus_to_exitcode(status)  # reaped here; keep Popen from waiting again
         out.seek(0)
@@ -87,15 +89,27 @@ def deflate_bomb_tiff(path: Path, height: int, width: int, rows_per_strip: int =
     one compressed strip of zeros: a few kilobytes on disk, ``height * width`` bytes once decoded."""
     strip = zlib.compress(bytes(rows_per_strip * width), 9)
     n = -(-height // rows_per_strip)
-    ifd = [(256, 4, 1, width), (257, 4, 1, height), (258, 3, 1, 8), (259, 3, 1, 8), (262, 3, 1, 1),
-           (273, 4, n, "offsets"), (277, 3, 1, 1), (278, 4, 1, rows_per_strip), (279, 4, n, "counts")]
+    ifd = [
+        (256, 4, 1, width),
+        (257, 4, 1, height),
+        (258, 3, 1, 8),
+        (259, 3, 1, 8),
+        (262, 3, 1, 1),
+        (273, 4, n, "offsets"),
+        (277, 3, 1, 1),
+        (278, 4, 1, rows_per_strip),
+        (279, 4, n, "counts"),
+    ]
     offsets_at = 8 + 2 + 12 * len(ifd) + 4
     counts_at = offsets_at + 4 * n
     data_at = counts_at + 4 * n
     out = bytearray(b"II*\x00" + struct.pack("<IH", 8, len(ifd)))
     for tag, kind, count, value in ifd:
-        value = {"offsets": offsets_at, "counts": counts_at}.get(value, value) if n > 1 else \
-            {"offsets": data_at, "counts": len(strip)}.get(value, value)
+        value = (
+            {"offsets": offsets_at, "counts": counts_at}.get(value, value)
+            if n > 1
+            else {"offsets": data_at, "counts": len(strip)}.get(value, value)
+        )
         field = struct.pack("<HH", value, 0) if kind == 3 else struct.pack("<I", value)
         out += struct.pack("<HHI", tag, kind, count) + field
     out += struct.pack("<I", 0)  # no next IFD
@@ -107,8 +121,9 @@ def deflate_bomb_tiff(path: Path, height: int, width: int, rows_per_strip: int =
 def zarr_prediction(path: Path, shape: tuple[int, ...], chunks: tuple[int, ...]) -> Path:
     """An OME-Zarr label image whose level 0 declares ``shape`` with no chunk written (a few KB on disk)."""
     write_image(path, np.zeros((16, 16), np.int32), "yx")
-    zarr.create_array(str(path / "0"), shape=shape, chunks=chunks, dtype="int32", fill_value=0, overwrite=True,
-                      zarr_format=3)
+    zarr.create_array(
+        str(path / "0"), shape=shape, chunks=chunks, dtype="int32", fill_value=0, overwrite=True, zarr_format=3
+    )
     return path
 
 
@@ -127,6 +142,7 @@ def peak_bytes(fn, *args) -> tuple[Exception | None, int]:
 
 
 # -- 1. YAML ---------------------------------------------------------------------------------------------------
+
 
 def test_alias_free_yaml_refuses_a_billion_laughs_and_keeps_plain_yaml():
     assert load_yaml("a: [1, 2]\nb: {c: true}\n") == {"a": [1, 2], "b": {"c": True}}
@@ -168,9 +184,11 @@ def test_recipes_and_oversized_cards_are_refused_with_the_file_named(tmp_path):
 
 # -- 2. family options -----------------------------------------------------------------------------------------
 
+
 def test_every_committed_card_and_recipe_validates_with_its_family_options():
-    cards = sorted((REPO_ROOT / "model_cards").glob("*/*/card.yaml")) + \
-        sorted(p for p in (REPO_ROOT / "model_cards").glob("*/*.yaml") if p.name != "recipe.yaml")
+    cards = sorted((REPO_ROOT / "model_cards").glob("*/*/card.yaml")) + sorted(
+        p for p in (REPO_ROOT / "model_cards").glob("*/*.yaml") if p.name != "recipe.yaml"
+    )
     recipes = sorted((REPO_ROOT / "model_cards").glob("*/recipe.yaml"))
     assert len(cards) >= 20 and len(recipes) >= 10
     for path in cards:
@@ -184,27 +202,31 @@ def test_every_committed_card_and_recipe_validates_with_its_family_options():
         for key, values in (cfg.tune_postprocess if isinstance(cfg.tune_postprocess, dict) else {}).items():
             for v in values:
                 create_family(family, {**cfg.options, key: v}, path)
-    from hub.curate.recipe import load_recipe as load_dataset_recipe, recipe_names
+    from hub.curate.recipe import load_recipe as load_dataset_recipe
+    from hub.curate.recipe import recipe_names
 
     assert recipe_names()
     for name in recipe_names():
         load_dataset_recipe(name)
 
 
-@pytest.mark.parametrize("family, options, words", [
-    ("deep-watershed", {"decoder_channels": 2000}, ["'decoder_channels'", "less than or equal to 512", "2000"]),
-    ("deep-watershed", {"decoder_chanels": 16}, ["'decoder_chanels'", "unknown option", "decoder_channels"]),
-    ("embeddings", {"embedding_dim": 100000}, ["'embedding_dim'"]),
-    ("unet", {"depth": 9}, ["'depth'"]),
-    ("unet", {"depth": 4.0}, ["'depth'", "valid integer"]),
-    ("unet-regression", {"loss": "huber"}, ["'loss'"]),
-    ("classifier", {"output_stride": 12}, ["'output_stride'"]),
-    ("classifier", {"depth": 3}, ["'depth'", "unknown option"]),  # a classifier has no U-Net
-    ("detect-link", {"max_gap": -1}, ["'max_gap'"]),
-    ("detect-link", {"threshold": 1.5}, ["'threshold'"]),
-    ("deep-watershed", {"tta": "yes"}, ["'tta'", "valid boolean"]),
-    ("deep-watershed", {"min_size": float("inf")}, ["'min_size'"]),
-])
+@pytest.mark.parametrize(
+    "family, options, words",
+    [
+        ("deep-watershed", {"decoder_channels": 2000}, ["'decoder_channels'", "less than or equal to 512", "2000"]),
+        ("deep-watershed", {"decoder_chanels": 16}, ["'decoder_chanels'", "unknown option", "decoder_channels"]),
+        ("embeddings", {"embedding_dim": 100000}, ["'embedding_dim'"]),
+        ("unet", {"depth": 9}, ["'depth'"]),
+        ("unet", {"depth": 4.0}, ["'depth'", "valid integer"]),
+        ("unet-regression", {"loss": "huber"}, ["'loss'"]),
+        ("classifier", {"output_stride": 12}, ["'output_stride'"]),
+        ("classifier", {"depth": 3}, ["'depth'", "unknown option"]),  # a classifier has no U-Net
+        ("detect-link", {"max_gap": -1}, ["'max_gap'"]),
+        ("detect-link", {"threshold": 1.5}, ["'threshold'"]),
+        ("deep-watershed", {"tta": "yes"}, ["'tta'", "valid boolean"]),
+        ("deep-watershed", {"min_size": float("inf")}, ["'min_size'"]),
+    ],
+)
 def test_bad_family_options_are_one_line_errors(family, options, words):
     with pytest.raises(InvalidInput) as info:
         create_family(family, options, "x/card.yaml")
@@ -246,14 +268,19 @@ def test_training_refuses_bad_options_before_it_reads_anything(tmp_path):
     with pytest.raises(InvalidInput, match="'decoder_channels'") as info:
         load_recipe(recipe)
     assert str(recipe) in str(info.value)
-    cfg = TrainConfig(name="x", task="instance-segmentation", dataset=str(tmp_path / "nowhere"),
-                      grid={"options": [{"depth": 3}, {"depht": 3}]})
+    cfg = TrainConfig(
+        name="x",
+        task="instance-segmentation",
+        dataset=str(tmp_path / "nowhere"),
+        grid={"options": [{"depth": 3}, {"depht": 3}]},
+    )
     with pytest.raises(InvalidInput, match="'depht': unknown option"):  # the second trial, before the first trains
         train(cfg, tmp_path / "out")
     assert not (tmp_path / "out").exists()
 
 
 # -- 3. image decoding within a pixel budget -------------------------------------------------------------------
+
 
 def test_a_few_kilobytes_declaring_1_6_gigapixels_are_refused_before_decoding(tmp_path):
     small = deflate_bomb_tiff(tmp_path / "small.tif", 2000, 3000)
@@ -288,6 +315,7 @@ def test_a_lower_pixel_budget_refuses_real_images(data_dir, monkeypatch):
 
 # -- 4. predictions shape-checked before they are read -----------------------------------------------------------
 
+
 def test_predictions_declaring_huge_arrays_are_refused_before_reading(tmp_path):
     truth = (256, 320)
     z = zarr_prediction(tmp_path / "a.ome.zarr", (2**20, 2**20), (256, 256))
@@ -297,9 +325,11 @@ def test_predictions_declaring_huge_arrays_are_refused_before_reading(tmp_path):
         for read, shape, got in ((read_label_image, truth, declared), (read_channels, (1, *truth), (1, *declared))):
             err, peak = peak_bytes(read, path, shape)
             assert isinstance(err, InvalidInput), err
-            assert str(err) in (f"{path}: prediction has shape {got}, the truth {shape}",  # TIFF: vs the truth
-                                f"{path}/0: array declares shape {declared} int32 = {np.prod(declared):,} pixels, "
-                                f"over the {2**28:,} allowed (CELLHUB_MAX_PIXELS); refused before decoding"), str(err)
+            assert str(err) in (
+                f"{path}: prediction has shape {got}, the truth {shape}",  # TIFF: vs the truth
+                f"{path}/0: array declares shape {declared} int32 = {np.prod(declared):,} pixels, "
+                f"over the {2**28:,} allowed (CELLHUB_MAX_PIXELS); refused before decoding",
+            ), str(err)
             assert peak < 16 * 2**20
     chunky = zarr_prediction(tmp_path / "c.ome.zarr", truth, (2**16, 2**16))  # right shape, one huge chunk
     err, _ = peak_bytes(read_label_image, chunky, truth)
@@ -320,17 +350,26 @@ def test_eval_refuses_a_zarr_prediction_declaring_a_huge_array(built, tmp_path):
     for sid in ids[1:]:
         tifffile.imwrite(folder / f"{sid}.tif", np.asarray(ds.image(sid).label("instances")[...]))
     bomb = zarr_prediction(folder / f"{ids[0]}.ome.zarr", (2**20, 2**20), (512, 512))
-    rc, _, err, rss = run_cli("eval", "--predictions", folder, "--benchmark", "dsb2018-fluo/instance",
-                              "--dataset", path, "--out", tmp_path / "r.json")
+    rc, _, err, rss = run_cli(
+        "eval",
+        "--predictions",
+        folder,
+        "--benchmark",
+        "dsb2018-fluo/instance",
+        "--dataset",
+        path,
+        "--out",
+        tmp_path / "r.json",
+    )
     assert_one_line_error(rc, err, str(bomb), "declares shape (1048576, 1048576)")
     assert rss < 3 * GiB and not (tmp_path / "r.json").exists()
 
 
 # -- 5. weights ----------------------------------------------------------------------------------------------
 
+
 def _point_card_at(folder: Path, rel: str, data: bytes) -> None:
-    edit_card(folder, lambda c: c["weights"].update(file=rel, sha256=hashlib.sha256(data).hexdigest(),
-                                                    size=len(data)))
+    edit_card(folder, lambda c: c["weights"].update(file=rel, sha256=hashlib.sha256(data).hexdigest(), size=len(data)))
 
 
 def test_publish_refuses_weights_that_are_not_safetensors(tmp_path):

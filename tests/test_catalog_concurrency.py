@@ -8,9 +8,9 @@ import threading
 
 import pytest
 import s3fs
+from servers import s3_server
 
 from hub.registry import Registry
-from servers import s3_server
 
 BENCH = "dsb2018-fluo/instance"
 WRITERS, ROUNDS = 6, 3

@@ -12,15 +12,16 @@ import numpy as np
 import pytest
 import tifffile
 
-from hub.ome import read_man_track, write_man_track
 from hub.curate.importers.ctc import clip_lineage
+from hub.ome import read_man_track, write_man_track
 
 DSB = "segmentation/dsb2018-fluo/stage1_train"
 
 
 def cellhub(*args, check=True):
-    r = subprocess.run([sys.executable, "-c", "from hub.cli import main; main()", *map(str, args)],
-                       capture_output=True, text=True)
+    r = subprocess.run(
+        [sys.executable, "-c", "from hub.cli import main; main()", *map(str, args)], capture_output=True, text=True
+    )
     if check and r.returncode != 0:
         raise AssertionError(f"cellhub {' '.join(map(str, args))} failed: {r.stderr}")
     return r
@@ -54,8 +55,19 @@ def test_card_error_names_field_path(tmp_path, data_dir):
     card = tmp_path / "card.yaml"
     card.write_text("version: '1.0'\nacquisition: {pixel_size: {unknown: false, y: 0.2}}\n")
     out = tmp_path / "out"
-    r = cellhub("datasets", "import", "kaggle-dsb", dsb_subset(data_dir, tmp_path, 2), "--name", "x-y",
-                "--out", out, "--card", card, check=False)
+    r = cellhub(
+        "datasets",
+        "import",
+        "kaggle-dsb",
+        dsb_subset(data_dir, tmp_path, 2),
+        "--name",
+        "x-y",
+        "--out",
+        out,
+        "--card",
+        card,
+        check=False,
+    )
     assert_refused(r, "card.yaml", "version", "acquisition.pixel_size", out=out)
 
 
@@ -65,8 +77,7 @@ def test_import_kaggle_dsb_then_validate_and_info(data_dir, tmp_path):
     r = cellhub("datasets", "import", "kaggle-dsb", src, "--name", "dsb-mini", "--out", out, "--json")
     summary = json.loads(r.stdout)
     assert summary["samples"] == 8
-    assert summary["objects"] == sum(len(list((src / i / "masks").iterdir())) for i in
-                                     [p.name for p in src.iterdir()])
+    assert summary["objects"] == sum(len(list((src / i / "masks").iterdir())) for i in [p.name for p in src.iterdir()])
     v = json.loads(cellhub("datasets", "validate", out, "--json").stdout)
     assert v["errors"] == [] and any("not recorded" in w["message"] for w in v["warnings"])
     info = json.loads(cellhub("datasets", "info", out, "--json").stdout)
@@ -82,8 +93,9 @@ def test_import_ctc_standard_layout_from_other_movie(data_dir, tmp_path):
     back = tmp_path / "back"
     cellhub("datasets", "export", "ctc", out, "--out", back)
     assert (back / "01_GT/TRA/man_track.txt").read_text() == (root / "01_GT/TRA/man_track.txt").read_text()
-    np.testing.assert_array_equal(tifffile.imread(back / "01_GT/TRA/man_track005.tif"),
-                                  tifffile.imread(root / "01_GT/TRA/man_track005.tif"))
+    np.testing.assert_array_equal(
+        tifffile.imread(back / "01_GT/TRA/man_track005.tif"), tifffile.imread(root / "01_GT/TRA/man_track005.tif")
+    )
 
 
 def test_man_track_contradicting_masks_is_refused(data_dir, tmp_path):
@@ -100,8 +112,21 @@ def test_man_track_contradicting_masks_is_refused(data_dir, tmp_path):
     tracks[i] = tracks[i]._replace(end=2)  # the table says a cell ends early; the masks disagree
     write_man_track(tracks, root / "TRA/man_track.txt")
     out = tmp_path / "ds"
-    r = cellhub("datasets", "import", "ctc", root, "--name", "bad", "--out", out,
-                "-o", "images=img", "-o", "tracks=TRA", check=False)
+    r = cellhub(
+        "datasets",
+        "import",
+        "ctc",
+        root,
+        "--name",
+        "bad",
+        "--out",
+        out,
+        "-o",
+        "images=img",
+        "-o",
+        "tracks=TRA",
+        check=False,
+    )
     assert_refused(r, "man_track.txt", "contradicts the masks", out=out)
 
 
@@ -116,8 +141,7 @@ def test_float_labels_are_refused(data_dir, tmp_path):
         tifffile.imwrite(folder / f"{d.name}.tif", img)
         tifffile.imwrite(masks / f"{d.name}.tif", (img > 40).astype(np.float32))
     out = tmp_path / "ds"
-    r = cellhub("datasets", "import", "folder", folder, "--name", "bad", "--out", out, "-o", "masks=masks",
-                check=False)
+    r = cellhub("datasets", "import", "folder", folder, "--name", "bad", "--out", out, "-o", "masks=masks", check=False)
     assert_refused(r, "masks", ".tif", "float32", "integers", out=out)
 
 
@@ -180,17 +204,18 @@ def test_build_refuses_drifted_split(data_dir, tmp_path, monkeypatch):
     recipes = tmp_path / "recipes"
     shutil.copytree(Path(__file__).parents[1] / "datasets/isl-condition-b", recipes / "isl-condition-b")
     text = (recipes / "isl-condition-b/recipe.yaml").read_text()
-    (recipes / "isl-condition-b/recipe.yaml").write_text(text.replace("A4_y0768_x0512]", "A4_y0768_x0768]")
-                                                         .replace("[A4_y0000_x0768, A4_y0256_x0768, A4_y0512_x0768, "
-                                                                  "A4_y0768_x0768]",
-                                                                  "[A4_y0000_x0768, A4_y0256_x0768, A4_y0512_x0768, "
-                                                                  "A4_y0768_x0512]"))
+    (recipes / "isl-condition-b/recipe.yaml").write_text(
+        text.replace("A4_y0768_x0512]", "A4_y0768_x0768]").replace(
+            "[A4_y0000_x0768, A4_y0256_x0768, A4_y0512_x0768, A4_y0768_x0768]",
+            "[A4_y0000_x0768, A4_y0256_x0768, A4_y0512_x0768, A4_y0768_x0512]",
+        )
+    )
     out = tmp_path / "out"
-    good = json.loads(cellhub("datasets", "build", "isl-condition-b", "--source", data_dir, "--out", out,
-                              "--json").stdout)
+    good = json.loads(
+        cellhub("datasets", "build", "isl-condition-b", "--source", data_dir, "--out", out, "--json").stdout
+    )
     monkeypatch.setenv("CELLHUB_RECIPES", str(recipes))
-    r = cellhub("datasets", "build", "isl-condition-b", "--source", data_dir, "--out", out, "--overwrite",
-                check=False)
+    r = cellhub("datasets", "build", "isl-condition-b", "--source", data_dir, "--out", out, "--overwrite", check=False)
     assert_refused(r, "recipe.yaml", "does not reproduce the frozen split")
     kept = json.loads(cellhub("datasets", "info", out, "--json").stdout)  # the good build is still there
     assert kept["split_manifest_sha256"] == good["split_manifest_sha256"]
@@ -227,12 +252,21 @@ def test_near_duplicate_across_splits_is_a_warning(data_dir, tmp_path):
 
 
 def yaml_card(name: str) -> dict:
-    return {"name": name, "version": "0.1.0", "title": name, "description": "test", "tasks": ["instance-segmentation"],
-            "terms": {"license": "CC0-1.0", "redistribution": True, "citations": ["DSB2018"], "sources": ["DSB2018"]},
-            "acquisition": {"organism": "mixed", "cell_type": "nuclei", "channels": [{"name": "grey",
-                                                                                     "modality": "fluorescence"}],
-                            "pixel_size": {"unknown": True}},
-            "labels": {}}
+    return {
+        "name": name,
+        "version": "0.1.0",
+        "title": name,
+        "description": "test",
+        "tasks": ["instance-segmentation"],
+        "terms": {"license": "CC0-1.0", "redistribution": True, "citations": ["DSB2018"], "sources": ["DSB2018"]},
+        "acquisition": {
+            "organism": "mixed",
+            "cell_type": "nuclei",
+            "channels": [{"name": "grey", "modality": "fluorescence"}],
+            "pixel_size": {"unknown": True},
+        },
+        "labels": {},
+    }
 
 
 def test_kaggle_layout_with_a_colour_image_keeps_three_channels(data_dir, tmp_path):
@@ -246,8 +280,10 @@ def test_kaggle_layout_with_a_colour_image_keeps_three_channels(data_dir, tmp_pa
 
     root = dsb_subset(data_dir, tmp_path, 2)
     isl = data_dir / "labelfree/in-silico-labeling/condition_blue_sample"
-    planes = [read_image_file(next(isl.glob(f"*channel-{c}_CONFOCAL*")))[:256, :256].astype(float)
-              for c in ("DAPI", "MAP2", "NFH")]
+    planes = [
+        read_image_file(next(isl.glob(f"*channel-{c}_CONFOCAL*")))[:256, :256].astype(float)
+        for c in ("DAPI", "MAP2", "NFH")
+    ]
     rgb = np.stack([np.clip(255 * (p - np.percentile(p, 1)) / np.ptp(p), 0, 255) for p in planes], -1)
     sid = "isl-colour"
     (root / sid / "images").mkdir(parents=True)
@@ -288,8 +324,9 @@ def _mini_ctc(data_dir, root: Path, frames: int) -> Path:
     for t in range(frames):
         shutil.copy(src / f"img/t{t:06d}.tif", root / f"01/t{t:03d}.tif")
         shutil.copy(src / f"TRA/man_track{t:06d}.tif", root / f"01_GT/TRA/man_track{t:03d}.tif")
-    write_man_track(clip_lineage(read_man_track(src / "TRA/man_track.txt"), 0, frames - 1),
-                    root / "01_GT/TRA/man_track.txt")
+    write_man_track(
+        clip_lineage(read_man_track(src / "TRA/man_track.txt"), 0, frames - 1), root / "01_GT/TRA/man_track.txt"
+    )
     return root
 
 
@@ -305,8 +342,23 @@ def test_ctc_frame_of_another_shape_is_refused(data_dir, tmp_path):
 def test_touching_time_windows_on_two_splits_are_leakage(data_dir, tmp_path):
     root = _mini_ctc(data_dir, tmp_path / "ctc", 4)
     out = tmp_path / "ds"
-    r = cellhub("datasets", "import", "ctc", root, "--name", "leak", "--out", out, "-o", "windows=[[0,1],[2,3]]",
-                "--val", "0", "--test", "0.5", check=False)
+    r = cellhub(
+        "datasets",
+        "import",
+        "ctc",
+        root,
+        "--name",
+        "leak",
+        "--out",
+        out,
+        "-o",
+        "windows=[[0,1],[2,3]]",
+        "--val",
+        "0",
+        "--test",
+        "0.5",
+        check=False,
+    )
     assert_refused(r, "leakage", "guard band", out=out)
 
 

@@ -12,7 +12,11 @@ from torch.utils.data import DataLoader, Subset
 
 from hub.curate import open_dataset
 from hub.data import (
-    ClassificationDataset, LabelFreeDataset, SegmentationDataset, TrackingDataset, to_hf_dataset,
+    ClassificationDataset,
+    LabelFreeDataset,
+    SegmentationDataset,
+    TrackingDataset,
+    to_hf_dataset,
 )
 from hub.errors import CardError, InvalidInput
 
@@ -39,9 +43,9 @@ def test_segmentation_patches_normalised_and_aligned(built):
         assert y.shape == (128, 128) and y.dtype == torch.int64
         w = ds.window(i)
         zimg = img0.image(w.sample)
-        raw = zimg.array(0)[w.y:w.y + 128, w.x:w.x + 128]
+        raw = zimg.array(0)[w.y : w.y + 128, w.x : w.x + 128]
         np.testing.assert_allclose(x[0].numpy(), (raw - s.p1) / (s.p99_8 - s.p1), rtol=1e-6)
-        np.testing.assert_array_equal(y.numpy(), zimg.label("instances")[w.y:w.y + 128, w.x:w.x + 128])
+        np.testing.assert_array_equal(y.numpy(), zimg.label("instances")[w.y : w.y + 128, w.x : w.x + 128])
     again = SegmentationDataset(path, "train", patch=128, samples_per_epoch=6, seed=0)
     assert all(torch.equal(ds[i][0], again[i][0]) for i in range(3))  # windows are a function of the seed
     again.set_epoch(1)
@@ -51,8 +55,7 @@ def test_segmentation_patches_normalised_and_aligned(built):
 def test_segmentation_meanstd_semantic_and_padding(built):
     path = built("dsb2018-fluo")
     s = stats(path, "nuclei")
-    ds = SegmentationDataset(path, "val", patch=768, samples_per_epoch=3, semantic=True, normalize="meanstd",
-                             seed=1)
+    ds = SegmentationDataset(path, "val", patch=768, samples_per_epoch=3, semantic=True, normalize="meanstd", seed=1)
     for i in range(3):
         x, y = ds[i]
         w = ds.window(i)
@@ -74,7 +77,7 @@ def test_timelapse_patches_come_from_annotated_frames(built):
         x, y = ds[i]
         w = ds.window(i)
         assert w.frame in annotated and x.shape == (1, 256, 256) and y.dtype == torch.int64
-        np.testing.assert_array_equal(y.numpy(), img.label("segmentation")[w.frame, w.y:w.y + 256, w.x:w.x + 256])
+        np.testing.assert_array_equal(y.numpy(), img.label("segmentation")[w.frame, w.y : w.y + 256, w.x : w.x + 256])
     tracks = SegmentationDataset(path, "train", label="tracks")
     assert len(tracks.planes) == img.array(0).shape[0]  # every frame has track markers
 
@@ -82,15 +85,15 @@ def test_timelapse_patches_come_from_annotated_frames(built):
 def test_foreground_oversampling_centres_windows_on_cells(built):
     path = built("ecoli-lineage")  # frame 0 holds 2 cells in a 1305 x 1009 field: uniform windows miss them
     uniform = SegmentationDataset(path, "train", patch=128, label="tracks", samples_per_epoch=40, seed=0)
-    centred = SegmentationDataset(path, "train", patch=128, label="tracks", samples_per_epoch=40, seed=0,
-                                  foreground=1.0)
+    centred = SegmentationDataset(
+        path, "train", patch=128, label="tracks", samples_per_epoch=40, seed=0, foreground=1.0
+    )
     empty = [not uniform[i][1].any() for i in range(len(uniform))]
     assert sum(empty) >= 10
     for i in range(len(centred)):
         x, y = centred[i]
         assert y.any() and x.shape == (1, 128, 128), f"window {centred.window(i)} holds no cell"
-    mixed = SegmentationDataset(path, "train", patch=128, label="tracks", samples_per_epoch=40, seed=0,
-                                foreground=0.5)
+    mixed = SegmentationDataset(path, "train", patch=128, label="tracks", samples_per_epoch=40, seed=0, foreground=0.5)
     assert [mixed.window(i) for i in range(40)] == [mixed.window(i) for i in range(40)]  # still seeded
     with pytest.raises(InvalidInput, match="foreground"):
         SegmentationDataset(path, "train", label="tracks", foreground=1.5)
@@ -104,8 +107,7 @@ def test_augmentation_keeps_image_and_label_aligned(built):
     for i in range(len(plain)):
         (x, y), (xa, ya) = plain[i], aug[i]
         assert plain.window(i) == aug.window(i)
-        pairs = [(dx, dy) for dx, dy in zip(dihedral(x.numpy()), dihedral(y.numpy()))
-                 if np.array_equal(dx, xa.numpy())]
+        pairs = [(dx, dy) for dx, dy in zip(dihedral(x.numpy()), dihedral(y.numpy())) if np.array_equal(dx, xa.numpy())]
         assert any(np.array_equal(dy, ya.numpy()) for _, dy in pairs), f"patch {i}: label moved apart from image"
         moved += not torch.equal(x, xa)
     assert moved  # augmentation did something
@@ -157,8 +159,11 @@ def test_labelfree_pairs_from_card_channels(built):
     px, py = plain[0]
     np.testing.assert_allclose(py[0, :224, :224].numpy(), (raw[c] - s.p1) / (s.p99_8 - s.p1), rtol=1e-5)
     assert not py[:, 224:].any()
-    ok = [i for i, (dx, dy) in enumerate(zip(dihedral(px.numpy()), dihedral(py.numpy())))
-          if np.array_equal(dx, x.numpy()) and np.array_equal(dy, y.numpy())]
+    ok = [
+        i
+        for i, (dx, dy) in enumerate(zip(dihedral(px.numpy()), dihedral(py.numpy())))
+        if np.array_equal(dx, x.numpy()) and np.array_equal(dy, y.numpy())
+    ]
     assert ok, "inputs and targets were augmented differently"
 
 

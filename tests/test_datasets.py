@@ -60,15 +60,17 @@ def test_ctc_export_is_lossless(built, data_dir, tmp_path):
     for seq in ("01", "02"):
         assert filecmp.cmp(out / f"{seq}_GT/TRA/man_track.txt", src / f"{seq}_GT/TRA/man_track.txt", shallow=False)
         for t in (0, 45, 91):
-            np.testing.assert_array_equal(tifffile.imread(out / seq / f"t{t:03d}.tif"),
-                                          tifffile.imread(src / seq / f"t{t:03d}.tif"))
+            np.testing.assert_array_equal(
+                tifffile.imread(out / seq / f"t{t:03d}.tif"), tifffile.imread(src / seq / f"t{t:03d}.tif")
+            )
             a, b = (tifffile.imread(p / f"{seq}_GT/TRA/man_track{t:03d}.tif") for p in (out, src))
             assert a.dtype == b.dtype
             np.testing.assert_array_equal(a, b)
         seg_src = sorted(p.name for p in (src / f"{seq}_GT/SEG").glob("man_seg*.tif"))
         assert sorted(p.name for p in (out / f"{seq}_GT/SEG").iterdir()) == seg_src
-        np.testing.assert_array_equal(tifffile.imread(out / f"{seq}_GT/SEG" / seg_src[0]),
-                                      tifffile.imread(src / f"{seq}_GT/SEG" / seg_src[0]))
+        np.testing.assert_array_equal(
+            tifffile.imread(out / f"{seq}_GT/SEG" / seg_src[0]), tifffile.imread(src / f"{seq}_GT/SEG" / seg_src[0])
+        )
 
 
 def test_ecoli_windows_keep_lineage_and_never_share_frames(built, data_dir):
@@ -111,8 +113,8 @@ def test_isl_tiles_are_disjoint_with_guard(built, data_dir):
     ds = open_dataset(built("isl-condition-b"))
     assert len(ds.samples) == 16
     regions = {r["id"]: ([int(v) for v in r["region"].split()], r["split"]) for r in ds.samples}
-    for a, (ra, sa) in regions.items():
-        for b, (rb, sb) in regions.items():
+    for a, (ra, _sa) in regions.items():
+        for b, (rb, _sb) in regions.items():
             if a < b:
                 gap = max(rb[0] - ra[2], ra[0] - rb[2], rb[1] - ra[3], ra[1] - rb[3])
                 assert gap >= 32
@@ -123,8 +125,7 @@ def test_isl_tiles_are_disjoint_with_guard(built, data_dir):
     np.testing.assert_array_equal(tile[5], read_image_file(dapi)[256:480, 512:736])
 
 
-@pytest.mark.parametrize("name", ["dsb2018-fluo", "ctc-gowt1", "ecoli-lineage", "jurkat-cellcycle",
-                                  "isl-condition-b"])
+@pytest.mark.parametrize("name", ["dsb2018-fluo", "ctc-gowt1", "ecoli-lineage", "jurkat-cellcycle", "isl-condition-b"])
 def test_split_is_frozen(built, name):
     path = built(name)  # the build itself runs the validator and refuses any error
     recipe, _, _ = load_recipe(name)

@@ -13,15 +13,19 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tifffile
-
 from servers import static_http_server
 
 DSB = "segmentation/dsb2018-fluo/stage1_train"
 
 
 def cellhub(*args, env: dict | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", "from hub.cli import main; main()", *map(str, args)],
-                          capture_output=True, text=True, env={**os.environ, **(env or {})}, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-c", "from hub.cli import main; main()", *map(str, args)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        timeout=timeout,
+    )
 
 
 def one_line(r: subprocess.CompletedProcess, *words: str) -> str:
@@ -52,8 +56,21 @@ def instance_ds(data_dir, tmp_path_factory) -> Path:
     for i in sorted(p.name for p in (data_dir / DSB).iterdir())[:3]:
         shutil.copytree(data_dir / DSB / i, base / "src" / i)
     out = base / "ds"
-    r = cellhub("datasets", "import", "kaggle-dsb", base / "src", "--name", "dsb-tiny", "--out", out,
-                "--val", "0", "--test", "0", env={"CELLHUB_REGISTRY": str(base / "registry")})
+    r = cellhub(
+        "datasets",
+        "import",
+        "kaggle-dsb",
+        base / "src",
+        "--name",
+        "dsb-tiny",
+        "--out",
+        out,
+        "--val",
+        "0",
+        "--test",
+        "0",
+        env={"CELLHUB_REGISTRY": str(base / "registry")},
+    )
     assert r.returncode == 0, r.stderr
     return out
 
@@ -63,11 +80,28 @@ def class_ds(tmp_path_factory) -> Path:
     """Eight random 16 x 16 crops of two classes, all on the train split."""
     base = tmp_path_factory.mktemp("classes")
     rng = np.random.default_rng(0)
-    np.savez(base / "crops.npz", images=rng.integers(0, 255, (8, 1, 16, 16), dtype=np.uint8),
-             labels=np.arange(8) % 2, class_names=np.array(["a", "b"]))
+    np.savez(
+        base / "crops.npz",
+        images=rng.integers(0, 255, (8, 1, 16, 16), dtype=np.uint8),
+        labels=np.arange(8) % 2,
+        class_names=np.array(["a", "b"]),
+    )
     out = base / "ds"
-    r = cellhub("datasets", "import", "npz", base / "crops.npz", "--name", "tiny-classes", "--out", out,
-                "--val", "0", "--test", "0", env={"CELLHUB_REGISTRY": str(base / "registry")})
+    r = cellhub(
+        "datasets",
+        "import",
+        "npz",
+        base / "crops.npz",
+        "--name",
+        "tiny-classes",
+        "--out",
+        out,
+        "--val",
+        "0",
+        "--test",
+        "0",
+        env={"CELLHUB_REGISTRY": str(base / "registry")},
+    )
     assert r.returncode == 0, r.stderr
     return out
 
@@ -78,8 +112,9 @@ def copy_of(ds: Path, tmp_path: Path) -> Path:
 
 
 def eval_classes(ds: Path, predictions: Path, *more) -> subprocess.CompletedProcess:
-    return cellhub("eval", "--predictions", predictions, "--truth", ds, "--task", "classification", "--split", "train",
-                   *more)
+    return cellhub(
+        "eval", "--predictions", predictions, "--truth", ds, "--task", "classification", "--split", "train", *more
+    )
 
 
 def write_predictions(path: Path, text: bytes) -> Path:
@@ -87,7 +122,7 @@ def write_predictions(path: Path, text: bytes) -> Path:
     return path
 
 
-GOOD_CSV = b"id,predicted\n" + b"".join(b"%d,%s\n" % (i, b"ab"[i % 2:i % 2 + 1]) for i in range(8))
+GOOD_CSV = b"id,predicted\n" + b"".join(b"%d,%s\n" % (i, b"ab"[i % 2 : i % 2 + 1]) for i in range(8))
 
 
 # --- CSV ----------------------------------------------------------------------------------------------------------
@@ -115,8 +150,18 @@ def test_samples_csv_with_a_ragged_row(instance_ds, tmp_path):
 def test_prediction_csv_not_utf8(class_ds, tmp_path):
     csv = write_predictions(tmp_path / "pred.csv", GOOD_CSV.replace(b"3,b", b"3,\xff\xfeb"))
     one_line(eval_classes(class_ds, csv), str(csv), "class-prediction CSV is not UTF-8", "line 5", "0xff")
-    r = cellhub("eval", "--predictions", csv, "--truth", class_ds, "--task", "classification", "--split", "train",
-                env={"CELLHUB_DEBUG": "1"})
+    r = cellhub(
+        "eval",
+        "--predictions",
+        csv,
+        "--truth",
+        class_ds,
+        "--task",
+        "classification",
+        "--split",
+        "train",
+        env={"CELLHUB_DEBUG": "1"},
+    )
     traceback_of(r, "InvalidInput")
 
 
@@ -159,8 +204,9 @@ def test_uint64_labels_above_int64_are_ids(instance_ds, tmp_path):
         lab[lab > 0] += np.uint64(2**63 + 5)
         assert lab.max() >= 2**63
         tifffile.imwrite(pred / f"{sid}.tif", lab)
-    r = cellhub("eval", "--predictions", pred, "--truth", instance_ds, "--task", "instance", "--split", "train",
-                "--json")
+    r = cellhub(
+        "eval", "--predictions", pred, "--truth", instance_ds, "--task", "instance", "--split", "train", "--json"
+    )
     assert r.returncode == 0 and not r.stderr, r.stderr
     import json
 
@@ -202,9 +248,26 @@ def test_os_error_names_the_path(class_ds, tmp_path):
 
 
 def test_bad_architecture_option(instance_ds, tmp_path):
-    r = cellhub("models", "train", "--task", "semantic-segmentation", "--family", "unet", "--dataset", instance_ds,
-                "--name", "x", "--version", "1.0.0", "--backbone", "no-such-backbone", "--epochs", "1",
-                "--out", tmp_path / "model")
+    r = cellhub(
+        "models",
+        "train",
+        "--task",
+        "semantic-segmentation",
+        "--family",
+        "unet",
+        "--dataset",
+        instance_ds,
+        "--name",
+        "x",
+        "--version",
+        "1.0.0",
+        "--backbone",
+        "no-such-backbone",
+        "--epochs",
+        "1",
+        "--out",
+        tmp_path / "model",
+    )
     one_line(r, "cannot build a unet network", "no-such-backbone")
     assert not (tmp_path / "model").exists()
 
@@ -226,15 +289,21 @@ def published(instance_ds, tmp_path_factory) -> Path:
     return reg
 
 
-@pytest.mark.parametrize("stall_after, args", [(0, ("list",)), (3, ("datasets", "pull", "dsb-tiny"))],
-                         ids=["catalog", "mid-pull"])
+@pytest.mark.parametrize(
+    "stall_after, args", [(0, ("list",)), (3, ("datasets", "pull", "dsb-tiny"))], ids=["catalog", "mid-pull"]
+)
 def test_stalled_http_registry_times_out(published, tmp_path, stall_after, args):
     """The server answers ``stall_after`` requests and then holds every later one; with CELLHUB_TIMEOUT=2 the CLI
     gives up after about 2 s (plus its start-up) and says so. The server is stopped when the test leaves."""
     with static_http_server(published, stall_after=stall_after) as url:
         start = time.monotonic()
-        r = cellhub(*args, "--registry", url, env={"CELLHUB_TIMEOUT": "2", "CELLHUB_CACHE": str(tmp_path / "cache")},
-                    timeout=120)
+        r = cellhub(
+            *args,
+            "--registry",
+            url,
+            env={"CELLHUB_TIMEOUT": "2", "CELLHUB_CACHE": str(tmp_path / "cache")},
+            timeout=120,
+        )
         took = time.monotonic() - start
     one_line(r, url, "no answer from the registry within 2 s (CELLHUB_TIMEOUT)")
     assert took < 45, f"took {took:.0f} s"  # without the timeout: 60 s and more
@@ -304,7 +373,9 @@ def test_a_timeout_without_a_remote_registry_is_not_blamed_on_one(monkeypatch, c
         raise TimeoutError("took too long")
 
     code, err = _run_main(monkeypatch, capsys, fail)
-    assert code == 1 and err == "error: TimeoutError: took too long (unexpected; rerun with --debug for the traceback)\n"
+    assert (
+        code == 1 and err == "error: TimeoutError: took too long (unexpected; rerun with --debug for the traceback)\n"
+    )
 
 
 def test_an_exception_group_shows_its_first_failure(monkeypatch, capsys):

@@ -20,25 +20,51 @@ from hub.errors import BuildError, InvalidInput
 from hub.models import Model, TrainConfig, train
 from hub.models.export import export
 
-TINY = dict(backbone="test_resnet", options={"depth": 3, "decoder_channels": 8}, patch=64, batch_size=2,
-            steps_per_epoch=1, epochs=1, val_batches=1)
-CITE = ("Caicedo et al. 2019, Nucleus segmentation across imaging experiments, Nature Methods, "
-        "doi:10.1038/s41592-019-0612-7")
+TINY = dict(
+    backbone="test_resnet",
+    options={"depth": 3, "decoder_channels": 8},
+    patch=64,
+    batch_size=2,
+    steps_per_epoch=1,
+    epochs=1,
+    val_batches=1,
+)
+CITE = (
+    "Caicedo et al. 2019, Nucleus segmentation across imaging experiments, Nature Methods, "
+    "doi:10.1038/s41592-019-0612-7"
+)
 CASES = {
-    "deep-watershed": ("dsb2018-fluo", "instance-segmentation", {},
-                       ResultSummary(benchmark="dsb2018-fluo/instance", split="test", primary_metric="ap50",
-                                     metrics={"ap50": 0.71, "f1_iou50": 0.8, "sq": None}, ci95=[0.65, 0.76],
-                                     split_sha256="ab" * 32)),
-    "classifier": ("jurkat-cellcycle", "classification", dict(channels=["bright-field", "dark-field"], options={}),
-                   ResultSummary(benchmark="jurkat-cellcycle/classification", split="test",
-                                 primary_metric="balanced_accuracy",
-                                 metrics={"balanced_accuracy": 0.42, "macro_f1": 0.38})),
+    "deep-watershed": (
+        "dsb2018-fluo",
+        "instance-segmentation",
+        {},
+        ResultSummary(
+            benchmark="dsb2018-fluo/instance",
+            split="test",
+            primary_metric="ap50",
+            metrics={"ap50": 0.71, "f1_iou50": 0.8, "sq": None},
+            ci95=[0.65, 0.76],
+            split_sha256="ab" * 32,
+        ),
+    ),
+    "classifier": (
+        "jurkat-cellcycle",
+        "classification",
+        dict(channels=["bright-field", "dark-field"], options={}),
+        ResultSummary(
+            benchmark="jurkat-cellcycle/classification",
+            split="test",
+            primary_metric="balanced_accuracy",
+            metrics={"balanced_accuracy": 0.42, "macro_f1": 0.38},
+        ),
+    ),
 }
 
 
 def cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", "from hub.cli import main; main()", *args], capture_output=True,
-                          text=True)
+    return subprocess.run(
+        [sys.executable, "-c", "from hub.cli import main; main()", *args], capture_output=True, text=True
+    )
 
 
 @pytest.fixture(scope="module")
@@ -49,9 +75,19 @@ def tiny_models(built, tmp_path_factory):
     for family, (name, task, more, result) in CASES.items():
         path = built(name)
         folder = root / family
-        cfg = TrainConfig(**{**TINY, **more, "name": f"x-{family}", "task": task, "family": family,
-                             "dataset": str(path), "citation": [CITE], "intended_use": "Tests of the exports.",
-                             "limitations": "Trained for one step."})
+        cfg = TrainConfig(
+            **{
+                **TINY,
+                **more,
+                "name": f"x-{family}",
+                "task": task,
+                "family": family,
+                "dataset": str(path),
+                "citation": [CITE],
+                "intended_use": "Tests of the exports.",
+                "limitations": "Trained for one step.",
+            }
+        )
         model = train(cfg, folder)
         model.card.results = [result]
         model.save(folder)  # the card now carries the result
@@ -121,8 +157,15 @@ def test_bioimageio_package_validates_and_reproduces(family, tiny_models, tmp_pa
     _, model, raw = tiny_models[family]
     out = tmp_path / "bio"
     files = export(model, "bioimageio", out, sample=raw)
-    assert {"rdf.yaml", "README.md", "weights.torchscript.pt", "test_input.npy", "test_output.npy",
-            "card.yaml", "weights.safetensors"} <= set(files)
+    assert {
+        "rdf.yaml",
+        "README.md",
+        "weights.torchscript.pt",
+        "test_input.npy",
+        "test_output.npy",
+        "card.yaml",
+        "weights.safetensors",
+    } <= set(files)
     assert not any(f.endswith((".pth", ".pkl", ".ckpt")) for f in files)
 
     descr = load_description(out / "rdf.yaml", perform_io_checks=True)  # local files: sha256 checked, offline
@@ -180,8 +223,18 @@ def test_export_refuses_bad_format_and_non_empty_folder(tiny_models, tmp_path):
 
 def test_export_cli(tiny_models, built, tmp_path):
     folder, model, _ = tiny_models["classifier"]
-    r = cli("models", "export", str(folder), "--format", "bioimageio", "--out", str(tmp_path / "bio"),
-            "--sample", str(built("jurkat-cellcycle")), "--json")
+    r = cli(
+        "models",
+        "export",
+        str(folder),
+        "--format",
+        "bioimageio",
+        "--out",
+        str(tmp_path / "bio"),
+        "--sample",
+        str(built("jurkat-cellcycle")),
+        "--json",
+    )
     assert r.returncode == 0, r.stderr
     got = json.loads(r.stdout)
     assert got["format"] == "bioimageio" and got["out"] == str(tmp_path / "bio") and "rdf.yaml" in got["files"]

@@ -13,29 +13,52 @@ import tracemalloc
 from pathlib import Path
 
 import pytest
+from servers import static_http_server
 
 from hub.errors import CellHubError, IntegrityError, InvalidInput
 from hub.registry import Registry, pull, verify_cache
 from hub.safety import check_relpath, inside
-from servers import static_http_server
 
 DS = "isl-condition-b"
 PAYLOAD = b"owned\n"
 
 #: The 13 unsafe names of huggingface_hub's test for its local_dir path-traversal fix, plus our own.
 UNSAFE = [
-    "../../../../home/user/.bashrc", "../escape.txt", "images/../../../../escape.txt", "/etc/passwd",
-    "/tmp/abs.txt", "C:\\Windows\\system.ini", "C:escape.txt", "\\\\server\\share\\escape.txt",
-    "..\\..\\escape.txt", "images\\..\\..\\escape.txt", "..", ".", "",
+    "../../../../home/user/.bashrc",
+    "../escape.txt",
+    "images/../../../../escape.txt",
+    "/etc/passwd",
+    "/tmp/abs.txt",
+    "C:\\Windows\\system.ini",
+    "C:escape.txt",
+    "\\\\server\\share\\escape.txt",
+    "..\\..\\escape.txt",
+    "images\\..\\..\\escape.txt",
+    "..",
+    ".",
+    "",
     # ours
-    "a//b.txt", "./a.txt", "images/./a.txt", "images/", "a\x00b.txt", "a\nb.txt", "a\x1b[2Jb.txt",
-    "x" * 2000, ".complete", ".manifest.json", "images/a.zarr.part",
+    "a//b.txt",
+    "./a.txt",
+    "images/./a.txt",
+    "images/",
+    "a\x00b.txt",
+    "a\nb.txt",
+    "a\x1b[2Jb.txt",
+    "x" * 2000,
+    ".complete",
+    ".manifest.json",
+    "images/a.zarr.part",
 ]
 
 
 def cli(*args, env=None):
-    return subprocess.run([sys.executable, "-c", "from hub.cli import main; main()", *map(str, args)],
-                          capture_output=True, text=True, env=env)
+    return subprocess.run(
+        [sys.executable, "-c", "from hub.cli import main; main()", *map(str, args)],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
 
 
 def sha256(data: bytes) -> str:
@@ -44,8 +67,11 @@ def sha256(data: bytes) -> str:
 
 def files_outside(root: Path, cache: Path) -> dict[str, bytes]:
     """Every file under ``root`` except the cache and the server logs, with its bytes."""
-    return {p.relative_to(root).as_posix(): p.read_bytes() for p in root.rglob("*")
-            if p.is_file() and cache not in p.parents and not p.name.endswith(".log")}
+    return {
+        p.relative_to(root).as_posix(): p.read_bytes()
+        for p in root.rglob("*")
+        if p.is_file() and cache not in p.parents and not p.name.endswith(".log")
+    }
 
 
 @pytest.fixture(scope="module")
@@ -113,8 +139,13 @@ def test_unsafe_manifest_paths_are_refused_before_anything_is_written(registry, 
 @pytest.mark.parametrize("backend", ["local", "http"])
 def test_unsafe_path_through_the_cli_is_one_line_and_exit_1(registry, cache, tmp_path, backend):
     honest = json.loads(registry["honest"])
-    forge(registry, files=[*honest["files"], {"path": "../../../../home/user/.bashrc", "size": len(PAYLOAD),
-                                              "sha256": sha256(PAYLOAD)}])
+    forge(
+        registry,
+        files=[
+            *honest["files"],
+            {"path": "../../../../home/user/.bashrc", "size": len(PAYLOAD), "sha256": sha256(PAYLOAD)},
+        ],
+    )
     url = registry["root"] if backend == "local" else registry["url"]
     r = cli("datasets", "pull", f"{DS}@1.0.0", "--registry", url)
     assert r.returncode == 1
@@ -122,20 +153,25 @@ def test_unsafe_path_through_the_cli_is_one_line_and_exit_1(registry, cache, tmp
     assert (tmp_path / "home" / "user" / ".bashrc").read_text() == "# the user's own\n"
 
 
-@pytest.mark.parametrize("changes, match", [
-    ({"name": "other"}, "answered datasets/isl-condition-b@1.0.0 with the manifest of datasets/other@1.0.0"),
-    ({"version": "9.9.9"}, "with the manifest of datasets/isl-condition-b@9.9.9"),
-    ({"kind": "models"}, "with the manifest of models/"),
-    ({"name": "../../../../evil"}, "malformed manifest: name"),
-    ({"version": "1.0.0/../../x"}, "malformed manifest: version"),
-    ({"root": "../../../../tmp"}, "malformed manifest: root"),
-    ({"files": [{"path": "a", "size": -1, "sha256": "0" * 64}]}, "malformed manifest: files"),
-    ({"files": [{"path": "a", "size": 1, "sha256": "Z" * 64}]}, "malformed manifest: files"),
-    ({"files": [{"path": "a", "size": 1, "sha256": "0" * 64}] * 2}, "listed twice"),
-    ({"files": [{"path": "a", "size": 1, "sha256": "0" * 64}, {"path": "a/b", "size": 1, "sha256": "0" * 64}]},
-     "lies under a path that is listed as a file"),
-    ({"files": "everything"}, "malformed manifest: files"),
-])
+@pytest.mark.parametrize(
+    "changes, match",
+    [
+        ({"name": "other"}, "answered datasets/isl-condition-b@1.0.0 with the manifest of datasets/other@1.0.0"),
+        ({"version": "9.9.9"}, "with the manifest of datasets/isl-condition-b@9.9.9"),
+        ({"kind": "models"}, "with the manifest of models/"),
+        ({"name": "../../../../evil"}, "malformed manifest: name"),
+        ({"version": "1.0.0/../../x"}, "malformed manifest: version"),
+        ({"root": "../../../../tmp"}, "malformed manifest: root"),
+        ({"files": [{"path": "a", "size": -1, "sha256": "0" * 64}]}, "malformed manifest: files"),
+        ({"files": [{"path": "a", "size": 1, "sha256": "Z" * 64}]}, "malformed manifest: files"),
+        ({"files": [{"path": "a", "size": 1, "sha256": "0" * 64}] * 2}, "listed twice"),
+        (
+            {"files": [{"path": "a", "size": 1, "sha256": "0" * 64}, {"path": "a/b", "size": 1, "sha256": "0" * 64}]},
+            "lies under a path that is listed as a file",
+        ),
+        ({"files": "everything"}, "malformed manifest: files"),
+    ],
+)
 def test_forged_identities_and_malformed_manifests_are_refused(registry, cache, changes, match):
     forge(registry, **changes)
     for reg in backends(registry):
@@ -192,8 +228,11 @@ def test_cache_verify_finds_and_fixes_a_file_altered_after_a_good_pull(registry,
 
     # pull of a complete version checks sizes: the altered file is fetched again
     again = pull("datasets", f"{DS}@1.0.0", reg)
-    assert again.downloaded == 1 and victim.read_bytes() == (registry["root"] / "datasets" / DS / "1.0.0" /
-                                                             json.loads(registry["honest"])["root"] / rel).read_bytes()
+    assert (
+        again.downloaded == 1
+        and victim.read_bytes()
+        == (registry["root"] / "datasets" / DS / "1.0.0" / json.loads(registry["honest"])["root"] / rel).read_bytes()
+    )
 
     # a same-size alteration (and a planted file) only a re-hash finds
     planted = got.path / "images" / "planted.sh"
@@ -204,8 +243,10 @@ def test_cache_verify_finds_and_fixes_a_file_altered_after_a_good_pull(registry,
     r = cli("cache", "verify", f"{DS}@1.0.0", "--json")
     assert r.returncode == 1
     problems = {p["file"]: p["problem"] for p in json.loads(r.stdout)[0]["problems"]}
-    assert problems == {rel: "SHA-256 differs from the manifest (altered after the pull)",
-                        "images/planted.sh": "not in the manifest"}
+    assert problems == {
+        rel: "SHA-256 differs from the manifest (altered after the pull)",
+        "images/planted.sh": "not in the manifest",
+    }
     r = cli("cache", "verify", "--fix")
     assert r.returncode == 0 and "fixed" in r.stdout
     assert not victim.exists() and not planted.exists() and not (got.path / ".complete").exists()
@@ -224,8 +265,14 @@ def test_a_forged_completion_marker_is_not_trusted_offline(registry, cache):
 
 
 def test_safe_paths_are_kept(tmp_path):
-    for ok in ("card.yaml", "images/a.ome.zarr/zarr.json", "images/a b.ome.zarr/0/c/0/0", "~/x", "..a/b..",
-               "a.part.json"):
+    for ok in (
+        "card.yaml",
+        "images/a.ome.zarr/zarr.json",
+        "images/a b.ome.zarr/0/c/0/0",
+        "~/x",
+        "..a/b..",
+        "a.part.json",
+    ):
         assert inside(tmp_path, ok) == tmp_path / ok
     (tmp_path / "link").symlink_to(tmp_path.parent)
     with pytest.raises(InvalidInput, match="resolves outside"):
@@ -238,8 +285,13 @@ def test_hostile_registry_cannot_touch_the_users_files_through_load_dataset(regi
     import hub
 
     honest = json.loads(registry["honest"])
-    forge(registry, files=[*honest["files"], {"path": "../../../../home/user/.bashrc", "size": len(PAYLOAD),
-                                              "sha256": sha256(PAYLOAD)}])
+    forge(
+        registry,
+        files=[
+            *honest["files"],
+            {"path": "../../../../home/user/.bashrc", "size": len(PAYLOAD), "sha256": sha256(PAYLOAD)},
+        ],
+    )
     with pytest.raises(InvalidInput, match="unsafe file path"):
         hub.load_dataset(f"{DS}@1.0.0", registry=registry["url"])
     assert (tmp_path / "home" / "user" / ".bashrc").read_text() == "# the user's own\n"
@@ -283,8 +335,9 @@ def test_an_honest_pull_clears_what_a_hostile_mirror_left(registry, cache, tmp_p
     (version / "images" / "planted.ome.zarr").mkdir(parents=True)
     (version / "images" / "planted.ome.zarr" / "zarr.json").write_text("{}")
     got = pull("datasets", f"{DS}@1.0.0", Registry(registry["root"]))
-    assert sorted(p.relative_to(got.path).as_posix() for p in got.path.rglob("*") if p.is_file()) == \
-        sorted([f["path"] for f in honest["files"]] + [".complete", ".manifest.json"])
+    assert sorted(p.relative_to(got.path).as_posix() for p in got.path.rglob("*") if p.is_file()) == sorted(
+        [f["path"] for f in honest["files"]] + [".complete", ".manifest.json"]
+    )
 
 
 def test_deeply_nested_json_is_one_line(registry, cache, tmp_path):

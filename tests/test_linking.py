@@ -125,8 +125,8 @@ def test_ecoli_divisions_are_recovered(built):
 def test_missed_detection_is_bridged_by_gap_closing(gowt1):
     gt, _ = _sequence(gowt1, "02", slice(20, 41))
     present = [set(np.unique(f)) - {0} for f in gt]
-    label = min(set.intersection(*present))           # a nucleus seen in every frame of the clip
-    gt[10][gt[10] == label] = 0                        # the detector misses it once
+    label = min(set.intersection(*present))  # a nucleus seen in every frame of the clip
+    gt[10][gt[10] == label] = 0  # the detector misses it once
     masks, tracks = link(_scramble(gt, seed=2), max_gap=2)
     _assert_consistent(masks, tracks)
     rows = {t.label: t for t in tracks}
@@ -177,13 +177,13 @@ def test_write_ctc_result_reads_back(built, tmp_path):
 def test_two_disks_one_dividing_gives_the_exact_lineage(tmp_path):
     masks = np.zeros((5, 64, 96), np.uint16)
     for t in range(5):
-        masks[t][disk((32, 20 + t), 10)] = 5                     # drifts right, never divides
+        masks[t][disk((32, 20 + t), 10)] = 5  # drifts right, never divides
         if t < 3:
-            masks[t][disk((32, 70), 10)] = 9                     # divides after frame 2 ...
+            masks[t][disk((32, 70), 10)] = 9  # divides after frame 2 ...
         else:
-            masks[t][disk((32 - 8 - (t - 3), 70), 7)] = 4        # ... into two daughters moving apart
+            masks[t][disk((32 - 8 - (t - 3), 70), 7)] = 4  # ... into two daughters moving apart
             masks[t][disk((32 + 8 + (t - 3), 70), 7)] = 7
-    masks[3:] = np.where(masks[3:] == 5, 11, masks[3:])          # ids are per frame: renumber some
+    masks[3:] = np.where(masks[3:] == 5, 11, masks[3:])  # ids are per frame: renumber some
     relabelled, tracks = link(masks)
     assert tracks == [Track(1, 0, 4, 0), Track(2, 0, 2, 0), Track(3, 3, 4, 2), Track(4, 3, 4, 2)]
     assert (relabelled[:, 32, 20] == 1).all() and (relabelled[:3, 32, 70] == 2).all()
@@ -192,13 +192,16 @@ def test_two_disks_one_dividing_gives_the_exact_lineage(tmp_path):
     assert (out / "res_track.txt").read_text() == "1 0 4 0\n2 0 2 0\n3 3 4 2\n4 3 4 2\n"
 
 
-@pytest.mark.parametrize("bad, message", [
-    (np.zeros((8, 8), np.uint16), "3-D"),
-    (np.zeros((2, 2, 8, 8), np.uint16), "3-D"),
-    (np.zeros((2, 8, 8), np.float32), "integer"),
-    (np.zeros((2, 8, 8), bool), "integer"),
-    (-np.ones((2, 8, 8), np.int32), "negative"),
-])
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        (np.zeros((8, 8), np.uint16), "3-D"),
+        (np.zeros((2, 2, 8, 8), np.uint16), "3-D"),
+        (np.zeros((2, 8, 8), np.float32), "integer"),
+        (np.zeros((2, 8, 8), bool), "integer"),
+        (-np.ones((2, 8, 8), np.int32), "negative"),
+    ],
+)
 def test_bad_masks_are_refused(bad, message, tmp_path):
     with pytest.raises(InvalidInput, match=message):
         link(bad)

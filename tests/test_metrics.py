@@ -16,9 +16,20 @@ from skimage.draw import disk
 from skimage.segmentation import expand_labels
 
 from hub.errors import InvalidInput
-from hub.metrics import (PRIMARY, SUITE_VERSION, SUITES, TAUS, classification_metrics, instance_counts,
-                         instance_metrics, labelfree_metrics, pooled_stats, semantic_metrics, sequence_metrics,
-                         tracking_metrics)
+from hub.metrics import (
+    PRIMARY,
+    SUITE_VERSION,
+    SUITES,
+    TAUS,
+    classification_metrics,
+    instance_counts,
+    instance_metrics,
+    labelfree_metrics,
+    pooled_stats,
+    semantic_metrics,
+    sequence_metrics,
+    tracking_metrics,
+)
 from hub.ome import Track, lineage_from_attrs, write_man_track
 
 stardist_matching = pytest.importorskip("stardist.matching")
@@ -30,8 +41,7 @@ stardist_matching = pytest.importorskip("stardist.matching")
 def test_package_surface_and_no_torch():
     import subprocess
 
-    code = ("import sys, hub.metrics as m; assert 'torch' not in sys.modules, 'torch imported'; "
-            "print(sorted(m.SUITES))")
+    code = "import sys, hub.metrics as m; assert 'torch' not in sys.modules, 'torch imported'; print(sorted(m.SUITES))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "['classification', 'instance', 'label-free', 'semantic', 'tracking']"
     assert SUITE_VERSION == "1.0"
@@ -180,8 +190,20 @@ def _safe_divide64(x, y, eps=1e-10):
     return out
 
 
-FIELDS = ("tp", "fp", "fn", "n_true", "n_pred", "precision", "recall", "accuracy", "f1", "panoptic_quality",
-          "mean_true_score", "mean_matched_score")
+FIELDS = (
+    "tp",
+    "fp",
+    "fn",
+    "n_true",
+    "n_pred",
+    "precision",
+    "recall",
+    "accuracy",
+    "f1",
+    "panoptic_quality",
+    "mean_true_score",
+    "mean_matched_score",
+)
 
 
 @pytest.fixture(scope="module")
@@ -211,8 +233,9 @@ def test_instance_equals_stardist_on_dsb2018(dsb_labels, dsb_predictions, name, 
             assert abs(o[k] - getattr(r, k)) <= 1e-9, (name, o["thresh"], k)
     m = instance_metrics(dsb_labels, preds)["metrics"]
     assert m["acc@[.5:.95]"] == pytest.approx(np.mean([r.accuracy for r in ref]), abs=1e-12)
-    by_image = stardist_matching.matching_dataset(dsb_labels, preds, thresh=(0.5, 0.75, 0.9), by_image=True,
-                                                  show_progress=False)
+    by_image = stardist_matching.matching_dataset(
+        dsb_labels, preds, thresh=(0.5, 0.75, 0.9), by_image=True, show_progress=False
+    )
     for r in by_image:
         assert m[f"image_acc@{r.thresh:g}"] == pytest.approx(r.accuracy, abs=1e-9)
 
@@ -220,8 +243,10 @@ def test_instance_equals_stardist_on_dsb2018(dsb_labels, dsb_predictions, name, 
 def test_perturbations_move_instance_scores(dsb_labels, dsb_predictions):
     score = {name: instance_metrics(dsb_labels, p)["metrics"] for name, p in dsb_predictions.items()}
     ident = score["identity"]
-    assert all(ident[k] == 1.0 for k in ("acc@0.5", "precision@0.5", "recall@0.5", "f1@0.5", "pq@0.5",
-                                         "acc@[.5:.95]", "dsb_score"))
+    assert all(
+        ident[k] == 1.0
+        for k in ("acc@0.5", "precision@0.5", "recall@0.5", "f1@0.5", "pq@0.5", "acc@[.5:.95]", "dsb_score")
+    )
     n_true = sum(np.unique(y).size - 1 for y in dsb_labels)
     rng = np.random.default_rng(7)
     dropped = sum(_drop(y, rng)[1] for y in dsb_labels)
@@ -270,10 +295,12 @@ def test_semantic_on_dsb_foreground(dsb_labels):
     truth = [y > 0 for y in dsb_labels[:10]]
     pred = [expand_labels(y, 2) > 0 for y in dsb_labels[:10]]
     r = semantic_metrics(truth, pred, classes=[1])
-    assert r["metrics"]["dice"] == pytest.approx(np.mean([f1_score(t.ravel(), p.ravel()) for t, p in
-                                                          zip(truth, pred)]), abs=1e-12)
-    assert r["metrics"]["iou"] == pytest.approx(np.mean([jaccard_score(t.ravel(), p.ravel()) for t, p in
-                                                         zip(truth, pred)]), abs=1e-12)
+    assert r["metrics"]["dice"] == pytest.approx(
+        np.mean([f1_score(t.ravel(), p.ravel()) for t, p in zip(truth, pred)]), abs=1e-12
+    )
+    assert r["metrics"]["iou"] == pytest.approx(
+        np.mean([jaccard_score(t.ravel(), p.ravel()) for t, p in zip(truth, pred)]), abs=1e-12
+    )
     allt, allp = np.concatenate([t.ravel() for t in truth]), np.concatenate([p.ravel() for p in pred])
     assert r["metrics"]["dice_pooled"] == pytest.approx(f1_score(allt, allp), abs=1e-12)
 
@@ -283,7 +310,9 @@ def test_semantic_on_dsb_foreground(dsb_labels):
 
 def test_classification_hand_checked():
     y = ["a", "a", "b", "b", "c", "c"]
-    prob = np.array([[.8, .1, .1], [.3, .6, .1], [.2, .7, .1], [.1, .8, .1], [.1, .2, .7], [.5, .1, .4]])
+    prob = np.array(
+        [[0.8, 0.1, 0.1], [0.3, 0.6, 0.1], [0.2, 0.7, 0.1], [0.1, 0.8, 0.1], [0.1, 0.2, 0.7], [0.5, 0.1, 0.4]]
+    )
     r = classification_metrics(y, prob, classes=["a", "b", "c"])
     m = r["metrics"]
     # predictions a b b b c a: a P1/2 R1/2 F1/2; b P2/3 R1 F0.8; c P1 R1/2 F2/3
@@ -291,8 +320,12 @@ def test_classification_hand_checked():
     assert m["accuracy"] == pytest.approx(4 / 6)
     assert m["balanced_accuracy"] == pytest.approx((0.5 + 1 + 0.5) / 3)
     assert r["confusion_matrix"] == [[1, 1, 0], [0, 2, 0], [1, 0, 1]]
-    assert r["per_class"]["b"] == {"precision": pytest.approx(2 / 3), "recall": 1.0, "f1": pytest.approx(0.8),
-                                   "support": 2}
+    assert r["per_class"]["b"] == {
+        "precision": pytest.approx(2 / 3),
+        "recall": 1.0,
+        "f1": pytest.approx(0.8),
+        "support": 2,
+    }
     # one-vs-rest AUROC = share of (positive, negative) pairs ranked right. a: .8 .3 vs .2 .1 .1 .5 -> 7/8;
     # b: .7 .8 vs .1 .6 .2 .1 -> 8/8; c: .7 .4 vs .1 .1 .1 .1 -> 8/8
     assert m["macro_auroc"] == pytest.approx((7 / 8 + 1 + 1) / 3)
@@ -340,8 +373,10 @@ def test_labelfree_care_protocol():
     pn = normalize_minmse(pred, tn)
     rng_ = tn.max() - tn.min()
     assert m["pearson_r"] == pytest.approx(np.corrcoef(truth.ravel(), pred.ravel())[0, 1], abs=1e-12)
-    assert m["ssim"] == pytest.approx(structural_similarity(tn, pn, gaussian_weights=True, sigma=1.5,
-                                                            use_sample_covariance=False, data_range=rng_), abs=1e-6)
+    assert m["ssim"] == pytest.approx(
+        structural_similarity(tn, pn, gaussian_weights=True, sigma=1.5, use_sample_covariance=False, data_range=rng_),
+        abs=1e-6,
+    )
     assert m["psnr"] == pytest.approx(peak_signal_noise_ratio(tn, pn, data_range=rng_), abs=1e-6)
     assert m["nrmse"] == pytest.approx(normalized_root_mse(tn, pn, normalization="min-max"), abs=1e-6)
     # an affine transform of the truth is a perfect prediction; noise lowers every score
@@ -364,7 +399,7 @@ def _window(masks, lineage, a, b, crop=None):
     cropped to ``crop`` = (y0, y1, x0, x1)."""
     m = np.asarray(masks[a:b])
     if crop:
-        m = m[:, crop[0]:crop[1], crop[2]:crop[3]]
+        m = m[:, crop[0] : crop[1], crop[2] : crop[3]]
     rows = [t for t in lineage if t.end >= a and t.begin < b]
     keep = {t.label for t in rows}
     ends = {t.label: min(t.end, b - 1) - a for t in rows}
@@ -422,8 +457,20 @@ def _present(masks, t):
     return [int(v) for v in np.unique(masks[t]) if v]
 
 
-def perturb_tracks(masks, lineage, rng, *, drop_tracks=0, drop_objects=0, swap_ids=0, swap_parents=0,
-                   miss_divisions=0, split=0, merge=0, grow=2):
+def perturb_tracks(
+    masks,
+    lineage,
+    rng,
+    *,
+    drop_tracks=0,
+    drop_objects=0,
+    swap_ids=0,
+    swap_parents=0,
+    miss_divisions=0,
+    split=0,
+    merge=0,
+    grow=2,
+):
     """A tracking "prediction" made from the truth: objects grown by ``grow`` px, then whole tracks dropped,
     single detections dropped, identities swapped between two cells from a frame on, children swapped between two
     divisions, divisions missed (one child continues its parent's track, the other is orphaned), objects split
@@ -527,8 +574,11 @@ def assert_agrees(ours, ref):
     assert ours["AOGM"] == pytest.approx(float(ref["AOGM"]), abs=1e-9)
     for tol in (0, 2):
         r = ref[f"BC({tol})"]
-        assert (math.isnan(ours[f"division_f1@{tol}"]) if r is None
-                else abs(ours[f"division_f1@{tol}"] - r) <= 1e-9), (tol, ours[f"division_f1@{tol}"], r)
+        assert math.isnan(ours[f"division_f1@{tol}"]) if r is None else abs(ours[f"division_f1@{tol}"] - r) <= 1e-9, (
+            tol,
+            ours[f"division_f1@{tol}"],
+            r,
+        )
 
 
 @pytest.fixture(scope="module")
@@ -596,8 +646,7 @@ def test_tracking_equals_ctcmetrics_gowt1(gowt1, case, tmp_path):
 
 def test_tracking_dataset_mean(gowt1):
     truths = [(m, lin, s, f) for m, lin, s, f in gowt1]
-    preds = [perturb_tracks(m, lin, np.random.default_rng(k), drop_objects=3) for k, (m, lin, _, _) in
-             enumerate(gowt1)]
+    preds = [perturb_tracks(m, lin, np.random.default_rng(k), drop_objects=3) for k, (m, lin, _, _) in enumerate(gowt1)]
     total = tracking_metrics(truths, preds)
     per = total["per_sample"]
     assert len(per) == 2
@@ -612,8 +661,11 @@ def test_tracking_dataset_mean(gowt1):
 def test_tracking_equals_ctcmetrics_ecoli(ecoli, case, tmp_path):
     masks, lin = ecoli
     rng = np.random.default_rng(11)
-    kw = (dict(swap_ids=3, swap_parents=4, drop_tracks=5, split=5, merge=5) if case == "swaps"
-          else dict(miss_divisions=8, drop_objects=10, grow=1))
+    kw = (
+        dict(swap_ids=3, swap_parents=4, drop_tracks=5, split=5, merge=5)
+        if case == "swaps"
+        else dict(miss_divisions=8, drop_objects=10, grow=1)
+    )
     pm, pl = perturb_tracks(masks, lin, rng, **kw)
     ours = sequence_metrics((masks, lin), (pm, pl))
     ref = ctc_reference(tmp_path, masks, lin, pm, pl)

@@ -20,38 +20,54 @@ from hub.models._tiling import predict_tiled
 from hub.ome import read_man_track
 from hub.registry import Registry
 
-TINY = dict(backbone="test_resnet", options={"depth": 3, "decoder_channels": 8}, patch=64, batch_size=2,
-            steps_per_epoch=2, epochs=2, val_batches=1)
+TINY = dict(
+    backbone="test_resnet",
+    options={"depth": 3, "decoder_channels": 8},
+    patch=64,
+    batch_size=2,
+    steps_per_epoch=2,
+    epochs=2,
+    val_batches=1,
+)
 
 # family -> (dataset, task, extra config)
 CASES = {
-    "classifier": ("jurkat-cellcycle", "classification",
-                   dict(channels=["bright-field", "dark-field"], class_weighting="balanced",
-                        options={"output_stride": 8})),
+    "classifier": (
+        "jurkat-cellcycle",
+        "classification",
+        dict(channels=["bright-field", "dark-field"], class_weighting="balanced", options={"output_stride": 8}),
+    ),
     "unet": ("dsb2018-fluo", "semantic-segmentation", {}),
     "deep-watershed": ("dsb2018-fluo", "instance-segmentation", {}),
     "embeddings": ("dsb2018-fluo", "instance-segmentation", {}),
-    "detect-link": ("ctc-gowt1", "tracking",
-                    dict(foreground=0.5, lr_schedule="one-cycle",
-                         options={"depth": 3, "decoder_channels": 8, "boundary_width": 2})),
+    "detect-link": (
+        "ctc-gowt1",
+        "tracking",
+        dict(foreground=0.5, lr_schedule="one-cycle", options={"depth": 3, "decoder_channels": 8, "boundary_width": 2}),
+    ),
     "unet-regression": ("isl-condition-b", "label-free", dict(targets=["DAPI"])),
 }
 
 
 def cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", "from hub.cli import main; main()", *args], capture_output=True,
-                          text=True)
+    return subprocess.run(
+        [sys.executable, "-c", "from hub.cli import main; main()", *args], capture_output=True, text=True
+    )
 
 
 def tiny(name: str, family: str, path, **extra) -> TrainConfig:
     ds, task, more = CASES[family]
-    return TrainConfig(**{**TINY, **more, **extra, "name": name, "task": task, "family": family,
-                          "dataset": str(path)})
+    return TrainConfig(**{**TINY, **more, **extra, "name": name, "task": task, "family": family, "dataset": str(path)})
 
 
 def test_every_task_has_a_family():
-    assert set(families().values()) == {"classification", "semantic-segmentation", "instance-segmentation",
-                                        "tracking", "label-free"}
+    assert set(families().values()) == {
+        "classification",
+        "semantic-segmentation",
+        "instance-segmentation",
+        "tracking",
+        "label-free",
+    }
     assert set(CASES) == set(families())
 
 
@@ -112,8 +128,24 @@ def test_tiled_inference_equals_whole_image():
 
 def test_train_grid_finetune_and_predict_cli(built, tmp_path, data_dir):
     dsb = built("dsb2018-fluo")
-    args = ["--task", "instance-segmentation", "--dataset", str(dsb), "--name", "grid-dw", "--backbone",
-            "test_resnet", "--epochs", "1", "--steps-per-epoch", "1", "--batch-size", "2", "--patch", "64"]
+    args = [
+        "--task",
+        "instance-segmentation",
+        "--dataset",
+        str(dsb),
+        "--name",
+        "grid-dw",
+        "--backbone",
+        "test_resnet",
+        "--epochs",
+        "1",
+        "--steps-per-epoch",
+        "1",
+        "--batch-size",
+        "2",
+        "--patch",
+        "64",
+    ]
     r = cli("models", "train", *args, "--grid", "lr=0.001,0.01", "--out", str(tmp_path / "base"), "--json")
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
@@ -121,9 +153,26 @@ def test_train_grid_finetune_and_predict_cli(built, tmp_path, data_dir):
     base = Model.load(tmp_path / "base")
     assert len(base.card.training.trials) == 2 and base.card.training.validation_split == "val"
 
-    r = cli("models", "finetune", str(tmp_path / "base"), "--dataset", str(dsb), "--name", "ft-dw",
-            "--freeze-encoder", "--epochs", "1", "--steps-per-epoch", "1", "--batch-size", "2", "--patch", "64",
-            "--out", str(tmp_path / "ft"))
+    r = cli(
+        "models",
+        "finetune",
+        str(tmp_path / "base"),
+        "--dataset",
+        str(dsb),
+        "--name",
+        "ft-dw",
+        "--freeze-encoder",
+        "--epochs",
+        "1",
+        "--steps-per-epoch",
+        "1",
+        "--batch-size",
+        "2",
+        "--patch",
+        "64",
+        "--out",
+        str(tmp_path / "ft"),
+    )
     assert r.returncode == 0, r.stderr
     ft = Model.load(tmp_path / "ft")
     assert ft.card.training.base_model.startswith("grid-dw@0.1.0") and ft.card.training.frozen_encoder
@@ -171,8 +220,9 @@ def test_bad_inputs_are_one_line_errors(built, tmp_path):
     assert r.returncode == 1 and "needs channel 'nuclei'" in r.stderr and not (tmp_path / "o").exists()
     r = cli("models", "predict", str(tmp_path / "m"), str(tmp_path / "nowhere"), "--out", str(tmp_path / "o"))
     assert r.returncode == 1 and "input not found" in r.stderr
-    r = cli("models", "train", "--task", "instance-segmentation", "--dataset", str(dsb), "--name", "x",
-            "--family", "unet")
+    r = cli(
+        "models", "train", "--task", "instance-segmentation", "--dataset", str(dsb), "--name", "x", "--family", "unet"
+    )
     assert r.returncode == 1 and "does semantic-segmentation" in r.stderr
     recipe = tmp_path / "recipe.yaml"
     recipe.write_text("name: x\ntask: tracking\ndataset: d\nepochs: -1\n")
@@ -198,16 +248,19 @@ def test_weights_are_verified_and_never_unpickled(built, tmp_path):
 
 def test_model_publish_pull_load(built, tmp_path, monkeypatch):
     monkeypatch.setenv("CELLHUB_CACHE", str(tmp_path / "cache"))
-    train(tiny("t-pub", "deep-watershed", built("dsb2018-fluo"), epochs=1, steps_per_epoch=1,
-               weights_dtype="float16"), tmp_path / "m")
+    train(
+        tiny("t-pub", "deep-watershed", built("dsb2018-fluo"), epochs=1, steps_per_epoch=1, weights_dtype="float16"),
+        tmp_path / "m",
+    )
     r = cli("models", "publish", str(tmp_path / "m"), "--registry", str(tmp_path / "reg"), "--json")
     assert r.returncode == 0, r.stderr
     r = cli("models", "publish", str(tmp_path / "m"), "--registry", str(tmp_path / "reg"))
     assert r.returncode == 1 and "already published" in r.stderr
     model = load_model("t-pub@0.1.0", registry=str(tmp_path / "reg"))
     assert model.card.weights.dtype == "float16"
-    assert (tmp_path / "cache" / "models" / "t-pub" / "0.1.0" / "weights.safetensors").read_bytes() == \
-        (tmp_path / "m" / "weights.safetensors").read_bytes()
+    assert (tmp_path / "cache" / "models" / "t-pub" / "0.1.0" / "weights.safetensors").read_bytes() == (
+        tmp_path / "m" / "weights.safetensors"
+    ).read_bytes()
     r = cli("list", "models", "--registry", str(tmp_path / "reg"), "--json")
     assert [row["name"] for row in json.loads(r.stdout)] == ["t-pub"]
 
@@ -218,8 +271,12 @@ def test_datasets_list_ignores_model_folders(built, tmp_path):
     (build / "dsb2018-fluo").mkdir(parents=True)
     (build / "dsb2018-fluo" / "1.0.0").symlink_to(built("dsb2018-fluo"))
     train(tiny("t-list", "unet", built("dsb2018-fluo"), epochs=1, steps_per_epoch=1), build / "models" / "t-list")
-    r = subprocess.run([sys.executable, "-c", "from hub.cli import main; main()", "datasets", "list", "--json"],
-                       capture_output=True, text=True, env={**os.environ, "CELLHUB_BUILD": str(build)})
+    r = subprocess.run(
+        [sys.executable, "-c", "from hub.cli import main; main()", "datasets", "list", "--json"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "CELLHUB_BUILD": str(build)},
+    )
     assert r.returncode == 0, r.stderr
     assert [row["name"] for row in json.loads(r.stdout)["datasets"]] == ["dsb2018-fluo"]
 
@@ -230,10 +287,20 @@ def test_tune_postprocessing_on_val_writes_the_card_not_the_weights(built, tmp_p
     from hub.models.tuning import det_score, tune
 
     path = built("dsb2018-fluo")
-    model = train(tiny("t-tune", "deep-watershed", path), tmp_path / "m")
+    train(tiny("t-tune", "deep-watershed", path), tmp_path / "m")
     weights = (tmp_path / "m" / "weights.safetensors").read_bytes()
-    r = cli("models", "tune", str(tmp_path / "m"), "--dataset", str(path), "--grid", "seed_threshold=0.3,0.5,0.7",
-            "--grid", "tta=false,true", "--json")
+    r = cli(
+        "models",
+        "tune",
+        str(tmp_path / "m"),
+        "--dataset",
+        str(path),
+        "--grid",
+        "seed_threshold=0.3,0.5,0.7",
+        "--grid",
+        "tta=false,true",
+        "--json",
+    )
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
     assert out["split"] == "val" and out["planes"] == len(open_dataset(path).ids("val"))
@@ -245,8 +312,10 @@ def test_tune_postprocessing_on_val_writes_the_card_not_the_weights(built, tmp_p
     assert {k: card.architecture.options[k] for k in out["options"]} == out["options"]
     r = cli("models", "tune", str(tmp_path / "m"), "--dataset", str(path), "--split", "test")
     assert r.returncode != 0 and "leak" in r.stderr
-    assert yaml.safe_load((tmp_path / "m" / "card.yaml").read_text())["training"]["postprocess_tuning"] == \
-        card.training.postprocess_tuning
+    assert (
+        yaml.safe_load((tmp_path / "m" / "card.yaml").read_text())["training"]["postprocess_tuning"]
+        == card.training.postprocess_tuning
+    )
 
     # tracking detectors are tuned on the CTC DET measure of their detections (GOWT1 has no val: train)
     gowt1 = built("ctc-gowt1")
@@ -262,8 +331,10 @@ def test_tuning_keeps_the_card_on_ties_and_views_must_earn_their_cost():
 
     card = (0.50, {}, False)
     assert choose([card, (0.50, {"seed_threshold": 0.7}, False)]) == (0.50, {})
-    assert choose([card, (0.53, {"seed_threshold": 0.8}, False), (0.53 + TTA_GAIN / 2, {"tta": True}, True)]) == \
-        (0.53, {"seed_threshold": 0.8})
+    assert choose([card, (0.53, {"seed_threshold": 0.8}, False), (0.53 + TTA_GAIN / 2, {"tta": True}, True)]) == (
+        0.53,
+        {"seed_threshold": 0.8},
+    )
     assert choose([card, (0.53, {"seed_threshold": 0.8}, False), (0.54, {"tta": True}, True)]) == (0.54, {"tta": True})
     assert choose([(0.50, {}, True), (0.499, {"tta": False}, False)]) == (0.499, {"tta": False})
 

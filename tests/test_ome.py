@@ -16,8 +16,15 @@ from ome_zarr.reader import Reader
 
 from hub.errors import InvalidInput
 from hub.ome import (
-    Track, lineage_from_attrs, lineage_to_attrs, open_image, pyramid_levels, read_man_track, validate_ngff,
-    write_image, write_man_track,
+    Track,
+    lineage_from_attrs,
+    lineage_to_attrs,
+    open_image,
+    pyramid_levels,
+    read_man_track,
+    validate_ngff,
+    write_image,
+    write_man_track,
 )
 
 GOWT1 = "tracking/Fluo-N2DH-GOWT1"
@@ -62,14 +69,24 @@ def written(tmp_path_factory, gowt1, dsb, jurkat) -> dict[str, Path]:
     """The three real images written once by hub.ome.write_image."""
     root = tmp_path_factory.mktemp("ome")
     frames, markers = gowt1
-    write_image(root / "gowt1.zarr", frames, "tyx", pixel_size=(0.24, 0.24), pixel_unit="micrometer",
-                frame_interval=5, time_unit="minute", labels={"tracks": markers},
-                label_attrs={"tracks": {"kind": "markers"}}, attrs={"sequence": "01"})
+    write_image(
+        root / "gowt1.zarr",
+        frames,
+        "tyx",
+        pixel_size=(0.24, 0.24),
+        pixel_unit="micrometer",
+        frame_interval=5,
+        time_unit="minute",
+        labels={"tracks": markers},
+        label_attrs={"tracks": {"kind": "markers"}},
+        attrs={"sequence": "01"},
+    )
     image, labels = dsb
     write_image(root / "dsb.zarr", image, "yx", channel_names=["nuclei"], labels={"nuclei": labels})
     crop, names = jurkat
-    write_image(root / "jurkat.zarr", crop, "cyx", channel_names=names, pixel_size=(0.33, 0.33),
-                pixel_unit="micrometer")
+    write_image(
+        root / "jurkat.zarr", crop, "cyx", channel_names=names, pixel_size=(0.33, 0.33), pixel_unit="micrometer"
+    )
     return {"gowt1": root / "gowt1.zarr", "dsb": root / "dsb.zarr", "jurkat": root / "jurkat.zarr"}
 
 
@@ -249,8 +266,9 @@ def test_label_levels_match_odd_sized_image(tmp_path, data_dir):
 # -------------------------------------------------------------------------------------- lineage tables
 
 
-@pytest.mark.parametrize("rel", [f"{GOWT1}/01_GT/TRA/man_track.txt", f"{GOWT1}/02_GT/TRA/man_track.txt",
-                                 f"{ECOLI}/TRA/man_track.txt"])
+@pytest.mark.parametrize(
+    "rel", [f"{GOWT1}/01_GT/TRA/man_track.txt", f"{GOWT1}/02_GT/TRA/man_track.txt", f"{ECOLI}/TRA/man_track.txt"]
+)
 def test_man_track_round_trips_byte_for_byte(tmp_path, data_dir, rel):
     src = data_dir / rel
     tracks = read_man_track(src)

@@ -14,18 +14,22 @@ from pathlib import Path
 
 import pytest
 import s3fs
+from servers import s3_server, static_http_server
 
 from hub.errors import IntegrityError, NotFound, RegistryError
 from hub.registry import Registry, pull, write_lock
 from hub.registry.manifest import list_files
-from servers import s3_server, static_http_server
 
 DS = "isl-condition-b"
 
 
 def cli(*args, env=None, check=True):
-    r = subprocess.run([sys.executable, "-c", "from hub.cli import main; main()", *map(str, args)],
-                       capture_output=True, text=True, env=env)
+    r = subprocess.run(
+        [sys.executable, "-c", "from hub.cli import main; main()", *map(str, args)],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
     if check and r.returncode != 0:
         raise AssertionError(r.stderr)
     return r
@@ -54,9 +58,22 @@ def model(built, tmp_path_factory) -> Path:
     from hub.models import TrainConfig, train
 
     out = tmp_path_factory.mktemp("model") / "isl-tiny"
-    train(TrainConfig(name="isl-tiny", task="label-free", dataset=str(built(DS)), backbone="test_resnet",
-                      options={"depth": 3, "decoder_channels": 8}, patch=64, batch_size=2, steps_per_epoch=1,
-                      epochs=1, val_batches=1, targets=["DAPI"]), out)
+    train(
+        TrainConfig(
+            name="isl-tiny",
+            task="label-free",
+            dataset=str(built(DS)),
+            backbone="test_resnet",
+            options={"depth": 3, "decoder_channels": 8},
+            patch=64,
+            batch_size=2,
+            steps_per_epoch=1,
+            epochs=1,
+            val_batches=1,
+            targets=["DAPI"],
+        ),
+        out,
+    )
     return out
 
 
@@ -116,9 +133,24 @@ def test_s3_registry_publish_pull_and_immutability(built, model, cache, s3):
 
 def test_concurrent_publishes_exactly_one_wins(built, tmp_path, s3):
     for url in (tmp_path / "reg", "s3://hub-test/race"):
-        procs = [subprocess.Popen([sys.executable, "-c", "from hub.cli import main; main()", "datasets", "publish",
-                                   str(built(DS)), "--registry", str(url)], stdout=subprocess.PIPE,
-                                  stderr=subprocess.PIPE, text=True) for _ in range(2)]
+        procs = [
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-c",
+                    "from hub.cli import main; main()",
+                    "datasets",
+                    "publish",
+                    str(built(DS)),
+                    "--registry",
+                    str(url),
+                ],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for _ in range(2)
+        ]
         results = [(p.wait(120), p.stderr.read()) for p in procs]
         assert sorted(rc for rc, _ in results) == [0, 1], results
         loser = next(err for rc, err in results if rc == 1).strip().splitlines()[-1]
@@ -131,9 +163,21 @@ def test_concurrent_publishes_exactly_one_wins(built, tmp_path, s3):
 
 def test_publish_killed_mid_upload_leaves_nothing_visible(built, tmp_path, cache):
     root = tmp_path / "reg"
-    proc = subprocess.Popen([sys.executable, "-c", "from hub.cli import main; main()", "datasets", "publish",
-                             str(built("ctc-gowt1")), "--registry", str(root), "--accept-terms"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "from hub.cli import main; main()",
+            "datasets",
+            "publish",
+            str(built("ctc-gowt1")),
+            "--registry",
+            str(root),
+            "--accept-terms",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     version = root / "datasets" / "ctc-gowt1" / "1.0.0"
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and not any(version.glob("upload-*/images/*/*")):
@@ -156,9 +200,21 @@ def test_interrupted_pull_resumes_without_refetching(built, tmp_path, cache):
     dest = cache / "datasets" / "ctc-gowt1" / "1.0.0"
     with static_http_server(root, stall_after=300) as url:  # the pull stops at a known point, then is killed
         env = {**os.environ, "CELLHUB_CACHE": str(cache)}
-        proc = subprocess.Popen([sys.executable, "-c", "from hub.cli import main; main()", "datasets", "pull",
-                                 "ctc-gowt1", "--registry", url], env=env, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL)
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                "from hub.cli import main; main()",
+                "datasets",
+                "pull",
+                "ctc-gowt1",
+                "--registry",
+                url,
+            ],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline and len([p for p in dest.rglob("*") if p.is_file()]) < 250:
             time.sleep(0.05)
@@ -197,16 +253,32 @@ def test_lockfile_refuses_drift_and_offline_pull_uses_cache(built, tmp_path, cac
     reg.publish(built(DS))
     lock = tmp_path / "cellhub.lock"
     write_lock(lock, reg, [("datasets", DS)])
-    r = cli("datasets", "pull", DS, "--locked", "--lockfile", lock, "--json",
-            env={**os.environ, "CELLHUB_CACHE": str(cache)})
+    r = cli(
+        "datasets",
+        "pull",
+        DS,
+        "--locked",
+        "--lockfile",
+        lock,
+        "--json",
+        env={**os.environ, "CELLHUB_CACHE": str(cache)},
+    )
     assert json.loads(r.stdout)["ref"] == f"{DS}@1.0.0"
     manifest = root / "datasets" / DS / "1.0.0" / "manifest.json"
     m = json.loads(manifest.read_text())
     m["published"] = "2000-01-01T00:00:00+00:00"  # the registry's manifest changed under the pin
     manifest.write_text(json.dumps(m))
     shutil.rmtree(cache)
-    r = cli("datasets", "pull", DS, "--locked", "--lockfile", lock, env={**os.environ, "CELLHUB_CACHE": str(cache)},
-            check=False)
+    r = cli(
+        "datasets",
+        "pull",
+        DS,
+        "--locked",
+        "--lockfile",
+        lock,
+        env={**os.environ, "CELLHUB_CACHE": str(cache)},
+        check=False,
+    )
     assert r.returncode == 1 and "drift" in r.stderr and len(r.stderr.strip().splitlines()) == 1
     pulled = pull("datasets", DS, Registry(root))  # an unlocked pull takes the changed manifest
     offline = pull("datasets", DS, Registry("http://127.0.0.1:9"))  # nothing listens on port 9

@@ -18,10 +18,10 @@ import numpy as np
 import pytest
 import tifffile
 import yaml
-
-from hub.config import recipes_dir
 from servers import free_port, static_http_server
 from test_cli import dsb_subset
+
+from hub.config import recipes_dir
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).parent / "artifacts" / "site"
@@ -30,8 +30,9 @@ BASELINE = "phase-as-dapi"  # a trivial method: the in-focus phase plane submitt
 
 
 def cli(*args) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", "from hub.cli import main; main()", *map(str, args)],
-                          capture_output=True, text=True)
+    return subprocess.run(
+        [sys.executable, "-c", "from hub.cli import main; main()", *map(str, args)], capture_output=True, text=True
+    )
 
 
 def _dsb_mini(data_dir: Path, base: Path) -> Path:
@@ -40,8 +41,18 @@ def _dsb_mini(data_dir: Path, base: Path) -> Path:
     card = base / "dsb-mini-card.yaml"
     card.write_text(yaml.safe_dump({"title": "DSB2018 nuclei, eight images", "terms": terms}))
     out = base / "dsb-mini"
-    r = cli("datasets", "import", "kaggle-dsb", dsb_subset(data_dir, base, 8), "--name", "dsb-mini", "--out", out,
-            "--card", card)
+    r = cli(
+        "datasets",
+        "import",
+        "kaggle-dsb",
+        dsb_subset(data_dir, base, 8),
+        "--name",
+        "dsb-mini",
+        "--out",
+        out,
+        "--card",
+        card,
+    )
     assert r.returncode == 0, r.stderr
     return out
 
@@ -61,9 +72,22 @@ def registry(built, data_dir, tmp_path_factory) -> Path:
     reg.publish(isl, "datasets")
     reg.publish(_dsb_mini(data_dir, base), "datasets")
     model_dir = base / "isl-tiny"
-    train(TrainConfig(name="isl-tiny", task="label-free", dataset=str(isl), backbone="test_resnet",
-                      options={"depth": 3, "decoder_channels": 8}, patch=64, batch_size=2, steps_per_epoch=1,
-                      epochs=1, val_batches=1, targets=["DAPI"]), model_dir)
+    train(
+        TrainConfig(
+            name="isl-tiny",
+            task="label-free",
+            dataset=str(isl),
+            backbone="test_resnet",
+            options={"depth": 3, "decoder_channels": 8},
+            patch=64,
+            batch_size=2,
+            steps_per_epoch=1,
+            epochs=1,
+            val_batches=1,
+            targets=["DAPI"],
+        ),
+        model_dir,
+    )
     reg.publish(model_dir, "models")
     bench = get_benchmark("isl-condition-b/label-free")
     reg.publish_result(evaluate_model(bench, isl, Model.load(model_dir)).model_dump(mode="json"))
@@ -151,12 +175,11 @@ def test_every_page_loads_cleanly_in_a_browser(site):
                 assert img.get_attribute("width") and img.get_attribute("height"), f"{path}: img without size"
                 assert img.get_attribute("alt") is not None, f"{path}: img without alt"
             page.evaluate("window.scrollTo(0, 0)")  # the header is sticky: shoot from the top
-            page.screenshot(path=str(ARTIFACTS / f"{path.removesuffix('.html').replace('/', '-')}.png"),
-                            full_page=True)
+            page.screenshot(path=str(ARTIFACTS / f"{path.removesuffix('.html').replace('/', '-')}.png"), full_page=True)
             for href in page.eval_on_selector_all("a[href]", "els => els.map(e => e.href)"):
                 href = href.split("#")[0]
                 if href.startswith(url + "/") and href.endswith(".html"):
-                    todo.append(href[len(url) + 1:])
+                    todo.append(href[len(url) + 1 :])
         browser.close()
     assert not problems, "\n".join(problems)
     assert seen == expected, f"not reached from the home page: {sorted(expected - seen)}"
@@ -181,15 +204,15 @@ def test_leaderboard_sorts_and_shows_intervals_and_provenance(site, registry):
         table = page.locator("table.leaderboard")
 
         def column(i: int) -> list[str]:
-            return table.locator(f"tbody tr td:nth-child({i})").evaluate_all(
-                "cells => cells.map(c => c.dataset.value)")
+            return table.locator(f"tbody tr td:nth-child({i})").evaluate_all("cells => cells.map(c => c.dataset.value)")
 
         assert column(2) == [e["model"] for e in best_first]  # ranked by the primary metric
         first = table.locator("tbody tr").first
         lo, hi = best_first[0]["ci95"]
         assert f"[{lo:.3f}, {hi:.3f}]" in first.inner_text()
-        assert first.locator(f"code[title='{best_first[0]['weights_sha256'] or ''}']").count() == \
-            (1 if best_first[0]["weights_sha256"] else 0)
+        assert first.locator(f"code[title='{best_first[0]['weights_sha256'] or ''}']").count() == (
+            1 if best_first[0]["weights_sha256"] else 0
+        )
         page.get_by_role("button", name="Model", exact=True).click()
         assert column(2) == sorted(e["model"] for e in entries)
         page.get_by_role("button", name="Model", exact=True).click()
@@ -201,8 +224,9 @@ def test_leaderboard_sorts_and_shows_intervals_and_provenance(site, registry):
         record = table.locator("tbody tr").first.locator("a[href*='records/']").get_attribute("href")
         browser.close()
     sha = record.rsplit("/", 1)[-1].removesuffix(".json")
-    assert json.loads((site / "benchmarks/isl-condition-b" / record).resolve().read_text())["benchmark"] == \
-        "isl-condition-b/label-free" and sha in {e["sha256"] for e in entries}
+    assert json.loads((site / "benchmarks/isl-condition-b" / record).resolve().read_text())[
+        "benchmark"
+    ] == "isl-condition-b/label-free" and sha in {e["sha256"] for e in entries}
 
 
 def test_pages_show_real_registry_content(site, registry):
@@ -228,8 +252,11 @@ def test_serve_command_serves_a_built_site(site, tmp_path):
 
     port = free_port()
     log = open(tmp_path / "serve.log", "wb")
-    proc = subprocess.Popen([sys.executable, "-c", "from hub.cli import main; main()", "site", "serve", str(site),
-                             "--port", str(port)], stdout=log, stderr=log)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "from hub.cli import main; main()", "site", "serve", str(site), "--port", str(port)],
+        stdout=log,
+        stderr=log,
+    )
     try:
         deadline = time.monotonic() + 30
         while True:

@@ -15,15 +15,15 @@ import numpy as np
 import pytest
 import tifffile
 import zarr
-
 from test_bench import truth_labels
 
 BENCH = "dsb2018-fluo/instance"
 
 
 def cli(*args) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", "from hub.cli import main; main()", *map(str, args)],
-                          capture_output=True, text=True)
+    return subprocess.run(
+        [sys.executable, "-c", "from hub.cli import main; main()", *map(str, args)], capture_output=True, text=True
+    )
 
 
 @pytest.fixture(scope="module")
@@ -40,15 +40,19 @@ def published(built, tmp_path_factory) -> dict:
     reg = Registry(base / "registry")
     shas = {}
     for name, drop in (("drop-10", 0.1), ("drop-30", 0.3)):
-        record = score_predictions(get_benchmark(BENCH), path, truth_labels(ds, base / name, drop=drop),
-                                   model=name).model_dump(mode="json")
+        record = score_predictions(
+            get_benchmark(BENCH), path, truth_labels(ds, base / name, drop=drop), model=name
+        ).model_dump(mode="json")
         shas[name] = reg.publish_result(record)
     binary = base / "binary"
     binary.mkdir()
     for p in (base / "drop-10").glob("*.tif"):
         tifffile.imwrite(binary / p.name, (tifffile.imread(p) > 0).astype(np.uint8))
-    shas["semantic"] = reg.publish_result(score_predictions(get_benchmark("dsb2018-fluo/semantic"), path, binary,
-                                                            model="semantic").model_dump(mode="json"))
+    shas["semantic"] = reg.publish_result(
+        score_predictions(get_benchmark("dsb2018-fluo/semantic"), path, binary, model="semantic").model_dump(
+            mode="json"
+        )
+    )
     return {"registry": base / "registry", "sha": shas}
 
 
@@ -86,8 +90,20 @@ def test_an_honest_catalog_lists_every_record(reg, published):
     for row in board["rows"]:
         record = json.loads((Path(reg.url) / row["path"]).read_text())
         assert row["path"] == f"results/{BENCH}/{row['sha256']}.json"
-        for key in ("model", "value", "ci95", "metrics", "inputs", "split", "split_sha256", "suite_version",
-                    "source", "weights_sha256", "date", "predictions_sha256"):
+        for key in (
+            "model",
+            "value",
+            "ci95",
+            "metrics",
+            "inputs",
+            "split",
+            "split_sha256",
+            "suite_version",
+            "source",
+            "weights_sha256",
+            "date",
+            "predictions_sha256",
+        ):
             assert row[key] == record[key], key
     assert 0.5 < board["rows"][1]["value"] < board["rows"][0]["value"] < 1.0
     cli_board, warnings = _cli_board(reg)
@@ -145,22 +161,34 @@ def test_an_entry_pointing_elsewhere_is_dropped_and_never_followed(reg, publishe
     worse, semantic = published["sha"]["drop-30"], published["sha"]["semantic"]
     root = Path(reg.url)
     honest = json.loads((root / "results" / BENCH / f"{worse}.json").read_text())
-    forged = json.dumps({**honest, "model": "forged", "value": 1.0, "metrics": {**honest["metrics"],
-                         "acc@[.5:.95]": 1.0}}, indent=1, sort_keys=True).encode()
+    forged = json.dumps(
+        {**honest, "model": "forged", "value": 1.0, "metrics": {**honest["metrics"], "acc@[.5:.95]": 1.0}},
+        indent=1,
+        sort_keys=True,
+    ).encode()
     (root / "forged.json").write_bytes(forged)  # inside the registry, but not where a record of BENCH lives
     forged_sha = sha256_bytes(forged)
     other = json.loads((root / "results" / "dsb2018-fluo" / "semantic" / f"{semantic}.json").read_text())
-    shutil.copy(root / "results" / "dsb2018-fluo" / "semantic" / f"{semantic}.json",
-                root / "results" / BENCH / f"{semantic}.json")
+    shutil.copy(
+        root / "results" / "dsb2018-fluo" / "semantic" / f"{semantic}.json",
+        root / "results" / BENCH / f"{semantic}.json",
+    )
 
     def forge(results):
         entries = results[BENCH]
         summary = {k: v for k, v in entries[worse].items() if k != "path"}
-        entries[forged_sha] = {**summary, "model": "forged", "value": 1.0,
-                               "path": f"results/{BENCH}/../../../forged.json"}
+        entries[forged_sha] = {
+            **summary,
+            "model": "forged",
+            "value": 1.0,
+            "path": f"results/{BENCH}/../../../forged.json",
+        }
         entries[worse]["path"] = "../../x.json"
-        entries[semantic] = {**{k: other[k] for k in summary if k in other}, "benchmark": BENCH,
-                             "path": f"results/{BENCH}/{semantic}.json"}
+        entries[semantic] = {
+            **{k: other[k] for k in summary if k in other},
+            "benchmark": BENCH,
+            "path": f"results/{BENCH}/{semantic}.json",
+        }
         entries["../../forged"] = {**summary, "path": "forged.json"}
 
     _edit_index(reg, forge)
@@ -186,7 +214,8 @@ def test_the_site_of_a_forged_catalog_shows_only_verified_records(reg, published
     assert summary["benchmarks"] == ["dsb2018-fluo/instance", "dsb2018-fluo/semantic"] and summary["results"] == 2
     site = tmp_path / "site"
     assert sorted(p.name for p in (site / "records").iterdir()) == sorted(
-        [f"{better}.json", f"{published['sha']['semantic']}.json"])
+        [f"{better}.json", f"{published['sha']['semantic']}.json"]
+    )
     page = (site / "benchmarks" / f"{BENCH}.html").read_text()
     assert page.count("<tr>") == 2  # the header and the one verified row
     assert f"records/{better}.json" in page and f"records/{worse}.json" not in page
@@ -197,6 +226,7 @@ def test_the_site_of_a_forged_catalog_shows_only_verified_records(reg, published
 
 
 # --- the truth a benchmark is scored against -------------------------------------------------------------------
+
 
 def _eval(copy: Path, predictions: Path, *more) -> subprocess.CompletedProcess:
     return cli("eval", "--benchmark", BENCH, "--dataset", copy, "--predictions", predictions, "--json", *more)
@@ -224,8 +254,10 @@ def test_a_copy_with_edited_truth_is_refused(built, tmp_path):
     store = copy / ds.sample(sid)["path"] / "labels" / "instances" / "0"
     original = zarr.open_array(str(store), mode="r")[...]
     zarr.open_array(str(store), mode="r+")[...] = edited.astype(original.dtype)  # the truth now agrees
-    for r in (_eval(copy, predictions), cli("eval", "--predictions", predictions, "--truth", copy, "--task",
-                                            "instance", "--json")):
+    for r in (
+        _eval(copy, predictions),
+        cli("eval", "--predictions", predictions, "--truth", copy, "--task", "instance", "--json"),
+    ):
         assert r.returncode == 1 and r.stdout == "", r.stdout[:300]
         (line,) = r.stderr.strip().splitlines()
         assert f"sample '{sid}'" in line and str(copy / ds.sample(sid)["path"]) in line

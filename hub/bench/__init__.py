@@ -6,5 +6,14 @@ from hub.bench.evaluate import evaluate_model, score_predictions
 from hub.bench.leaderboard import leaderboard, verified_leaderboard
 from hub.bench.truth import verify_truth
 
-__all__ = ["adhoc_benchmark", "benchmark_dataset", "benchmarks", "evaluate_model", "get_benchmark", "leaderboard",
-           "score_predictions", "verified_leaderboard", "verify_truth"]
+__all__ = [
+    "adhoc_benchmark",
+    "benchmark_dataset",
+    "benchmarks",
+    "evaluate_model",
+    "get_benchmark",
+    "leaderboard",
+    "score_predictions",
+    "verified_leaderboard",
+    "verify_truth",
+]

@@ -15,8 +15,14 @@ from hub.registry import local_path
 
 
 def _frozen(spec: BenchmarkSpec, card: DatasetCard, split_sha256: str) -> Benchmark:
-    return Benchmark(**spec.model_dump(), name=f"{card.name}/{spec.task}", dataset=card.ref,
-                     split_sha256=split_sha256, suite_version=SUITE_VERSION, primary_metric=PRIMARY[spec.task])
+    return Benchmark(
+        **spec.model_dump(),
+        name=f"{card.name}/{spec.task}",
+        dataset=card.ref,
+        split_sha256=split_sha256,
+        suite_version=SUITE_VERSION,
+        primary_metric=PRIMARY[spec.task],
+    )
 
 
 def benchmarks() -> list[Benchmark]:
@@ -49,9 +55,14 @@ def adhoc_benchmark(dataset: Path, task: str, split: str = "test") -> Benchmark:
         if (b.name, b.dataset, b.split_sha256) == (f"{card.name}/{task}", card.ref, sha):
             return b.model_copy(update={"split": split})
     label = {"tracking": "tracks", "instance": "instances", "semantic": "instances"}.get(task)
-    spec = BenchmarkSpec(task=task, split=split, label=label, seg_label="segmentation" if task == "tracking" else None,
-                         inputs=card.labels.inputs if task == "label-free" else None,
-                         targets=card.labels.targets if task == "label-free" else None)
+    spec = BenchmarkSpec(
+        task=task,
+        split=split,
+        label=label,
+        seg_label="segmentation" if task == "tracking" else None,
+        inputs=card.labels.inputs if task == "label-free" else None,
+        targets=card.labels.targets if task == "label-free" else None,
+    )
     return _frozen(spec, card, sha)
 
 
@@ -69,6 +80,9 @@ def benchmark_dataset(bench: Benchmark, dataset: str | Path | None = None, regis
     ds = open_dataset(path)
     sha = manifest_sha256(ds.split_manifest)
     if ds.card.ref != bench.dataset or sha != bench.split_sha256:
-        raise IntegrityError(f"benchmark {bench.name} is frozen on {bench.dataset} with split {bench.split_sha256[:16]}"
-                             f"..., this dataset is {ds.card.ref} with split {sha[:16]}...", path)
+        raise IntegrityError(
+            f"benchmark {bench.name} is frozen on {bench.dataset} with split {bench.split_sha256[:16]}"
+            f"..., this dataset is {ds.card.ref} with split {sha[:16]}...",
+            path,
+        )
     return path

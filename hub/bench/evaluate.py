@@ -17,14 +17,24 @@ import numpy as np
 from hub._progress import progress_bar
 from hub._versions import package_versions
 from hub.bench.predictions import (
-    prediction_files, predictions_sha256, read_channels, read_class_csv, read_ctc_result, read_label_image,
+    prediction_files,
+    predictions_sha256,
+    read_channels,
+    read_class_csv,
+    read_ctc_result,
+    read_label_image,
 )
 from hub.bench.truth import truth, verify_truth
 from hub.cards import MODEL_TASK, Benchmark, EvalResult
 from hub.curate import open_dataset
 from hub.errors import InvalidInput
 from hub.metrics import (
-    TAUS, classification_metrics, instance_counts, instance_metrics, labelfree_metrics, semantic_metrics,
+    TAUS,
+    classification_metrics,
+    instance_counts,
+    instance_metrics,
+    labelfree_metrics,
+    semantic_metrics,
     tracking_metrics,
 )
 
@@ -45,8 +55,10 @@ def _pairs(bench: Benchmark, ds, ids: list[str], folder: Path):
             else:
                 p = read_label_image(files[sid], t.shape)
                 if bench.task == "semantic" and p.max() > 1:
-                    raise InvalidInput(f"semantic prediction has class {int(p.max())}; classes are 0 "
-                                       f"(background) and 1 (foreground)", files[sid])
+                    raise InvalidInput(
+                        f"semantic prediction has class {int(p.max())}; classes are 0 (background) and 1 (foreground)",
+                        files[sid],
+                    )
             bar.advance(job)
             yield t, p
 
@@ -131,21 +143,48 @@ def _clean(x):
     return x
 
 
-def score_predictions(bench: Benchmark, dataset: str | Path, predictions: str | Path, *, model: str = "submission",
-                      weights_sha256: str | None = None, source: str = "self-reported",
-                      inputs: list[str] | None = None, predict_s: float | None = None) -> EvalResult:
+def score_predictions(
+    bench: Benchmark,
+    dataset: str | Path,
+    predictions: str | Path,
+    *,
+    model: str = "submission",
+    weights_sha256: str | None = None,
+    source: str = "self-reported",
+    inputs: list[str] | None = None,
+    predict_s: float | None = None,
+) -> EvalResult:
     """Score the prediction folder (or CSV) ``predictions`` on ``bench``'s split of the curated ``dataset``.
 
     The dataset is checked first (:func:`hub.bench.truth.verify_truth`): a copy whose split or content differs
     from the split manifest frozen for ``bench`` is refused, so a result's ``split_sha256`` vouches for the truth
     it was scored against."""
     ds = open_dataset(dataset)
-    return _result(bench, ds, verify_truth(bench, ds), predictions, model=model, weights_sha256=weights_sha256,
-                   source=source, inputs=inputs, predict_s=predict_s)
+    return _result(
+        bench,
+        ds,
+        verify_truth(bench, ds),
+        predictions,
+        model=model,
+        weights_sha256=weights_sha256,
+        source=source,
+        inputs=inputs,
+        predict_s=predict_s,
+    )
 
 
-def _result(bench: Benchmark, ds, ids: list[str], predictions: str | Path, *, model: str,
-            weights_sha256: str | None, source: str, inputs: list[str] | None, predict_s: float | None) -> EvalResult:
+def _result(
+    bench: Benchmark,
+    ds,
+    ids: list[str],
+    predictions: str | Path,
+    *,
+    model: str,
+    weights_sha256: str | None,
+    source: str,
+    inputs: list[str] | None,
+    predict_s: float | None,
+) -> EvalResult:
     """The result record of ``predictions`` on the verified split ``ids`` of ``ds``."""
     start = time.perf_counter()
     predictions = Path(predictions)
@@ -154,15 +193,33 @@ def _result(bench: Benchmark, ds, ids: list[str], predictions: str | Path, *, mo
     runtime = {"score_s": round(time.perf_counter() - start, 3)}
     if predict_s is not None:
         runtime["predict_s"] = round(predict_s, 3)
-    parameters = {"taus": list(TAUS)} if bench.task == "instance" else (
-        {"division_tolerances": [0, 2]} if bench.task == "tracking" else {})
+    parameters = (
+        {"taus": list(TAUS)}
+        if bench.task == "instance"
+        else ({"division_tolerances": [0, 2]} if bench.task == "tracking" else {})
+    )
     return EvalResult(
-        benchmark=bench.name, dataset=bench.dataset, split=bench.split, split_sha256=bench.split_sha256,
-        task=bench.task, suite_version=bench.suite_version, parameters=parameters, model=model,
-        weights_sha256=weights_sha256, source=source, predictions_sha256=predictions_sha256(predictions),
-        inputs=inputs, primary_metric=bench.primary_metric, value=_clean(metrics.get(bench.primary_metric)),
-        ci95=_clean(ci), metrics=_clean(metrics), per_sample=_clean(per_sample), runtime_s=runtime,
-        packages=package_versions("cellhub", "numpy", "scipy", "scikit-learn", "scikit-image"), date=dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat())
+        benchmark=bench.name,
+        dataset=bench.dataset,
+        split=bench.split,
+        split_sha256=bench.split_sha256,
+        task=bench.task,
+        suite_version=bench.suite_version,
+        parameters=parameters,
+        model=model,
+        weights_sha256=weights_sha256,
+        source=source,
+        predictions_sha256=predictions_sha256(predictions),
+        inputs=inputs,
+        primary_metric=bench.primary_metric,
+        value=_clean(metrics.get(bench.primary_metric)),
+        ci95=_clean(ci),
+        metrics=_clean(metrics),
+        per_sample=_clean(per_sample),
+        runtime_s=runtime,
+        packages=package_versions("cellhub", "numpy", "scipy", "scikit-learn", "scikit-image"),
+        date=dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat(),
+    )
 
 
 def evaluate_model(bench: Benchmark, dataset: str | Path, model, device: str = "cpu") -> EvalResult:
@@ -170,12 +227,12 @@ def evaluate_model(bench: Benchmark, dataset: str | Path, model, device: str = "
     from hub.models.predict import predict_to
 
     card = model.card
-    if MODEL_TASK[bench.task] != card.task and not (bench.task == "semantic" and card.task ==
-                                                    "instance-segmentation"):
+    if MODEL_TASK[bench.task] != card.task and not (bench.task == "semantic" and card.task == "instance-segmentation"):
         raise InvalidInput(f"model {card.ref} does {card.task}; benchmark {bench.name} needs {MODEL_TASK[bench.task]}")
     if bench.task == "label-free" and card.outputs.channels != (bench.targets or card.outputs.channels):
-        raise InvalidInput(f"model {card.ref} predicts {card.outputs.channels}; benchmark {bench.name} scores "
-                           f"{bench.targets}")
+        raise InvalidInput(
+            f"model {card.ref} predicts {card.outputs.channels}; benchmark {bench.name} scores {bench.targets}"
+        )
     ds = open_dataset(dataset)
     ids = verify_truth(bench, ds)  # before the model runs: a copy that is not the frozen truth is refused at once
     with tempfile.TemporaryDirectory(prefix="cellhub-eval-") as tmp:
@@ -185,8 +242,17 @@ def evaluate_model(bench: Benchmark, dataset: str | Path, model, device: str = "
         predict_s = time.perf_counter() - start
         if bench.task == "semantic" and card.task == "instance-segmentation":
             _binarise(out)
-        return _result(bench, ds, ids, out, model=card.ref, weights_sha256=card.weights.sha256, source="hub",
-                       inputs=card.channel_names, predict_s=predict_s)
+        return _result(
+            bench,
+            ds,
+            ids,
+            out,
+            model=card.ref,
+            weights_sha256=card.weights.sha256,
+            source="hub",
+            inputs=card.channel_names,
+            predict_s=predict_s,
+        )
 
 
 def _binarise(folder: Path) -> None:

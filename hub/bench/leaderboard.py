@@ -24,8 +24,20 @@ from hub.safety import check_relpath, printable
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 
 #: What a leaderboard row carries, every value taken from the verified record.
-_ROW_KEYS = ("model", "value", "ci95", "metrics", "weights_sha256", "split", "split_sha256", "suite_version",
-             "source", "inputs", "date", "predictions_sha256")
+_ROW_KEYS = (
+    "model",
+    "value",
+    "ci95",
+    "metrics",
+    "weights_sha256",
+    "split",
+    "split_sha256",
+    "suite_version",
+    "source",
+    "inputs",
+    "date",
+    "predictions_sha256",
+)
 
 
 class Rejected(Exception):
@@ -78,8 +90,10 @@ def verified_record(bench: Benchmark, registry: Registry, entry: dict) -> dict:
         raise Rejected(f"record value differs from its own {record.primary_metric}")
     for key in RESULT_SUMMARY_KEYS:  # every summary field must equal the record's
         if key in entry and entry[key] != raw.get(key):
-            raise Rejected(f"catalog summary's {key} {json.dumps(entry[key])[:80]} differs from the record's "
-                           f"{json.dumps(raw.get(key))[:80]}")
+            raise Rejected(
+                f"catalog summary's {key} {json.dumps(entry[key])[:80]} differs from the record's "
+                f"{json.dumps(raw.get(key))[:80]}"
+            )
     return raw
 
 
@@ -109,11 +123,15 @@ def verified_leaderboard(bench: Benchmark, registry: Registry) -> tuple[dict, di
                 raise Rejected("catalog entry is not an object")
             raw = verified_record(bench, registry, entry)
         except Rejected as err:
-            rejected.append({"sha256": printable(sha, 80), "path": printable(entry.get("path"), 200),
-                             "reason": printable(err, 500)})
+            rejected.append(
+                {"sha256": printable(sha, 80), "path": printable(entry.get("path"), 200), "reason": printable(err, 500)}
+            )
             continue
-        if (raw["split_sha256"], raw["split"], raw["suite_version"]) != \
-                (bench.split_sha256, bench.split, bench.suite_version):
+        if (raw["split_sha256"], raw["split"], raw["suite_version"]) != (
+            bench.split_sha256,
+            bench.split,
+            bench.suite_version,
+        ):
             continue
         row = {k: raw.get(k) for k in _ROW_KEYS} | {"path": entry["path"], "sha256": sha}
         if _key(row) not in latest or row["date"] > latest[_key(row)][0]["date"]:
@@ -123,9 +141,15 @@ def verified_leaderboard(bench: Benchmark, registry: Registry) -> tuple[dict, di
     board = [{"rank": i + 1, "reference": None, **r} for i, r in enumerate(r for r, e in zip(rows, extra) if not e)]
     board += [{"rank": None, "reference": f"also uses {', '.join(e)}", **r} for r, e in zip(rows, extra) if e]
     records = {r["sha256"]: raw for r, raw in latest.values()}
-    return {"benchmark": bench.name, "dataset": bench.dataset, "primary_metric": bench.primary_metric,
-            "split_sha256": bench.split_sha256, "inputs": bench.inputs, "rows": board,
-            "rejected": rejected}, records
+    return {
+        "benchmark": bench.name,
+        "dataset": bench.dataset,
+        "primary_metric": bench.primary_metric,
+        "split_sha256": bench.split_sha256,
+        "inputs": bench.inputs,
+        "rows": board,
+        "rejected": rejected,
+    }, records
 
 
 def leaderboard(bench: Benchmark, registry: Registry) -> dict:

@@ -67,8 +67,9 @@ def _zarr_array(path: Path):
     except InvalidInput:
         raise
     except Exception as err:
-        raise InvalidInput(f"cannot read OME-Zarr ({err.__class__.__name__}: {' '.join(str(err).split())[:120]})",
-                           path) from None
+        raise InvalidInput(
+            f"cannot read OME-Zarr ({err.__class__.__name__}: {' '.join(str(err).split())[:120]})", path
+        ) from None
 
 
 def declared_shape(path: Path) -> tuple[int, ...]:
@@ -144,8 +145,7 @@ def read_class_csv(folder: Path, ids: list[str], classes: list[str]) -> tuple[np
             return np.array([index[by_id[i]["predicted"]] for i in ids]), False
     except ValueError as err:
         raise InvalidInput(f"not a number: {err}", path) from None
-    raise InvalidInput(f"needs one probability column per class ({', '.join(classes)}) or a 'predicted' column",
-                       path)
+    raise InvalidInput(f"needs one probability column per class ({', '.join(classes)}) or a 'predicted' column", path)
 
 
 _MASK = re.compile(r"^mask(\d+)\.tiff?$")

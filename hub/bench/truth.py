@@ -87,11 +87,16 @@ def _check_card(bench: Benchmark, ds: Dataset) -> None:
     recipe, card, _ = load_recipe(name)
     if card.ref != bench.dataset or recipe.split_manifest_sha256 != bench.split_sha256:
         return  # an ad-hoc benchmark on another version: its own split manifest is all there is to check
-    for what, got, want in (("channels", ds.card.acquisition.channels, card.acquisition.channels),
-                            ("labels", ds.card.labels, card.labels)):
+    for what, got, want in (
+        ("channels", ds.card.acquisition.channels, card.acquisition.channels),
+        ("labels", ds.card.labels, card.labels),
+    ):
         if got != want:
-            raise IntegrityError(f"the card's {what} differ from those of the {name} recipe: this copy is not "
-                                 f"{bench.dataset} as benchmark {bench.name} froze it", ds.path / "card.yaml")
+            raise IntegrityError(
+                f"the card's {what} differ from those of the {name} recipe: this copy is not "
+                f"{bench.dataset} as benchmark {bench.name} froze it",
+                ds.path / "card.yaml",
+            )
 
 
 def verify_truth(bench: Benchmark, ds: Dataset) -> list[str]:
@@ -108,15 +113,21 @@ def verify_truth(bench: Benchmark, ds: Dataset) -> list[str]:
 
     man = ds.split_manifest
     if manifest_sha256(man) != bench.split_sha256:
-        raise IntegrityError(f"split manifest {manifest_sha256(man)[:16]}... is not {bench.split_sha256[:16]}... "
-                             f"frozen for benchmark {bench.name}", ds.path / SPLITS)
+        raise IntegrityError(
+            f"split manifest {manifest_sha256(man)[:16]}... is not {bench.split_sha256[:16]}... "
+            f"frozen for benchmark {bench.name}",
+            ds.path / SPLITS,
+        )
     _check_card(bench, ds)
     frozen = {e["id"]: e["sha256"] for e in man["splits"].get(bench.split, [])}
     ids = split_ids(bench, ds)
     odd = sorted(set(ids) ^ set(frozen)) or sorted(i for i, n in Counter(ids).items() if n > 1)
     if odd:
-        raise IntegrityError(f"sample {odd[0]!r}: {SAMPLES} and the frozen split manifest disagree on split "
-                             f"{bench.split!r} ({len(ids)} and {len(frozen)} samples)", ds.path / SAMPLES)
+        raise IntegrityError(
+            f"sample {odd[0]!r}: {SAMPLES} and the frozen split manifest disagree on split "
+            f"{bench.split!r} ({len(ids)} and {len(frozen)} samples)",
+            ds.path / SAMPLES,
+        )
     rows = {r["id"]: r for r in ds.samples}
     paths = [inside(ds.path, rows[sid]["path"], "sample path", ds.path / SAMPLES) for sid in ids]
 
@@ -128,9 +139,15 @@ def verify_truth(bench: Benchmark, ds: Dataset) -> list[str]:
         found = list(pool.map(content, paths))
     for sid, path, (sha, hashed_class) in zip(ids, paths, found):
         if sha != frozen[sid]:
-            raise IntegrityError(f"sample {sid!r}: image, labels or lineage differ from the content SHA-256 frozen "
-                                 f"in the split manifest of {bench.dataset}", path)
+            raise IntegrityError(
+                f"sample {sid!r}: image, labels or lineage differ from the content SHA-256 frozen "
+                f"in the split manifest of {bench.dataset}",
+                path,
+            )
         if bench.task == "classification" and rows[sid].get("class", "") != hashed_class:
-            raise IntegrityError(f"sample {sid!r}: class {rows[sid].get('class')!r} in {SAMPLES} is not the class "
-                                 f"{hashed_class} the content SHA-256 covers", ds.path / SAMPLES)
+            raise IntegrityError(
+                f"sample {sid!r}: class {rows[sid].get('class')!r} in {SAMPLES} is not the class "
+                f"{hashed_class} the content SHA-256 covers",
+                ds.path / SAMPLES,
+            )
     return ids

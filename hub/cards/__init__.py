@@ -1,22 +1,70 @@
 """Contract layer: pydantic cards with a YAML round trip and JSON Schema export."""
 
 from hub.cards._yaml import dump_card, load_card, parse_card, save_card
-from hub.cards.dataset import (
-    Acquisition, Channel, ChannelStats, Counts, DatasetCard, FrameInterval, LabelSchema, Modality,
-    PhysicalSize, SplitInfo, Statistics, Task, Terms,
-)
 from hub.cards.benchmark import MODEL_TASK, Benchmark, BenchmarkSpec, EvalResult
+from hub.cards.dataset import (
+    Acquisition,
+    Channel,
+    ChannelStats,
+    Counts,
+    DatasetCard,
+    FrameInterval,
+    LabelSchema,
+    Modality,
+    PhysicalSize,
+    SplitInfo,
+    Statistics,
+    Task,
+    Terms,
+)
 from hub.cards.model import (
-    Architecture, InputChannel, Inputs, ModelCard, Normalization, Outputs, PixelSize, ResultSummary, Training,
-    Trial, Weights,
+    Architecture,
+    InputChannel,
+    Inputs,
+    ModelCard,
+    Normalization,
+    Outputs,
+    PixelSize,
+    ResultSummary,
+    Training,
+    Trial,
+    Weights,
 )
 
 SCHEMAS = {"dataset": DatasetCard, "model": ModelCard, "benchmark": Benchmark, "result": EvalResult}
 
 __all__ = [
-    "MODEL_TASK", "Benchmark", "BenchmarkSpec", "EvalResult",
-    "Acquisition", "Architecture", "InputChannel", "Inputs", "ModelCard", "Normalization", "Outputs", "PixelSize",
-    "ResultSummary", "Training", "Trial", "Weights", "Channel", "ChannelStats", "Counts", "DatasetCard", "FrameInterval", "LabelSchema",
-    "Modality", "PhysicalSize", "SCHEMAS", "SplitInfo", "Statistics", "Task", "Terms", "dump_card",
-    "load_card", "parse_card", "save_card",
+    "MODEL_TASK",
+    "Benchmark",
+    "BenchmarkSpec",
+    "EvalResult",
+    "Acquisition",
+    "Architecture",
+    "InputChannel",
+    "Inputs",
+    "ModelCard",
+    "Normalization",
+    "Outputs",
+    "PixelSize",
+    "ResultSummary",
+    "Training",
+    "Trial",
+    "Weights",
+    "Channel",
+    "ChannelStats",
+    "Counts",
+    "DatasetCard",
+    "FrameInterval",
+    "LabelSchema",
+    "Modality",
+    "PhysicalSize",
+    "SCHEMAS",
+    "SplitInfo",
+    "Statistics",
+    "Task",
+    "Terms",
+    "dump_card",
+    "load_card",
+    "parse_card",
+    "save_card",
 ]

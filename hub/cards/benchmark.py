@@ -11,8 +11,13 @@ from hub.cards.dataset import _Model
 BenchTask = Literal["classification", "semantic", "instance", "tracking", "label-free"]
 
 #: Benchmark task -> the model task that can be run on it.
-MODEL_TASK = {"classification": "classification", "semantic": "semantic-segmentation",
-              "instance": "instance-segmentation", "tracking": "tracking", "label-free": "label-free"}
+MODEL_TASK = {
+    "classification": "classification",
+    "semantic": "semantic-segmentation",
+    "instance": "instance-segmentation",
+    "tracking": "tracking",
+    "label-free": "label-free",
+}
 
 
 class BenchmarkSpec(_Model):
@@ -51,13 +56,15 @@ class EvalResult(_Model):
     model: str = Field(description="Model name@version, or the submitter's name for predictions")
     weights_sha256: str | None = Field(None, description="SHA-256 of the weights that made the predictions")
     source: Literal["hub", "self-reported"] = Field(
-        description="hub: the hub ran the model; self-reported: predictions submitted from another tool")
+        description="hub: the hub ran the model; self-reported: predictions submitted from another tool"
+    )
     predictions_sha256: str = Field(description="SHA-256 over the prediction files (names and bytes)")
     inputs: list[str] | None = None
     primary_metric: str
     value: float | None
-    ci95: list[float | None] = Field(description="Bootstrap 95% interval of the primary metric (resampled "
-                                                 "samples, 1000 draws, seed 0)")
+    ci95: list[float | None] = Field(
+        description="Bootstrap 95% interval of the primary metric (resampled samples, 1000 draws, seed 0)"
+    )
     metrics: dict[str, float | None]
     per_sample: list[dict[str, Any]]
     runtime_s: dict[str, float] = Field(default_factory=dict, description="predict / score seconds")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from enum import Enum
+from enum import StrEnum
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -16,7 +16,7 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", use_enum_values=True)
 
 
-class Task(str, Enum):
+class Task(StrEnum):
     classification = "classification"
     semantic_segmentation = "semantic-segmentation"
     instance_segmentation = "instance-segmentation"
@@ -24,7 +24,7 @@ class Task(str, Enum):
     label_free = "label-free"
 
 
-class Modality(str, Enum):
+class Modality(StrEnum):
     fluorescence = "fluorescence"
     confocal_fluorescence = "confocal-fluorescence"
     phase_contrast = "phase-contrast"
@@ -178,7 +178,6 @@ class DatasetCard(_Named):
     statistics: Statistics | None = None
     counts: Counts | None = None
     importer: str | None = None
-
 
     @property
     def channel_names(self) -> list[str]:

@@ -72,7 +72,9 @@ class Outputs(_Model):
 
 
 class Weights(_Model):
-    file: relpath_type("weights file") = Field("weights.safetensors", description="Safetensors file, relative to the model folder")
+    file: relpath_type("weights file") = Field(
+        "weights.safetensors", description="Safetensors file, relative to the model folder"
+    )
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
     size: int = Field(gt=0)
     parameters: int = Field(gt=0)
@@ -108,8 +110,10 @@ class Training(_Model):
     trials: list[Trial] = Field(default_factory=list, description="Every trial of a hyper-parameter grid")
     per_class_recall: dict[str, float] | None = None
     postprocess_tuning: dict[str, Any] | None = Field(
-        None, description="Post-processing options tuned after training: split, metric, grid, chosen options, "
-                          "score before and after (cellhub models tune)")
+        None,
+        description="Post-processing options tuned after training: split, metric, grid, chosen options, "
+        "score before and after (cellhub models tune)",
+    )
 
 
 class ResultSummary(_Model):

@@ -20,8 +20,12 @@ from hub.cli import site as _site
 from hub.config import request_timeout
 from hub.errors import CellHubError, RegistryError
 
-app = typer.Typer(help="CellHub: curated microscopy datasets, models and benchmarks.", no_args_is_help=True,
-                  pretty_exceptions_enable=False, add_completion=False)
+app = typer.Typer(
+    help="CellHub: curated microscopy datasets, models and benchmarks.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
 app.add_typer(_datasets.app, name="datasets")
 app.add_typer(_models.app, name="models")
 app.add_typer(_site.app, name="site")
@@ -33,8 +37,11 @@ MAX_LINE = 400  # characters of an unexpected exception's message kept on its on
 
 
 @app.callback()
-def _global(debug: bool = typer.Option(False, "--debug", help="On an error, show the full traceback instead of "
-                                       "one line (also: CELLHUB_DEBUG=1).")) -> None:
+def _global(
+    debug: bool = typer.Option(
+        False, "--debug", help="On an error, show the full traceback instead of one line (also: CELLHUB_DEBUG=1)."
+    ),
+) -> None:
     _options["debug"] = _options["debug"] or debug
 
 
@@ -107,8 +114,11 @@ def one_line(err: BaseException) -> str:
         return _shorten(f"{err.title}: {where}: {first.get('msg', '')} (got {first.get('input')!r}){more}")
     message = _shorten(str(err))
     name = type(err).__name__
-    return f"{name}: {message} (unexpected; rerun with --debug for the traceback)" if message else \
-        f"{name} (unexpected; rerun with --debug for the traceback)"
+    return (
+        f"{name}: {message} (unexpected; rerun with --debug for the traceback)"
+        if message
+        else f"{name} (unexpected; rerun with --debug for the traceback)"
+    )
 
 
 def _interrupted(err: BaseException) -> bool:

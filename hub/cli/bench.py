@@ -12,7 +12,6 @@ from rich.table import Table
 from hub.cli.registry import REGISTRY_HELP, console
 
 
-
 def _fmt(v) -> str:
     return "—" if v is None else f"{v:.4f}" if isinstance(v, float) else str(v)
 
@@ -38,8 +37,9 @@ def register(app: typer.Typer) -> None:
     def eval_cmd(
         ref: str | None = typer.Argument(None, help="hub model NAME[@VERSION] or model folder to run"),
         benchmark: str | None = typer.Option(None, help="benchmark, e.g. dsb2018-fluo/instance"),
-        predictions: Path | None = typer.Option(None, help="predictions of any tool (folder, or CSV for "
-                                                             "classification) instead of a model"),
+        predictions: Path | None = typer.Option(
+            None, help="predictions of any tool (folder, or CSV for classification) instead of a model"
+        ),
         truth: Path | None = typer.Option(None, help="score against this curated dataset (with --task)"),
         task: str | None = typer.Option(None, help="instance, semantic, tracking, classification, label-free"),
         split: str = typer.Option("test", help="split scored with --truth"),
@@ -88,9 +88,12 @@ def register(app: typer.Typer) -> None:
             typer.echo(json.dumps({**record, **extra, "published_sha256": sha}))
             return
         ci = result.ci95
-        console.print(f"[bold]{escape(result.benchmark)}[/] {escape(result.model)}: {result.primary_metric} = "
-                      f"{_fmt(result.value)} (95% CI {_fmt(ci[0])}-{_fmt(ci[1])}, {len(result.per_sample)} "
-                      f"samples, {result.source})", highlight=False)
+        console.print(
+            f"[bold]{escape(result.benchmark)}[/] {escape(result.model)}: {result.primary_metric} = "
+            f"{_fmt(result.value)} (95% CI {_fmt(ci[0])}-{_fmt(ci[1])}, {len(result.per_sample)} "
+            f"samples, {result.source})",
+            highlight=False,
+        )
         table = Table("metric", "value")
         for k, v in result.metrics.items():
             table.add_row(k, _fmt(v))
@@ -99,17 +102,21 @@ def register(app: typer.Typer) -> None:
             console.print(f"[green]published[/] result {sha[:16]}...", highlight=False)
 
     @app.command("leaderboard")
-    def leaderboard_cmd(benchmark: str = typer.Argument(..., help="benchmark, e.g. dsb2018-fluo/instance"),
-                        registry: str | None = typer.Option(None, help=REGISTRY_HELP),
-                        as_json: bool = typer.Option(False, "--json")) -> None:
+    def leaderboard_cmd(
+        benchmark: str = typer.Argument(..., help="benchmark, e.g. dsb2018-fluo/instance"),
+        registry: str | None = typer.Option(None, help=REGISTRY_HELP),
+        as_json: bool = typer.Option(False, "--json"),
+    ) -> None:
         """Rank the published results of a benchmark by its primary metric (with provenance)."""
         from hub.bench import get_benchmark, leaderboard
         from hub.registry import Registry
 
         board = leaderboard(get_benchmark(benchmark), Registry(registry))
         for r in board["rejected"]:  # one line each, on stderr: the board itself stays clean
-            typer.echo(f"warning: {board['benchmark']}: not listed: result {r['sha256'][:16]} ({r['path']}): "
-                       f"{r['reason']}", err=True)
+            typer.echo(
+                f"warning: {board['benchmark']}: not listed: result {r['sha256'][:16]} ({r['path']}): {r['reason']}",
+                err=True,
+            )
         if as_json:
             typer.echo(json.dumps(board, indent=1))
             return
@@ -118,9 +125,15 @@ def register(app: typer.Typer) -> None:
             table.add_column(col)
         for r in board["rows"]:
             ci = r["ci95"] or [None, None]
-            table.add_row(str(r["rank"] or "ref"), r["model"], _fmt(r["value"]), f"{_fmt(ci[0])}-{_fmt(ci[1])}",
-                          ", ".join(r["inputs"] or []) + (f" ({r['reference']})" if r["reference"] else ""),
-                          r["source"], (r["weights_sha256"] or "—")[:12])
+            table.add_row(
+                str(r["rank"] or "ref"),
+                r["model"],
+                _fmt(r["value"]),
+                f"{_fmt(ci[0])}-{_fmt(ci[1])}",
+                ", ".join(r["inputs"] or []) + (f" ({r['reference']})" if r["reference"] else ""),
+                r["source"],
+                (r["weights_sha256"] or "—")[:12],
+            )
         console.print(table)
 
 
@@ -129,8 +142,14 @@ def _mirror_into_card(folder: Path, result, record_path: Path | None) -> None:
     from hub.cards import ModelCard, ResultSummary, load_card, save_card
 
     card = load_card(ModelCard, folder / "card.yaml")
-    summary = ResultSummary(benchmark=result.benchmark, split=result.split, metrics=result.metrics,
-                            primary_metric=result.primary_metric, ci95=result.ci95, split_sha256=result.split_sha256,
-                            record=str(record_path.name) if record_path else None)
+    summary = ResultSummary(
+        benchmark=result.benchmark,
+        split=result.split,
+        metrics=result.metrics,
+        primary_metric=result.primary_metric,
+        ci95=result.ci95,
+        split_sha256=result.split_sha256,
+        record=str(record_path.name) if record_path else None,
+    )
     card.results = [r for r in card.results if r.benchmark != result.benchmark] + [summary]
     save_card(card, folder / "card.yaml")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 
 import typer
@@ -21,13 +21,14 @@ from hub.curate.recipe import build_dataset, recipe_names
 from hub.errors import CardError, InvalidInput
 from hub.safety import MAX_CARD_BYTES, load_yaml_file, load_yaml_text
 
-app = typer.Typer(help="Curate datasets: import sources, build recipes, validate, inspect, export.",
-                  no_args_is_help=True)
+app = typer.Typer(
+    help="Curate datasets: import sources, build recipes, validate, inspect, export.", no_args_is_help=True
+)
 console = Console(width=None if sys.stdout.isatty() else 160)  # no wrapped tables in logs and pipes
 PLACEHOLDER = "not recorded"
 
 
-class Stratify(str, Enum):
+class Stratify(StrEnum):
     cls = "class"
     shape = "shape"
 
@@ -52,13 +53,24 @@ def _merge(base: dict, over: dict) -> dict:
 def _import_card(importer, name: str, version: str, card_file: Path | None) -> DatasetCard:
     d = importer.card_defaults()
     base = {
-        "name": name, "version": version, "title": name,
+        "name": name,
+        "version": version,
+        "title": name,
         "description": f"Imported from {importer.source.name} with the {importer.format} importer.",
         "tasks": d.get("tasks", []),
-        "terms": {"license": "unknown", "terms": f"Terms {PLACEHOLDER} at import; fill in before publishing.",
-                  "redistribution": False, "citations": [PLACEHOLDER], "sources": [PLACEHOLDER]},
-        "acquisition": {"organism": PLACEHOLDER, "cell_type": PLACEHOLDER, "channels": d.get("channels", []),
-                        "pixel_size": {"unknown": True, "note": f"{PLACEHOLDER} at import"}},
+        "terms": {
+            "license": "unknown",
+            "terms": f"Terms {PLACEHOLDER} at import; fill in before publishing.",
+            "redistribution": False,
+            "citations": [PLACEHOLDER],
+            "sources": [PLACEHOLDER],
+        },
+        "acquisition": {
+            "organism": PLACEHOLDER,
+            "cell_type": PLACEHOLDER,
+            "channels": d.get("channels", []),
+            "pixel_size": {"unknown": True, "note": f"{PLACEHOLDER} at import"},
+        },
         "labels": d.get("labels", {}),
     }
     if card_file:
@@ -89,26 +101,38 @@ def _human(n: float) -> str:
 def _summary(path: Path) -> dict:
     ds = open_dataset(path)
     c, card = ds.card.counts, ds.card
-    return {"name": card.name, "version": card.version, "path": str(path), "tasks": card.tasks,
-            "samples": c.samples if c else len(ds.samples), "objects": c.objects if c else None,
-            "tracks": c.tracks if c else None, "divisions": c.divisions if c else None,
-            "classes": len(card.labels.classes) if card.labels.classes else None,
-            "splits": card.splits.counts if card.splits else {}, "bytes": _du(path),
-            "split_manifest_sha256": card.splits.manifest_sha256 if card.splits else None}
+    return {
+        "name": card.name,
+        "version": card.version,
+        "path": str(path),
+        "tasks": card.tasks,
+        "samples": c.samples if c else len(ds.samples),
+        "objects": c.objects if c else None,
+        "tracks": c.tracks if c else None,
+        "divisions": c.divisions if c else None,
+        "classes": len(card.labels.classes) if card.labels.classes else None,
+        "splits": card.splits.counts if card.splits else {},
+        "bytes": _du(path),
+        "split_manifest_sha256": card.splits.manifest_sha256 if card.splits else None,
+    }
 
 
 def _print_findings(findings, as_json: bool, path: Path) -> None:
     if as_json:
         typer.echo(json.dumps(findings.to_json(), indent=2))
         return
-    for level, items, style in (("error", findings.errors, "red"), ("warning", findings.warnings, "yellow"),
-                                ("info", findings.info, "blue")):
+    for level, items, style in (
+        ("error", findings.errors, "red"),
+        ("warning", findings.warnings, "yellow"),
+        ("info", findings.info, "blue"),
+    ):
         for f in items:
             sample = escape(f" [{f.sample}]") if f.sample else ""
-            console.print(f"[{style}]{level}[/] {f.check}{sample}: {escape(f.line())}", highlight=False,
-                          soft_wrap=True)
-    console.print(f"{path}: {len(findings.errors)} error(s), {len(findings.warnings)} warning(s), "
-                  f"{len(findings.info)} info", highlight=False)
+            console.print(f"[{style}]{level}[/] {f.check}{sample}: {escape(f.line())}", highlight=False, soft_wrap=True)
+    console.print(
+        f"{path}: {len(findings.errors)} error(s), {len(findings.warnings)} warning(s), {len(findings.info)} info",
+        highlight=False,
+    )
 
 
 @app.command("import")
@@ -141,8 +165,11 @@ def _report(out: Path, as_json: bool) -> None:
     if as_json:
         typer.echo(json.dumps(s, indent=2))
     else:
-        console.print(f"[green]wrote[/] {s['name']}@{s['version']}: {s['samples']} samples, splits {s['splits']}, "
-                      f"{_human(s['bytes'])} -> {out}", highlight=False)
+        console.print(
+            f"[green]wrote[/] {s['name']}@{s['version']}: {s['samples']} samples, splits {s['splits']}, "
+            f"{_human(s['bytes'])} -> {out}",
+            highlight=False,
+        )
 
 
 @app.command()
@@ -182,10 +209,14 @@ def info(path: Path = typer.Argument(..., help="dataset folder"), as_json: bool 
         return
     console.print(f"[bold]{card.name}@{card.version}[/] — {card.title}", highlight=False)
     console.print(card.description, highlight=False)
-    console.print(f"tasks: {', '.join(card.tasks)}; licence: {card.terms.license}; "
-                  f"redistribution: {'yes' if card.terms.redistribution else 'no'}", highlight=False)
-    console.print(f"channels: {', '.join(f'{c.name} ({c.modality})' for c in card.acquisition.channels)}",
-                  highlight=False)
+    console.print(
+        f"tasks: {', '.join(card.tasks)}; licence: {card.terms.license}; "
+        f"redistribution: {'yes' if card.terms.redistribution else 'no'}",
+        highlight=False,
+    )
+    console.print(
+        f"channels: {', '.join(f'{c.name} ({c.modality})' for c in card.acquisition.channels)}", highlight=False
+    )
     console.print(f"samples: {s['samples']}; splits: {s['splits']}; size: {_human(s['bytes'])}", highlight=False)
     for c in card.terms.citations:
         console.print(f"cite: {c}", highlight=False)
@@ -199,8 +230,11 @@ def list_(
     """List dataset recipes and the datasets built locally, with a summary table (published versions:
     cellhub list datasets)."""
     base = root or build_root()
-    built = sorted(p.parent for p in base.glob("*/*/samples.csv") if (p.parent / "card.yaml").is_file()) \
-        if base.is_dir() else []
+    built = (
+        sorted(p.parent for p in base.glob("*/*/samples.csv") if (p.parent / "card.yaml").is_file())
+        if base.is_dir()
+        else []
+    )
     rows = [_summary(p) for p in built]
     if as_json:
         typer.echo(json.dumps({"recipes": recipe_names(), "datasets": rows}, indent=2))
@@ -209,11 +243,24 @@ def list_(
     for col in ("dataset", "tasks", "samples", "objects / tracks / classes", "train / val / test", "size"):
         table.add_column(col)
     for r in rows:
-        what = (f"{r['objects']} objects" if r["objects"] else f"{r['tracks']} tracks, {r['divisions']} divisions"
-                if r["tracks"] else f"{r['classes']} classes" if r["classes"] else "-")
+        what = (
+            f"{r['objects']} objects"
+            if r["objects"]
+            else f"{r['tracks']} tracks, {r['divisions']} divisions"
+            if r["tracks"]
+            else f"{r['classes']} classes"
+            if r["classes"]
+            else "-"
+        )
         sp = r["splits"]
-        table.add_row(f"{r['name']}@{r['version']}", ", ".join(r["tasks"]), str(r["samples"]), what,
-                      f"{sp.get('train', 0)} / {sp.get('val', 0)} / {sp.get('test', 0)}", _human(r["bytes"]))
+        table.add_row(
+            f"{r['name']}@{r['version']}",
+            ", ".join(r["tasks"]),
+            str(r["samples"]),
+            what,
+            f"{sp.get('train', 0)} / {sp.get('val', 0)} / {sp.get('test', 0)}",
+            _human(r["bytes"]),
+        )
     console.print(table)
     missing = sorted(set(recipe_names()) - {r["name"] for r in rows})
     if missing:
@@ -224,8 +271,11 @@ def list_(
 def publish(
     path: Path = typer.Argument(..., help="dataset folder (validated first)"),
     registry: str | None = typer.Option(None, help=REGISTRY_HELP),
-    accept_terms: bool = typer.Option(False, "--accept-terms", help="confirm you may publish data whose card "
-                                      "says redistribution is not allowed (recorded in the manifest)"),
+    accept_terms: bool = typer.Option(
+        False,
+        "--accept-terms",
+        help="confirm you may publish data whose card says redistribution is not allowed (recorded in the manifest)",
+    ),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Publish a dataset version to a registry (immutable: an existing version is refused)."""
@@ -269,5 +319,3 @@ def export(
         raise InvalidInput(f"no exporter {format!r}; known: ctc")
     seqs = export_ctc(path, out)
     console.print(f"[green]wrote[/] {len(seqs)} sequence(s) {', '.join(seqs)} -> {out}", highlight=False)
-
-

@@ -33,14 +33,28 @@ def _summary(model, out: Path, as_json: bool) -> None:
     card = model.card
     t = card.training
     if as_json:
-        typer.echo(json.dumps({"ref": card.ref, "path": str(out), "weights_sha256": card.weights.sha256,
-                               "parameters": card.weights.parameters, "epochs": t.epochs, "best_epoch": t.best_epoch,
-                               "device": t.device, "wall_time_s": t.wall_time_s,
-                               "trials": [tr.model_dump() for tr in t.trials]}))
+        typer.echo(
+            json.dumps(
+                {
+                    "ref": card.ref,
+                    "path": str(out),
+                    "weights_sha256": card.weights.sha256,
+                    "parameters": card.weights.parameters,
+                    "epochs": t.epochs,
+                    "best_epoch": t.best_epoch,
+                    "device": t.device,
+                    "wall_time_s": t.wall_time_s,
+                    "trials": [tr.model_dump() for tr in t.trials],
+                }
+            )
+        )
         return
-    console.print(f"[green]trained[/] {escape(card.ref)} ({card.architecture.family} on "
-                  f"{escape(card.architecture.backbone)}, {card.weights.parameters:,} parameters) in "
-                  f"{t.wall_time_s:.0f} s on {escape(t.device)}; best epoch {t.best_epoch}/{t.epochs}", highlight=False)
+    console.print(
+        f"[green]trained[/] {escape(card.ref)} ({card.architecture.family} on "
+        f"{escape(card.architecture.backbone)}, {card.weights.parameters:,} parameters) in "
+        f"{t.wall_time_s:.0f} s on {escape(t.device)}; best epoch {t.best_epoch}/{t.epochs}",
+        highlight=False,
+    )
     for tr in t.trials:
         console.print(f"  trial {tr.hyperparameters}: val loss {tr.val_loss}", highlight=False)
     console.print(str(out), highlight=False)
@@ -82,30 +96,53 @@ def _train(overrides: dict, recipe: Path | None, grid: list[str], out: Path | No
 @app.command("train")
 def train_cmd(
     recipe: Path | None = typer.Option(None, help="training recipe YAML (model_cards/<name>/recipe.yaml)"),
-    task: str | None = typer.Option(None, help="classification, semantic-segmentation, instance-segmentation, "
-                                                "tracking or label-free"),
+    task: str | None = typer.Option(
+        None, help="classification, semantic-segmentation, instance-segmentation, tracking or label-free"
+    ),
     dataset: str | None = typer.Option(None, help="curated dataset folder, or NAME@VERSION from the registry"),
     family: str | None = typer.Option(None, help="model family (see `cellhub models families`)"),
     name: str | None = typer.Option(None, help="model name (lower case, dashes)"),
     version: str | None = typer.Option(None, help="model version X.Y.Z"),
     backbone: str | None = typer.Option(None, help="timm backbone, e.g. resnet18"),
-    epochs: int | None = typer.Option(None), steps_per_epoch: int | None = typer.Option(None),
-    batch_size: int | None = typer.Option(None), patch: int | None = typer.Option(None),
-    lr: float | None = typer.Option(None), optimizer: str | None = typer.Option(None, help="adamw or sgd"),
-    weight_decay: float | None = typer.Option(None), dropout: float | None = typer.Option(None),
+    epochs: int | None = typer.Option(None),
+    steps_per_epoch: int | None = typer.Option(None),
+    batch_size: int | None = typer.Option(None),
+    patch: int | None = typer.Option(None),
+    lr: float | None = typer.Option(None),
+    optimizer: str | None = typer.Option(None, help="adamw or sgd"),
+    weight_decay: float | None = typer.Option(None),
+    dropout: float | None = typer.Option(None),
     class_weighting: str | None = typer.Option(None, help="none, balanced or resample"),
     label: str | None = typer.Option(None, help="label image to train on (e.g. tracks, segmentation)"),
-    seed: int | None = typer.Option(None), device: str | None = typer.Option(None, help="auto, cpu, cuda"),
+    seed: int | None = typer.Option(None),
+    device: str | None = typer.Option(None, help="auto, cpu, cuda"),
     grid: list[str] = typer.Option([], help="hyper-parameter grid: key=v1,v2 (repeatable); best on validation"),
     registry: str | None = typer.Option(None, help=REGISTRY_HELP),
     out: Path | None = typer.Option(None, help="model folder to write (default: $CELLHUB_BUILD/models/NAME/VERSION)"),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Train a model on a curated dataset and write its card and safetensors weights."""
-    overrides = dict(task=task, dataset=dataset, family=family, name=name, version=version, backbone=backbone,
-                     epochs=epochs, steps_per_epoch=steps_per_epoch, batch_size=batch_size, patch=patch, lr=lr,
-                     optimizer=optimizer, weight_decay=weight_decay, dropout=dropout, class_weighting=class_weighting,
-                     label=label, seed=seed, device=device, registry=registry)
+    overrides = dict(
+        task=task,
+        dataset=dataset,
+        family=family,
+        name=name,
+        version=version,
+        backbone=backbone,
+        epochs=epochs,
+        steps_per_epoch=steps_per_epoch,
+        batch_size=batch_size,
+        patch=patch,
+        lr=lr,
+        optimizer=optimizer,
+        weight_decay=weight_decay,
+        dropout=dropout,
+        class_weighting=class_weighting,
+        label=label,
+        seed=seed,
+        device=device,
+        registry=registry,
+    )
     _train(overrides, recipe, grid, out, as_json)
 
 
@@ -118,10 +155,15 @@ def finetune_cmd(
     freeze_encoder: bool = typer.Option(False, "--freeze-encoder", help="train the decoder / head only"),
     label: str | None = typer.Option(None, help="label image to train on (e.g. tracks, segmentation)"),
     recipe: Path | None = typer.Option(None, help="recipe YAML with further settings"),
-    version: str | None = typer.Option(None), epochs: int | None = typer.Option(None),
-    steps_per_epoch: int | None = typer.Option(None), batch_size: int | None = typer.Option(None),
-    patch: int | None = typer.Option(None), lr: float | None = typer.Option(None), seed: int | None = typer.Option(None),
-    device: str | None = typer.Option(None), registry: str | None = typer.Option(None, help=REGISTRY_HELP),
+    version: str | None = typer.Option(None),
+    epochs: int | None = typer.Option(None),
+    steps_per_epoch: int | None = typer.Option(None),
+    batch_size: int | None = typer.Option(None),
+    patch: int | None = typer.Option(None),
+    lr: float | None = typer.Option(None),
+    seed: int | None = typer.Option(None),
+    device: str | None = typer.Option(None),
+    registry: str | None = typer.Option(None, help=REGISTRY_HELP),
     out: Path | None = typer.Option(None, help="model folder to write"),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
@@ -130,9 +172,23 @@ def finetune_cmd(
         from hub.models import load_model
 
         task = load_model(base, registry).card.task
-    overrides = dict(base_model=base, dataset=dataset, name=name, task=task, freeze_encoder=freeze_encoder,
-                     label=label, version=version, epochs=epochs, steps_per_epoch=steps_per_epoch,
-                     batch_size=batch_size, patch=patch, lr=lr, seed=seed, device=device, registry=registry)
+    overrides = dict(
+        base_model=base,
+        dataset=dataset,
+        name=name,
+        task=task,
+        freeze_encoder=freeze_encoder,
+        label=label,
+        version=version,
+        epochs=epochs,
+        steps_per_epoch=steps_per_epoch,
+        batch_size=batch_size,
+        patch=patch,
+        lr=lr,
+        seed=seed,
+        device=device,
+        registry=registry,
+    )
     if base.startswith("timm:"):
         overrides["backbone"] = base[5:]
     _train(overrides, recipe, [], out, as_json)
@@ -144,8 +200,11 @@ def predict_cmd(
     source: Path = typer.Argument(..., help="an image file, a folder of images, or a curated dataset folder"),
     out: Path = typer.Option(..., help="output folder (new or empty)"),
     split: str | None = typer.Option(None, help="only this split of a dataset"),
-    scale: float = typer.Option(1.0, help="resize images by this factor first, e.g. 0.5 when the objects are "
-                                          "twice as large as in the training data (outputs keep the input size)"),
+    scale: float = typer.Option(
+        1.0,
+        help="resize images by this factor first, e.g. 0.5 when the objects are "
+        "twice as large as in the training data (outputs keep the input size)",
+    ),
     registry: str | None = typer.Option(None, help=REGISTRY_HELP),
     device: str = typer.Option("cpu", help="cpu or cuda"),
     as_json: bool = typer.Option(False, "--json"),
@@ -159,14 +218,18 @@ def predict_cmd(
     if as_json:
         typer.echo(json.dumps({"model": model.card.ref, "out": str(out), "samples": ids}))
     else:
-        console.print(f"[green]predicted[/] {len(ids)} sample(s) with {escape(model.card.ref)} -> "
-                      f"{escape(str(out))}", highlight=False)
+        console.print(
+            f"[green]predicted[/] {len(ids)} sample(s) with {escape(model.card.ref)} -> {escape(str(out))}",
+            highlight=False,
+        )
 
 
 @app.command("info")
-def info_cmd(ref: str = typer.Argument(..., help="model folder or NAME[@VERSION]"),
-             registry: str | None = typer.Option(None, help=REGISTRY_HELP),
-             as_json: bool = typer.Option(False, "--json")) -> None:
+def info_cmd(
+    ref: str = typer.Argument(..., help="model folder or NAME[@VERSION]"),
+    registry: str | None = typer.Option(None, help=REGISTRY_HELP),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
     """Show a model card."""
     from hub.cards import dump_card
     from hub.models import load_model
@@ -176,19 +239,23 @@ def info_cmd(ref: str = typer.Argument(..., help="model folder or NAME[@VERSION]
 
 
 @app.command("publish")
-def publish(path: Path = typer.Argument(..., help="model folder (card.yaml + weights.safetensors)"),
-            registry: str | None = typer.Option(None, help=REGISTRY_HELP),
-            as_json: bool = typer.Option(False, "--json")) -> None:
+def publish(
+    path: Path = typer.Argument(..., help="model folder (card.yaml + weights.safetensors)"),
+    registry: str | None = typer.Option(None, help=REGISTRY_HELP),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
     """Publish a model version (its card must validate and its weights match the card's SHA-256)."""
     publish_cmd("models", path, registry, False, as_json)
 
 
 @app.command("pull")
-def pull(ref: str = typer.Argument(..., help="NAME[@VERSION]"),
-         registry: str | None = typer.Option(None, help=REGISTRY_HELP),
-         locked: bool = typer.Option(False, "--locked", help="pull exactly what the lockfile pins; refuse drift"),
-         lockfile: Path = typer.Option(Path(LOCKFILE), help="lockfile used with --locked"),
-         as_json: bool = typer.Option(False, "--json")) -> None:
+def pull(
+    ref: str = typer.Argument(..., help="NAME[@VERSION]"),
+    registry: str | None = typer.Option(None, help=REGISTRY_HELP),
+    locked: bool = typer.Option(False, "--locked", help="pull exactly what the lockfile pins; refuse drift"),
+    lockfile: Path = typer.Option(Path(LOCKFILE), help="lockfile used with --locked"),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
     """Download a model version into the verified cache and print its local path."""
     pull_cmd("models", ref, registry, locked, lockfile, as_json)
 
@@ -198,8 +265,11 @@ def export_cmd(
     ref: str = typer.Argument(..., help="model NAME[@VERSION] from the registry, or a model folder"),
     fmt: str = typer.Option(..., "--format", help="hf (Hugging Face model card) or bioimageio (rdf.yaml package)"),
     out: Path = typer.Option(..., help="output folder (new or empty)"),
-    sample: Path | None = typer.Option(None, help="bioimageio: image file, folder or curated dataset whose first "
-                                                  "(test) image becomes the test input (default: synthetic)"),
+    sample: Path | None = typer.Option(
+        None,
+        help="bioimageio: image file, folder or curated dataset whose first "
+        "(test) image becomes the test input (default: synthetic)",
+    ),
     registry: str | None = typer.Option(None, help=REGISTRY_HELP),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
@@ -214,16 +284,18 @@ def export_cmd(
     if as_json:
         typer.echo(json.dumps({"format": fmt, "out": str(out), "files": files}))
     else:
-        console.print(f"[green]exported[/] {escape(model.card.ref)} as {escape(fmt)} ({len(files)} files)",
-                      highlight=False)
+        console.print(
+            f"[green]exported[/] {escape(model.card.ref)} as {escape(fmt)} ({len(files)} files)", highlight=False
+        )
         console.print(escape(str(out)), highlight=False)
 
 
 @app.command("baselines")
 def baselines_cmd(
     registry: str | None = typer.Option(None, help=REGISTRY_HELP),
-    evaluate: bool = typer.Option(False, "--evaluate", help="evaluate every baseline again instead of publishing "
-                                                             "its committed result records"),
+    evaluate: bool = typer.Option(
+        False, "--evaluate", help="evaluate every baseline again instead of publishing its committed result records"
+    ),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Publish the bundled baselines of model_cards/ and their results to the registry, and pull them back.
@@ -241,8 +313,13 @@ def baselines_cmd(
     for r in rows:
         ci = r["ci95"] or [None, None]
         fmt = lambda v: "—" if v is None else f"{v:.3f}"  # noqa: E731
-        table.add_row(r["model"] + (" (quick mode)" if r["quick"] else ""), r["benchmark"], r["primary_metric"],
-                      fmt(r["value"]), f"{fmt(ci[0])}–{fmt(ci[1])}")
+        table.add_row(
+            r["model"] + (" (quick mode)" if r["quick"] else ""),
+            r["benchmark"],
+            r["primary_metric"],
+            fmt(r["value"]),
+            f"{fmt(ci[0])}–{fmt(ci[1])}",
+        )
     console.print(table)
 
 
@@ -266,5 +343,8 @@ def tune_cmd(
     if as_json:
         typer.echo(json.dumps(result))
         return
-    console.print(f"tuned on {result['split']} ({result['planes']} images): {result['metric']} "
-                  f"{result['score_before']:.4f} -> {result['score']:.4f} with {result['options']}", highlight=False)
+    console.print(
+        f"tuned on {result['split']} ({result['planes']} images): {result['metric']} "
+        f"{result['score_before']:.4f} -> {result['score']:.4f} with {result['options']}",
+        highlight=False,
+    )

@@ -27,8 +27,9 @@ def publish_cmd(kind: str, path: Path, registry: str | None, accept_terms: bool,
     if as_json:
         typer.echo(json.dumps({"ref": str(ref), "manifest_sha256": sha, "registry": reg.url}))
     else:
-        console.print(f"[green]published[/] {escape(str(ref))} (manifest {sha[:16]}...) to {escape(reg.url)}",
-                      highlight=False)
+        console.print(
+            f"[green]published[/] {escape(str(ref))} (manifest {sha[:16]}...) to {escape(reg.url)}", highlight=False
+        )
 
 
 def pull_cmd(kind: str, ref: str, registry: str | None, locked: bool, lockfile: Path, as_json: bool) -> None:
@@ -42,8 +43,18 @@ def pull_cmd(kind: str, ref: str, registry: str | None, locked: bool, lockfile: 
         r, registry = exact, registry or lock["registry"]
     got = pull(kind, r, Registry(registry), pin=pin)
     if as_json:
-        typer.echo(json.dumps({"ref": str(got.ref), "path": str(got.path), "manifest_sha256": got.manifest_sha256,
-                               "downloaded": got.downloaded, "reused": got.reused, "offline": got.offline}))
+        typer.echo(
+            json.dumps(
+                {
+                    "ref": str(got.ref),
+                    "path": str(got.path),
+                    "manifest_sha256": got.manifest_sha256,
+                    "downloaded": got.downloaded,
+                    "reused": got.reused,
+                    "offline": got.offline,
+                }
+            )
+        )
     else:
         if got.offline:
             print(f"registry unreachable: using the cached {got.ref}", file=sys.stderr)
@@ -55,9 +66,11 @@ def register(app: typer.Typer) -> None:
     app.add_typer(cache_app, name="cache")
 
     @app.command("list")
-    def list_(kind: str | None = typer.Argument(None, help="datasets or models (default: both)"),
-              registry: str | None = typer.Option(None, help=REGISTRY_HELP),
-              as_json: bool = typer.Option(False, "--json")) -> None:
+    def list_(
+        kind: str | None = typer.Argument(None, help="datasets or models (default: both)"),
+        registry: str | None = typer.Option(None, help=REGISTRY_HELP),
+        as_json: bool = typer.Option(False, "--json"),
+    ) -> None:
         """List the published versions of a registry."""
         if kind and kind not in KINDS:
             raise typer.BadParameter(f"kind must be one of {', '.join(KINDS)}")
@@ -73,17 +86,21 @@ def register(app: typer.Typer) -> None:
         console.print(f"[green]reindexed[/] {n} version(s), {r} result(s)", highlight=False)
 
     @app.command()
-    def search(text: str = typer.Argument(..., help="matched against name, title, task, organism, modality"),
-               registry: str | None = typer.Option(None, help=REGISTRY_HELP),
-               as_json: bool = typer.Option(False, "--json")) -> None:
+    def search(
+        text: str = typer.Argument(..., help="matched against name, title, task, organism, modality"),
+        registry: str | None = typer.Option(None, help=REGISTRY_HELP),
+        as_json: bool = typer.Option(False, "--json"),
+    ) -> None:
         """Find published datasets and models."""
         _print_rows(Registry(registry).search(text), as_json)
 
     @app.command()
-    def info(ref: str = typer.Argument(..., help="NAME[@VERSION]"),
-             kind: str = typer.Option("datasets", help="datasets or models"),
-             registry: str | None = typer.Option(None, help=REGISTRY_HELP),
-             as_json: bool = typer.Option(False, "--json")) -> None:
+    def info(
+        ref: str = typer.Argument(..., help="NAME[@VERSION]"),
+        kind: str = typer.Option("datasets", help="datasets or models"),
+        registry: str | None = typer.Option(None, help=REGISTRY_HELP),
+        as_json: bool = typer.Option(False, "--json"),
+    ) -> None:
         """Show a published version: its card, files and manifest hash."""
         reg = Registry(registry)
         manifest, sha = reg.manifest(kind, ref)
@@ -92,20 +109,27 @@ def register(app: typer.Typer) -> None:
             return
         card = manifest["card"]
         size = sum(f["size"] for f in manifest["files"])
-        console.print(f"[bold]{manifest['name']}@{manifest['version']}[/] — {escape(card.get('title', ''))}",
-                      highlight=False)
-        console.print(f"published {manifest['published']}; {len(manifest['files'])} files, {size / 2**20:.1f} MiB; "
-                      f"manifest sha256 {sha}", highlight=False)
+        console.print(
+            f"[bold]{manifest['name']}@{manifest['version']}[/] — {escape(card.get('title', ''))}", highlight=False
+        )
+        console.print(
+            f"published {manifest['published']}; {len(manifest['files'])} files, {size / 2**20:.1f} MiB; "
+            f"manifest sha256 {sha}",
+            highlight=False,
+        )
         if "terms_accepted" in manifest:
             t = manifest["terms_accepted"]
             console.print(f"terms accepted by {t['by']} at {t['at']}", highlight=False)
-        console.print(f"pull: cellhub {kind} pull {manifest['name']}@{manifest['version']} --registry {reg.url}",
-                      highlight=False)
+        console.print(
+            f"pull: cellhub {kind} pull {manifest['name']}@{manifest['version']} --registry {reg.url}", highlight=False
+        )
 
     @app.command()
-    def lock(refs: list[str] = typer.Argument(..., help="NAME[@VERSION] of datasets (models: models/NAME)"),
-             registry: str | None = typer.Option(None, help=REGISTRY_HELP),
-             out: Path = typer.Option(Path(LOCKFILE), help="lockfile to write")) -> None:
+    def lock(
+        refs: list[str] = typer.Argument(..., help="NAME[@VERSION] of datasets (models: models/NAME)"),
+        registry: str | None = typer.Option(None, help=REGISTRY_HELP),
+        out: Path = typer.Option(Path(LOCKFILE), help="lockfile to write"),
+    ) -> None:
         """Pin references to exact versions and manifest hashes; `pull --locked` then refuses drift."""
         entries = []
         for r in refs:
@@ -120,11 +144,14 @@ cache_app = typer.Typer(help="The verified download cache ($CELLHUB_CACHE).", no
 
 
 @cache_app.command("verify")
-def cache_verify(ref: str | None = typer.Argument(None, help="NAME[@VERSION] (default: everything cached)"),
-                 kind: str | None = typer.Option(None, help="datasets or models (default: both)"),
-                 fix: bool = typer.Option(False, "--fix", help="remove altered and unknown files (the next pull "
-                                                               "fetches them again)"),
-                 as_json: bool = typer.Option(False, "--json")) -> None:
+def cache_verify(
+    ref: str | None = typer.Argument(None, help="NAME[@VERSION] (default: everything cached)"),
+    kind: str | None = typer.Option(None, help="datasets or models (default: both)"),
+    fix: bool = typer.Option(
+        False, "--fix", help="remove altered and unknown files (the next pull fetches them again)"
+    ),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
     """Re-hash cached files against their manifests and report anything altered (exit 1 if any remains)."""
     from hub.registry import verify_cache
 
@@ -140,8 +167,11 @@ def cache_verify(ref: str | None = typer.Argument(None, help="NAME[@VERSION] (de
             console.print(f"{state} {r['kind']}/{escape(r['ref'])}", highlight=False)
             for p in r["problems"]:
                 console.print(f"  {escape(p['file'])}: {escape(p['problem'])}", highlight=False)
-        console.print(f"{len(rows)} cached version(s) checked, {len(bad)} with problems"
-                      + (" (fixed: pull them again)" if fix and bad else ""), highlight=False)
+        console.print(
+            f"{len(rows)} cached version(s) checked, {len(bad)} with problems"
+            + (" (fixed: pull them again)" if fix and bad else ""),
+            highlight=False,
+        )
     if bad and not fix:
         raise typer.Exit(1)
 
@@ -156,7 +186,13 @@ def _print_rows(rows: list[dict], as_json: bool) -> None:
     for r in rows:  # catalog text is untrusted: no markup, no control sequences reach the terminal
         s = r["summary"] if isinstance(r.get("summary"), dict) else {}
         tasks = s.get("tasks") if isinstance(s.get("tasks"), list) else []
-        cells = (r["kind"], f"{r['name']}@{r['version']}", s.get("title") or "", ", ".join(map(str, tasks)),
-                 s.get("organism") or "", str(r.get("manifest_sha256"))[:12])
+        cells = (
+            r["kind"],
+            f"{r['name']}@{r['version']}",
+            s.get("title") or "",
+            ", ".join(map(str, tasks)),
+            s.get("organism") or "",
+            str(r.get("manifest_sha256"))[:12],
+        )
         table.add_row(*(escape(printable(c, 120)) for c in cells))
     console.print(table)

@@ -17,8 +17,9 @@ app = typer.Typer(help="Build the static leaderboard site of a registry and look
 def build(
     out: Path = typer.Option(..., "--out", help="folder to write the site to (must not exist, or be empty)"),
     registry: str | None = typer.Option(None, help=REGISTRY_HELP),
-    public_url: str | None = typer.Option(None, help="registry URL to print in the pull commands (default: "
-                                                     "--registry as given)"),
+    public_url: str | None = typer.Option(
+        None, help="registry URL to print in the pull commands (default: --registry as given)"
+    ),
     overwrite: bool = typer.Option(False, "--overwrite", help="replace a site built before in --out"),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
@@ -30,9 +31,12 @@ def build(
         keep = ("out", "registry", "public_url", "built", "datasets", "models", "benchmarks", "results")
         typer.echo(json.dumps({**{k: built[k] for k in keep}, "pages": len(built["pages"])}))
         return
-    console.print(f"[green]built[/] {len(built['pages'])} pages ({len(built['datasets'])} datasets, "
-                  f"{len(built['models'])} models, {len(built['benchmarks'])} benchmarks, {built['results']} results) "
-                  f"in {escape(str(out))}; look at it with: cellhub site serve {escape(str(out))}", highlight=False)
+    console.print(
+        f"[green]built[/] {len(built['pages'])} pages ({len(built['datasets'])} datasets, "
+        f"{len(built['models'])} models, {len(built['benchmarks'])} benchmarks, {built['results']} results) "
+        f"in {escape(str(out))}; look at it with: cellhub site serve {escape(str(out))}",
+        highlight=False,
+    )
 
 
 @app.command()
@@ -45,8 +49,9 @@ def serve(
     from hub.site import site_server
 
     server = site_server(folder, port, host)
-    console.print(f"serving {escape(str(folder))} at http://{host}:{server.server_address[1]}/ (Ctrl-C to stop)",
-                  highlight=False)
+    console.print(
+        f"serving {escape(str(folder))} at http://{host}:{server.server_address[1]}/ (Ctrl-C to stop)", highlight=False
+    )
     try:
         server.serve_forever()
     except KeyboardInterrupt:

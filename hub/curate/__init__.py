@@ -8,6 +8,14 @@ from hub.curate.splits import SplitSpec
 from hub.curate.validate import Findings, validate_dataset
 
 __all__ = [
-    "IMPORTERS", "Dataset", "Findings", "Importer", "SplitSpec", "create_importer", "import_dataset",
-    "open_dataset", "register_importer", "validate_dataset",
+    "IMPORTERS",
+    "Dataset",
+    "Findings",
+    "Importer",
+    "SplitSpec",
+    "create_importer",
+    "import_dataset",
+    "open_dataset",
+    "register_importer",
+    "validate_dataset",
 ]

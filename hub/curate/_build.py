@@ -25,20 +25,36 @@ def _geometry(card: DatasetCard) -> Geometry:
     acq = card.acquisition
     ps = acq.pixel_size
     known = not ps.unknown
-    return Geometry(channel_names=card.channel_names,
-                    pixel_size=(ps.y, ps.x) if known else None, pixel_unit=ps.unit if known else None,
-                    frame_interval=acq.frame_interval.value if acq.frame_interval else None,
-                    time_unit=acq.frame_interval.unit if acq.frame_interval else None)
+    return Geometry(
+        channel_names=card.channel_names,
+        pixel_size=(ps.y, ps.x) if known else None,
+        pixel_unit=ps.unit if known else None,
+        frame_interval=acq.frame_interval.value if acq.frame_interval else None,
+        time_unit=acq.frame_interval.unit if acq.frame_interval else None,
+    )
 
 
 def _row(r: SampleRecord, classes: list[str] | None) -> dict:
     cls = r.targets.get("class")
-    return {"id": r.id, "path": r.path, "split": r.split, "group": r.group, "source": r.source,
-            "region": " ".join(map(str, r.region)) if r.region else "", "shape": "x".join(map(str, r.shape)),
-            "dtype": r.dtype, "class": "" if cls is None else cls,
-            "class_name": classes[cls] if classes and cls is not None else "",
-            "objects": r.objects, "tracks": r.tracks, "divisions": r.divisions, "frames": r.frames,
-            "sha256": r.sha256, "image_sha256": r.image_sha256, "phash": r.phash}
+    return {
+        "id": r.id,
+        "path": r.path,
+        "split": r.split,
+        "group": r.group,
+        "source": r.source,
+        "region": " ".join(map(str, r.region)) if r.region else "",
+        "shape": "x".join(map(str, r.shape)),
+        "dtype": r.dtype,
+        "class": "" if cls is None else cls,
+        "class_name": classes[cls] if classes and cls is not None else "",
+        "objects": r.objects,
+        "tracks": r.tracks,
+        "divisions": r.divisions,
+        "frames": r.frames,
+        "sha256": r.sha256,
+        "image_sha256": r.image_sha256,
+        "phash": r.phash,
+    }
 
 
 def _counts(records: list[SampleRecord], card: DatasetCard) -> Counts:
@@ -47,9 +63,14 @@ def _counts(records: list[SampleRecord], card: DatasetCard) -> Counts:
     if classes:
         c = Counter(int(r.targets["class"]) for r in records if "class" in r.targets)
         per_class = {name: c.get(i, 0) for i, name in enumerate(classes)}
-    return Counts(samples=len(records), objects=sum(r.objects for r in records) or None,
-                  tracks=sum(r.tracks for r in records) or None, divisions=sum(r.divisions for r in records) or None,
-                  frames=sum(r.frames for r in records) or None, per_class=per_class)
+    return Counts(
+        samples=len(records),
+        objects=sum(r.objects for r in records) or None,
+        tracks=sum(r.tracks for r in records) or None,
+        divisions=sum(r.divisions for r in records) or None,
+        frames=sum(r.frames for r in records) or None,
+        per_class=per_class,
+    )
 
 
 def _with_channels(card: DatasetCard, records: list[SampleRecord]) -> DatasetCard:
@@ -72,9 +93,16 @@ def _swap_into_place(tmp: Path, out: Path) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
-def import_dataset(importer: Importer, out: str | Path, card: DatasetCard, split: SplitSpec, *,
-                   workers: int | None = None, overwrite: bool = False,
-                   expected_manifest_sha256: str | None = None) -> DatasetCard:
+def import_dataset(
+    importer: Importer,
+    out: str | Path,
+    card: DatasetCard,
+    split: SplitSpec,
+    *,
+    workers: int | None = None,
+    overwrite: bool = False,
+    expected_manifest_sha256: str | None = None,
+) -> DatasetCard:
     """Convert every sample, split, compute train statistics and write the dataset folder ``out``.
 
     Nothing appears at ``out`` unless everything succeeded, the validator found no error and, when
@@ -91,8 +119,12 @@ def import_dataset(importer: Importer, out: str | Path, card: DatasetCard, split
     (tmp / "images").mkdir(parents=True)
     try:
         geometry = _geometry(card)
-        records = map_samples(convert_sample, [(importer, it, str(tmp), geometry) for it in items],
-                              workers=workers, description=f"importing {card.name}")
+        records = map_samples(
+            convert_sample,
+            [(importer, it, str(tmp), geometry) for it in items],
+            workers=workers,
+            description=f"importing {card.name}",
+        )
         dupes = [i for i, n in Counter(r.id for r in records).items() if n > 1]
         if dupes:
             raise BuildError(f"sample id {dupes[0]!r} occurs twice", importer.source)
@@ -102,21 +134,29 @@ def import_dataset(importer: Importer, out: str | Path, card: DatasetCard, split
             r.split = splits[r.id]
         manifest = split_manifest(records, split)
         if expected_manifest_sha256 and manifest_sha256(manifest) != expected_manifest_sha256:
-            raise SplitDrift(f"split manifest sha256 {manifest_sha256(manifest)} differs from "
-                             f"{expected_manifest_sha256} frozen in the recipe: the rebuild does not reproduce the "
-                             f"frozen split")
+            raise SplitDrift(
+                f"split manifest sha256 {manifest_sha256(manifest)} differs from "
+                f"{expected_manifest_sha256} frozen in the recipe: the rebuild does not reproduce the "
+                f"frozen split"
+            )
         (tmp / SPLITS).write_bytes(canonical_json(manifest))
         train = [r for r in records if r.split == "train"]
-        card = card.model_copy(update={
-            "importer": importer.format,
-            "splits": SplitInfo(method=split.method, seed=split.seed, stratify=split.stratify,
-                                fractions=split.fractions if split.method == "stratified-group" else None,
-                                guard=split.guard, counts={s: sum(r.split == s for r in records)
-                                                           for s in SPLIT_NAMES},
-                                manifest_sha256=manifest_sha256(manifest)),
-            "statistics": Statistics(channels=channel_statistics(train, card.channel_names)) if train else None,
-            "counts": _counts(records, card),
-        })
+        card = card.model_copy(
+            update={
+                "importer": importer.format,
+                "splits": SplitInfo(
+                    method=split.method,
+                    seed=split.seed,
+                    stratify=split.stratify,
+                    fractions=split.fractions if split.method == "stratified-group" else None,
+                    guard=split.guard,
+                    counts={s: sum(r.split == s for r in records) for s in SPLIT_NAMES},
+                    manifest_sha256=manifest_sha256(manifest),
+                ),
+                "statistics": Statistics(channels=channel_statistics(train, card.channel_names)) if train else None,
+                "counts": _counts(records, card),
+            }
+        )
         save_card(card, tmp / CARD)
         with open(tmp / SAMPLES, "w", newline="") as f:
             w = csv.DictWriter(f, fieldnames=COLUMNS)
@@ -126,15 +166,21 @@ def import_dataset(importer: Importer, out: str | Path, card: DatasetCard, split
         for r in records:
             totals.update(r.report)
         report = dict(totals)
-        report["samples_with_findings"] = {r.id: r.report for r in records if any(
-            v for k, v in r.report.items() if k in ("overlap_pixels", "objects_lost_to_overlap"))}
+        report["samples_with_findings"] = {
+            r.id: r.report
+            for r in records
+            if any(v for k, v in r.report.items() if k in ("overlap_pixels", "objects_lost_to_overlap"))
+        }
         (tmp / REPORT).write_text(json.dumps(report, indent=2))
         findings = validate_dataset(tmp)
         if findings.errors:
             first = findings.errors[0]
             where = f" [{first.sample}]" if first.sample else ""
-            raise BuildError(f"the imported dataset does not validate ({len(findings.errors)} error(s)); first: "
-                             f"{first.check}{where}: {first.message}", out)
+            raise BuildError(
+                f"the imported dataset does not validate ({len(findings.errors)} error(s)); first: "
+                f"{first.check}{where}: {first.message}",
+                out,
+            )
         _swap_into_place(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

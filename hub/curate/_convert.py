@@ -71,19 +71,38 @@ def convert_sample(job: tuple) -> SampleRecord:
     channels = s.attrs.get("channel_names") or geometry.channel_names
     if len(channels) != n_channels:
         raise InvalidInput(f"image has {n_channels} channel(s), the card names {len(channels)}", where)
-    write_image(Path(root) / rel, s.image, s.axes, channel_names=channels,
-                pixel_size=geometry.pixel_size, pixel_unit=geometry.pixel_unit,
-                frame_interval=geometry.frame_interval, time_unit=geometry.time_unit,
-                labels=s.labels, label_attrs=s.label_attrs, attrs=attrs)
+    write_image(
+        Path(root) / rel,
+        s.image,
+        s.axes,
+        channel_names=channels,
+        pixel_size=geometry.pixel_size,
+        pixel_unit=geometry.pixel_unit,
+        frame_interval=geometry.frame_interval,
+        time_unit=geometry.time_unit,
+        labels=s.labels,
+        label_attrs=s.label_attrs,
+        attrs=attrs,
+    )
     instance = next((s.labels[n] for n in ("instances", "masks", "tracks") if n in s.labels), None)
     lineage = s.label_attrs.get("tracks", {}).get("lineage", [])
     return SampleRecord(
-        id=s.id, path=rel, group=s.group or s.id, source=s.source or s.id, shape=tuple(s.image.shape),
-        dtype=str(s.image.dtype), targets=dict(s.targets), region=s.region,
+        id=s.id,
+        path=rel,
+        group=s.group or s.id,
+        source=s.source or s.id,
+        shape=tuple(s.image.shape),
+        dtype=str(s.image.dtype),
+        targets=dict(s.targets),
+        region=s.region,
         sha256=sample_sha256(s.image, s.labels, s.label_attrs, s.targets),
-        image_sha256=array_sha256(s.image), phash=dhash(s.image, s.axes),
+        image_sha256=array_sha256(s.image),
+        phash=dhash(s.image, s.axes),
         objects=int(np.count_nonzero(np.unique(instance))) if instance is not None and "t" not in s.axes else 0,
-        tracks=len(lineage), divisions=sum(n >= 2 for n in Counter(r[3] for r in lineage if r[3] > 0).values()),
+        tracks=len(lineage),
+        divisions=sum(n >= 2 for n in Counter(r[3] for r in lineage if r[3] > 0).values()),
         frames=s.image.shape[0] if s.axes.startswith("t") else 0,
-        channels=list(channels), hist=histograms(s.image, s.axes), report=dict(s.report),
+        channels=list(channels),
+        hist=histograms(s.image, s.axes),
+        report=dict(s.report),
     )

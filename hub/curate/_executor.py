@@ -16,8 +16,14 @@ def default_workers() -> int:
     return int(os.environ.get("CELLHUB_WORKERS", 0)) or min(os.cpu_count() or 1, 8)
 
 
-def map_samples(fn: Callable[[Any], T], items: Iterable[Any], *, workers: int | None = None,
-                description: str = "samples", executor: Executor | None = None) -> list[T]:
+def map_samples(
+    fn: Callable[[Any], T],
+    items: Iterable[Any],
+    *,
+    workers: int | None = None,
+    description: str = "samples",
+    executor: Executor | None = None,
+) -> list[T]:
     """``[fn(x) for x in items]`` in order, on ``executor`` (default: a process pool), with a progress bar.
 
     ``fn`` and the items must be picklable. The first failure cancels the rest and is re-raised.

@@ -73,8 +73,7 @@ def dhash(image: np.ndarray, axes: str) -> str:
     return f"{int(np.packbits(bits).view('>u8')[0]):016x}"
 
 
-def sample_sha256(image: np.ndarray, labels: dict[str, np.ndarray], label_attrs: dict[str, dict],
-                  targets: dict) -> str:
+def sample_sha256(image: np.ndarray, labels: dict[str, np.ndarray], label_attrs: dict[str, dict], targets: dict) -> str:
     """Content hash of a whole sample: image, label images, their attributes (lineage) and targets."""
     names = sorted(labels)
     extra = repr(sorted((k, str(v)) for k, v in targets.items())).encode()

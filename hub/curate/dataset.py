@@ -13,8 +13,25 @@ from hub.ome import OmeImage, open_image
 from hub.safety import inside
 
 CARD, SAMPLES, SPLITS, REPORT = "card.yaml", "samples.csv", "splits.json", "import_report.json"
-COLUMNS = ["id", "path", "split", "group", "source", "region", "shape", "dtype", "class", "class_name",
-           "objects", "tracks", "divisions", "frames", "sha256", "image_sha256", "phash"]
+COLUMNS = [
+    "id",
+    "path",
+    "split",
+    "group",
+    "source",
+    "region",
+    "shape",
+    "dtype",
+    "class",
+    "class_name",
+    "objects",
+    "tracks",
+    "divisions",
+    "frames",
+    "sha256",
+    "image_sha256",
+    "phash",
+]
 
 
 @dataclass

@@ -75,8 +75,14 @@ def default_output(card: DatasetCard) -> Path:
     return build_root() / card.name / card.version
 
 
-def build_dataset(name: str, *, source: str | Path | None = None, out: str | Path | None = None,
-                  workers: int | None = None, overwrite: bool = False) -> tuple[DatasetCard, Path]:
+def build_dataset(
+    name: str,
+    *,
+    source: str | Path | None = None,
+    out: str | Path | None = None,
+    workers: int | None = None,
+    overwrite: bool = False,
+) -> tuple[DatasetCard, Path]:
     """Build dataset ``name`` from its recipe and the source mirror; refuses a split that drifted."""
     recipe, card, folder = load_recipe(name)
     mirror = Path(source) if source else data_mirror()
@@ -84,7 +90,9 @@ def build_dataset(name: str, *, source: str | Path | None = None, out: str | Pat
     if not root.is_dir():
         raise SourceMissing(
             f"source data for {name} not found; expected the folder {recipe.source!r} of a local mirror "
-            f"(pass --source DIR or set CELLHUB_DATA). Where it comes from: {card.terms.sources[0]}", root)
+            f"(pass --source DIR or set CELLHUB_DATA). Where it comes from: {card.terms.sources[0]}",
+            root,
+        )
     check_sources(root, folder / recipe.sources_sha256)
     options = dict(recipe.options)
     if "ids_file" in options:
@@ -92,8 +100,15 @@ def build_dataset(name: str, *, source: str | Path | None = None, out: str | Pat
     importer = create_importer(recipe.importer, root / recipe.input, **options)
     out = Path(out) if out else default_output(card)
     try:
-        built = import_dataset(importer, out, card, recipe.split, workers=workers, overwrite=overwrite,
-                               expected_manifest_sha256=recipe.split_manifest_sha256)
+        built = import_dataset(
+            importer,
+            out,
+            card,
+            recipe.split,
+            workers=workers,
+            overwrite=overwrite,
+            expected_manifest_sha256=recipe.split_manifest_sha256,
+        )
     except SplitDrift as err:
         raise SplitDrift(err.problem, folder / RECIPE) from None
     if not recipe.split_manifest_sha256:

@@ -82,8 +82,13 @@ def assign_splits(records: list[SampleRecord], spec: SplitSpec) -> dict[str, str
 def split_manifest(records: list[SampleRecord], spec: SplitSpec) -> dict:
     """The frozen split: method, seed, and per split the sorted sample ids with their content hashes."""
     by = {s: sorted((r.id, r.sha256) for r in records if r.split == s) for s in SPLITS}
-    return {"method": spec.method, "seed": spec.seed, "stratify": spec.stratify, "guard": spec.guard,
-            "splits": {s: [{"id": i, "sha256": h} for i, h in rows] for s, rows in by.items()}}
+    return {
+        "method": spec.method,
+        "seed": spec.seed,
+        "stratify": spec.stratify,
+        "guard": spec.guard,
+        "splits": {s: [{"id": i, "sha256": h} for i, h in rows] for s, rows in by.items()},
+    }
 
 
 def canonical_json(obj) -> bytes:

@@ -47,7 +47,8 @@ class Findings:
 
     def add(self, level: str, check: str, message: str, sample: str | None = None, file: str | None = None):
         getattr(self, {"error": "errors", "warning": "warnings", "info": "info"}[level]).append(
-            Finding(level, check, message, sample, file))
+            Finding(level, check, message, sample, file)
+        )
 
     def to_json(self) -> dict:
         return {k: [asdict(f) for f in getattr(self, k)] for k in ("errors", "warnings", "info")}
@@ -59,8 +60,15 @@ def _check_sample(job: tuple) -> tuple[list[tuple], list]:
     try:
         return _check_sample_unsafe(job)
     except Exception as err:  # an unreadable store (corrupt chunk, missing array) is a finding, not a crash
-        return [("error", "structure", f"cannot read sample ({err.__class__.__name__}: {str(err)[:200]})",
-                 row["id"], str(Path(root) / row["path"]))], []
+        return [
+            (
+                "error",
+                "structure",
+                f"cannot read sample ({err.__class__.__name__}: {str(err)[:200]})",
+                row["id"],
+                str(Path(root) / row["path"]),
+            )
+        ], []
 
 
 def _check_sample_unsafe(job: tuple) -> tuple[list[tuple], list]:
@@ -92,24 +100,35 @@ def _check_sample_unsafe(job: tuple) -> tuple[list[tuple], list]:
             for level in range(1, n_levels):
                 want = tuple(n for a, n in zip(img.axes, img.array(level).shape) if a != "c")
                 if img.label(name, level).shape != want:
-                    out.append(("error", "labels", f"label level {level} has shape "
-                                f"{img.label(name, level).shape}, image level {want}", sid, where))
+                    out.append(
+                        (
+                            "error",
+                            "labels",
+                            f"label level {level} has shape {img.label(name, level).shape}, image level {want}",
+                            sid,
+                            where,
+                        )
+                    )
         if lab.size and lab.min() < 0:
             out.append(("error", "labels", "negative label values", sid, where))
         if semantic and name == "semantic" and not set(np.unique(lab).tolist()) <= set(semantic):
             out.append(("error", "labels", "values outside the card's semantic schema", sid, where))
         if "lineage" in label_attrs[name]:
             try:
-                check_lineage(lineage_from_attrs(label_attrs[name]["lineage"]),
-                              [set(np.unique(f).tolist()) - {0} for f in lab], Path(where))
+                check_lineage(
+                    lineage_from_attrs(label_attrs[name]["lineage"]),
+                    [set(np.unique(f).tolist()) - {0} for f in lab],
+                    Path(where),
+                )
             except CellHubError as err:
                 out.append(("error", "lineage", err.problem, sid, where))
     targets = img.attrs.get("targets", {})
     if "class" in targets and card_classes is not None and not 0 <= int(targets["class"]) < len(card_classes):
         out.append(("error", "classes", f"class {targets['class']} outside 0..{len(card_classes) - 1}", sid, path))
     if row.get("class", "") != "" and str(targets.get("class")) != row["class"]:
-        out.append(("error", "classes", f"class {targets.get('class')} in the image, {row['class']} in "
-                                        f"{SAMPLES}", sid, path))
+        out.append(
+            ("error", "classes", f"class {targets.get('class')} in the image, {row['class']} in {SAMPLES}", sid, path)
+        )
     if sample_sha256(image, labels, label_attrs, targets) != row["sha256"]:
         out.append(("error", "content", f"content differs from the sha256 in {SAMPLES}", sid, path))
     if array_sha256(image) != row["image_sha256"]:
@@ -137,11 +156,16 @@ def _check_card(card: DatasetCard, f: Findings, where: str) -> None:
     if t.license.lower() == "unknown":
         f.add("info", "card", f"licence unknown; terms: {t.terms}", file=where)
     if "semantic-segmentation" in card.tasks and not card.labels.semantic:
-        f.add("warning", "card", "labels.semantic missing: the semantic classes of a segmentation task are not "
-                                 "declared", file=where)
+        f.add(
+            "warning",
+            "card",
+            "labels.semantic missing: the semantic classes of a segmentation task are not declared",
+            file=where,
+        )
     if card.acquisition.pixel_size.unknown:
-        f.add("warning", "card", "acquisition.pixel_size is unknown: physical measurements are not possible",
-              file=where)
+        f.add(
+            "warning", "card", "acquisition.pixel_size is unknown: physical measurements are not possible", file=where
+        )
     if card.acquisition.organism == PLACEHOLDER:
         f.add("warning", "card", "acquisition.organism not recorded", file=where)
     if "tracking" in card.tasks and card.acquisition.frame_interval is None:
@@ -153,7 +177,7 @@ def _check_splits(ds, rows: list[dict], f: Findings, guard: int) -> None:
     sets = {s: {e["id"] for e in man.get("splits", {}).get(s, [])} for s in SPLIT_NAMES}
     ids = {r["id"] for r in rows}
     for i, a in enumerate(SPLIT_NAMES):
-        for b in SPLIT_NAMES[i + 1:]:
+        for b in SPLIT_NAMES[i + 1 :]:
             for sid in sorted(sets[a] & sets[b])[:10]:
                 f.add("error", "splits", f"sample in both {a} and {b}", sid, where)
     listed = set().union(*sets.values())
@@ -171,8 +195,12 @@ def _check_splits(ds, rows: list[dict], f: Findings, guard: int) -> None:
             f.add("error", "splits", f"content hash differs between {SPLITS} and {SAMPLES}", r["id"], where)
     frozen = ds.card.splits.manifest_sha256 if ds.card.splits else None
     if frozen != manifest_sha256(man):
-        f.add("error", "splits", f"split manifest sha256 {manifest_sha256(man)[:12]} differs from the card's "
-                                 f"{(frozen or 'none')[:12]}", file=where)
+        f.add(
+            "error",
+            "splits",
+            f"split manifest sha256 {manifest_sha256(man)[:12]} differs from the card's {(frozen or 'none')[:12]}",
+            file=where,
+        )
     if not sets["train"]:
         f.add("warning", "splits", "train split is empty", file=where)
     if not sets["test"]:
@@ -188,18 +216,29 @@ def _check_splits(ds, rows: list[dict], f: Findings, guard: int) -> None:
         if len({m["split"] for m in members}) < 2:
             continue
         for i, a in enumerate(members):
-            for b in members[i + 1:]:
+            for b in members[i + 1 :]:
                 if a["split"] == b["split"]:
                     continue
                 if not a["region"] or not b["region"]:
-                    f.add("error", "leakage", f"samples of source {src!r} on {a['split']} and {b['split']} "
-                                              f"without regions to keep them apart", a["id"], where)
+                    f.add(
+                        "error",
+                        "leakage",
+                        f"samples of source {src!r} on {a['split']} and {b['split']} "
+                        f"without regions to keep them apart",
+                        a["id"],
+                        where,
+                    )
                     continue
                 ra, rb = ([int(v) for v in m["region"].split()] for m in (a, b))
                 if _regions_touch(ra, rb, guard):
-                    f.add("error", "leakage", f"{a['split']} sample {a['id']} and {b['split']} sample {b['id']} "
-                                              f"of source {src!r} overlap or lie within the guard band",
-                          a["id"], where)
+                    f.add(
+                        "error",
+                        "leakage",
+                        f"{a['split']} sample {a['id']} and {b['split']} sample {b['id']} "
+                        f"of source {src!r} overlap or lie within the guard band",
+                        a["id"],
+                        where,
+                    )
 
 
 def _check_leakage(ds, rows: list[dict], f: Findings, where: str) -> None:
@@ -215,10 +254,10 @@ def _check_leakage(ds, rows: list[dict], f: Findings, where: str) -> None:
     bits = np.unpackbits(hashes.view(np.uint8).reshape(-1, 8), axis=1).astype(bool)
     pairs = []
     for i in range(len(rows)):
-        other = splits[i + 1:] != splits[i]
+        other = splits[i + 1 :] != splits[i]
         if not other.any():
             continue
-        dist = (bits[i + 1:] != bits[i]).sum(1)
+        dist = (bits[i + 1 :] != bits[i]).sum(1)
         for j in np.nonzero(other & (dist <= NEAR_DUPLICATE_BITS))[0]:
             pairs.append((rows[i], rows[i + 1 + j], int(dist[j])))
     confirmed = 0
@@ -229,11 +268,22 @@ def _check_leakage(ds, rows: list[dict], f: Findings, where: str) -> None:
         if r >= NEAR_DUPLICATE_R:
             confirmed += 1
             if confirmed <= 20:
-                f.add("warning", "near-duplicate", f"{a['id']} ({a['split']}) and {b['id']} ({b['split']}) are near "
-                      f"duplicates (perceptual hash distance {d}, pixel correlation {r:.3f})", a["id"], where)
+                f.add(
+                    "warning",
+                    "near-duplicate",
+                    f"{a['id']} ({a['split']}) and {b['id']} ({b['split']}) are near "
+                    f"duplicates (perceptual hash distance {d}, pixel correlation {r:.3f})",
+                    a["id"],
+                    where,
+                )
     if pairs:
-        f.add("info", "near-duplicate", f"{len(pairs)} pairs across splits with similar perceptual hashes, "
-                                        f"{confirmed} confirmed by pixel correlation >= {NEAR_DUPLICATE_R}", file=where)
+        f.add(
+            "info",
+            "near-duplicate",
+            f"{len(pairs)} pairs across splits with similar perceptual hashes, "
+            f"{confirmed} confirmed by pixel correlation >= {NEAR_DUPLICATE_R}",
+            file=where,
+        )
 
 
 def _min_channel_correlation(a: np.ndarray, b: np.ndarray) -> float:
@@ -264,28 +314,55 @@ def validate_dataset(path: str | Path, *, workers: int | None = None) -> Finding
     for sid in sorted(i for i, n in Counter(r["id"] for r in rows).items() if n > 1):
         f.add("error", "structure", "sample id listed twice", sid, str(ds.path / SAMPLES))
     semantic = card.labels.semantic
-    results = map_samples(_check_sample, [(str(ds.path), r, card.labels.classes, semantic, card.channel_names)
-                                          for r in rows],
-                          workers=workers, description=f"validating {card.name}")
+    results = map_samples(
+        _check_sample,
+        [(str(ds.path), r, card.labels.classes, semantic, card.channel_names) for r in rows],
+        workers=workers,
+        description=f"validating {card.name}",
+    )
     for findings, _ in results:
         for level, check, msg, sid, where in findings:
             f.add(level, check, msg, sid, where)
-    guard = int(card.splits.guard.split()[0]) if card.splits and card.splits.guard and \
-        card.splits.guard.split()[0].isdigit() else 0
+    guard = (
+        int(card.splits.guard.split()[0])
+        if card.splits and card.splits.guard and card.splits.guard.split()[0].isdigit()
+        else 0
+    )
     try:
         _check_splits(ds, rows, f, guard)
     except CellHubError as err:
         f.add("error", "splits", err.problem, file=err.path)
     _check_leakage(ds, rows, f, str(ds.path / SAMPLES))
-    train = [SampleRecord(id=r["id"], path="", group="", source="", shape=(), dtype="", targets={}, region=None,
-                          sha256="", image_sha256="", phash="", channels=[c for c, _ in h], hist=[x for _, x in h])
-             for r, (_, h) in zip(rows, results) if r["split"] == "train" and h]
+    train = [
+        SampleRecord(
+            id=r["id"],
+            path="",
+            group="",
+            source="",
+            shape=(),
+            dtype="",
+            targets={},
+            region=None,
+            sha256="",
+            image_sha256="",
+            phash="",
+            channels=[c for c, _ in h],
+            hist=[x for _, x in h],
+        )
+        for r, (_, h) in zip(rows, results)
+        if r["split"] == "train" and h
+    ]
     if card.statistics is None:
-        f.add("error" if train else "warning", "statistics", "card has no normalisation statistics",
-              file=str(ds.path / CARD))
+        f.add(
+            "error" if train else "warning",
+            "statistics",
+            "card has no normalisation statistics",
+            file=str(ds.path / CARD),
+        )
     elif train:
         expected = Statistics(channels=channel_statistics(train, card.channel_names))
         if expected.model_dump() != card.statistics.model_dump():
-            f.add("error", "statistics", "card statistics differ from those of the train split",
-                  file=str(ds.path / CARD))
+            f.add(
+                "error", "statistics", "card statistics differ from those of the train split", file=str(ds.path / CARD)
+            )
     return f

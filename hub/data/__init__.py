@@ -14,6 +14,15 @@ from hub.data.segmentation import SegmentationDataset
 from hub.data.tracking import Frames, TrackingDataset, TrackingSequence
 
 __all__ = [
-    "DEFAULT_CACHE_BYTES", "ClassificationDataset", "Frames", "LabelFreeDataset", "Normalizer", "Reader",
-    "SegmentationDataset", "TrackingDataset", "TrackingSequence", "random_dihedral", "to_hf_dataset",
+    "DEFAULT_CACHE_BYTES",
+    "ClassificationDataset",
+    "Frames",
+    "LabelFreeDataset",
+    "Normalizer",
+    "Reader",
+    "SegmentationDataset",
+    "TrackingDataset",
+    "TrackingSequence",
+    "random_dihedral",
+    "to_hf_dataset",
 ]

@@ -48,9 +48,16 @@ class PatchDataset(torch.utils.data.Dataset):
     usable frames of a time-lapse sample.
     """
 
-    def __init__(self, path: str | Path, split: str, patch: int, samples_per_epoch: int | None,
-                 seed: int | None, cache_bytes: int,
-                 frames: Callable[[Reader, str, int], list[int]] | None = None):
+    def __init__(
+        self,
+        path: str | Path,
+        split: str,
+        patch: int,
+        samples_per_epoch: int | None,
+        seed: int | None,
+        cache_bytes: int,
+        frames: Callable[[Reader, str, int], list[int]] | None = None,
+    ):
         self.data = open_dataset(path)
         self.reader = Reader(path, cache_bytes)
         self.split, self.patch, self.seed, self.epoch = split, int(patch), seed, 0
@@ -111,5 +118,6 @@ class PatchDataset(torch.utils.data.Dataset):
 
     def read_label(self, win: Window, label: str) -> np.ndarray:
         axes = self.reader.image(win.sample).axes
-        return self.reader.read(win.sample, lead(axes, win.frame, channels=False), win.y, win.x, win.size,
-                                win.size, label=label)
+        return self.reader.read(
+            win.sample, lead(axes, win.frame, channels=False), win.y, win.x, win.size, win.size, label=label
+        )

@@ -67,13 +67,20 @@ class Reader:
         if key not in arrays:
             img = self.image(sample_id)
             if label is not None and label not in img.label_names:
-                raise InvalidInput(f"no label image {label!r} (has: {', '.join(img.label_names) or 'none'})",
-                                   img.path)
+                raise InvalidInput(f"no label image {label!r} (has: {', '.join(img.label_names) or 'none'})", img.path)
             arrays[key] = img.array(0) if label is None else img.label(label, 0)
         return arrays[key]
 
-    def read(self, sample_id: str, lead: Lead = (), y: int = 0, x: int = 0, h: int | None = None,
-             w: int | None = None, label: str | None = None) -> np.ndarray:
+    def read(
+        self,
+        sample_id: str,
+        lead: Lead = (),
+        y: int = 0,
+        x: int = 0,
+        h: int | None = None,
+        w: int | None = None,
+        label: str | None = None,
+    ) -> np.ndarray:
         """``array[lead + (y:y+h, x:x+w)]`` (clipped to the array), assembled from cached whole chunks.
 
         Missing chunks are read with one chunk-aligned zarr call over their bounding box.
@@ -95,8 +102,9 @@ class Reader:
             block = arr[lead + (slice(r0 * cy, r1 * cy), slice(c0 * cx, c1 * cx))]
             for r in range(r0, r1):
                 for c in range(c0, c1):
-                    tile = np.ascontiguousarray(block[..., (r - r0) * cy:(r - r0 + 1) * cy,
-                                                      (c - c0) * cx:(c - c0 + 1) * cx])
+                    tile = np.ascontiguousarray(
+                        block[..., (r - r0) * cy : (r - r0 + 1) * cy, (c - c0) * cx : (c - c0 + 1) * cx]
+                    )
                     cache.put(base + (r, c), tile)
                     if (r, c) in got:
                         got[(r, c)] = tile
@@ -104,6 +112,7 @@ class Reader:
         for (r, c), tile in got.items():
             ty, tx = r * cy, c * cx
             sy, sx = slice(max(y, ty), min(y1, ty + cy)), slice(max(x, tx), min(x1, tx + cx))
-            out[..., sy.start - y:sy.stop - y, sx.start - x:sx.stop - x] = \
-                tile[..., sy.start - ty:sy.stop - ty, sx.start - tx:sx.stop - tx]
+            out[..., sy.start - y : sy.stop - y, sx.start - x : sx.stop - x] = tile[
+                ..., sy.start - ty : sy.stop - ty, sx.start - tx : sx.stop - tx
+            ]
         return out

@@ -57,8 +57,9 @@ class Normalizer:
         return out
 
 
-def image_percentiles(image: np.ndarray, low: float = IMAGE_PERCENTILES[0],
-                      high: float = IMAGE_PERCENTILES[1]) -> np.ndarray:
+def image_percentiles(
+    image: np.ndarray, low: float = IMAGE_PERCENTILES[0], high: float = IMAGE_PERCENTILES[1]
+) -> np.ndarray:
     """Per-channel (low, high) percentiles of a channels-first image, float32 (C, 2)."""
     flat = image.reshape(image.shape[0], -1)
     return np.percentile(flat, [low, high], axis=1).T.astype(np.float32)

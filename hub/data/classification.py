@@ -21,9 +21,16 @@ class ClassificationDataset(torch.utils.data.Dataset):
     a worker serves them from memory. ``channels`` selects channels by name (default: all, card order).
     """
 
-    def __init__(self, path: str | Path, split: str, channels: list[str] | None = None,
-                 normalize: Normalize = True, augment: bool = False, seed: int | None = None,
-                 cache_bytes: int = DEFAULT_CACHE_BYTES):
+    def __init__(
+        self,
+        path: str | Path,
+        split: str,
+        channels: list[str] | None = None,
+        normalize: Normalize = True,
+        augment: bool = False,
+        seed: int | None = None,
+        cache_bytes: int = DEFAULT_CACHE_BYTES,
+    ):
         self.data = open_dataset(path)
         self.reader = Reader(path, cache_bytes)
         card = self.data.card
@@ -31,8 +38,9 @@ class ClassificationDataset(torch.utils.data.Dataset):
         rows = [r for r in self.data.samples if r["split"] == split]
         unlabelled = [r["id"] for r in rows if r["class"] == ""]
         if not self.classes:
-            raise InvalidInput("not a classification dataset (the card has no labels.classes)",
-                               self.data.path / "card.yaml")
+            raise InvalidInput(
+                "not a classification dataset (the card has no labels.classes)", self.data.path / "card.yaml"
+            )
         if unlabelled:
             raise InvalidInput(f"sample {unlabelled[0]!r} has no class", self.data.path / "samples.csv")
         self.ids = [r["id"] for r in rows]

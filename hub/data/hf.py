@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import datasets
 import numpy as np
 
+import datasets
 from hub.curate import open_dataset
 from hub.errors import InvalidInput
 from hub.ome import lineage_from_attrs, open_image
@@ -44,8 +44,9 @@ def _generate(path: str, rows: list[dict], labels: tuple[str, ...], classes: tup
         yield out
 
 
-def to_hf_dataset(path: str | Path, split: str | None = None, *, cache_dir: str | Path | None = None
-                  ) -> datasets.Dataset:
+def to_hf_dataset(
+    path: str | Path, split: str | None = None, *, cache_dir: str | Path | None = None
+) -> datasets.Dataset:
     """One row per sample of ``split`` (all when None): id, split, image, each label image, and class /
     class_name and lineage where the dataset has them.
 
@@ -62,10 +63,13 @@ def to_hf_dataset(path: str | Path, split: str | None = None, *, cache_dir: str 
     dtypes = {r["dtype"] for r in rows}
     if len(dtypes) != 1:
         raise InvalidInput(f"samples of split {split!r} mix dtypes {sorted(dtypes)}", ds.path / "samples.csv")
-    features = {"id": datasets.Value("string"), "split": datasets.Value("string"),
-                "image": _array_feature(shapes, dtypes.pop())}
+    features = {
+        "id": datasets.Value("string"),
+        "split": datasets.Value("string"),
+        "image": _array_feature(shapes, dtypes.pop()),
+    }
     cidx = first.axes.find("c")
-    label_shapes = [s[:cidx] + s[cidx + 1:] if cidx >= 0 else s for s in shapes]
+    label_shapes = [s[:cidx] + s[cidx + 1 :] if cidx >= 0 else s for s in shapes]
     labels = list(first.label_names)
     for name in labels:
         features[name] = _array_feature(label_shapes, str(first.label(name).dtype))
@@ -77,11 +81,21 @@ def to_hf_dataset(path: str | Path, split: str | None = None, *, cache_dir: str 
     if lineage:
         features["lineage"] = datasets.List(datasets.List(datasets.Value("int64")))
     label_itemsize = sum(first.label(n).dtype.itemsize for n in labels)
-    row_bytes = max(int(np.prod(s)) * first.array(0).dtype.itemsize + int(np.prod(ls)) * label_itemsize
-                    for s, ls in zip(shapes, label_shapes))
+    row_bytes = max(
+        int(np.prod(s)) * first.array(0).dtype.itemsize + int(np.prod(ls)) * label_itemsize
+        for s, ls in zip(shapes, label_shapes)
+    )
     hf = datasets.Dataset.from_generator(
-        _generate, features=datasets.Features(features), cache_dir=str(cache_dir) if cache_dir else None,
-        gen_kwargs={"path": str(ds.path), "rows": rows, "labels": tuple(labels), "classes": tuple(classes),
-                    "lineage": lineage},
-        writer_batch_size=max(1, WRITER_BATCH_BYTES // row_bytes))
+        _generate,
+        features=datasets.Features(features),
+        cache_dir=str(cache_dir) if cache_dir else None,
+        gen_kwargs={
+            "path": str(ds.path),
+            "rows": rows,
+            "labels": tuple(labels),
+            "classes": tuple(classes),
+            "lineage": lineage,
+        },
+        writer_batch_size=max(1, WRITER_BATCH_BYTES // row_bytes),
+    )
     return hf.with_format("numpy", columns=["image", *labels], output_all_columns=True, dtype=None)

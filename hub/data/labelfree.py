@@ -20,10 +20,19 @@ class LabelFreeDataset(PatchDataset):
     zero-padded at the bottom/right.
     """
 
-    def __init__(self, path: str | Path, split: str, patch: int = 256, samples_per_epoch: int | None = None,
-                 normalize: Normalize = True, augment: bool = False, seed: int | None = None,
-                 cache_bytes: int = DEFAULT_CACHE_BYTES, inputs: list[str] | None = None,
-                 targets: list[str] | None = None):
+    def __init__(
+        self,
+        path: str | Path,
+        split: str,
+        patch: int = 256,
+        samples_per_epoch: int | None = None,
+        normalize: Normalize = True,
+        augment: bool = False,
+        seed: int | None = None,
+        cache_bytes: int = DEFAULT_CACHE_BYTES,
+        inputs: list[str] | None = None,
+        targets: list[str] | None = None,
+    ):
         super().__init__(path, split, patch, samples_per_epoch, seed, cache_bytes)
         card = self.data.card
         self.inputs, self.targets = list(inputs or card.labels.inputs or []), list(targets or card.labels.targets or [])

@@ -39,12 +39,25 @@ class SegmentationDataset(PatchDataset):
     (nnU-Net-style oversampling: sparse fields such as a young colony are mostly background).
     """
 
-    def __init__(self, path: str | Path, split: str, patch: int = 256, samples_per_epoch: int | None = None,
-                 label: str = "instances", semantic: bool = False, channels: list[str] | None = None,
-                 normalize: Normalize = True, augment: bool = False, seed: int | None = None,
-                 cache_bytes: int = DEFAULT_CACHE_BYTES, frames: list[int] | None = None, foreground: float = 0.0):
-        super().__init__(path, split, patch, samples_per_epoch, seed, cache_bytes,
-                         frames=annotated_frames(label, frames))
+    def __init__(
+        self,
+        path: str | Path,
+        split: str,
+        patch: int = 256,
+        samples_per_epoch: int | None = None,
+        label: str = "instances",
+        semantic: bool = False,
+        channels: list[str] | None = None,
+        normalize: Normalize = True,
+        augment: bool = False,
+        seed: int | None = None,
+        cache_bytes: int = DEFAULT_CACHE_BYTES,
+        frames: list[int] | None = None,
+        foreground: float = 0.0,
+    ):
+        super().__init__(
+            path, split, patch, samples_per_epoch, seed, cache_bytes, frames=annotated_frames(label, frames)
+        )
         self.label, self.semantic, self.augment = label, semantic, augment
         if not 0.0 <= foreground <= 1.0:
             raise InvalidInput(f"foreground must be a fraction in [0, 1], got {foreground}")

@@ -22,8 +22,7 @@ class Frames:
     Image frames come normalised, float32 (C, Y, X); label frames (``label`` set) int64 (Y, X).
     """
 
-    def __init__(self, reader: Reader, sample_id: str, label: str | None = None,
-                 normalizer: Normalizer | None = None):
+    def __init__(self, reader: Reader, sample_id: str, label: str | None = None, normalizer: Normalizer | None = None):
         self.reader, self.sample_id, self.label, self.normalizer = reader, sample_id, label, normalizer
 
     @property
@@ -58,8 +57,9 @@ class TrackingSequence:
 class TrackingDataset(torch.utils.data.Dataset):
     """One :class:`TrackingSequence` per time-lapse sample of ``split`` (use ``batch_size=None`` to load)."""
 
-    def __init__(self, path: str | Path, split: str, normalize: Normalize = True,
-                 cache_bytes: int = DEFAULT_CACHE_BYTES):
+    def __init__(
+        self, path: str | Path, split: str, normalize: Normalize = True, cache_bytes: int = DEFAULT_CACHE_BYTES
+    ):
         self.data = open_dataset(path)
         self.reader = Reader(path, cache_bytes)
         self.ids = [r["id"] for r in self.data.samples if r["split"] == split and int(r.get("frames") or 0) > 0]
@@ -81,5 +81,6 @@ class TrackingDataset(torch.utils.data.Dataset):
                 lineage = lineage_from_attrs(attrs["lineage"])
             if "annotated_frames" in attrs:
                 annotated[name] = [int(t) for t in attrs["annotated_frames"]]
-        return TrackingSequence(sample, Frames(self.reader, sample, normalizer=self.normalizer), labels,
-                                lineage, annotated)
+        return TrackingSequence(
+            sample, Frames(self.reader, sample, normalizer=self.normalizer), labels, lineage, annotated
+        )

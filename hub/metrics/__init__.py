@@ -33,7 +33,19 @@ PRIMARY = {
 }
 
 __all__ = [
-    "PRIMARY", "SUITES", "SUITE_VERSION", "TAUS", "InstanceCounts", "TrackingPrediction", "TrackingTruth",
-    "classification_metrics", "instance_counts", "instance_metrics", "labelfree_metrics", "pooled_stats",
-    "semantic_metrics", "sequence_metrics", "tracking_metrics",
+    "PRIMARY",
+    "SUITES",
+    "SUITE_VERSION",
+    "TAUS",
+    "InstanceCounts",
+    "TrackingPrediction",
+    "TrackingTruth",
+    "classification_metrics",
+    "instance_counts",
+    "instance_metrics",
+    "labelfree_metrics",
+    "pooled_stats",
+    "semantic_metrics",
+    "sequence_metrics",
+    "tracking_metrics",
 ]

@@ -6,8 +6,15 @@ import warnings
 from collections.abc import Sequence
 
 import numpy as np
-from sklearn.metrics import (accuracy_score, balanced_accuracy_score, confusion_matrix, f1_score,
-                             matthews_corrcoef, precision_recall_fscore_support, roc_auc_score)
+from sklearn.metrics import (
+    accuracy_score,
+    balanced_accuracy_score,
+    confusion_matrix,
+    f1_score,
+    matthews_corrcoef,
+    precision_recall_fscore_support,
+    roc_auc_score,
+)
 
 from hub.errors import InvalidInput
 
@@ -66,16 +73,22 @@ def classification_metrics(y_true: Sequence, y_score: Sequence, classes: Sequenc
             "macro_auroc": _macro_auroc(t, score, len(classes)) if probs else float("nan"),
             "mcc": float(matthews_corrcoef(t, p)),
         }
-    per_class = {str(c): {"precision": float(prec[k]), "recall": float(rec[k]), "f1": float(f1[k]),
-                          "support": int(support[k])} for k, c in enumerate(classes)}
+    per_class = {
+        str(c): {"precision": float(prec[k]), "recall": float(rec[k]), "f1": float(f1[k]), "support": int(support[k])}
+        for k, c in enumerate(classes)
+    }
     correct = (t == p).astype(float)
     per_sample = [{"correct": float(c)} for c in correct]
     if probs:
         for s, v in zip(per_sample, score[np.arange(t.size), t]):
             s["p_true"] = float(v)
-    return {"metrics": metrics, "per_sample": per_sample, "per_class": per_class,
-            "confusion_matrix": confusion_matrix(t, p, labels=labels).tolist(),
-            "classes": [str(c) for c in classes]}
+    return {
+        "metrics": metrics,
+        "per_sample": per_sample,
+        "per_class": per_class,
+        "confusion_matrix": confusion_matrix(t, p, labels=labels).tolist(),
+        "classes": [str(c) for c in classes],
+    }
 
 
 def _macro_auroc(t: np.ndarray, score: np.ndarray, k: int) -> float:

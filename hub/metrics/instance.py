@@ -84,8 +84,7 @@ def instance_counts(y_true: np.ndarray, y_pred: np.ndarray, taus: Sequence[float
     ov = overlap_table(y_true, y_pred)
     iou = ov.iou()
     taus = tuple(float(t) for t in taus)
-    tp, sums, strict = (np.zeros(len(taus), dtype=np.int64), np.zeros(len(taus)),
-                        np.zeros(len(taus), dtype=np.int64))
+    tp, sums, strict = (np.zeros(len(taus), dtype=np.int64), np.zeros(len(taus)), np.zeros(len(taus), dtype=np.int64))
     for k, tau in enumerate(taus):
         keep = iou >= tau
         tp[k], sums[k] = _assign(ov.ia[keep], ov.ib[keep], iou[keep])
@@ -133,9 +132,18 @@ def pooled_stats(counts: Sequence[InstanceCounts]) -> list[dict[str, float]]:
     n_true = sum(c.n_true for c in counts)
     n_pred = sum(c.n_pred for c in counts)
     stats = counts_stats(tp, n_pred - tp, n_true - tp, sums, n_true)
-    return [{"thresh": tau, "tp": int(tp[k]), "fp": int(n_pred - tp[k]), "fn": int(n_true - tp[k]),
-             "n_true": n_true, "n_pred": n_pred, **{name: float(v[k]) for name, v in stats.items()}}
-            for k, tau in enumerate(taus)]
+    return [
+        {
+            "thresh": tau,
+            "tp": int(tp[k]),
+            "fp": int(n_pred - tp[k]),
+            "fn": int(n_true - tp[k]),
+            "n_true": n_true,
+            "n_pred": n_pred,
+            **{name: float(v[k]) for name, v in stats.items()},
+        }
+        for k, tau in enumerate(taus)
+    ]
 
 
 def dsb_score(c: InstanceCounts) -> float:
@@ -157,16 +165,21 @@ def _image_scores(c: InstanceCounts) -> dict[str, float]:
         out[_name("acc", tau)] = float(stats["accuracy"][k])
     if 0.5 in c.taus:
         k = c.taus.index(0.5)
-        out.update({"precision@0.5": float(stats["precision"][k]), "recall@0.5": float(stats["recall"][k]),
-                    "f1@0.5": float(stats["f1"][k]), "pq@0.5": float(stats["panoptic_quality"][k])})
+        out.update(
+            {
+                "precision@0.5": float(stats["precision"][k]),
+                "recall@0.5": float(stats["recall"][k]),
+                "f1@0.5": float(stats["f1"][k]),
+                "pq@0.5": float(stats["panoptic_quality"][k]),
+            }
+        )
     out["acc@[.5:.95]"] = float(np.mean(stats["accuracy"]))
     out["dsb_score"] = dsb_score(c)
     out.update({"n_true": float(c.n_true), "n_pred": float(c.n_pred)})
     return out
 
 
-def instance_metrics(y_true: Iterable[np.ndarray], y_pred: Iterable[np.ndarray],
-                     taus: Sequence[float] = TAUS) -> dict:
+def instance_metrics(y_true: Iterable[np.ndarray], y_pred: Iterable[np.ndarray], taus: Sequence[float] = TAUS) -> dict:
     """Dataset-level instance segmentation metrics of paired label images (truth, prediction).
 
     Pooled over images (counts summed first, StarDist ``matching_dataset``): ``acc@0.5`` TP/(TP+FP+FN),
@@ -181,8 +194,15 @@ def instance_metrics(y_true: Iterable[np.ndarray], y_pred: Iterable[np.ndarray],
     metrics: dict[str, float] = {}
     if 0.5 in taus:
         s = pooled[taus.index(0.5)]
-        metrics.update({"acc@0.5": s["accuracy"], "precision@0.5": s["precision"], "recall@0.5": s["recall"],
-                        "f1@0.5": s["f1"], "pq@0.5": s["panoptic_quality"]})
+        metrics.update(
+            {
+                "acc@0.5": s["accuracy"],
+                "precision@0.5": s["precision"],
+                "recall@0.5": s["recall"],
+                "f1@0.5": s["f1"],
+                "pq@0.5": s["panoptic_quality"],
+            }
+        )
     metrics["acc@[.5:.95]"] = float(np.mean([s["accuracy"] for s in pooled]))
     per_sample = [_image_scores(c) for c in counts]
     metrics["dsb_score"] = float(np.mean([s["dsb_score"] for s in per_sample]))
@@ -192,4 +212,3 @@ def instance_metrics(y_true: Iterable[np.ndarray], y_pred: Iterable[np.ndarray],
     for s in pooled:
         metrics[_name("acc", s["thresh"])] = s["accuracy"]
     return {"metrics": metrics, "per_sample": per_sample}
-

@@ -46,8 +46,11 @@ def image_scores(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
     data_range = float(tn.max() - tn.min())
     mse = float(np.mean((tn - pn) ** 2))
     if data_range > 0:
-        ssim = float(structural_similarity(tn, pn, gaussian_weights=True, sigma=1.5, use_sample_covariance=False,
-                                           data_range=data_range))
+        ssim = float(
+            structural_similarity(
+                tn, pn, gaussian_weights=True, sigma=1.5, use_sample_covariance=False, data_range=data_range
+            )
+        )
         psnr = float(10 * np.log10(data_range**2 / mse)) if mse > 0 else float("inf")
         nrmse = float(np.sqrt(mse) / data_range)
     else:
@@ -74,8 +77,14 @@ def labelfree_metrics(y_true: Iterable[np.ndarray], y_pred: Iterable[np.ndarray]
             per_sample.append(image_scores(t, p))
         elif t.ndim == 3:
             chans = [image_scores(tc, pc) for tc, pc in zip(t, p)]
-            per_sample.append({k: float(np.nanmean([c[k] for c in chans])) if not all(
-                np.isnan(c[k]) for c in chans) else float("nan") for k in chans[0]})
+            per_sample.append(
+                {
+                    k: float(np.nanmean([c[k] for c in chans]))
+                    if not all(np.isnan(c[k]) for c in chans)
+                    else float("nan")
+                    for k in chans[0]
+                }
+            )
         else:
             raise InvalidInput(f"expected 2-D images or (C, Y, X), got shape {t.shape}")
     metrics = {}

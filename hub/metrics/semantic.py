@@ -41,8 +41,9 @@ def _nanmean(x, axis=None):
         return np.nanmean(x, axis=axis)
 
 
-def semantic_metrics(y_true: Iterable[np.ndarray], y_pred: Iterable[np.ndarray],
-                     classes: Sequence[int] | None = None) -> dict:
+def semantic_metrics(
+    y_true: Iterable[np.ndarray], y_pred: Iterable[np.ndarray], classes: Sequence[int] | None = None
+) -> dict:
     """Dataset-level semantic segmentation metrics of paired class maps (0 = background, 1..K foreground).
 
     nnU-Net rule, per image and foreground class: Dice = 2|T∩P|/(|T|+|P|), NaN (skipped) when the class is absent
@@ -67,8 +68,11 @@ def semantic_metrics(y_true: Iterable[np.ndarray], y_pred: Iterable[np.ndarray],
     dice, iou = _dice_iou(counts)
     class_dice, class_iou = _nanmean(dice, axis=0), _nanmean(iou, axis=0)
     pooled_dice, _ = _dice_iou(counts.sum(axis=0))
-    metrics = {"dice": float(_nanmean(class_dice)), "iou": float(_nanmean(class_iou)),
-               "dice_pooled": float(_nanmean(pooled_dice))}
+    metrics = {
+        "dice": float(_nanmean(class_dice)),
+        "iou": float(_nanmean(class_iou)),
+        "dice_pooled": float(_nanmean(pooled_dice)),
+    }
     for k, c in enumerate(classes):
         metrics[f"dice/{c}"] = float(class_dice[k])
         metrics[f"iou/{c}"] = float(class_iou[k])

@@ -119,17 +119,20 @@ def _check_lineage(rows: np.ndarray, labels: list[np.ndarray], who: str) -> None
         late = p_end >= begin[has_parent]
         if late.any():
             r = rows[has_parent][late][0]
-            raise InvalidInput(f"{who} lineage: track {int(r[0])} starts at frame {int(r[1])}, "
-                               f"not after its parent {int(r[3])} ends")
+            raise InvalidInput(
+                f"{who} lineage: track {int(r[0])} starts at frame {int(r[1])}, not after its parent {int(r[3])} ends"
+            )
     top = int(max([lab.max(initial=0)] + [int(x[-1]) for x in labels if x.size])) + 1
-    listed = np.concatenate([np.arange(b, e + 1) * top + lbl for lbl, b, e in zip(lab, begin, end)]
-                            ) if rows.size else np.zeros(0, np.int64)
+    listed = (
+        np.concatenate([np.arange(b, e + 1) * top + lbl for lbl, b, e in zip(lab, begin, end)])
+        if rows.size
+        else np.zeros(0, np.int64)
+    )
     present = np.concatenate([t * top + x.astype(np.int64) for t, x in enumerate(labels)])
     extra = np.setdiff1d(present, listed, assume_unique=True)
     if extra.size:
         t, lbl = divmod(int(extra[0]), top)
-        raise InvalidInput(f"{who}: label {lbl} is in the mask of frame {t} but its lineage row does not list it "
-                           "there")
+        raise InvalidInput(f"{who}: label {lbl} is in the mask of frame {t} but its lineage row does not list it there")
     absent = np.setdiff1d(listed, present, assume_unique=True)
     if absent.size:
         t, lbl = divmod(int(absent[0]), top)
@@ -167,8 +170,7 @@ def _aogm(ref: _Graph, comp: _Graph, m_ref: np.ndarray, m_comp: np.ndarray) -> d
     """AOGM operation counts from the vertex matches (global indices m_ref[k] <-> m_comp[k])."""
     hits = np.bincount(m_comp, minlength=comp.n_vertices)
     tp = int(m_ref.size)
-    counts = {"TP": tp, "FN": ref.n_vertices - tp, "FP": int((hits == 0).sum()),
-              "NS": tp - int((hits >= 1).sum())}
+    counts = {"TP": tp, "FN": ref.n_vertices - tp, "FP": int((hits == 0).sum()), "NS": tp - int((hits >= 1).sum())}
     to_ref = np.full(comp.n_vertices, -1, dtype=np.int64)
     unique = hits[m_comp] == 1
     to_ref[m_comp[unique]] = m_ref[unique]
@@ -182,9 +184,15 @@ def _aogm(ref: _Graph, comp: _Graph, m_ref: np.ndarray, m_comp: np.ndarray) -> d
     pos = np.searchsorted(key_r, key_c)
     found = pos < key_r.size
     found[found] = key_r[pos[found]] == key_c[found]
-    counts.update({"ED": int((~found).sum()), "EA": int(key_r.size - found.sum()),
-                   "EC": int((kind_r[pos[found]] != kind_c[found]).sum()),
-                   "n_vertices": ref.n_vertices, "n_edges": int(key_r.size)})
+    counts.update(
+        {
+            "ED": int((~found).sum()),
+            "EA": int(key_r.size - found.sum()),
+            "EC": int((kind_r[pos[found]] != kind_c[found]).sum()),
+            "n_vertices": ref.n_vertices,
+            "n_edges": int(key_r.size),
+        }
+    )
     return counts
 
 
@@ -239,8 +247,9 @@ def _seg(seg_masks, seg_frames, pred_masks, n_frames: int) -> tuple[float, int]:
     frames = [int(f) for f in seg_frames] if seg_frames is not None else list(range(len(seg_masks)))
     by_position = len(seg_masks) == len(frames)
     if not by_position and len(seg_masks) != n_frames:
-        raise InvalidInput(f"{len(seg_masks)} segmentation masks for {len(frames)} annotated frames "
-                           f"of a {n_frames}-frame sequence")
+        raise InvalidInput(
+            f"{len(seg_masks)} segmentation masks for {len(frames)} annotated frames of a {n_frames}-frame sequence"
+        )
     total, n = 0.0, 0
     for k, f in enumerate(frames):
         if not 0 <= f < n_frames:
@@ -253,15 +262,17 @@ def _seg(seg_masks, seg_frames, pred_masks, n_frames: int) -> tuple[float, int]:
     return total, n
 
 
-def sequence_metrics(truth: TrackingTruth | tuple, prediction: TrackingPrediction | tuple,
-                     tolerances: Sequence[int] = TOLERANCES) -> dict[str, float]:
+def sequence_metrics(
+    truth: TrackingTruth | tuple, prediction: TrackingPrediction | tuple, tolerances: Sequence[int] = TOLERANCES
+) -> dict[str, float]:
     """CTC measures of one sequence (see the module docstring): ``TRA``, ``DET``, ``LNK``, ``SEG`` and ``OP_CTB``
     (only with segmentation truth), ``division_f1@i`` per tolerance, and the AOGM counts behind them."""
     truth, prediction = TrackingTruth(*truth), TrackingPrediction(*prediction)
     ref_masks, pred_masks = truth.masks, prediction.masks
     if tuple(ref_masks.shape) != tuple(pred_masks.shape) or len(ref_masks.shape) < 2:
-        raise InvalidInput(f"prediction masks {tuple(pred_masks.shape)} do not match the reference "
-                           f"{tuple(ref_masks.shape)}")
+        raise InvalidInput(
+            f"prediction masks {tuple(pred_masks.shape)} do not match the reference {tuple(ref_masks.shape)}"
+        )
     n_frames = int(ref_masks.shape[0])
     ref_labels, comp_labels, m_ref, m_comp, match, hits = [], [], [], [], [], []
     r_off = c_off = 0
@@ -304,8 +315,14 @@ def sequence_metrics(truth: TrackingTruth | tuple, prediction: TrackingPredictio
         tp, fp, fn = _division_counts(ref_div, comp_div, match, hits, int(tol))
         out[f"division_f1@{tol}"] = division_f1(tp, fp, fn)
         out[f"division_tp@{tol}"] = float(tp)
-    out.update({"AOGM": aogm_d + aogm_a, "AOGM_0": d0 + a0, "divisions": float(len(ref_div)),
-                "divisions_pred": float(len(comp_div))})
+    out.update(
+        {
+            "AOGM": aogm_d + aogm_a,
+            "AOGM_0": d0 + a0,
+            "divisions": float(len(ref_div)),
+            "divisions_pred": float(len(comp_div)),
+        }
+    )
     out.update({k: float(c[k]) for k in ("NS", "FN", "FP", "ED", "EA", "EC", "n_vertices", "n_edges")})
     return out
 
@@ -313,8 +330,11 @@ def sequence_metrics(truth: TrackingTruth | tuple, prediction: TrackingPredictio
 _MEANED = ("TRA", "DET", "LNK", "SEG", "OP_CTB")
 
 
-def tracking_metrics(truths: Iterable[TrackingTruth | tuple], predictions: Iterable[TrackingPrediction | tuple],
-                     tolerances: Sequence[int] = TOLERANCES) -> dict:
+def tracking_metrics(
+    truths: Iterable[TrackingTruth | tuple],
+    predictions: Iterable[TrackingPrediction | tuple],
+    tolerances: Sequence[int] = TOLERANCES,
+) -> dict:
     """Dataset-level tracking metrics: each sequence scored by :func:`sequence_metrics`, ``metrics`` the mean over
     sequences (as the Cell Tracking Challenge reports a dataset; SEG/OP_CTB over the sequences with segmentation
     truth, division F1 over those with reference divisions); ``per_sample`` one dict per sequence."""

@@ -18,5 +18,15 @@ def load_model(ref: str, registry: str | None = None, device: str = "cpu") -> Mo
     return Model.load(local_path("models", ref, registry), device=device)
 
 
-__all__ = ["Family", "Model", "TrainConfig", "create_family", "families", "family_for_task", "load_model",
-           "load_recipe", "register_family", "train"]
+__all__ = [
+    "Family",
+    "Model",
+    "TrainConfig",
+    "create_family",
+    "families",
+    "family_for_task",
+    "load_model",
+    "load_recipe",
+    "register_family",
+    "train",
+]

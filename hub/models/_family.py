@@ -80,9 +80,16 @@ class Family:
         """The network for ``arch`` (backbone, regularisation); the family's validated options shape it."""
         from hub.models.nets import UNet
 
-        return UNet(arch.backbone, in_chans, self.out_channels(n_outputs), depth=self.opts.depth,
-                    decoder_channels=self.opts.decoder_channels,
-                    norm="batchnorm" in arch.regularization, dropout=arch.dropout, pretrained=pretrained)
+        return UNet(
+            arch.backbone,
+            in_chans,
+            self.out_channels(n_outputs),
+            depth=self.opts.depth,
+            decoder_channels=self.opts.decoder_channels,
+            norm="batchnorm" in arch.regularization,
+            dropout=arch.dropout,
+            pretrained=pretrained,
+        )
 
     # -- training -------------------------------------------------------------------------------------
     def outputs(self, card: DatasetCard, channels: list[str]) -> dict:
@@ -155,18 +162,30 @@ def families() -> dict[str, str]:
     """Registered family name -> task."""
     return {n: c.task for n, c in sorted(_FAMILIES.items())}
 
+
 def family_for_task(task: str) -> str:
     """The default family of a task."""
-    defaults = {"classification": "classifier", "semantic-segmentation": "unet",
-                "instance-segmentation": "deep-watershed", "tracking": "detect-link",
-                "label-free": "unet-regression"}
+    defaults = {
+        "classification": "classifier",
+        "semantic-segmentation": "unet",
+        "instance-segmentation": "deep-watershed",
+        "tracking": "detect-link",
+        "label-free": "unet-regression",
+    }
     if task not in defaults:
         raise InvalidInput(f"unknown task {task!r} (known: {', '.join(defaults)})")
     return defaults[task]
 
 
-def build_network(family: Family, arch: Architecture, in_chans: int, n_outputs: int, *, pretrained: bool = False,
-                  source: str | None = None) -> nn.Module:
+def build_network(
+    family: Family,
+    arch: Architecture,
+    in_chans: int,
+    n_outputs: int,
+    *,
+    pretrained: bool = False,
+    source: str | None = None,
+) -> nn.Module:
     """``family.build(...)``; an architecture that cannot be built (unknown backbone, an option of the wrong type
     or out of range) is a one-line :class:`InvalidInput` naming ``source`` (the card or recipe), not a traceback."""
     try:
@@ -174,5 +193,6 @@ def build_network(family: Family, arch: Architecture, in_chans: int, n_outputs: 
     except (ValueError, TypeError, KeyError, IndexError, RuntimeError, AssertionError) as err:
         problem = " ".join(str(err).split())[:200] or err.__class__.__name__
         options = f" with options {arch.options}" if arch.options else ""
-        raise InvalidInput(f"cannot build a {arch.family} network on backbone {arch.backbone!r}{options}: "
-                           f"{problem}", source) from None
+        raise InvalidInput(
+            f"cannot build a {arch.family} network on backbone {arch.backbone!r}{options}: {problem}", source
+        ) from None

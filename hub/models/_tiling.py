@@ -14,8 +14,15 @@ def _pad(x: np.ndarray, before: tuple[int, int], after: tuple[int, int]) -> np.n
     return np.pad(x, widths, mode="reflect" if reflect else "constant")
 
 
-def predict_tiled(fn: Callable[[torch.Tensor], torch.Tensor], image: np.ndarray, tile: int = 256, halo: int = 32,
-                  multiple: int = 32, device: torch.device | str = "cpu", batch: int = 4) -> np.ndarray:
+def predict_tiled(
+    fn: Callable[[torch.Tensor], torch.Tensor],
+    image: np.ndarray,
+    tile: int = 256,
+    halo: int = 32,
+    multiple: int = 32,
+    device: torch.device | str = "cpu",
+    batch: int = 4,
+) -> np.ndarray:
     """Apply ``fn`` (N, C, t, t) -> (N, K, t, t) to a (C, Y, X) float32 image -> (K, Y, X) float32.
 
     The image is cut into cores of ``tile - 2 * halo`` pixels; each core is predicted from a ``tile`` window
@@ -35,11 +42,11 @@ def predict_tiled(fn: Callable[[torch.Tensor], torch.Tensor], image: np.ndarray,
     out: np.ndarray | None = None
     origins = [(i * core, j * core) for i in range(ny) for j in range(nx)]
     for k in range(0, len(origins), batch):
-        group = origins[k:k + batch]
-        x = torch.from_numpy(np.stack([padded[:, y:y + tile, x0:x0 + tile] for y, x0 in group])).to(device)
-        y_hat = fn(x)[:, :, halo:halo + core, halo:halo + core].float().cpu().numpy()
+        group = origins[k : k + batch]
+        x = torch.from_numpy(np.stack([padded[:, y : y + tile, x0 : x0 + tile] for y, x0 in group])).to(device)
+        y_hat = fn(x)[:, :, halo : halo + core, halo : halo + core].float().cpu().numpy()
         if out is None:
             out = np.empty((y_hat.shape[1], ny * core, nx * core), np.float32)
         for (y, x0), piece in zip(group, y_hat):
-            out[:, y:y + core, x0:x0 + core] = piece
+            out[:, y : y + core, x0 : x0 + core] = piece
     return out[:, :h, :w]

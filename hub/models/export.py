@@ -40,19 +40,31 @@ from hub.safety import inside
 FORMATS = ("hf", "bioimageio")
 
 # hub task -> Hugging Face task id (pipeline tag / model-index task type)
-HF_TASKS = {"classification": "image-classification", "semantic-segmentation": "image-segmentation",
-            "instance-segmentation": "image-segmentation", "tracking": "image-segmentation",
-            "label-free": "image-to-image"}
+HF_TASKS = {
+    "classification": "image-classification",
+    "semantic-segmentation": "image-segmentation",
+    "instance-segmentation": "image-segmentation",
+    "tracking": "image-segmentation",
+    "label-free": "image-to-image",
+}
 # hub task -> bioimage.io "task" tag category
-BIOIMAGEIO_TASKS = {"classification": "image-classification", "semantic-segmentation": "semantic-segmentation",
-                    "instance-segmentation": "instance-segmentation", "tracking": "instance-segmentation",
-                    "label-free": "in-silico-labeling"}
-BIOIMAGEIO_MODALITIES = {"fluorescence": "fluorescence-light-microscopy",
-                         "confocal-fluorescence": "fluorescence-light-microscopy",
-                         "phase-contrast": "transmission-light-microscopy",
-                         "bright-field": "transmission-light-microscopy",
-                         "dark-field": "transmission-light-microscopy", "DIC": "transmission-light-microscopy",
-                         "histology": "whole-slide-imaging", "other": "other"}
+BIOIMAGEIO_TASKS = {
+    "classification": "image-classification",
+    "semantic-segmentation": "semantic-segmentation",
+    "instance-segmentation": "instance-segmentation",
+    "tracking": "instance-segmentation",
+    "label-free": "in-silico-labeling",
+}
+BIOIMAGEIO_MODALITIES = {
+    "fluorescence": "fluorescence-light-microscopy",
+    "confocal-fluorescence": "fluorescence-light-microscopy",
+    "phase-contrast": "transmission-light-microscopy",
+    "bright-field": "transmission-light-microscopy",
+    "dark-field": "transmission-light-microscopy",
+    "DIC": "transmission-light-microscopy",
+    "histology": "whole-slide-imaging",
+    "other": "other",
+}
 BIOIMAGEIO_FORMAT_VERSION = "0.5.4"
 TORCHSCRIPT = "weights.torchscript.pt"
 TEST_INPUT, TEST_OUTPUT = "test_input.npy", "test_output.npy"
@@ -62,8 +74,9 @@ DOI = re.compile(r"\b(10\.\d{4,9}/[^\s,;]+[^\s,;.)])")
 URL = re.compile(r"https?://[^\s,;]+[^\s,;.)]")
 
 
-def export(model: Model, fmt: str, out: str | Path, sample: np.ndarray | None = None,
-           source: str | Path | None = None) -> list[str]:
+def export(
+    model: Model, fmt: str, out: str | Path, sample: np.ndarray | None = None, source: str | Path | None = None
+) -> list[str]:
     """Export ``model`` as ``fmt`` (``hf`` or ``bioimageio``) into the new folder ``out``; returns file names.
 
     ``sample`` is a raw (C, Y, X) image for the bioimage.io test tensors (default: a synthetic image);
@@ -129,8 +142,10 @@ def _fmt(v) -> str:
 def _normalization_text(card: ModelCard) -> str:
     norm = card.inputs.normalization
     if norm.mode == "image-percentile":
-        return (f"per image and channel, percentile {norm.low:g} maps to 0 and percentile {norm.high:g} to 1 "
-                f"(`image-percentile`)")
+        return (
+            f"per image and channel, percentile {norm.low:g} maps to 0 and percentile {norm.high:g} to 1 "
+            f"(`image-percentile`)"
+        )
     pairs = ", ".join(f"{c}: (x - {o:.6g}) * {s:.6g}" for c, o, s in zip(card.channel_names, norm.offset, norm.scale))
     return f"fixed per channel from the training data's train split (`{norm.mode}`): {pairs}"
 
@@ -141,21 +156,37 @@ def _prose(card: ModelCard) -> list[str]:
     lines = [f"# {card.title}", ""]
     if card.description:
         lines += [card.description, ""]
-    lines += [f"`{card.ref}`: a CellHub **{card.task}** model of family `{arch.family}` on the timm backbone "
-              f"`{arch.backbone}` ({w.parameters:,} parameters, regularisation: {arch.regularization}"
-              + (f", dropout {arch.dropout:g}" if arch.dropout else "") + ").", ""]
+    lines += [
+        f"`{card.ref}`: a CellHub **{card.task}** model of family `{arch.family}` on the timm backbone "
+        f"`{arch.backbone}` ({w.parameters:,} parameters, regularisation: {arch.regularization}"
+        + (f", dropout {arch.dropout:g}" if arch.dropout else "")
+        + ").",
+        "",
+    ]
     if arch.options:
         lines += ["Family options: " + ", ".join(f"`{k}={v}`" for k, v in sorted(arch.options.items())), ""]
-    lines += ["## Intended use", "", card.intended_use or "Not stated by the model's authors.", "",
-              "## Limitations", "", card.limitations or "Not stated by the model's authors.", ""]
+    lines += [
+        "## Intended use",
+        "",
+        card.intended_use or "Not stated by the model's authors.",
+        "",
+        "## Limitations",
+        "",
+        card.limitations or "Not stated by the model's authors.",
+        "",
+    ]
     lines += ["## Inputs", "", "| channel | modality |", "|---|---|"]
     lines += [f"| {c.name} | {c.modality} |" for c in inputs.channels]
     px = f"{inputs.pixel_size.value:g} {inputs.pixel_size.unit}" if inputs.pixel_size else "not recorded"
-    lines += ["", f"- axes `{inputs.axes}`, network input dtype {inputs.dtype}",
-              f"- normalisation: {_normalization_text(card)}",
-              f"- expected physical pixel size: {px}",
-              f"- tiled inference: tiles of {inputs.tile} px with a halo of {inputs.halo} px; network input edges "
-              f"are multiples of {inputs.size_multiple}", ""]
+    lines += [
+        "",
+        f"- axes `{inputs.axes}`, network input dtype {inputs.dtype}",
+        f"- normalisation: {_normalization_text(card)}",
+        f"- expected physical pixel size: {px}",
+        f"- tiled inference: tiles of {inputs.tile} px with a halo of {inputs.halo} px; network input edges "
+        f"are multiples of {inputs.size_multiple}",
+        "",
+    ]
     lines += ["## Outputs", "", f"{outputs.meaning} (axes `{outputs.axes}`)."]
     if outputs.classes:
         lines += ["", "Classes: " + ", ".join(f"`{c}`" for c in outputs.classes) + "."]
@@ -164,24 +195,34 @@ def _prose(card: ModelCard) -> list[str]:
     lines += [""]
     t = card.training
     if t is not None:
-        lines += ["## Training", "", f"- dataset: `{t.dataset}`"
-                  + (f" (split manifest SHA-256 `{t.dataset_manifest_sha256}`)" if t.dataset_manifest_sha256 else ""),
-                  f"- split: `{t.split}`, validation: `{t.validation_split or 'none'}`",
-                  f"- epochs: {t.epochs} (best {t.best_epoch}), seed {t.seed}",
-                  f"- optimizer: {t.optimizer}", f"- augmentation: {t.augmentation}",
-                  f"- class weighting: {t.class_weighting}"]
+        lines += [
+            "## Training",
+            "",
+            f"- dataset: `{t.dataset}`"
+            + (f" (split manifest SHA-256 `{t.dataset_manifest_sha256}`)" if t.dataset_manifest_sha256 else ""),
+            f"- split: `{t.split}`, validation: `{t.validation_split or 'none'}`",
+            f"- epochs: {t.epochs} (best {t.best_epoch}), seed {t.seed}",
+            f"- optimizer: {t.optimizer}",
+            f"- augmentation: {t.augmentation}",
+            f"- class weighting: {t.class_weighting}",
+        ]
         if t.base_model:
             lines += [f"- fine-tuned from `{t.base_model}`" + (" with a frozen encoder" if t.frozen_encoder else "")]
         hyper = ", ".join(f"{k}={v}" for k, v in t.hyperparameters.items() if v is not None)
-        lines += [f"- hyper-parameters: {hyper}",
-                  "- packages: " + ", ".join(f"{k} {v}" for k, v in sorted(t.packages.items())),
-                  f"- wall time {t.wall_time_s:g} s on {t.device}"]
+        lines += [
+            f"- hyper-parameters: {hyper}",
+            "- packages: " + ", ".join(f"{k} {v}" for k, v in sorted(t.packages.items())),
+            f"- wall time {t.wall_time_s:g} s on {t.device}",
+        ]
         if t.trials:
-            lines += [f"- grid of {len(t.trials)} trials, best kept on validation: "
-                      + "; ".join(f"{tr.hyperparameters} -> val loss {_fmt(tr.val_loss)}" for tr in t.trials)]
+            lines += [
+                f"- grid of {len(t.trials)} trials, best kept on validation: "
+                + "; ".join(f"{tr.hyperparameters} -> val loss {_fmt(tr.val_loss)}" for tr in t.trials)
+            ]
         if t.per_class_recall:
-            lines += ["- validation recall per class: "
-                      + ", ".join(f"{k} {_fmt(v)}" for k, v in t.per_class_recall.items())]
+            lines += [
+                "- validation recall per class: " + ", ".join(f"{k} {_fmt(v)}" for k, v in t.per_class_recall.items())
+            ]
         lines += [""]
     lines += ["## Evaluation", ""]
     if card.results:
@@ -194,8 +235,17 @@ def _prose(card: ModelCard) -> list[str]:
         lines += ["", "The primary metric of each benchmark is in bold."]
     else:
         lines += ["No benchmark results recorded yet."]
-    lines += ["", "## Weights", "", f"`{w.file}` (safetensors, {w.dtype}, {w.size:,} bytes), SHA-256 `{w.sha256}`.",
-              "", "## Licence", "", f"{card.license}", ""]
+    lines += [
+        "",
+        "## Weights",
+        "",
+        f"`{w.file}` (safetensors, {w.dtype}, {w.size:,} bytes), SHA-256 `{w.sha256}`.",
+        "",
+        "## Licence",
+        "",
+        f"{card.license}",
+        "",
+    ]
     if card.citation:
         lines += ["## Citation", ""] + [f"- {c}" for c in card.citation] + [""]
     return lines
@@ -203,7 +253,8 @@ def _prose(card: ModelCard) -> list[str]:
 
 # -- Hugging Face ---------------------------------------------------------------------------------------------
 def _hf_card(card: ModelCard):
-    from huggingface_hub import EvalResult, ModelCard as HFModelCard, ModelCardData
+    from huggingface_hub import EvalResult, ModelCardData
+    from huggingface_hub import ModelCard as HFModelCard
 
     task = HF_TASKS[card.task]
     results = []
@@ -212,25 +263,47 @@ def _hf_card(card: ModelCard):
         for k, v in r.metrics.items():
             if v is None:
                 continue
-            results.append(EvalResult(task_type=task, task_name=card.task, dataset_type=name,
-                                      dataset_name=r.benchmark, dataset_split=r.split,
-                                      dataset_revision=r.split_sha256, metric_type=k, metric_value=v,
-                                      metric_name=f"{k} (primary)" if k == r.primary_metric else k))
+            results.append(
+                EvalResult(
+                    task_type=task,
+                    task_name=card.task,
+                    dataset_type=name,
+                    dataset_name=r.benchmark,
+                    dataset_split=r.split,
+                    dataset_revision=r.split_sha256,
+                    metric_type=k,
+                    metric_value=v,
+                    metric_name=f"{k} (primary)" if k == r.primary_metric else k,
+                )
+            )
     tags = ["cellhub", "microscopy", card.task, card.architecture.family, card.architecture.backbone]
     tags += sorted({c.modality for c in card.inputs.channels} - set(tags))
     data = ModelCardData(
-        license=card.license.lower(), library_name="cellhub", tags=tags,
+        license=card.license.lower(),
+        library_name="cellhub",
+        tags=tags,
         pipeline_tag=None if card.task == "tracking" else task,
         datasets=[card.training.dataset.split("@")[0]] if card.training else None,
         metrics=sorted({e.metric_type for e in results}) or None,
-        model_name=card.name, eval_results=results or None)
+        model_name=card.name,
+        eval_results=results or None,
+    )
     body = _prose(card)
-    usage = ["## How to use", "", "```python", "import hub", "",
-             f'model = hub.load_model("{card.ref}")  # or the folder holding card.yaml and weights.safetensors',
-             "masks, tracks = model.predict(movie)  # raw (T, Y, X) or (T, C, Y, X), any frame size"
-             if card.task == "tracking" else
-             "prediction = model.predict(image)  # raw (C, Y, X) or (Y, X) array of any size",
-             "```", "", f"The full card is `{CARD}`; the weights are safetensors only.", ""]
+    usage = [
+        "## How to use",
+        "",
+        "```python",
+        "import hub",
+        "",
+        f'model = hub.load_model("{card.ref}")  # or the folder holding card.yaml and weights.safetensors',
+        "masks, tracks = model.predict(movie)  # raw (T, Y, X) or (T, C, Y, X), any frame size"
+        if card.task == "tracking"
+        else "prediction = model.predict(image)  # raw (C, Y, X) or (Y, X) array of any size",
+        "```",
+        "",
+        f"The full card is `{CARD}`; the weights are safetensors only.",
+        "",
+    ]
     at = body.index("## Weights")
     body = body[:at] + usage + body[at:]
     template = "---\n{{ card_data }}\n---\n\n{{ body }}"
@@ -307,13 +380,12 @@ def _test_input(model: Model, sample: np.ndarray | None) -> tuple[np.ndarray, bo
     img = model.channels_first(img, "sample").astype(np.float32)
     pad = [(0, 0)] + [(0, max(0, low - s)) for s in img.shape[1:]]
     if any(p for _, p in pad[1:]):
-        img = np.pad(img, pad, mode="reflect" if all(p < s for (_, p), s in zip(pad[1:], img.shape[1:]))
-                     else "edge")
+        img = np.pad(img, pad, mode="reflect" if all(p < s for (_, p), s in zip(pad[1:], img.shape[1:])) else "edge")
     if tiled:
         size = [max(low, min(s, card.inputs.tile, TEST_EDGE)) for s in img.shape[1:]]  # the image is >= low
         size = [s - (s - low) % step for s in size]
         y0, x0 = ((s - e) // 2 for s, e in zip(img.shape[1:], size))
-        img = img[:, y0:y0 + size[0], x0:x0 + size[1]]
+        img = img[:, y0 : y0 + size[0], x0 : x0 + size[1]]
     return np.ascontiguousarray(img), True
 
 
@@ -331,30 +403,72 @@ def _cite(card: ModelCard) -> list[dict]:
 def _preprocessing(card: ModelCard) -> list[dict]:
     norm = card.inputs.normalization
     if norm.mode == "image-percentile":
-        return [{"id": "scale_range", "kwargs": {"axes": ["y", "x"], "min_percentile": float(norm.low),
-                                                 "max_percentile": float(norm.high), "eps": 1e-6}}]
+        return [
+            {
+                "id": "scale_range",
+                "kwargs": {
+                    "axes": ["y", "x"],
+                    "min_percentile": float(norm.low),
+                    "max_percentile": float(norm.high),
+                    "eps": 1e-6,
+                },
+            }
+        ]
     if norm.mode == "dataset-meanstd":
-        return [{"id": "fixed_zero_mean_unit_variance",
-                 "kwargs": {"axis": "channel", "mean": [float(o) for o in norm.offset],
-                            "std": [float(1 / s) for s in norm.scale]}}]
-    return [{"id": "scale_linear", "kwargs": {"axis": "channel", "gain": [float(s) for s in norm.scale],
-                                              "offset": [float(-o * s) for o, s in zip(norm.offset, norm.scale)]}}]
+        return [
+            {
+                "id": "fixed_zero_mean_unit_variance",
+                "kwargs": {
+                    "axis": "channel",
+                    "mean": [float(o) for o in norm.offset],
+                    "std": [float(1 / s) for s in norm.scale],
+                },
+            }
+        ]
+    return [
+        {
+            "id": "scale_linear",
+            "kwargs": {
+                "axis": "channel",
+                "gain": [float(s) for s in norm.scale],
+                "offset": [float(-o * s) for o, s in zip(norm.offset, norm.scale)],
+            },
+        }
+    ]
 
 
-def _rdf(model: Model, card: ModelCard, files: dict[str, str], y: np.ndarray, real_sample: bool,
-         output_range: bool) -> dict:
+def _rdf(
+    model: Model, card: ModelCard, files: dict[str, str], y: np.ndarray, real_sample: bool, output_range: bool
+) -> dict:
     inputs, tiled = card.inputs, model.family.tiled
     low, step, halo = _geometry(card, tiled)
     unit = _space_unit(card, range(low, 8193, step) if tiled else ())
     space_in = [{"type": "space", "id": a, "size": {"min": low, "step": step}, **unit} for a in ("y", "x")]
-    out_axes: list[dict] = [{"type": "batch"},
-                            {"type": "channel", "channel_names": _output_channels(model, y.shape[1])}]
+    out_axes: list[dict] = [
+        {"type": "batch"},
+        {"type": "channel", "channel_names": _output_channels(model, y.shape[1])},
+    ]
     if tiled:
-        out_axes += [{"type": "space", "id": a, "size": {"tensor_id": "input", "axis_id": a}, **unit,
-                      **({"halo": halo} if halo else {})} for a in ("y", "x")]
+        out_axes += [
+            {
+                "type": "space",
+                "id": a,
+                "size": {"tensor_id": "input", "axis_id": a},
+                **unit,
+                **({"halo": halo} if halo else {}),
+            }
+            for a in ("y", "x")
+        ]
     data = {"type": "float32", **({"range": [0.0, 1.0]} if output_range else {})}
-    tags = ["cellhub", "2d", "pytorch", BIOIMAGEIO_TASKS[card.task], card.task, card.architecture.family,
-            card.architecture.backbone]
+    tags = [
+        "cellhub",
+        "2d",
+        "pytorch",
+        BIOIMAGEIO_TASKS[card.task],
+        card.task,
+        card.architecture.family,
+        card.architecture.backbone,
+    ]
     tags += [BIOIMAGEIO_MODALITIES.get(c.modality, "other") for c in inputs.channels]
     if "resnet" in card.architecture.backbone:
         tags.append("resnet")
@@ -370,33 +484,48 @@ def _rdf(model: Model, card: ModelCard, files: dict[str, str], y: np.ndarray, re
     if card.task == "tracking":
         description += " (bioimage.io package of the per-frame detector; linking is not part of it)"
     return {
-        "format_version": BIOIMAGEIO_FORMAT_VERSION, "type": "model", "name": name,
-        "description": description[:1024], "version": card.version,
-        "authors": [{"name": a} for a in card.authors], "cite": _cite(card), "license": card.license, "tags": tags,
+        "format_version": BIOIMAGEIO_FORMAT_VERSION,
+        "type": "model",
+        "name": name,
+        "description": description[:1024],
+        "version": card.version,
+        "authors": [{"name": a} for a in card.authors],
+        "cite": _cite(card),
+        "license": card.license,
+        "tags": tags,
         "documentation": "README.md",
         "timestamp": datetime.now(UTC).replace(microsecond=0).isoformat(),
-        "inputs": [{
-            "id": "input",
-            "description": f"raw image, channels {', '.join(card.channel_names)}"[:128],
-            "axes": [{"type": "batch"}, {"type": "channel", "channel_names": card.channel_names}, *space_in],
-            "data": {"type": "float32"},
-            "test_tensor": {"source": TEST_INPUT, "sha256": files[TEST_INPUT]},
-            "sample_tensor": {"source": SAMPLE_INPUT, "sha256": files[SAMPLE_INPUT]},
-            "preprocessing": _preprocessing(card),
-        }],
-        "outputs": [{
-            "id": "output",
-            "description": card.outputs.meaning[:128] if not tiled or card.task == "label-free"
-            else f"{model.family.name} maps before post-processing"[:128],
-            "axes": out_axes, "data": data,
-            "test_tensor": {"source": TEST_OUTPUT, "sha256": files[TEST_OUTPUT]},
-            "sample_tensor": {"source": SAMPLE_OUTPUT, "sha256": files[SAMPLE_OUTPUT]},
-        }],
-        "weights": {"torchscript": {
-            "source": TORCHSCRIPT, "sha256": files[TORCHSCRIPT],
-            "pytorch_version": torch.__version__.split("+")[0],
-            "comment": f"traced from {card.weights.file} (SHA-256 {card.weights.sha256}), activation included",
-        }},
+        "inputs": [
+            {
+                "id": "input",
+                "description": f"raw image, channels {', '.join(card.channel_names)}"[:128],
+                "axes": [{"type": "batch"}, {"type": "channel", "channel_names": card.channel_names}, *space_in],
+                "data": {"type": "float32"},
+                "test_tensor": {"source": TEST_INPUT, "sha256": files[TEST_INPUT]},
+                "sample_tensor": {"source": SAMPLE_INPUT, "sha256": files[SAMPLE_INPUT]},
+                "preprocessing": _preprocessing(card),
+            }
+        ],
+        "outputs": [
+            {
+                "id": "output",
+                "description": card.outputs.meaning[:128]
+                if not tiled or card.task == "label-free"
+                else f"{model.family.name} maps before post-processing"[:128],
+                "axes": out_axes,
+                "data": data,
+                "test_tensor": {"source": TEST_OUTPUT, "sha256": files[TEST_OUTPUT]},
+                "sample_tensor": {"source": SAMPLE_OUTPUT, "sha256": files[SAMPLE_OUTPUT]},
+            }
+        ],
+        "weights": {
+            "torchscript": {
+                "source": TORCHSCRIPT,
+                "sha256": files[TORCHSCRIPT],
+                "pytorch_version": torch.__version__.split("+")[0],
+                "comment": f"traced from {card.weights.file} (SHA-256 {card.weights.sha256}), activation included",
+            }
+        },
         "config": {
             "bioimageio": {
                 "architecture_type": card.architecture.family[:32],
@@ -405,13 +534,21 @@ def _rdf(model: Model, card: ModelCard, files: dict[str, str], y: np.ndarray, re
                 "task": card.task,
                 **({"training": _training_details(training)} if training else {}),
                 # the spec caps the absolute tolerance at 1% of the test output's maximum
-                "reproducibility_tolerance": [{"output_ids": ["output"], "relative_tolerance": 1e-3,
-                                               "absolute_tolerance": float(min(1e-3, 0.01 * y.max())),
-                                               "mismatched_elements_per_million": 100}],
+                "reproducibility_tolerance": [
+                    {
+                        "output_ids": ["output"],
+                        "relative_tolerance": 1e-3,
+                        "absolute_tolerance": float(min(1e-3, 0.01 * y.max())),
+                        "mismatched_elements_per_million": 100,
+                    }
+                ],
             },
-            "cellhub": {"ref": card.ref, "weights_sha256": card.weights.sha256,
-                        "training_dataset": training.dataset if training else None,
-                        "test_tensor_source": "real image" if real_sample else "synthetic image"},
+            "cellhub": {
+                "ref": card.ref,
+                "weights_sha256": card.weights.sha256,
+                "training_dataset": training.dataset if training else None,
+                "test_tensor_source": "real image" if real_sample else "synthetic image",
+            },
         },
     }
 
@@ -432,29 +569,44 @@ def _space_unit(card: ModelCard, sizes) -> dict:
 
 def _training_details(t: Training) -> dict:
     hp = t.hyperparameters
-    details = {"training_epochs": t.epochs, "training_batch_size": hp.get("batch_size"),
-               "initial_learning_rate": hp.get("lr"), "optimizer": t.optimizer,
-               "training_duration": round(t.wall_time_s / 3600, 4)}  # hours
+    details = {
+        "training_epochs": t.epochs,
+        "training_batch_size": hp.get("batch_size"),
+        "initial_learning_rate": hp.get("lr"),
+        "optimizer": t.optimizer,
+        "training_duration": round(t.wall_time_s / 3600, 4),
+    }  # hours
     return {k: v for k, v in details.items() if v is not None}
 
 
 def _bioimageio_readme(card: ModelCard, real_sample: bool) -> str:
     lines = _prose(card)
     at = lines.index("## Weights")
-    lines = lines[:at] + [
-        "## Validation", "",
-        "Scores come from CellHub benchmarks (`cellhub eval`), evaluated on their held-out test splits (see "
-        "Evaluation above). The test tensors of this package were computed by running the network on a "
-        + ("real image" if real_sample else "synthetic image") + ".", "",
-        "## This package", "",
-        f"`{TORCHSCRIPT}` is the network traced with TorchScript from the safetensors weights, activation included "
-        "(class or pixel probabilities, predicted channels); the hub's post-processing (argmax, watershed, "
-        "clustering, linking) is not part of it. Pre-processing follows the card's normalisation.", ""] + lines[at:]
+    lines = (
+        lines[:at]
+        + [
+            "## Validation",
+            "",
+            "Scores come from CellHub benchmarks (`cellhub eval`), evaluated on their held-out test splits (see "
+            "Evaluation above). The test tensors of this package were computed by running the network on a "
+            + ("real image" if real_sample else "synthetic image")
+            + ".",
+            "",
+            "## This package",
+            "",
+            f"`{TORCHSCRIPT}` is the network traced with TorchScript from the safetensors weights, activation included "
+            "(class or pixel probabilities, predicted channels); the hub's post-processing (argmax, watershed, "
+            "clustering, linking) is not part of it. Pre-processing follows the card's normalisation.",
+            "",
+        ]
+        + lines[at:]
+    )
     return "\n".join(lines)
 
 
-def export_bioimageio(model: Model, out: str | Path, sample: np.ndarray | None = None,
-                      source: str | Path | None = None) -> list[str]:
+def export_bioimageio(
+    model: Model, out: str | Path, sample: np.ndarray | None = None, source: str | Path | None = None
+) -> list[str]:
     """A bioimage.io model package folder: ``rdf.yaml``, TorchScript weights, test tensors, sample TIFFs, README
     and the hub's ``card.yaml`` + ``weights.safetensors``. ``sample``: raw (C, Y, X) image for the test tensors;
     ``source``: the model's folder, to copy its weights file byte for byte."""
@@ -470,13 +622,17 @@ def export_bioimageio(model: Model, out: str | Path, sample: np.ndarray | None =
             traced = torch.jit.trace(net, x, check_trace=False)
             drift = float((traced(x).float() - y).abs().max())
             if drift > 1e-4:
-                raise BuildError(f"the traced network differs from the model by {drift:.3g} on the test input; "
-                                 f"{model.family.name} cannot be exported as TorchScript")
+                raise BuildError(
+                    f"the traced network differs from the model by {drift:.3g} on the test input; "
+                    f"{model.family.name} cannot be exported as TorchScript"
+                )
             torch.jit.save(traced, str(tmp / TORCHSCRIPT))
         y = y.numpy()
         if not y.max() >= 0:  # the validator caps the reproducibility tolerance at 1% of the maximum
-            raise BuildError(f"bioimage.io needs a test output whose maximum is not negative; the model predicts at "
-                             f"most {y.max():.3g} on the test input; export with another sample image")
+            raise BuildError(
+                f"bioimage.io needs a test output whose maximum is not negative; the model predicts at "
+                f"most {y.max():.3g} on the test input; export with another sample image"
+            )
         np.save(tmp / TEST_INPUT, raw[None])
         np.save(tmp / TEST_OUTPUT, y)
         for name, arr in ((SAMPLE_INPUT, raw), (SAMPLE_OUTPUT, y[0])):  # planes, not RGB; a 1-D row as is

@@ -23,29 +23,36 @@ from hub.ome import Track, check_parents, write_man_track
 
 __all__ = ["link", "write_ctc_result"]
 
-_FLOW_ROUNDS = 3          # frame-to-frame LAP <-> local flow re-estimation rounds
-_FLOW_NEIGHBOURS = 8      # objects whose displacements are pooled (median) into one object's predicted motion
-_SISTER_RATIO = 1.6       # sisters of a division differ in area by less than this factor
-_ALT_FACTOR = 1.05        # birth/death (no-link) cost = 1.05 x the largest admissible link cost (Jaqaman 2008)
+_FLOW_ROUNDS = 3  # frame-to-frame LAP <-> local flow re-estimation rounds
+_FLOW_NEIGHBOURS = 8  # objects whose displacements are pooled (median) into one object's predicted motion
+_SISTER_RATIO = 1.6  # sisters of a division differ in area by less than this factor
+_ALT_FACTOR = 1.05  # birth/death (no-link) cost = 1.05 x the largest admissible link cost (Jaqaman 2008)
 
 
 @dataclass
 class _Objects:
     """Every object of the movie, sorted by frame then by original label; frame ``t`` is ``off[t]:off[t+1]``."""
 
-    frame: np.ndarray    # (N,) int64
-    label: np.ndarray    # (N,) original label in its frame
-    area: np.ndarray     # (N,) float64, pixels
-    pos: np.ndarray      # (N, 2) float64, centroid (y, x)
-    off: np.ndarray      # (T+1,) int64
-    pixels: list         # per frame: (flat pixel indices, object index within the frame)
+    frame: np.ndarray  # (N,) int64
+    label: np.ndarray  # (N,) original label in its frame
+    area: np.ndarray  # (N,) float64, pixels
+    pos: np.ndarray  # (N, 2) float64, centroid (y, x)
+    off: np.ndarray  # (T+1,) int64
+    pixels: list  # per frame: (flat pixel indices, object index within the frame)
 
     def at(self, t: int) -> slice:
         return slice(int(self.off[t]), int(self.off[t + 1]))
 
 
-def link(masks: np.ndarray, *, max_distance: float | None = None, max_gap: int = 2, divisions: bool = True,
-         area_weight: float = 1.0, overlap_weight: float = 1.0) -> tuple[np.ndarray, list[Track]]:
+def link(
+    masks: np.ndarray,
+    *,
+    max_distance: float | None = None,
+    max_gap: int = 2,
+    divisions: bool = True,
+    area_weight: float = 1.0,
+    overlap_weight: float = 1.0,
+) -> tuple[np.ndarray, list[Track]]:
     """Link per-frame instance labels ``masks`` (T, Y, X; ids arbitrary per frame) into tracks.
 
     Returns the masks relabelled (uint16; uint32 beyond 65535 tracks) so that each track has one label, and the
@@ -110,6 +117,7 @@ def write_ctc_result(masks: np.ndarray, tracks: list[Track], folder: str | Path,
 
 # ---- input checks ---------------------------------------------------------------------------------------------
 
+
 def _check_masks(masks) -> np.ndarray:
     masks = np.asarray(masks)
     if masks.ndim != 3:
@@ -135,17 +143,21 @@ def _check_lineage(masks: np.ndarray, tracks: list[Track], where: Path) -> None:
         lab, b, e = int(labels[holes[0]]), int(first[holes[0]]), int(last[holes[0]])
         frames = set(objs.frame[objs.label == lab].tolist())
         t = next(f for f in range(b, e + 1) if f not in frames)
-        raise InvalidInput(f"label {lab} is missing from frame {t} between its first and last frames ({b}-{e}); "
-                           "CTC tracks have no holes: continue after a gap with a new track whose parent is the "
-                           "track before it", where)
+        raise InvalidInput(
+            f"label {lab} is missing from frame {t} between its first and last frames ({b}-{e}); "
+            "CTC tracks have no holes: continue after a gap with a new track whose parent is the "
+            "track before it",
+            where,
+        )
     rows = {tr.label: tr for tr in tracks}
     for lab, (b, e) in span.items():
         tr = rows.get(lab)
         if tr is None:
             raise InvalidInput(f"label {lab} is in the masks (frames {b}-{e}) but not in the lineage", where)
         if (tr.begin, tr.end) != (b, e):
-            raise InvalidInput(f"track {lab} spans frames {tr.begin}-{tr.end} in the lineage but {b}-{e} in the "
-                               "masks", where)
+            raise InvalidInput(
+                f"track {lab} spans frames {tr.begin}-{tr.end} in the lineage but {b}-{e} in the masks", where
+            )
     absent = [tr.label for tr in tracks if tr.label not in span]
     if absent:
         raise InvalidInput(f"track {absent[0]} of the lineage is absent from the masks", where)
@@ -153,6 +165,7 @@ def _check_lineage(masks: np.ndarray, tracks: list[Track], where: Path) -> None:
 
 
 # ---- features ---------------------------------------------------------------------------------------------------
+
 
 def _features(masks: np.ndarray) -> _Objects:
     """Area and centroid of every object of every frame (one ``np.unique`` + ``bincount`` per frame)."""
@@ -173,11 +186,18 @@ def _features(masks: np.ndarray) -> _Objects:
         pos.append(np.stack([cy, cx], axis=1))
         off.append(off[-1] + len(ids))
         pixels.append((nz, inv.astype(np.int32)))
-    return _Objects(np.concatenate(frames), np.concatenate(labels), np.concatenate(areas),
-                    np.concatenate(pos).reshape(-1, 2), np.asarray(off, np.int64), pixels)
+    return _Objects(
+        np.concatenate(frames),
+        np.concatenate(labels),
+        np.concatenate(areas),
+        np.concatenate(pos).reshape(-1, 2),
+        np.asarray(off, np.int64),
+        pixels,
+    )
 
 
 # ---- linear assignment ------------------------------------------------------------------------------------------
+
 
 def _solve(rows: np.ndarray, cols: np.ndarray, cost: np.ndarray, n_rows: int, n_cols: int) -> np.ndarray:
     """Jaqaman's augmented LAP on a sparse cost list: returns, for each row, its column or -1 (no link).
@@ -204,17 +224,18 @@ def _solve(rows: np.ndarray, cols: np.ndarray, cost: np.ndarray, n_rows: int, n_
         a, b = len(ur), len(uc)
         big = np.full((a + b, b + a), np.inf)
         big[ri, ci] = v
-        big[np.arange(a), b + np.arange(a)] = alt            # death of a row
-        big[a + np.arange(b), np.arange(b)] = alt            # birth of a column
-        big[a + ci, b + ri] = float(v.min())                 # lower-right block: transpose of the admissible links
+        big[np.arange(a), b + np.arange(a)] = alt  # death of a row
+        big[a + np.arange(b), np.arange(b)] = alt  # birth of a column
+        big[a + ci, b + ri] = float(v.min())  # lower-right block: transpose of the admissible links
         sr, sc = linear_sum_assignment(big)
         keep = (sr < a) & (sc < b)
         match[ur[sr[keep]]] = uc[sc[keep]]
     return match
 
 
-def _pair_costs(pred: np.ndarray, pos_b: np.ndarray, area_a: np.ndarray, area_b: np.ndarray, radius: float,
-                area_weight: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _pair_costs(
+    pred: np.ndarray, pos_b: np.ndarray, area_a: np.ndarray, area_b: np.ndarray, radius: float, area_weight: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Admissible (row, col, cost) triples: residual distance <= ``radius``; cost in units of ``radius``^2."""
     if len(pred) == 0 or len(pos_b) == 0:
         e = np.zeros(0, np.int64)
@@ -235,10 +256,11 @@ def _local_flow(pos: np.ndarray, known: np.ndarray, disp: np.ndarray, radius: fl
     k = min(_FLOW_NEIGHBOURS, n_known)
     dist, idx = cKDTree(pos[known]).query(pos, k=k, distance_upper_bound=radius)
     dist, idx = dist.reshape(len(pos), k), idx.reshape(len(pos), k)
-    count = np.isfinite(dist).sum(axis=1)      # neighbours come sorted by distance: the valid ones first
+    count = np.isfinite(dist).sum(axis=1)  # neighbours come sorted by distance: the valid ones first
     has = count > 0
-    vals = np.sort(np.where(np.isfinite(dist)[..., None], disp[known][np.minimum(idx, n_known - 1)], np.inf),
-                   axis=1)[has]
+    vals = np.sort(np.where(np.isfinite(dist)[..., None], disp[known][np.minimum(idx, n_known - 1)], np.inf), axis=1)[
+        has
+    ]
     c = count[has]
     rows = np.arange(len(c))
     flow[has] = (vals[rows, (c - 1) // 2] + vals[rows, c // 2]) / 2
@@ -264,8 +286,10 @@ def _global_shift(pa: np.ndarray, pb: np.ndarray, radius: float, bin_size: float
 
 # ---- the three linking steps ------------------------------------------------------------------------------------
 
-def _frame_to_frame(objs: _Objects, shape: tuple[int, ...], max_distance: float, area_weight: float,
-                    overlap_weight: float) -> tuple[np.ndarray, np.ndarray, dict[int, float]]:
+
+def _frame_to_frame(
+    objs: _Objects, shape: tuple[int, ...], max_distance: float, area_weight: float, overlap_weight: float
+) -> tuple[np.ndarray, np.ndarray, dict[int, float]]:
     """Frame-to-frame LAP. Returns the successor (object index or -1) of every object, its predicted velocity,
     and the overlaps (key ``i * N + j`` -> overlap / smaller area) of objects ``i`` moved by their predicted
     motion onto objects ``j`` of the next frame."""
@@ -277,7 +301,7 @@ def _frame_to_frame(objs: _Objects, shape: tuple[int, ...], max_distance: float,
     t_n, y_n, x_n = shape
     index_img = np.full(y_n * x_n, -1, np.int64)
     pix_b = objs.pixels[0]
-    prev_disp = prev_shift = None   # displacement from t-1 of the objects of frame t (NaN: not linked)
+    prev_disp = prev_shift = None  # displacement from t-1 of the objects of frame t (NaN: not linked)
     for t in range(t_n - 1):
         sa, sb = objs.at(t), objs.at(t + 1)
         pa, pb = objs.pos[sa], objs.pos[sb]
@@ -327,8 +351,14 @@ def _lookup(keys: np.ndarray, values: np.ndarray, query: np.ndarray) -> np.ndarr
     return np.where(keys[i] == query, values[i], 0.0)
 
 
-def _overlap(pix_a: tuple[np.ndarray, np.ndarray], index_img: np.ndarray, flow: np.ndarray, shape: tuple[int, int],
-             area_a: np.ndarray, area_b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _overlap(
+    pix_a: tuple[np.ndarray, np.ndarray],
+    index_img: np.ndarray,
+    flow: np.ndarray,
+    shape: tuple[int, int],
+    area_a: np.ndarray,
+    area_b: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
     """Overlap of every object of frame A, moved by its predicted motion, with the objects of frame B: sorted
     keys ``a * nB + b`` and overlap / smaller area."""
     y_n, x_n = shape
@@ -345,8 +375,9 @@ def _overlap(pix_a: tuple[np.ndarray, np.ndarray], index_img: np.ndarray, flow: 
     return key, count / np.minimum(area_a[ra], area_b[cb])
 
 
-def _close_gaps(objs: _Objects, nxt: np.ndarray, vel: np.ndarray, max_distance: float, max_gap: int,
-                area_weight: float) -> None:
+def _close_gaps(
+    objs: _Objects, nxt: np.ndarray, vel: np.ndarray, max_distance: float, max_gap: int, area_weight: float
+) -> None:
     """Link track ends to track starts 2..max_gap+1 frames later (one LAP over the movie); updates ``nxt``."""
     has_prev = np.zeros(len(nxt), bool)
     has_prev[nxt[nxt >= 0]] = True
@@ -363,11 +394,12 @@ def _close_gaps(objs: _Objects, nxt: np.ndarray, vel: np.ndarray, max_distance: 
             s = starts[objs.frame[starts] == t + gap]
             if len(s) == 0:
                 continue
-            r, c, cost = _pair_costs(objs.pos[e] + gap * vel[e], objs.pos[s], objs.area[e], objs.area[s], radius,
-                                     area_weight)
+            r, c, cost = _pair_costs(
+                objs.pos[e] + gap * vel[e], objs.pos[s], objs.area[e], objs.area[s], radius, area_weight
+            )
             rows.append(np.searchsorted(ends, e[r]))
             cols.append(np.searchsorted(starts, s[c]))
-            costs.append(cost + 0.1 * (gap - 1))   # a shorter gap wins a tie
+            costs.append(cost + 0.1 * (gap - 1))  # a shorter gap wins a tie
     if not rows:
         return
     match = _solve(np.concatenate(rows), np.concatenate(cols), np.concatenate(costs), len(ends), len(starts))
@@ -375,9 +407,17 @@ def _close_gaps(objs: _Objects, nxt: np.ndarray, vel: np.ndarray, max_distance: 
     nxt[ends[ok]] = starts[match[ok]]
 
 
-def _divisions(objs: _Objects, nxt: np.ndarray, framelinked: np.ndarray, vel: np.ndarray,
-               overlaps: dict[int, float], parent_obj: np.ndarray, max_distance: float, max_gap: int,
-               overlap_weight: float) -> None:
+def _divisions(
+    objs: _Objects,
+    nxt: np.ndarray,
+    framelinked: np.ndarray,
+    vel: np.ndarray,
+    overlaps: dict[int, float],
+    parent_obj: np.ndarray,
+    max_distance: float,
+    max_gap: int,
+    overlap_weight: float,
+) -> None:
     """Give two new objects a mother: a track end up to ``max_gap`` frames before them, or a track that continues
     into one of them while shrinking. Cuts the mother's link and fills ``parent_obj`` of both daughters."""
     has_prev = np.zeros(len(nxt), bool)
@@ -405,10 +445,11 @@ def _divisions(objs: _Objects, nxt: np.ndarray, framelinked: np.ndarray, vel: np
             if cont >= 0:
                 pairs = [(cont, int(s)) for s in options]
             else:
-                pairs = [(int(a), int(b)) for i, a in enumerate(options) for b in options[i + 1:]]
+                pairs = [(int(a), int(b)) for i, a in enumerate(options) for b in options[i + 1 :]]
             for d1, d2 in pairs:
-                cost = _division_cost(objs, int(m), d1, d2, pred[k], max_distance, overlaps, overlap_weight,
-                                      continuing=cont >= 0)
+                cost = _division_cost(
+                    objs, int(m), d1, d2, pred[k], max_distance, overlaps, overlap_weight, continuing=cont >= 0
+                )
                 if cost is not None:
                     cands.append((cost, int(m), d1, d2))
     mothers_used, daughters_used = set(), set()
@@ -421,8 +462,17 @@ def _divisions(objs: _Objects, nxt: np.ndarray, framelinked: np.ndarray, vel: np
         parent_obj[d1] = parent_obj[d2] = m
 
 
-def _division_cost(objs: _Objects, m: int, d1: int, d2: int, pred: np.ndarray, max_distance: float,
-                   overlaps: dict[int, float], overlap_weight: float, continuing: bool) -> float | None:
+def _division_cost(
+    objs: _Objects,
+    m: int,
+    d1: int,
+    d2: int,
+    pred: np.ndarray,
+    max_distance: float,
+    overlaps: dict[int, float],
+    overlap_weight: float,
+    continuing: bool,
+) -> float | None:
     """Mother-daughter cost: the daughters' joint centroid near the mother's predicted position, similar daughter
     areas and, when the mother's track continued into a daughter, a summed area close to the mother's."""
     a1, a2, am = objs.area[d1], objs.area[d2], objs.area[m]
@@ -434,7 +484,7 @@ def _division_cost(objs: _Objects, m: int, d1: int, d2: int, pred: np.ndarray, m
         # the continuation must have shrunk and the two must add up to about the mother (plus some growth)
         if objs.area[d1] > 0.8 * am or not np.log(0.6) <= total <= np.log(1.8):
             return None
-    elif not np.log(0.5) <= total <= np.log(6.0):   # mitotic nuclei may swell several-fold after division
+    elif not np.log(0.5) <= total <= np.log(6.0):  # mitotic nuclei may swell several-fold after division
         return None
     joint = (a1 * objs.pos[d1] + a2 * objs.pos[d2]) / (a1 + a2)
     spread = np.linalg.norm(objs.pos[d1] - objs.pos[d2])
@@ -442,14 +492,15 @@ def _division_cost(objs: _Objects, m: int, d1: int, d2: int, pred: np.ndarray, m
     if spread > 2.5 * max_distance or off > 1.0:
         return None
     n = len(objs.frame)
-    if objs.frame[d1] == objs.frame[m] + 1:   # daughters lie inside the mother's (motion-compensated) footprint
+    if objs.frame[d1] == objs.frame[m] + 1:  # daughters lie inside the mother's (motion-compensated) footprint
         inside = (overlaps.get(m * n + d1, 0.0) + overlaps.get(m * n + d2, 0.0)) / 2
-    else:                                     # across a gap the overlap is unknown: neutral
+    else:  # across a gap the overlap is unknown: neutral
         inside = 0.5
-    return float(off ** 2 + sym ** 2 + 0.25 * total ** 2 + overlap_weight * (1.0 - inside))
+    return float(off**2 + sym**2 + 0.25 * total**2 + overlap_weight * (1.0 - inside))
 
 
 # ---- tracks and output --------------------------------------------------------------------------------------------
+
 
 def _tracks(objs: _Objects, nxt: np.ndarray, parent_obj: np.ndarray) -> tuple[np.ndarray, list[Track]]:
     """Follow the links: track index of every object and the lineage (labels = track index + 1, numbered in
@@ -457,7 +508,7 @@ def _tracks(objs: _Objects, nxt: np.ndarray, parent_obj: np.ndarray) -> tuple[np
     n = len(nxt)
     has_prev = np.zeros(n, bool)
     has_prev[nxt[nxt >= 0]] = True
-    heads = np.flatnonzero(~has_prev)   # objects are sorted by frame, so heads are in order of first frame
+    heads = np.flatnonzero(~has_prev)  # objects are sorted by frame, so heads are in order of first frame
     track_of = np.full(n, -1, np.int64)
     tails = np.empty(len(heads), np.int64)
     for k, h in enumerate(heads):

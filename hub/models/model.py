@@ -61,9 +61,11 @@ class Model:
         if image.ndim == 2:
             image = image[None]
         if image.ndim != 3 or image.shape[0] != n:
-            raise InvalidInput(f"model {self.card.ref} expects {n} channel(s) "
-                               f"({', '.join(self.card.channel_names)}) as (C, Y, X), got shape {image.shape}",
-                               source)
+            raise InvalidInput(
+                f"model {self.card.ref} expects {n} channel(s) "
+                f"({', '.join(self.card.channel_names)}) as (C, Y, X), got shape {image.shape}",
+                source,
+            )
         return image
 
     # -- inference --------------------------------------------------------------------------------------
@@ -85,8 +87,14 @@ class Model:
         if scale != 1.0:
             x = _resize(x, tuple(max(1, round(n * scale)) for n in size))
         inputs = self.card.inputs
-        out = predict_tiled(lambda t: self.family.infer(self.net, t), x, tile=inputs.tile, halo=inputs.halo,
-                            multiple=inputs.size_multiple, device=self.device)
+        out = predict_tiled(
+            lambda t: self.family.infer(self.net, t),
+            x,
+            tile=inputs.tile,
+            halo=inputs.halo,
+            multiple=inputs.size_multiple,
+            device=self.device,
+        )
         return out if scale == 1.0 else _resize(out, size)
 
     def predict(self, image: np.ndarray, scale: float = 1.0):
@@ -104,8 +112,9 @@ class Model:
         if movie.ndim == 3 and n == 1:
             movie = movie[:, None]
         if movie.ndim != 4:
-            raise InvalidInput(f"tracking model {self.card.ref} expects a movie (T, Y, X) or (T, C, Y, X), "
-                               f"got shape {movie.shape}")
+            raise InvalidInput(
+                f"tracking model {self.card.ref} expects a movie (T, Y, X) or (T, C, Y, X), got shape {movie.shape}"
+            )
         family = self.family.at_scale(scale)
         masks = np.stack([family.postprocess(self.maps(frame, scale)) for frame in movie])
         return family.link(masks)
@@ -118,13 +127,19 @@ class Model:
         tmp.mkdir(parents=True)
         try:
             dtype = torch.float16 if self.card.weights.dtype == "float16" else torch.float32
-            state = {k: (v.to(dtype) if v.is_floating_point() else v).contiguous().cpu()
-                     for k, v in self.net.state_dict().items()}
+            state = {
+                k: (v.to(dtype) if v.is_floating_point() else v).contiguous().cpu()
+                for k, v in self.net.state_dict().items()
+            }
             save_file(state, tmp / WEIGHTS, metadata={"name": self.card.name, "version": self.card.version})
             data = (tmp / WEIGHTS).read_bytes()
-            self.card.weights = Weights(file=WEIGHTS, sha256=hashlib.sha256(data).hexdigest(), size=len(data),
-                                        parameters=sum(p.numel() for p in self.net.parameters()),
-                                        dtype=self.card.weights.dtype)
+            self.card.weights = Weights(
+                file=WEIGHTS,
+                sha256=hashlib.sha256(data).hexdigest(),
+                size=len(data),
+                parameters=sum(p.numel() for p in self.net.parameters()),
+                dtype=self.card.weights.dtype,
+            )
             save_card(self.card, tmp / CARD)
             if folder.exists():
                 shutil.rmtree(folder)
@@ -145,8 +160,13 @@ class Model:
         if file_sha256(path) != card.weights.sha256:
             raise IntegrityError("weights SHA-256 does not match the card", path)
         family = create_family(card.architecture.family, card.architecture.options, folder / CARD)  # before build
-        net = build_network(family, card.architecture, len(card.inputs.channels),
-                            len(card.outputs.classes or card.outputs.channels or [0]), source=str(folder / CARD))
+        net = build_network(
+            family,
+            card.architecture,
+            len(card.inputs.channels),
+            len(card.outputs.classes or card.outputs.channels or [0]),
+            source=str(folder / CARD),
+        )
         try:
             state = load_file(path)
         except SafetensorError as err:
@@ -155,8 +175,9 @@ class Model:
         try:
             net.load_state_dict({k: v.to(own[k].dtype) if k in own else v for k, v in state.items()})
         except RuntimeError as err:
-            raise InvalidInput(f"weights do not fit architecture {card.architecture.backbone}: "
-                               f"{str(err).splitlines()[0]}", path) from None
+            raise InvalidInput(
+                f"weights do not fit architecture {card.architecture.backbone}: {str(err).splitlines()[0]}", path
+            ) from None
         return cls(card, net.to(device), family)
 
 

@@ -29,11 +29,21 @@ class UNet(nn.Module):
     :attr:`size_multiple`.
     """
 
-    def __init__(self, backbone: str, in_chans: int, out_chans: int, depth: int = 4,
-                 decoder_channels: int = 32, norm: bool = True, dropout: float = 0.0, pretrained: bool = False):
+    def __init__(
+        self,
+        backbone: str,
+        in_chans: int,
+        out_chans: int,
+        depth: int = 4,
+        decoder_channels: int = 32,
+        norm: bool = True,
+        dropout: float = 0.0,
+        pretrained: bool = False,
+    ):
         super().__init__()
-        self.encoder = timm.create_model(backbone, features_only=True, pretrained=pretrained, in_chans=in_chans,
-                                         out_indices=tuple(range(depth)))
+        self.encoder = timm.create_model(
+            backbone, features_only=True, pretrained=pretrained, in_chans=in_chans, out_indices=tuple(range(depth))
+        )
         chans = self.encoder.feature_info.channels()
         self.size_multiple = int(self.encoder.feature_info.reduction()[-1])
         widths = [decoder_channels * 2 ** min(i, 3) for i in range(len(chans))]
@@ -55,8 +65,14 @@ class UNet(nn.Module):
         return self.head(self.final(torch.cat([y, x], 1)))
 
 
-def classifier(backbone: str, in_chans: int, num_classes: int, dropout: float = 0.0,
-               pretrained: bool = False, output_stride: int | None = None) -> nn.Module:
+def classifier(
+    backbone: str,
+    in_chans: int,
+    num_classes: int,
+    dropout: float = 0.0,
+    pretrained: bool = False,
+    output_stride: int | None = None,
+) -> nn.Module:
     """A timm classifier for any number of input channels (``drop_rate`` before the head).
 
     ``output_stride`` (8 or 16, for backbones that support it, e.g. ResNets) dilates the last stages instead of
@@ -64,8 +80,9 @@ def classifier(backbone: str, in_chans: int, num_classes: int, dropout: float = 
     """
     extra = {} if output_stride is None else {"output_stride": int(output_stride)}
     try:
-        return timm.create_model(backbone, pretrained=pretrained, in_chans=in_chans, num_classes=num_classes,
-                                 drop_rate=dropout, **extra)
+        return timm.create_model(
+            backbone, pretrained=pretrained, in_chans=in_chans, num_classes=num_classes, drop_rate=dropout, **extra
+        )
     except TypeError as err:
         if extra and "output_stride" in str(err):
             raise InvalidInput(f"backbone {backbone!r} does not support output_stride") from None

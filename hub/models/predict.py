@@ -63,8 +63,10 @@ def _from_dataset(model: Model, path: Path, split: str | None) -> Iterator[tuple
     names = ds.card.channel_names
     missing = [c for c in model.card.channel_names if c not in names]
     if missing:
-        raise InvalidInput(f"model {model.card.ref} needs channel {missing[0]!r}; the dataset has "
-                           f"{', '.join(names)}", path / "card.yaml")
+        raise InvalidInput(
+            f"model {model.card.ref} needs channel {missing[0]!r}; the dataset has {', '.join(names)}",
+            path / "card.yaml",
+        )
     index = [names.index(c) for c in model.card.channel_names]
     tracking = model.card.task == "tracking"
     for row in ds.samples:
@@ -89,8 +91,9 @@ def samples(model: Model, path: str | Path, split: str | None = None) -> Iterato
     return _from_files(model, path)
 
 
-def predict_to(model: Model, source: str | Path, out: str | Path, split: str | None = None,
-               scale: float = 1.0) -> list[str]:
+def predict_to(
+    model: Model, source: str | Path, out: str | Path, split: str | None = None, scale: float = 1.0
+) -> list[str]:
     """Predict every sample of ``source`` into the new folder ``out``; returns the sample ids. ``scale``
     resizes each image before the network (outputs keep the image's size)."""
     from hub.models.linking import write_ctc_result
@@ -111,8 +114,9 @@ def predict_to(model: Model, source: str | Path, out: str | Path, split: str | N
                     pred = model.predict(image, scale)
                     if task != "label-free":
                         pred = pred.astype(np.uint16 if pred.max() < 2**16 else np.uint32)
-                    tifffile.imwrite(tmp / f"{sid}.tif", pred[0] if pred.ndim == 3 and len(pred) == 1 else pred,
-                                     compression="zlib")
+                    tifffile.imwrite(
+                        tmp / f"{sid}.tif", pred[0] if pred.ndim == 3 and len(pred) == 1 else pred, compression="zlib"
+                    )
                 bar.advance(job)
                 done.append(sid)
         if not done:

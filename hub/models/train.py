@@ -18,7 +18,16 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from hub._progress import progress_bar
 from hub._versions import package_versions
 from hub.cards import (
-    Architecture, DatasetCard, InputChannel, Inputs, ModelCard, Normalization, Outputs, Task, Training, Trial,
+    Architecture,
+    DatasetCard,
+    InputChannel,
+    Inputs,
+    ModelCard,
+    Normalization,
+    Outputs,
+    Task,
+    Training,
+    Trial,
     Weights,
 )
 from hub.cards._yaml import format_validation_error
@@ -52,28 +61,41 @@ class TrainConfig(BaseModel):
     label: str | None = Field(None, description="Label image to train on (default: the family's)")
     frames: list[int] | None = Field(None, description="Train on these frames of each movie only (few-shot)")
     normalize: Literal["image", "dataset"] | None = Field(
-        None, description="image: per-image p1/p99.8; dataset: the train statistics (default: dataset for "
-                          "classification, image otherwise)")
+        None,
+        description="image: per-image p1/p99.8; dataset: the train statistics (default: dataset for "
+        "classification, image otherwise)",
+    )
     epochs: int = Field(20, gt=0)
     steps_per_epoch: int | None = Field(None, gt=0, description="Batches per epoch (default: one pass)")
     batch_size: int = Field(8, gt=0)
     patch: int = Field(256, gt=0)
-    foreground: float = Field(0.0, ge=0, le=1, description="Fraction of training patches centred on a labelled "
-                                                             "pixel (dense tasks; the rest are drawn uniformly)")
+    foreground: float = Field(
+        0.0,
+        ge=0,
+        le=1,
+        description="Fraction of training patches centred on a labelled "
+        "pixel (dense tasks; the rest are drawn uniformly)",
+    )
     optimizer: Literal["adamw", "sgd"] = "adamw"
     lr: float = Field(1e-3, gt=0)
     momentum: float = 0.9
     lr_schedule: Literal["constant", "one-cycle"] | None = Field(
-        None, description="one-cycle: warm-up then cosine decay over all steps (default: one-cycle for sgd, "
-                          "constant for adamw)")
+        None,
+        description="one-cycle: warm-up then cosine decay over all steps (default: one-cycle for sgd, "
+        "constant for adamw)",
+    )
     weight_decay: float = Field(1e-4, ge=0, description="L2 weight decay")
     regularization: Literal["batchnorm", "dropout", "batchnorm+dropout", "none"] = "batchnorm"
     dropout: float = Field(0.0, ge=0, lt=1)
     augment: bool = True
     class_weighting: Literal["none", "balanced", "resample"] = "none"
     patience: int = Field(5, ge=1, description="Epochs without validation improvement before stopping")
-    val_batches: int | None = Field(None, gt=0, description="Validation batches (default: the whole split for "
-                                                            "classification, 8 random patch batches otherwise)")
+    val_batches: int | None = Field(
+        None,
+        gt=0,
+        description="Validation batches (default: the whole split for "
+        "classification, 8 random patch batches otherwise)",
+    )
     seed: int = 0
     workers: int = Field(0, ge=0)
     device: str = "auto"
@@ -82,10 +104,13 @@ class TrainConfig(BaseModel):
     weights_dtype: Literal["float32", "float16"] = "float32"
     grid: dict[str, list[Any]] = Field(default_factory=dict, description="Hyper-parameter grid: field -> values")
     tune_postprocess: bool | dict[str, list[Any]] = Field(
-        False, description="After training, tune the post-processing thresholds on the val split (else train), as "
-                           "`cellhub models tune` does: true for the family's grid, or a grid (option -> values)")
-    benchmarks: list[str] = Field(default_factory=list, description="Benchmarks the trained model is evaluated on "
-                                                                    "(e.g. dsb2018-fluo/instance)")
+        False,
+        description="After training, tune the post-processing thresholds on the val split (else train), as "
+        "`cellhub models tune` does: true for the family's grid, or a grid (option -> values)",
+    )
+    benchmarks: list[str] = Field(
+        default_factory=list, description="Benchmarks the trained model is evaluated on (e.g. dsb2018-fluo/instance)"
+    )
     license: str = "MIT"
     authors: list[str] = Field(default_factory=list)
     citation: list[str] = Field(default_factory=list)
@@ -150,8 +175,21 @@ def train(cfg: TrainConfig, out: str | Path) -> Model:
 
 
 class _Fit:
-    def __init__(self, net, family, data: DatasetCard, channels, targets, normalization, epochs, best_epoch,
-                 val_loss, device, base, per_class_recall):
+    def __init__(
+        self,
+        net,
+        family,
+        data: DatasetCard,
+        channels,
+        targets,
+        normalization,
+        epochs,
+        best_epoch,
+        val_loss,
+        device,
+        base,
+        per_class_recall,
+    ):
         self.net, self.family, self.data, self.channels, self.targets = net, family, data, channels, targets
         self.normalization, self.epochs, self.best_epoch, self.val_loss = normalization, epochs, best_epoch, val_loss
         self.device, self.base, self.per_class_recall = device, base, per_class_recall
@@ -174,13 +212,21 @@ def _fit(cfg: TrainConfig, dataset: Path) -> _Fit:
     torch.backends.cudnn.deterministic = True
     device = _device(cfg.device)
     base = _load_base(cfg)
-    arch = Architecture(family=cfg.family or family_for_task(cfg.task), backbone=cfg.backbone,
-                        options=dict(cfg.options), regularization=cfg.regularization, dropout=cfg.dropout)
+    arch = Architecture(
+        family=cfg.family or family_for_task(cfg.task),
+        backbone=cfg.backbone,
+        options=dict(cfg.options),
+        regularization=cfg.regularization,
+        dropout=cfg.dropout,
+    )
     if base is not None and base.card is not None:  # fine-tune a hub model: its network, new options, and
         # the recipe's family if it names one (e.g. a deep-watershed detector fine-tuned into a detect-link tracker)
-        arch = base.card.architecture.model_copy(update={
-            "family": cfg.family or base.card.architecture.family,
-            "options": {**base.card.architecture.options, **cfg.options}})
+        arch = base.card.architecture.model_copy(
+            update={
+                "family": cfg.family or base.card.architecture.family,
+                "options": {**base.card.architecture.options, **cfg.options},
+            }
+        )
     family = create_family(arch.family, arch.options)
     if family.task != cfg.task:
         raise InvalidInput(f"family {arch.family!r} does {family.task}, not {cfg.task}")
@@ -204,8 +250,11 @@ def _fit(cfg: TrainConfig, dataset: Path) -> _Fit:
     else:
         opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     steps = cfg.steps_per_epoch or len(loader)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=cfg.epochs * steps,
-                                                pct_start=0.1) if _schedule(cfg) == "one-cycle" else None
+    sched = (
+        torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=cfg.epochs * steps, pct_start=0.1)
+        if _schedule(cfg) == "one-cycle"
+        else None
+    )
     best_state, best_loss, best_epoch, bad, epoch = None, None, 0, 0, 0
     with progress_bar(transient=False) as bar:
         task = bar.add_task(f"training {cfg.name}", total=cfg.epochs * steps)
@@ -246,8 +295,7 @@ def _fit(cfg: TrainConfig, dataset: Path) -> _Fit:
         best_epoch = epoch
     net.to(memory_format=torch.contiguous_format)  # safetensors stores contiguous tensors
     recall = _per_class_recall(net, family, val_set, cfg, device, card) if cfg.task == "classification" else None
-    return _Fit(net.eval(), family, card, channels, targets, norm, epoch, best_epoch, best_loss, device, base,
-                recall)
+    return _Fit(net.eval(), family, card, channels, targets, norm, epoch, best_epoch, best_loss, device, base, recall)
 
 
 def _schedule(cfg: TrainConfig) -> str:
@@ -263,25 +311,45 @@ def _datasets(cfg: TrainConfig, family: Family, path: Path, card: DatasetCard):
         channels = list(cfg.channels or card.channel_names)
 
         def make(split, augment, seed):
-            return ClassificationDataset(path, split, channels=channels, normalize=norm_arg, augment=augment,
-                                         seed=seed)
+            return ClassificationDataset(path, split, channels=channels, normalize=norm_arg, augment=augment, seed=seed)
     elif cfg.task == "label-free":
         channels = list(cfg.channels or card.labels.inputs or [])
         targets = list(cfg.targets or card.labels.targets or [])
 
         def make(split, augment, seed, n=None):
-            return LabelFreeDataset(path, split, patch=cfg.patch, samples_per_epoch=n, normalize=norm_arg,
-                                    augment=augment, seed=seed, inputs=channels, targets=targets)
+            return LabelFreeDataset(
+                path,
+                split,
+                patch=cfg.patch,
+                samples_per_epoch=n,
+                normalize=norm_arg,
+                augment=augment,
+                seed=seed,
+                inputs=channels,
+                targets=targets,
+            )
     else:
         channels = list(cfg.channels or card.channel_names)
         label = cfg.label or family.label or "instances"
 
         def make(split, augment, seed, n=None):
-            return _Targets(SegmentationDataset(path, split, patch=cfg.patch, samples_per_epoch=n, label=label,
-                                                channels=channels, normalize=norm_arg, augment=augment, seed=seed,
-                                                frames=cfg.frames if split == "train" else None,
-                                                foreground=cfg.foreground if split == "train" else 0.0),
-                            family)
+            return _Targets(
+                SegmentationDataset(
+                    path,
+                    split,
+                    patch=cfg.patch,
+                    samples_per_epoch=n,
+                    label=label,
+                    channels=channels,
+                    normalize=norm_arg,
+                    augment=augment,
+                    seed=seed,
+                    frames=cfg.frames if split == "train" else None,
+                    foreground=cfg.foreground if split == "train" else 0.0,
+                ),
+                family,
+            )
+
     if cfg.task == "classification":
         train_set = make("train", cfg.augment, cfg.seed)
         val_set = _maybe(lambda: make("val", False, cfg.seed))
@@ -296,8 +364,9 @@ def _datasets(cfg: TrainConfig, family: Family, path: Path, card: DatasetCard):
         normalization = Normalization(mode="image-percentile", low=1.0, high=99.8)
     else:
         n = Normalizer(card, channels, "percentile")
-        normalization = Normalization(mode="dataset-percentile", offset=n.offset.ravel().tolist(),
-                                      scale=n.scale.ravel().tolist())
+        normalization = Normalization(
+            mode="dataset-percentile", offset=n.offset.ravel().tolist(), scale=n.scale.ravel().tolist()
+        )
     return train_set, val_set, channels, targets, normalization
 
 
@@ -337,9 +406,17 @@ def _loader(cfg: TrainConfig, family: Family, data, device) -> torch.utils.data.
         else:
             sampler = torch.utils.data.WeightedRandomSampler(1.0 / counts[targets], len(targets), generator=gen)
             shuffle = False
-    return torch.utils.data.DataLoader(data, batch_size=cfg.batch_size, shuffle=shuffle and sampler is None,
-                                       sampler=sampler, generator=gen, num_workers=cfg.workers, drop_last=True,
-                                       pin_memory=device.type == "cuda", persistent_workers=False)
+    return torch.utils.data.DataLoader(
+        data,
+        batch_size=cfg.batch_size,
+        shuffle=shuffle and sampler is None,
+        sampler=sampler,
+        generator=gen,
+        num_workers=cfg.workers,
+        drop_last=True,
+        pin_memory=device.type == "cuda",
+        persistent_workers=False,
+    )
 
 
 @torch.no_grad()
@@ -384,7 +461,9 @@ def _load_base(cfg: TrainConfig) -> _Base | None:
     if cfg.base_model.startswith("timm:"):
         return _Base(None, cfg.base_model, None)
     model = Model.load(local_path("models", cfg.base_model, cfg.registry))
-    ref = model.card.ref if not Path(cfg.base_model).exists() else f"{model.card.ref} ({model.card.weights.sha256[:12]})"
+    ref = (
+        model.card.ref if not Path(cfg.base_model).exists() else f"{model.card.ref} ({model.card.weights.sha256[:12]})"
+    )
     return _Base(model, ref, model.card)
 
 
@@ -405,36 +484,78 @@ def _card(cfg: TrainConfig, fit: _Fit, dataset: Path, trials: list, wall: float)
     outputs = fit.family.outputs(data, fit.channels)
     if cfg.task == "label-free":
         outputs["channels"] = fit.targets
-    hyper = {k: getattr(cfg, k) for k in ("epochs", "steps_per_epoch", "batch_size", "patch", "lr", "momentum",
-                                            "weight_decay", "dropout", "patience", "normalize", "label", "frames")}
+    hyper = {
+        k: getattr(cfg, k)
+        for k in (
+            "epochs",
+            "steps_per_epoch",
+            "batch_size",
+            "patch",
+            "lr",
+            "momentum",
+            "weight_decay",
+            "dropout",
+            "patience",
+            "normalize",
+            "label",
+            "frames",
+        )
+    }
     hyper.update({k: getattr(cfg, k) for k in ("foreground", "lr_schedule") if getattr(cfg, k)})
     hyper["options"] = dict(cfg.options)
-    arch = Architecture(family=fit.family.name, backbone=cfg.backbone if fit.base is None or fit.base.card is None
-                        else fit.base.card.architecture.backbone, options=dict(fit.family.options),
-                        regularization=cfg.regularization, dropout=cfg.dropout)
+    arch = Architecture(
+        family=fit.family.name,
+        backbone=cfg.backbone if fit.base is None or fit.base.card is None else fit.base.card.architecture.backbone,
+        options=dict(fit.family.options),
+        regularization=cfg.regularization,
+        dropout=cfg.dropout,
+    )
     training = Training(
-        dataset=data.ref, dataset_manifest_sha256=data.splits.manifest_sha256 if data.splits else None,
-        hyperparameters=hyper, seed=cfg.seed, epochs=fit.epochs, best_epoch=fit.best_epoch,
+        dataset=data.ref,
+        dataset_manifest_sha256=data.splits.manifest_sha256 if data.splits else None,
+        hyperparameters=hyper,
+        seed=cfg.seed,
+        epochs=fit.epochs,
+        best_epoch=fit.best_epoch,
         optimizer=f"{cfg.optimizer} (lr {cfg.lr}, weight decay {cfg.weight_decay}"
-                  + (f", momentum {cfg.momentum}" if cfg.optimizer == "sgd" else "")
-                  + (", one-cycle)" if _schedule(cfg) == "one-cycle" else ")"),
+        + (f", momentum {cfg.momentum}" if cfg.optimizer == "sgd" else "")
+        + (", one-cycle)" if _schedule(cfg) == "one-cycle" else ")"),
         augmentation="random flips and 90-degree rotations" if cfg.augment else "none",
-        class_weighting=cfg.class_weighting, base_model=fit.base.ref if fit.base else None,
-        frozen_encoder=cfg.freeze_encoder, packages=_packages(), wall_time_s=round(wall, 1),
-        device=_device_name(fit.device), validation_split="val" if fit.val_loss is not None else None,
-        trials=[Trial(hyperparameters={k: getattr(c, k) for k in cfg.grid}, best_epoch=f.best_epoch,
-                      val_loss=f.val_loss) for c, f in trials],
-        per_class_recall=fit.per_class_recall)
+        class_weighting=cfg.class_weighting,
+        base_model=fit.base.ref if fit.base else None,
+        frozen_encoder=cfg.freeze_encoder,
+        packages=_packages(),
+        wall_time_s=round(wall, 1),
+        device=_device_name(fit.device),
+        validation_split="val" if fit.val_loss is not None else None,
+        trials=[
+            Trial(hyperparameters={k: getattr(c, k) for k in cfg.grid}, best_epoch=f.best_epoch, val_loss=f.val_loss)
+            for c, f in trials
+        ],
+        per_class_recall=fit.per_class_recall,
+    )
     return ModelCard(
-        name=cfg.name, version=cfg.version, title=cfg.title or f"{cfg.name}: {fit.family.name} on {data.name}",
-        description=cfg.description, task=cfg.task, architecture=arch,
-        inputs=Inputs(channels=[InputChannel(name=c, modality=by_name[c].modality) for c in fit.channels],
-                      normalization=fit.normalization, pixel_size=pixel,
-                      size_multiple=int(getattr(fit.net, "size_multiple", 32))),
+        name=cfg.name,
+        version=cfg.version,
+        title=cfg.title or f"{cfg.name}: {fit.family.name} on {data.name}",
+        description=cfg.description,
+        task=cfg.task,
+        architecture=arch,
+        inputs=Inputs(
+            channels=[InputChannel(name=c, modality=by_name[c].modality) for c in fit.channels],
+            normalization=fit.normalization,
+            pixel_size=pixel,
+            size_multiple=int(getattr(fit.net, "size_multiple", 32)),
+        ),
         outputs=Outputs(**outputs),
         weights=Weights(sha256="0" * 64, size=1, parameters=1, dtype=cfg.weights_dtype),
-        training=training, license=cfg.license, authors=cfg.authors, citation=cfg.citation,
-        intended_use=cfg.intended_use, limitations=cfg.limitations)
+        training=training,
+        license=cfg.license,
+        authors=cfg.authors,
+        citation=cfg.citation,
+        intended_use=cfg.intended_use,
+        limitations=cfg.limitations,
+    )
 
 
 def _packages() -> dict[str, str]:

@@ -28,8 +28,7 @@ from hub.models.predict import samples
 
 TTA_GAIN = 0.005  # test-time views are chosen only when they beat the best setting without them by this much
 GRIDS: dict[str, dict[str, list]] = {
-    "deep-watershed": {"threshold": [0.4, 0.5, 0.6], "seed_threshold": [0.5, 0.6, 0.7, 0.8],
-                       "min_seed": [4, 16, 64]},
+    "deep-watershed": {"threshold": [0.4, 0.5, 0.6], "seed_threshold": [0.5, 0.6, 0.7, 0.8], "min_seed": [4, 16, 64]},
     "embeddings": {"threshold": [0.5, 0.6, 0.7], "bandwidth": [1.0, 2.0, 3.0, 4.0, 6.0]},
 }
 GRIDS["detect-link"] = GRIDS["deep-watershed"]
@@ -59,9 +58,9 @@ def det_score(truth: list[np.ndarray], predictions: list[np.ndarray]) -> float:
         found = 2 * ov.inter > ov.a_sizes[ov.ia]
         markers, objects = ov.ia[found], ov.ib[found]
         _, per_object = np.unique(objects, return_counts=True)
-        cost += 10 * (ov.a_labels.size - np.unique(markers).size)           # missed markers
-        cost += ov.b_labels.size - np.unique(objects).size                  # objects on no marker
-        cost += 5 * int((per_object - 1).sum())                             # objects that need splitting
+        cost += 10 * (ov.a_labels.size - np.unique(markers).size)  # missed markers
+        cost += ov.b_labels.size - np.unique(objects).size  # objects on no marker
+        cost += 5 * int((per_object - 1).sum())  # objects that need splitting
         empty += 10 * ov.a_labels.size
     return 1.0 - min(cost, empty) / empty if empty else float("nan")
 
@@ -82,8 +81,13 @@ def choose(trials: list[tuple[float, dict, bool]]) -> tuple[float, dict]:
     return best[0], best[1]
 
 
-def tune(folder: str | Path, dataset: str | Path, split: str | None = None, grid: dict[str, list] | None = None,
-         max_planes: int = 24) -> dict[str, Any]:
+def tune(
+    folder: str | Path,
+    dataset: str | Path,
+    split: str | None = None,
+    grid: dict[str, list] | None = None,
+    max_planes: int = 24,
+) -> dict[str, Any]:
     """Tune the post-processing options of the model in ``folder`` on ``split`` of the curated ``dataset``
     (default: val, else train), write the best into its card, and return what was done (``options`` is
     empty when no combination beats the trained options)."""
@@ -114,8 +118,15 @@ def tune(folder: str | Path, dataset: str | Path, split: str | None = None, grid
         tta = bool(options.get("tta", False))
         trials.append((score(truth, [fam.postprocess(m) for m in maps[tta]]), dict(zip(grid, values)), tta))
     best_score, best = choose(trials)
-    tuning = {"split": split, "planes": len(pairs), "metric": metric, "grid": grid, "options": best,
-              "score": round(best_score, 4), "score_before": round(before, 4)}
+    tuning = {
+        "split": split,
+        "planes": len(pairs),
+        "metric": metric,
+        "grid": grid,
+        "options": best,
+        "score": round(best_score, 4),
+        "score_before": round(before, 4),
+    }
     card = load_card(ModelCard, folder / CARD)
     card.architecture.options.update(best)
     card.training.postprocess_tuning = tuning

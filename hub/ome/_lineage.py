@@ -52,8 +52,9 @@ def check_parents(tracks: list[Track], where: str | Path | None = None) -> dict[
             if p is None:
                 raise InvalidInput(f"track {t.label} has parent {t.parent}, which is not in the lineage", where)
             if p.end >= t.begin:
-                raise InvalidInput(f"track {t.label} begins at frame {t.begin} but its parent {p.label} "
-                                   f"ends at frame {p.end}", where)
+                raise InvalidInput(
+                    f"track {t.label} begins at frame {t.begin} but its parent {p.label} ends at frame {p.end}", where
+                )
     return by_label
 
 

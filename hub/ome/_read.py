@@ -89,8 +89,10 @@ def open_image(path: str | Path) -> OmeImage:
     except (FileNotFoundError, zarr.errors.GroupNotFoundError):
         raise InvalidInput("no OME-Zarr image here", path) from None
     except (ValueError, KeyError, TypeError) as err:  # zarr.json that is not JSON, not UTF-8, or not zarr metadata
-        raise InvalidInput(f"unreadable Zarr metadata ({err.__class__.__name__}: {' '.join(str(err).split())[:200]})",
-                           path / "zarr.json") from None
+        raise InvalidInput(
+            f"unreadable Zarr metadata ({err.__class__.__name__}: {' '.join(str(err).split())[:200]})",
+            path / "zarr.json",
+        ) from None
     if "multiscales" not in group.attrs.get("ome", {}):
         raise InvalidInput("not an OME-Zarr image (no ome.multiscales metadata)", path)
     return OmeImage(path, group)

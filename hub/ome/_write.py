@@ -55,23 +55,35 @@ def _chunking(shape: tuple[int, ...], axes: str) -> tuple[tuple[int, ...], tuple
     return chunks, tuple(shards)
 
 
-def _write_pyramid(group: zarr.Group, data: np.ndarray, axes: str, levels: int, is_label: bool,
-                   scale: Mapping[str, float]) -> list[dict]:
+def _write_pyramid(
+    group: zarr.Group, data: np.ndarray, axes: str, levels: int, is_label: bool, scale: Mapping[str, float]
+) -> list[dict]:
     datasets = []
     level = data
     for i in range(levels):
         chunks, shards = _chunking(level.shape, axes)
-        arr = group.create_array(str(i), shape=level.shape, dtype=level.dtype, chunks=chunks, shards=shards,
-                                 dimension_names=list(axes), fill_value=0)
+        arr = group.create_array(
+            str(i),
+            shape=level.shape,
+            dtype=level.dtype,
+            chunks=chunks,
+            shards=shards,
+            dimension_names=list(axes),
+            fill_value=0,
+        )
         arr[...] = level
-        factor = 2 ** i
-        datasets.append({
-            "path": str(i),
-            "coordinateTransformations": [{
-                "type": "scale",
-                "scale": [scale.get(a, 1.0) * (factor if a in "yx" else 1) for a in axes],
-            }],
-        })
+        factor = 2**i
+        datasets.append(
+            {
+                "path": str(i),
+                "coordinateTransformations": [
+                    {
+                        "type": "scale",
+                        "scale": [scale.get(a, 1.0) * (factor if a in "yx" else 1) for a in axes],
+                    }
+                ],
+            }
+        )
         if i + 1 < levels:
             level = downsample(level, is_label)
     return datasets
@@ -122,18 +134,28 @@ def write_image(
     root = zarr.open_group(str(path), mode="w-", zarr_format=3)
     datasets = _write_pyramid(root, image, axes, levels, False, scale)
     units = _axes_units(axes, pixel_unit if pixel_size else None, time_unit if frame_interval else None)
-    write_multiscales_metadata(root, datasets, fmt=FMT, axes=list(axes), axes_units=units or None,
-                               name=Path(path).name)
+    write_multiscales_metadata(root, datasets, fmt=FMT, axes=list(axes), axes_units=units or None, name=Path(path).name)
     if channel_names:
-        lo, hi = (0, 255) if image.dtype == np.uint8 else (0, int(np.iinfo(image.dtype).max)) \
-            if np.issubdtype(image.dtype, np.integer) else (0.0, 1.0)
+        lo, hi = (
+            (0, 255)
+            if image.dtype == np.uint8
+            else (0, int(np.iinfo(image.dtype).max))
+            if np.issubdtype(image.dtype, np.integer)
+            else (0.0, 1.0)
+        )
         cidx = axes.index("c") if "c" in axes else None
         channels = []
         for i, name in enumerate(channel_names):
             plane = np.take(image, i, axis=cidx) if cidx is not None else image
             s, e = (float(v) for v in np.percentile(plane[..., ::4, ::4], [0.1, 99.9]))
-            channels.append({"label": name, "active": True, "color": "FFFFFF",
-                             "window": {"min": lo, "max": hi, "start": s, "end": max(e, s + 1e-6)}})
+            channels.append(
+                {
+                    "label": name,
+                    "active": True,
+                    "color": "FFFFFF",
+                    "window": {"min": lo, "max": hi, "start": s, "end": max(e, s + 1e-6)},
+                }
+            )
         add_metadata(root, {"omero": {"channels": channels}}, fmt=FMT)
     if attrs:
         root.attrs["cellhub"] = attrs
@@ -151,15 +173,22 @@ def _check_labels(image: np.ndarray, axes: str, labels: Mapping[str, np.ndarray]
             raise ValueError(f"label {name!r} has dtype {lab.dtype}; labels must be integer")
 
 
-def _write_labels(root: zarr.Group, image: np.ndarray, axes: str, labels: Mapping[str, np.ndarray],
-                  label_attrs: Mapping[str, dict], levels: int, scale: dict, units: dict) -> None:
+def _write_labels(
+    root: zarr.Group,
+    image: np.ndarray,
+    axes: str,
+    labels: Mapping[str, np.ndarray],
+    label_attrs: Mapping[str, dict],
+    levels: int,
+    scale: dict,
+    units: dict,
+) -> None:
     label_axes = axes.replace("c", "")
     labels_group = root.create_group("labels")
     for name, lab in labels.items():
         g = labels_group.create_group(name)
         datasets = _write_pyramid(g, lab, label_axes, levels, True, scale)
-        write_multiscales_metadata(g, datasets, fmt=FMT, axes=list(label_axes), axes_units=units or None,
-                                   name=name)
+        write_multiscales_metadata(g, datasets, fmt=FMT, axes=list(label_axes), axes_units=units or None, name=name)
         write_label_metadata(labels_group, name, fmt=FMT, source={"image": "../../"})
         if name in label_attrs:
             g.attrs["cellhub"] = label_attrs[name]

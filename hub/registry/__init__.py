@@ -5,5 +5,15 @@ from hub.registry.cache import Pulled, cached, local_path, pull, read_lock, veri
 from hub.registry.ref import Ref, parse_ref
 from hub.registry.registry import Registry
 
-__all__ = ["Pulled", "Ref", "Registry", "cached", "local_path", "parse_ref", "pull", "read_lock", "verify_cache",
-           "write_lock"]
+__all__ = [
+    "Pulled",
+    "Ref",
+    "Registry",
+    "cached",
+    "local_path",
+    "parse_ref",
+    "pull",
+    "read_lock",
+    "verify_cache",
+    "write_lock",
+]

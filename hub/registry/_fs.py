@@ -25,12 +25,18 @@ def _storage_options(url: str) -> dict:
         import aiohttp
 
         seconds = request_timeout()
-        return {"client_kwargs": {"timeout": aiohttp.ClientTimeout(total=None, sock_connect=seconds,
-                                                                   sock_read=seconds)}}
+        return {
+            "client_kwargs": {"timeout": aiohttp.ClientTimeout(total=None, sock_connect=seconds, sock_read=seconds)}
+        }
     if protocol in ("s3", "s3a"):  # botocore retries a timed-out request once; s3fs adds no retries of its own
         seconds = request_timeout()
-        return {"config_kwargs": {"connect_timeout": seconds, "read_timeout": seconds,
-                                  "retries": {"max_attempts": 2, "mode": "standard"}}}
+        return {
+            "config_kwargs": {
+                "connect_timeout": seconds,
+                "read_timeout": seconds,
+                "retries": {"max_attempts": 2, "mode": "standard"},
+            }
+        }
     return {}
 
 
@@ -107,6 +113,7 @@ def _create(fs, path: str, data: bytes) -> None:
         raise taken
     fs.pipe_file(path, data)
 
+
 BLOCK = 1 << 20
 
 
@@ -120,8 +127,9 @@ async def stream_async(fs, path: str, limit: int, size_hint: int | None = None):
         while block := await f.read(BLOCK):
             total += len(block)
             if total > limit:
-                raise IntegrityError(f"the registry sends more than the {limit:,} bytes expected: altered or "
-                                     f"hostile; refused", path)
+                raise IntegrityError(
+                    f"the registry sends more than the {limit:,} bytes expected: altered or hostile; refused", path
+                )
             yield block
     finally:
         response = getattr(f, "r", None)
@@ -144,6 +152,7 @@ def stream(fs, path: str, limit: int):
 def read_capped(fs, path: str, limit: int) -> bytes:
     """The whole of a (metadata) file from any filesystem, refused past ``limit`` bytes."""
     if getattr(fs, "async_impl", False):
+
         async def collect() -> bytes:
             return b"".join([b async for b in stream_async(fs, path, limit)])
 

@@ -24,10 +24,10 @@ from pathlib import Path
 
 from fsspec.asyn import sync
 
-from hub.config import cache_root
 from hub._progress import progress_bar
-from hub.cards.dataset import NAME, SEMVER
 from hub._readers import read_json
+from hub.cards.dataset import NAME, SEMVER
+from hub.config import cache_root
 from hub.errors import CellHubError, IntegrityError, InvalidInput, NotFound, RegistryError
 from hub.registry._fs import stream, stream_async
 from hub.registry.manifest import COMPLETE, MANIFEST_COPY, PART, file_sha256, parse_manifest, sha256_bytes
@@ -75,8 +75,11 @@ def cached(kind: str, ref: Ref) -> Pulled | None:
     must hash to the completion marker and every file must have the manifest's size (else IntegrityError: the
     cache was altered; ``cellhub cache verify --fix`` repairs it)."""
     base = inside(cache_root(), f"{kind}/{ref.name}", "cache folder")
-    versions = [ref.version] if ref.version != "latest" else \
-        sorted((p.name for p in base.glob("*") if SEMVER.fullmatch(p.name) and _marker(p)), key=version_key)[-1:]
+    versions = (
+        [ref.version]
+        if ref.version != "latest"
+        else sorted((p.name for p in base.glob("*") if SEMVER.fullmatch(p.name) and _marker(p)), key=version_key)[-1:]
+    )
     for v in versions:
         d = version_dir(kind, Ref(ref.name, v))
         sha = _marker(d)
@@ -84,8 +87,11 @@ def cached(kind: str, ref: Ref) -> Pulled | None:
             continue
         manifest = _cached_manifest(d, sha, kind, Ref(ref.name, v))
         if manifest is None or not _sizes_match(d, manifest):
-            raise IntegrityError(f"the cached {ref.name}@{v} was altered after it was pulled; run `cellhub cache "
-                                 f"verify --fix`, then pull it again", d)
+            raise IntegrityError(
+                f"the cached {ref.name}@{v} was altered after it was pulled; run `cellhub cache "
+                f"verify --fix`, then pull it again",
+                d,
+            )
         return Pulled(d, Ref(ref.name, v), sha, offline=True)
     return None
 
@@ -100,8 +106,11 @@ def _check(local: Path, want: dict, got: str) -> None:
     part = _part(local)
     if got != want["sha256"]:
         part.unlink(missing_ok=True)
-        raise IntegrityError(f"SHA-256 {got[:16]}... differs from {want['sha256'][:16]}... in the manifest; "
-                             f"the file on the registry was altered, nothing kept", local)
+        raise IntegrityError(
+            f"SHA-256 {got[:16]}... differs from {want['sha256'][:16]}... in the manifest; "
+            f"the file on the registry was altered, nothing kept",
+            local,
+        )
     part.rename(local)
 
 
@@ -216,8 +225,9 @@ def _sizes_match(dest: Path, manifest: dict) -> bool:
     return True
 
 
-def pull(kind: str, ref: Ref | str, registry: Registry | None = None, *, pin: str | None = None,
-         workers: int = 8) -> Pulled:
+def pull(
+    kind: str, ref: Ref | str, registry: Registry | None = None, *, pin: str | None = None, workers: int = 8
+) -> Pulled:
     """Pull ``ref`` from ``registry`` into the cache and return where it is.
 
     ``pin``: the manifest SHA-256 a lockfile expects; anything else is refused. When the registry cannot be
@@ -234,14 +244,17 @@ def pull(kind: str, ref: Ref | str, registry: Registry | None = None, *, pin: st
         if local is None or (isinstance(err, NotFound) and ref.version != "latest"):
             raise
         if pin and local.manifest_sha256 != pin:
-            raise IntegrityError(f"cached {local.ref} has manifest {local.manifest_sha256[:16]}..., the lockfile pins "
-                                 f"{pin[:16]}...")
+            raise IntegrityError(
+                f"cached {local.ref} has manifest {local.manifest_sha256[:16]}..., the lockfile pins {pin[:16]}..."
+            ) from None
         return local
     sha = sha256_bytes(data)
     exact = Ref(manifest["name"], manifest["version"])
     if pin and sha != pin:
-        raise IntegrityError(f"{exact} now has manifest SHA-256 {sha[:16]}..., the lockfile pins {pin[:16]}... "
-                             f"(drift: refusing)", registry.url)
+        raise IntegrityError(
+            f"{exact} now has manifest SHA-256 {sha[:16]}..., the lockfile pins {pin[:16]}... (drift: refusing)",
+            registry.url,
+        )
     dest = version_dir(kind, exact)
     if _marker(dest) == sha and _sizes_match(dest, manifest):
         return Pulled(dest, exact, sha, reused=len(manifest["files"]))
@@ -271,8 +284,9 @@ def _check_space(dest: Path, need: int) -> None:
     dest.mkdir(parents=True, exist_ok=True)
     free = shutil.disk_usage(dest).free
     if need > free:
-        raise RegistryError(f"the pull needs {need / 2**30:.1f} GiB, the cache's disk has {free / 2**30:.1f} GiB free",
-                            dest)
+        raise RegistryError(
+            f"the pull needs {need / 2**30:.1f} GiB, the cache's disk has {free / 2**30:.1f} GiB free", dest
+        )
 
 
 def read_lock(path: str | Path) -> dict:
@@ -302,8 +316,6 @@ def pinned(lock: dict, kind: str, name: str) -> tuple[Ref, str]:
     except KeyError:
         raise NotFound(f"the lockfile pins no {kind[:-1]} {name!r}") from None
     return Ref(name, pin["version"]), pin["manifest_sha256"]
-
-
 
 
 def local_path(kind: str, ref_or_path: str | Path, registry: str | Registry | None = None) -> Path:
@@ -338,9 +350,15 @@ def verify_cache(kind: str | None = None, ref: Ref | str | None = None, *, fix: 
                     for rel, _ in problems:
                         _remove(dest, rel)
                     (dest / COMPLETE).unlink(missing_ok=True)
-                rows.append({"kind": k, "ref": f"{name}@{v}", "path": str(dest),
-                             "problems": [{"file": rel, "problem": p} for rel, p in problems],
-                             "fixed": bool(fix and problems)})
+                rows.append(
+                    {
+                        "kind": k,
+                        "ref": f"{name}@{v}",
+                        "path": str(dest),
+                        "problems": [{"file": rel, "problem": p} for rel, p in problems],
+                        "fixed": bool(fix and problems),
+                    }
+                )
     if ref and not rows:
         raise NotFound(f"{ref} is not in the cache", cache_root())
     return rows

@@ -60,7 +60,7 @@ class Manifest(BaseModel):
         for a, b in zip(keys, keys[1:]):
             if a == b:
                 raise ValueError(f"{'/'.join(a)!r} is listed twice")
-            if b[:len(a)] == a:
+            if b[: len(a)] == a:
                 raise ValueError(f"{'/'.join(b)!r} lies under a path that is listed as a file")
         return v
 
@@ -94,8 +94,10 @@ def list_files(folder: Path) -> list[dict]:
     paths = sorted(p for p in folder.rglob("*") if p.is_file() and p.name not in SKIP_NAMES)
     with ThreadPoolExecutor(4) as pool:
         digests = list(pool.map(file_sha256, paths))
-    return [{"path": p.relative_to(folder).as_posix(), "size": p.stat().st_size, "sha256": d}
-            for p, d in zip(paths, digests)]
+    return [
+        {"path": p.relative_to(folder).as_posix(), "size": p.stat().st_size, "sha256": d}
+        for p, d in zip(paths, digests)
+    ]
 
 
 def manifest_bytes(manifest: dict) -> bytes:

@@ -25,17 +25,16 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-
 from hub import __version__
-from hub._readers import parse_json
-from hub.config import registry_root
 from hub._progress import progress_bar
-from hub.errors import CellHubError, IntegrityError, InvalidInput, NotFound, RegistryError
+from hub._readers import parse_json
 from hub.cards.dataset import NAME, SEMVER
+from hub.config import registry_root
+from hub.errors import CellHubError, IntegrityError, InvalidInput, NotFound, RegistryError
 from hub.registry._fs import create_exclusive, is_read_only, join, open_root, read_capped, write_atomic
 from hub.registry.manifest import MANIFEST, file_sha256, list_files, manifest_bytes, parse_manifest, sha256_bytes
-from hub.safety import MAX_MANIFEST_BYTES, MAX_RECORD_BYTES
 from hub.registry.ref import KINDS, Ref, parse_ref, version_key
+from hub.safety import MAX_MANIFEST_BYTES, MAX_RECORD_BYTES
 
 INDEX = "index.json"
 log = logging.getLogger(__name__)
@@ -44,21 +43,40 @@ RESULT_PATH = re.compile(rf"results/{BENCHMARK.pattern}/[0-9a-f]{{64}}\.json")
 
 
 def _now() -> str:
-    return dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat()
+    return dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat()
 
 
 def _summary(kind: str, card: dict) -> dict:
     """What the catalog keeps of a card: enough for list and search without opening the version."""
     acq = card.get("acquisition", {})
-    return {"title": card.get("title", ""), "tasks": card.get("tasks", [card.get("task")] if card.get("task") else []),
-            "organism": acq.get("organism"), "cell_type": acq.get("cell_type"), "modalities": sorted({c.get("modality", "") for c in
-                                                                   acq.get("channels", [])}),
-            "license": card.get("terms", card).get("license"), "samples": card.get("counts", {}).get("samples")}
+    return {
+        "title": card.get("title", ""),
+        "tasks": card.get("tasks", [card.get("task")] if card.get("task") else []),
+        "organism": acq.get("organism"),
+        "cell_type": acq.get("cell_type"),
+        "modalities": sorted({c.get("modality", "") for c in acq.get("channels", [])}),
+        "license": card.get("terms", card).get("license"),
+        "samples": card.get("counts", {}).get("samples"),
+    }
 
 
 #: What the catalog keeps of a result record: enough to list a leaderboard row (which then reads the record).
-RESULT_SUMMARY_KEYS = ("benchmark", "model", "weights_sha256", "split", "split_sha256", "suite_version", "source",
-                       "primary_metric", "value", "ci95", "metrics", "inputs", "date", "predictions_sha256")
+RESULT_SUMMARY_KEYS = (
+    "benchmark",
+    "model",
+    "weights_sha256",
+    "split",
+    "split_sha256",
+    "suite_version",
+    "source",
+    "primary_metric",
+    "value",
+    "ci95",
+    "metrics",
+    "inputs",
+    "date",
+    "predictions_sha256",
+)
 
 
 def _result_summary(record: dict, path: str) -> dict:
@@ -193,8 +211,17 @@ class Registry:
         hits = []
         for row in self.list(kind):
             s = row["summary"] if isinstance(row.get("summary"), dict) else {}
-            hay = " ".join(str(x) for x in [row["name"], s.get("title"), s.get("tasks"), s.get("organism"),
-                                            s.get("cell_type"), s.get("modalities")]).lower()
+            hay = " ".join(
+                str(x)
+                for x in [
+                    row["name"],
+                    s.get("title"),
+                    s.get("tasks"),
+                    s.get("organism"),
+                    s.get("cell_type"),
+                    s.get("modalities"),
+                ]
+            ).lower()
             if needle in hay:
                 hits.append(row)
         return hits
@@ -206,20 +233,31 @@ class Registry:
         SHA-256). Validation must pass; an existing version is refused; so is a dataset whose terms forbid
         redistribution, unless ``accept_terms`` (the acceptance is recorded in the manifest)."""
         if is_read_only(self.fs):
-            raise RegistryError("this registry is read-only (a static web server); publish to its source folder "
-                                "or bucket", self.url)
+            raise RegistryError(
+                "this registry is read-only (a static web server); publish to its source folder or bucket", self.url
+            )
         folder = Path(path)
         card, terms_record = self._check_publishable(folder, kind, accept_terms)
         ref = Ref(card["name"], card["version"])
         version_dir = self._path(kind, ref.name, ref.version)
         if self.fs.exists(join(version_dir, MANIFEST)):
-            raise RegistryError(f"{ref} is already published; published versions are immutable (bump the version)",
-                                join(version_dir, MANIFEST))
+            raise RegistryError(
+                f"{ref} is already published; published versions are immutable (bump the version)",
+                join(version_dir, MANIFEST),
+            )
         files = list_files(folder)
         upload = f"upload-{uuid.uuid4().hex[:12]}"
         self._upload(folder, files, join(version_dir, upload), f"publishing {ref}")
-        manifest = {"kind": kind, "name": ref.name, "version": ref.version, "root": upload, "published": _now(),
-                    "cellhub_version": __version__, "files": files, "card": card}
+        manifest = {
+            "kind": kind,
+            "name": ref.name,
+            "version": ref.version,
+            "root": upload,
+            "published": _now(),
+            "cellhub_version": __version__,
+            "files": files,
+            "card": card,
+        }
         if terms_record:
             manifest["terms_accepted"] = terms_record
         data = manifest_bytes(manifest)
@@ -244,18 +282,25 @@ class Registry:
             findings = validate_dataset(folder)
             if findings.errors:
                 first = findings.errors[0]
-                raise RegistryError(f"does not validate ({len(findings.errors)} error(s)); first: {first.check}: "
-                                    f"{first.message} (run cellhub datasets validate)", folder)
+                raise RegistryError(
+                    f"does not validate ({len(findings.errors)} error(s)); first: {first.check}: "
+                    f"{first.message} (run cellhub datasets validate)",
+                    folder,
+                )
         else:
             _check_model(folder)
         from hub.safety import MAX_CARD_BYTES, load_yaml_file
+
         card = load_yaml_file(card_path, MAX_CARD_BYTES, "card")
         terms = card.get("terms", {})
         record = None
         if kind == "datasets" and not terms.get("redistribution", False):
             if not accept_terms:
-                raise RegistryError(f"the card says redistribution is not allowed ({terms.get('terms', '')}); "
-                                    f"publish with --accept-terms to confirm you may publish it here", card_path)
+                raise RegistryError(
+                    f"the card says redistribution is not allowed ({terms.get('terms', '')}); "
+                    f"publish with --accept-terms to confirm you may publish it here",
+                    card_path,
+                )
             record = {"by": getpass.getuser(), "at": _now(), "registry": self.url, "terms": terms.get("terms")}
         return card, record
 
@@ -325,8 +370,9 @@ class Registry:
             if all(_has(after, key) for key in [*new, *self._committed()] if key not in bad):
                 return after
             time.sleep(random.uniform(0, 0.02 * (attempt + 1)))
-        raise RegistryError("the catalog kept changing under concurrent publishes; run `cellhub reindex`",
-                            self._path(INDEX))
+        raise RegistryError(
+            "the catalog kept changing under concurrent publishes; run `cellhub reindex`", self._path(INDEX)
+        )
 
     def _index_or_empty(self) -> dict:
         """The catalog, or an empty one to rebuild when it is unreadable (it is derived from committed files)."""
@@ -341,8 +387,10 @@ class Registry:
         try:
             self._update_index(new)
         except Exception as err:  # noqa: BLE001 - whatever a registry holds, a committed publish stays reported
-            log.warning(f"published {what}, but the catalog index.json was not updated ({err}); run "
-                        f"`cellhub reindex --registry {self.url}`")
+            log.warning(
+                f"published {what}, but the catalog index.json was not updated ({err}); run "
+                f"`cellhub reindex --registry {self.url}`"
+            )
 
     def reindex(self) -> dict:
         """Rebuild ``index.json`` from every manifest and result record (needs a backend that can list)."""
@@ -357,7 +405,9 @@ class Registry:
             raise RegistryError("this registry is read-only (a static web server)", self.url)
         bench = record.get("benchmark")
         if not isinstance(bench, str) or not BENCHMARK.fullmatch(bench):
-            raise InvalidInput(f"result record names no valid benchmark ({str(bench)[:80]!r}; e.g. dsb2018-fluo/instance)")
+            raise InvalidInput(
+                f"result record names no valid benchmark ({str(bench)[:80]!r}; e.g. dsb2018-fluo/instance)"
+            )
         data = json.dumps(record, indent=1, sort_keys=True).encode()
         sha = sha256_bytes(data)
         rel = f"results/{bench}/{sha}.json"
@@ -369,17 +419,24 @@ class Registry:
 
     def results(self, benchmark: str) -> list[dict]:
         """The catalog's summaries of every result published for ``benchmark`` (each with its record path)."""
-        return [{"sha256": sha, **entry} for sha, entry in
-                sorted(self.index().get("results", {}).get(benchmark, {}).items())]
+        return [
+            {"sha256": sha, **entry}
+            for sha, entry in sorted(self.index().get("results", {}).get(benchmark, {}).items())
+        ]
 
     def result_record(self, entry: dict) -> dict:
         """The full record behind a :meth:`results` entry, read only from ``results/<benchmark>/<sha256>.json``
         and verified against that SHA-256."""
         path, sha = entry.get("path"), entry.get("sha256")
-        if not (isinstance(path, str) and isinstance(sha, str) and RESULT_PATH.fullmatch(path)
-                and path.endswith(f"/{sha}.json")):
-            raise IntegrityError(f"result record path {str(path)[:200]!r} is not results/<benchmark>/<sha256>.json",
-                                 self.url)
+        if not (
+            isinstance(path, str)
+            and isinstance(sha, str)
+            and RESULT_PATH.fullmatch(path)
+            and path.endswith(f"/{sha}.json")
+        ):
+            raise IntegrityError(
+                f"result record path {str(path)[:200]!r} is not results/<benchmark>/<sha256>.json", self.url
+            )
         data = self._read(self._path(*path.split("/")), MAX_RECORD_BYTES)
         if sha256_bytes(data) != sha:
             raise IntegrityError("result record altered (SHA-256 mismatch)", path)
@@ -387,5 +444,3 @@ class Registry:
 
     def file_url(self, kind: str, manifest: dict, rel: str) -> str:
         return self._path(kind, manifest["name"], manifest["version"], manifest["root"], rel)
-
-

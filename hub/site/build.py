@@ -40,7 +40,13 @@ from hub.site import formatting as fmt
 from hub.site.catalog import BenchmarkEntry, Catalog, DatasetEntry, ModelEntry, read_catalog
 from hub.site.examples import example_benchmark, model_examples
 from hub.site.figures import (
-    area_unit, class_counts, cover, dataset_pictures, log_bins, object_areas, split_counts,
+    area_unit,
+    class_counts,
+    cover,
+    dataset_pictures,
+    log_bins,
+    object_areas,
+    split_counts,
 )
 
 SITE_SOURCE = REPO_ROOT / "site"
@@ -49,12 +55,27 @@ MARKER = "site.json"
 
 def _environment() -> Environment:
     if not (SITE_SOURCE / "templates").is_dir():
-        raise NotFound("site templates not found (the site is built from a source checkout of cellhub)",
-                       SITE_SOURCE / "templates")
-    env = Environment(loader=FileSystemLoader(SITE_SOURCE / "templates"), autoescape=True,
-                      undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
-    env.filters.update(num=fmt.number, plain=fmt.plain, ci=fmt.interval, short=fmt.short_hash, day=fmt.day,
-                       size=fmt.file_size, count=fmt.count, licence=fmt.licence, value=fmt.value)
+        raise NotFound(
+            "site templates not found (the site is built from a source checkout of cellhub)", SITE_SOURCE / "templates"
+        )
+    env = Environment(
+        loader=FileSystemLoader(SITE_SOURCE / "templates"),
+        autoescape=True,
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters.update(
+        num=fmt.number,
+        plain=fmt.plain,
+        ci=fmt.interval,
+        short=fmt.short_hash,
+        day=fmt.day,
+        size=fmt.file_size,
+        count=fmt.count,
+        licence=fmt.licence,
+        value=fmt.value,
+    )
     env.globals.update(version=__version__)
     return env
 
@@ -88,30 +109,47 @@ def _dataset_context(entry: DatasetEntry, registry: Registry, site: Path) -> dic
     ds = open_dataset(local_path("datasets", f"{entry.name}@{entry.card.version}", registry))
     groups = dataset_pictures(ds, site, f"datasets/{entry.name}")
     classes = class_counts(ds)
-    context = {"groups": groups, "splits": split_counts(ds), "classes": classes, "class_chart": None,
-               "size_chart": None, "sizes": None}
+    context = {
+        "groups": groups,
+        "splits": split_counts(ds),
+        "classes": classes,
+        "class_chart": None,
+        "size_chart": None,
+        "sizes": None,
+    }
     if classes:
         context["class_chart"] = charts.bar_chart(
             [charts.Bar(c["class"], c["total"], text=f"{c['total']:,}") for c in classes],
-            f"samples per class in {entry.name}", "samples")
+            f"samples per class in {entry.name}",
+            "samples",
+        )
     areas, planes = object_areas(ds)
     if areas.size:
         scale, unit = area_unit(ds)
         values = areas * scale
         counts, edges = log_bins(values)
-        context["sizes"] = {"objects": int(areas.size), "planes": planes, "unit": unit,
-                            "median": float(np.median(values)), "min": float(values.min()),
-                            "max": float(values.max())}
-        context["size_chart"] = charts.histogram(counts, edges, f"object areas in {entry.name}",
-                                                 f"object area ({unit})", log_x=True)
+        context["sizes"] = {
+            "objects": int(areas.size),
+            "planes": planes,
+            "unit": unit,
+            "median": float(np.median(values)),
+            "min": float(values.min()),
+            "max": float(values.max()),
+        }
+        context["size_chart"] = charts.histogram(
+            counts, edges, f"object areas in {entry.name}", f"object area ({unit})", log_x=True
+        )
     return context
 
 
 def _model_context(entry: ModelEntry, catalog: Catalog, site: Path) -> dict:
     """Example predictions of a model's latest version on a benchmark of its task, when the registry holds one."""
     card = entry.card
-    bench = example_benchmark(card.task, card.training.dataset if card.training else None,
-                              [r["benchmark"].bench for r in entry.results] + [b.bench for b in catalog.benchmarks])
+    bench = example_benchmark(
+        card.task,
+        card.training.dataset if card.training else None,
+        [r["benchmark"].bench for r in entry.results] + [b.bench for b in catalog.benchmarks],
+    )
     if bench is None or not catalog.holds_dataset(bench.dataset):
         return {"examples": [], "example_bench": None}
     from hub.models import load_model  # torch: imported only when a model runs
@@ -123,22 +161,30 @@ def _model_context(entry: ModelEntry, catalog: Catalog, site: Path) -> dict:
 
 def _leaderboard_chart(entry: BenchmarkEntry) -> Markup:
     rows = entry.board["rows"]
-    bars = [charts.Bar(r["model"], r["value"], *(r["ci95"] or [None, None]),
-                       text=fmt.number(r["value"])) for r in rows]
-    return charts.bar_chart(bars, f"{entry.name}: {entry.bench.primary_metric} of every entry with its 95% interval",
-                            f"{entry.bench.primary_metric} (bars: value, whiskers: bootstrap 95% CI)", width=1120,
-                            label_width=280, value_width=80)
+    bars = [charts.Bar(r["model"], r["value"], *(r["ci95"] or [None, None]), text=fmt.number(r["value"])) for r in rows]
+    return charts.bar_chart(
+        bars,
+        f"{entry.name}: {entry.bench.primary_metric} of every entry with its 95% interval",
+        f"{entry.bench.primary_metric} (bars: value, whiskers: bootstrap 95% CI)",
+        width=1120,
+        label_width=280,
+        value_width=80,
+    )
 
 
 def render(catalog: Catalog, site: Path, public_url: str | None) -> list[str]:
     """Write every page, picture, record and asset of ``catalog`` into the empty folder ``site``."""
     shutil.copytree(SITE_SOURCE / "assets", site / "assets")
-    built = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
-    pages = _Pages(_environment(), site, {"catalog": catalog, "registry_url": public_url, "built": built,
-                                          "pull_command": _pull_command(public_url)})
+    built = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    pages = _Pages(
+        _environment(),
+        site,
+        {"catalog": catalog, "registry_url": public_url, "built": built, "pull_command": _pull_command(public_url)},
+    )
     with progress_bar() as bar:
-        job = bar.add_task("drawing dataset pictures and example predictions",
-                           total=len(catalog.datasets) + len(catalog.models))
+        job = bar.add_task(
+            "drawing dataset pictures and example predictions", total=len(catalog.datasets) + len(catalog.models)
+        )
         for d in catalog.datasets:
             context = _dataset_context(d, catalog.registry, site)
             d.cover = cover(site, context["groups"], f"datasets/{d.name}/cover.png", spread=bool(context["classes"]))
@@ -156,11 +202,22 @@ def render(catalog: Catalog, site: Path, public_url: str | None) -> list[str]:
     (site / "records").mkdir()
     for sha, record in catalog.records.items():
         (site / "records" / f"{sha}.json").write_text(json.dumps(record, indent=1, sort_keys=True))
-    (site / MARKER).write_text(json.dumps({
-        "built": built.isoformat(), "cellhub_version": __version__, "registry": catalog.registry.url,
-        "public_url": public_url, "pages": sorted(pages.written), "datasets": [d.name for d in catalog.datasets],
-        "models": [m.name for m in catalog.models], "benchmarks": [b.name for b in catalog.benchmarks],
-        "results": catalog.result_count}, indent=1))
+    (site / MARKER).write_text(
+        json.dumps(
+            {
+                "built": built.isoformat(),
+                "cellhub_version": __version__,
+                "registry": catalog.registry.url,
+                "public_url": public_url,
+                "pages": sorted(pages.written),
+                "datasets": [d.name for d in catalog.datasets],
+                "models": [m.name for m in catalog.models],
+                "benchmarks": [b.name for b in catalog.benchmarks],
+                "results": catalog.result_count,
+            },
+            indent=1,
+        )
+    )
     return pages.written
 
 
@@ -185,8 +242,9 @@ def _site_folder(out: Path, overwrite: bool) -> Iterator[Path]:
     shutil.rmtree(old, ignore_errors=True)
 
 
-def build_site(out: str | Path, registry: str | None = None, *, overwrite: bool = False,
-               public_url: str | None = None) -> dict:
+def build_site(
+    out: str | Path, registry: str | None = None, *, overwrite: bool = False, public_url: str | None = None
+) -> dict:
     """Build the static site of ``registry`` (default: the local one) into the folder ``out``.
 
     ``public_url``: the registry URL printed in the pull commands (default: ``registry`` as given; none for the

@@ -93,13 +93,15 @@ class Catalog:
         """Per task: how many datasets, models, benchmarks and leaderboard entries the hub holds."""
         rows = []
         for task in (t.value for t in Task):
-            rows.append({
-                "task": task,
-                "datasets": sum(task in d.card.tasks for d in self.datasets),
-                "models": sum(m.card.task == task for m in self.models),
-                "benchmarks": sum(MODEL_TASK[b.bench.task] == task for b in self.benchmarks),
-                "results": sum(len(b.board["rows"]) for b in self.benchmarks if MODEL_TASK[b.bench.task] == task),
-            })
+            rows.append(
+                {
+                    "task": task,
+                    "datasets": sum(task in d.card.tasks for d in self.datasets),
+                    "models": sum(m.card.task == task for m in self.models),
+                    "benchmarks": sum(MODEL_TASK[b.bench.task] == task for b in self.benchmarks),
+                    "results": sum(len(b.board["rows"]) for b in self.benchmarks if MODEL_TASK[b.bench.task] == task),
+                }
+            )
         return rows
 
     def latest_results(self, n: int = 8) -> list[dict]:
@@ -135,12 +137,17 @@ def read_catalog(registry: Registry) -> Catalog:
     except OSError as err:  # e.g. a web server that does not answer
         raise RegistryError(f"cannot read the catalog ({err})", registry.url) from None
     if not any(index.get(k) for k in ("datasets", "models", "results")):
-        raise NotFound("no catalog or nothing published: not a CellHub registry (index.json missing or empty)",
-                       registry.url)
-    datasets = [DatasetEntry(_latest_card(registry, "datasets", name, DatasetCard), rows)
-                for name, rows in sorted(_versions(registry, "datasets").items())]
-    models = [ModelEntry(_latest_card(registry, "models", name, ModelCard), rows)
-              for name, rows in sorted(_versions(registry, "models").items())]
+        raise NotFound(
+            "no catalog or nothing published: not a CellHub registry (index.json missing or empty)", registry.url
+        )
+    datasets = [
+        DatasetEntry(_latest_card(registry, "datasets", name, DatasetCard), rows)
+        for name, rows in sorted(_versions(registry, "datasets").items())
+    ]
+    models = [
+        ModelEntry(_latest_card(registry, "models", name, ModelCard), rows)
+        for name, rows in sorted(_versions(registry, "models").items())
+    ]
     published = {f"{d.name}@{v['version']}" for d in datasets for v in d.versions}
     with_results = set(index.get("results", {}))
     entries, records = [], {}

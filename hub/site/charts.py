@@ -33,9 +33,19 @@ class Bar:
 
 def _svg(height: float, title: str, width: int = WIDTH) -> ET.Element:
     """The chart's root: drawn at its natural size, shrunk (never enlarged) to fit narrow screens by the CSS."""
-    svg = ET.Element("svg", {"xmlns": "http://www.w3.org/2000/svg", "viewBox": f"0 0 {width} {height:g}",
-                             "width": str(width), "height": f"{height:g}", "role": "img", "aria-label": title,
-                             "class": "chart", "preserveAspectRatio": "xMinYMin meet"})
+    svg = ET.Element(
+        "svg",
+        {
+            "xmlns": "http://www.w3.org/2000/svg",
+            "viewBox": f"0 0 {width} {height:g}",
+            "width": str(width),
+            "height": f"{height:g}",
+            "role": "img",
+            "aria-label": title,
+            "class": "chart",
+            "preserveAspectRatio": "xMinYMin meet",
+        },
+    )
     ET.SubElement(svg, "title").text = title
     return svg
 
@@ -58,7 +68,7 @@ def _log_ticks(lo: float, hi: float) -> list[float]:
     """1-2-5 ticks of each decade inside [lo, hi] (only 1s when that gives enough)."""
     decades = range(math.floor(math.log10(lo)), math.ceil(math.log10(hi)) + 1)
     for mantissas in ((1,), (1, 2, 5), (1, 1.5, 2, 3, 5, 7)):
-        ticks = [m * 10 ** d for d in decades for m in mantissas if lo <= m * 10 ** d <= hi]
+        ticks = [m * 10**d for d in decades for m in mantissas if lo <= m * 10**d <= hi]
         if len(ticks) >= 4:
             return ticks
     return ticks
@@ -78,8 +88,15 @@ def _markup(svg: ET.Element) -> Markup:
     return Markup(ET.tostring(svg, encoding="unicode"))
 
 
-def bar_chart(bars: list[Bar], title: str, axis_label: str, domain: tuple[float, float] | None = None,
-              width: int = WIDTH, label_width: int = LABEL_W, value_width: int = VALUE_W) -> Markup:
+def bar_chart(
+    bars: list[Bar],
+    title: str,
+    axis_label: str,
+    domain: tuple[float, float] | None = None,
+    width: int = WIDTH,
+    label_width: int = LABEL_W,
+    value_width: int = VALUE_W,
+) -> Markup:
     """Horizontal bars, one row each, with interval whiskers where given (e.g. a leaderboard's 95% CIs)."""
     values = [v for b in bars for v in (b.value, b.lo, b.hi) if v is not None]
     lo, hi = domain or (min([0.0, *values]), max([*values, 1e-9]))
@@ -93,28 +110,51 @@ def bar_chart(bars: list[Bar], title: str, axis_label: str, domain: tuple[float,
 
     svg = _svg(height, title, width)
     for t in _ticks(lo, hi):
-        ET.SubElement(svg, "line", {"x1": f"{x(t):.1f}", "x2": f"{x(t):.1f}", "y1": "0",
-                                    "y2": f"{len(bars) * ROW:g}", "class": "grid"})
+        ET.SubElement(
+            svg,
+            "line",
+            {"x1": f"{x(t):.1f}", "x2": f"{x(t):.1f}", "y1": "0", "y2": f"{len(bars) * ROW:g}", "class": "grid"},
+        )
         _text(svg, x(t), len(bars) * ROW + 16, _fmt_tick(t), "tick", "middle")
     _text(svg, label_width + plot_w / 2, height - 6, axis_label, "axis-label", "middle")
     for i, b in enumerate(bars):
         y = i * ROW
         row = ET.SubElement(svg, "g", {"class": "bar-row"})
         label_parent = ET.SubElement(row, "a", {"href": b.href}) if b.href else row
-        label = b.label if len(b.label) <= label_width // 7 else b.label[:label_width // 7 - 1] + "…"
+        label = b.label if len(b.label) <= label_width // 7 else b.label[: label_width // 7 - 1] + "…"
         _text(label_parent, label_width - 8, y + ROW / 2 + 4, label, "bar-label", "end")
         if b.value is not None:
             x0, x1 = x(max(lo, 0.0) if lo < 0 < hi else lo), x(b.value)
-            ET.SubElement(row, "rect", {"x": f"{min(x0, x1):.1f}", "y": f"{y + 7:g}",
-                                        "width": f"{max(abs(x1 - x0), 1):.1f}", "height": f"{ROW - 14:g}",
-                                        "class": "bar"})
+            ET.SubElement(
+                row,
+                "rect",
+                {
+                    "x": f"{min(x0, x1):.1f}",
+                    "y": f"{y + 7:g}",
+                    "width": f"{max(abs(x1 - x0), 1):.1f}",
+                    "height": f"{ROW - 14:g}",
+                    "class": "bar",
+                },
+            )
         if b.lo is not None and b.hi is not None:
             ym = y + ROW / 2
-            ET.SubElement(row, "line", {"x1": f"{x(b.lo):.1f}", "x2": f"{x(b.hi):.1f}", "y1": f"{ym:g}",
-                                        "y2": f"{ym:g}", "class": "whisker"})
+            ET.SubElement(
+                row,
+                "line",
+                {"x1": f"{x(b.lo):.1f}", "x2": f"{x(b.hi):.1f}", "y1": f"{ym:g}", "y2": f"{ym:g}", "class": "whisker"},
+            )
             for v in (b.lo, b.hi):
-                ET.SubElement(row, "line", {"x1": f"{x(v):.1f}", "x2": f"{x(v):.1f}", "y1": f"{ym - 6:g}",
-                                            "y2": f"{ym + 6:g}", "class": "whisker"})
+                ET.SubElement(
+                    row,
+                    "line",
+                    {
+                        "x1": f"{x(v):.1f}",
+                        "x2": f"{x(v):.1f}",
+                        "y1": f"{ym - 6:g}",
+                        "y2": f"{ym + 6:g}",
+                        "class": "whisker",
+                    },
+                )
         shown = b.text if b.text is not None else ("—" if b.value is None else _fmt_tick(b.value))
         _text(row, width - value_width + 8, y + ROW / 2 + 4, shown, "bar-value")
     return _markup(svg)
@@ -135,20 +175,42 @@ def histogram(counts: list[int], edges: list[float], title: str, axis_label: str
     svg = _svg(height, title)
     for t in _ticks(0, peak, 4):
         yy = top + plot_h - t / peak * plot_h
-        ET.SubElement(svg, "line", {"x1": f"{left}", "x2": f"{WIDTH - 16}", "y1": f"{yy:.1f}", "y2": f"{yy:.1f}",
-                                    "class": "grid"})
+        ET.SubElement(
+            svg, "line", {"x1": f"{left}", "x2": f"{WIDTH - 16}", "y1": f"{yy:.1f}", "y2": f"{yy:.1f}", "class": "grid"}
+        )
         _text(svg, left - 6, yy + 4, _fmt_tick(t), "tick", "end")
     for i, c in enumerate(counts):
         h = c / peak * plot_h
         x0, x1 = x(edges[i]), x(edges[i + 1])
-        rect = ET.SubElement(svg, "rect", {"x": f"{x0 + 1:.1f}", "y": f"{top + plot_h - h:.1f}",
-                                           "width": f"{max(x1 - x0 - 2, 1):.1f}", "height": f"{h:.1f}", "class": "bar"})
+        rect = ET.SubElement(
+            svg,
+            "rect",
+            {
+                "x": f"{x0 + 1:.1f}",
+                "y": f"{top + plot_h - h:.1f}",
+                "width": f"{max(x1 - x0 - 2, 1):.1f}",
+                "height": f"{h:.1f}",
+                "class": "bar",
+            },
+        )
         ET.SubElement(rect, "title").text = f"{_fmt_tick(edges[i])}–{_fmt_tick(edges[i + 1])}: {c:,}"
-    ET.SubElement(svg, "line", {"x1": f"{left}", "x2": f"{WIDTH - 16}", "y1": f"{top + plot_h:g}",
-                                "y2": f"{top + plot_h:g}", "class": "axis"})
-    for t in (_log_ticks(lo, hi) if log_x else _ticks(lo, hi)):
-        ET.SubElement(svg, "line", {"x1": f"{x(t):.1f}", "x2": f"{x(t):.1f}", "y1": f"{top + plot_h:g}",
-                                    "y2": f"{top + plot_h + 4:g}", "class": "axis"})
+    ET.SubElement(
+        svg,
+        "line",
+        {"x1": f"{left}", "x2": f"{WIDTH - 16}", "y1": f"{top + plot_h:g}", "y2": f"{top + plot_h:g}", "class": "axis"},
+    )
+    for t in _log_ticks(lo, hi) if log_x else _ticks(lo, hi):
+        ET.SubElement(
+            svg,
+            "line",
+            {
+                "x1": f"{x(t):.1f}",
+                "x2": f"{x(t):.1f}",
+                "y1": f"{top + plot_h:g}",
+                "y2": f"{top + plot_h + 4:g}",
+                "class": "axis",
+            },
+        )
         _text(svg, x(t), top + plot_h + 16, _fmt_tick(t), "tick", "middle")
     _text(svg, left + plot_w / 2, height - 8, axis_label + (" (log scale)" if log_x else ""), "axis-label", "middle")
     return _markup(svg)

@@ -31,8 +31,10 @@ def _channels(model, ds: Dataset) -> list[int]:
     names = ds.card.channel_names
     missing = [c for c in model.card.channel_names if c not in names]
     if missing:
-        raise InvalidInput(f"model {model.card.ref} needs channel {missing[0]!r}; {ds.card.ref} has "
-                           f"{', '.join(names)}", ds.path / "card.yaml")
+        raise InvalidInput(
+            f"model {model.card.ref} needs channel {missing[0]!r}; {ds.card.ref} has {', '.join(names)}",
+            ds.path / "card.yaml",
+        )
     return [names.index(c) for c in model.card.channel_names]
 
 
@@ -78,11 +80,22 @@ def _segmentation(model, ds, bench, site, folder) -> list[Group]:
         pred = np.asarray(model.predict(image))
         shown = _display(image)
         group = Group(f"test sample {sid[:16]}")
-        for j, (caption, outline) in enumerate([("input", None),
-                                                (f"prediction ({_count(pred)} objects)", pred),
-                                                (f"ground truth ({_count(true)} objects)", true)]):
-            group.pictures.append(save_png(fit(shown, outline, size=PANEL), site, f"{folder}/example-{k}-{j}.png",
-                                           f"{model.card.ref} on {sid}: {caption}", caption))
+        for j, (caption, outline) in enumerate(
+            [
+                ("input", None),
+                (f"prediction ({_count(pred)} objects)", pred),
+                (f"ground truth ({_count(true)} objects)", true),
+            ]
+        ):
+            group.pictures.append(
+                save_png(
+                    fit(shown, outline, size=PANEL),
+                    site,
+                    f"{folder}/example-{k}-{j}.png",
+                    f"{model.card.ref} on {sid}: {caption}",
+                    caption,
+                )
+            )
         groups.append(group)
     return groups
 
@@ -100,8 +113,15 @@ def _label_free(model, ds, bench, site, folder) -> list[Group]:
     for c, name in enumerate(names):
         panels += [(f"{name} predicted", pred[c]), (f"{name} measured", true[c])]
     for j, (caption, plane) in enumerate(panels):
-        group.pictures.append(save_png(fit(to_rgb(plane), size=PANEL), site, f"{folder}/example-0-{j}.png",
-                                       f"{model.card.ref} on {sid}: {caption}", caption))
+        group.pictures.append(
+            save_png(
+                fit(to_rgb(plane), size=PANEL),
+                site,
+                f"{folder}/example-0-{j}.png",
+                f"{model.card.ref} on {sid}: {caption}",
+                caption,
+            )
+        )
     return [group]
 
 
@@ -119,8 +139,15 @@ def _classification(model, ds, bench, site, folder) -> list[Group]:
         probs = np.asarray(model.predict(image))
         guess = int(np.argmax(probs))
         caption = f"true {classes[k]} · predicted {outputs[guess]} ({probs[guess]:.2f})"
-        group.pictures.append(save_png(fit(_display(image), size=PANEL // 2), site, f"{folder}/example-0-{k}.png",
-                                       f"{model.card.ref} on {sid}: {caption}", caption))
+        group.pictures.append(
+            save_png(
+                fit(_display(image), size=PANEL // 2),
+                site,
+                f"{folder}/example-0-{k}.png",
+                f"{model.card.ref} on {sid}: {caption}",
+                caption,
+            )
+        )
     return [group]
 
 
@@ -139,15 +166,26 @@ def _tracking(model, ds, bench, site, folder) -> list[Group]:
         group = Group(f"movie {sid}, {title} (frames {frames[0]}–{frames[-1]})")
         for t in frames:
             caption = f"t={t}: {_count(labels[t])} cells"
-            group.pictures.append(save_png(fit(_display(movie[t])[box], fill=labels[t][box], size=PANEL), site,
-                                           f"{folder}/example-{k}-{t}.png", f"{model.card.ref} on {sid}, "
-                                           f"{title}, {caption}", caption))
+            group.pictures.append(
+                save_png(
+                    fit(_display(movie[t])[box], fill=labels[t][box], size=PANEL),
+                    site,
+                    f"{folder}/example-{k}-{t}.png",
+                    f"{model.card.ref} on {sid}, {title}, {caption}",
+                    caption,
+                )
+            )
         groups.append(group)
     return groups
 
 
-DRAW = {"instance": _segmentation, "semantic": _segmentation, "label-free": _label_free,
-        "classification": _classification, "tracking": _tracking}
+DRAW = {
+    "instance": _segmentation,
+    "semantic": _segmentation,
+    "label-free": _label_free,
+    "classification": _classification,
+    "tracking": _tracking,
+}
 
 
 def model_examples(model, ds: Dataset, bench: Benchmark, site: Path, folder: str) -> list[Group]:

@@ -70,7 +70,9 @@ def dataset_pictures(ds: Dataset, site: Path, folder: str, pictures: int = 12) -
     return list(groups.values())
 
 
-def cover(site: Path, groups: list[Group], rel: str, spread: bool = False, n: int = 3, tile: int = 160) -> Picture | None:
+def cover(
+    site: Path, groups: list[Group], rel: str, spread: bool = False, n: int = 3, tile: int = 160
+) -> Picture | None:
     """A strip of the dataset's first ``n`` pictures (``spread``: one per group first, e.g. one per class), for
     its card in lists."""
     pictures = [p for g in groups for p in g.pictures]
@@ -92,8 +94,9 @@ def split_counts(ds: Dataset) -> list[dict]:
     order = {"train": 0, "val": 1, "test": 2}
     out: dict[str, dict] = {}
     for row in ds.samples:
-        s = out.setdefault(row["split"], {"split": row["split"], "samples": 0, "objects": 0, "tracks": 0,
-                                          "divisions": 0, "frames": 0})
+        s = out.setdefault(
+            row["split"], {"split": row["split"], "samples": 0, "objects": 0, "tracks": 0, "divisions": 0, "frames": 0}
+        )
         s["samples"] += 1
         for k in ("objects", "tracks", "divisions", "frames"):
             s[k] += int(row.get(k) or 0)
@@ -107,8 +110,14 @@ def class_counts(ds: Dataset) -> list[dict]:
         return []
     counts = Counter((row["split"], row["class"]) for row in ds.samples)
     splits = [s["split"] for s in split_counts(ds)]
-    return [{"class": name, "splits": {s: counts[(s, str(k))] for s in splits},
-             "total": sum(counts[(s, str(k))] for s in splits)} for k, name in enumerate(classes)]
+    return [
+        {
+            "class": name,
+            "splits": {s: counts[(s, str(k))] for s in splits},
+            "total": sum(counts[(s, str(k))] for s in splits),
+        }
+        for k, name in enumerate(classes)
+    ]
 
 
 def _size_label(img) -> str | None:
@@ -129,8 +138,9 @@ def object_areas(ds: Dataset) -> tuple[np.ndarray, int]:
         lab = img.label(name)
         if img.axes.startswith("t"):
             frames = img.label_attrs(name).get("annotated_frames") or range(lab.shape[0])
-            frames = sorted(set(np.asarray(frames)[np.linspace(0, len(frames) - 1, min(FRAMES_PER_MOVIE,
-                                                                                      len(frames))).astype(int)]))
+            frames = sorted(
+                set(np.asarray(frames)[np.linspace(0, len(frames) - 1, min(FRAMES_PER_MOVIE, len(frames))).astype(int)])
+            )
             stack = np.asarray(lab.oindex[frames])
         else:
             stack = np.asarray(lab[...])[None]

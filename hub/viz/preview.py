@@ -50,8 +50,9 @@ def track_colours(lab: np.ndarray) -> np.ndarray:
     return palette[lab]
 
 
-def fit(rgb: np.ndarray, outline: np.ndarray | None = None, fill: np.ndarray | None = None,
-        size: int = TILE) -> Image.Image:
+def fit(
+    rgb: np.ndarray, outline: np.ndarray | None = None, fill: np.ndarray | None = None, size: int = TILE
+) -> Image.Image:
     """Scale to ``size`` x ``size`` (keeping aspect, padded black); draw label outlines, or tint each labelled
     object with its label's colour (``fill``: tracks keep one colour across frames)."""
     h, w = rgb.shape[:2]
@@ -94,7 +95,7 @@ def labelled_box(lab: np.ndarray, margin: float = 0.08) -> tuple[slice, slice]:
         return np.s_[:, :]
     h, w = lab.shape[-2:]
     my, mx = int((ys.max() - ys.min()) * margin) + 8, int((xs.max() - xs.min()) * margin) + 8
-    return np.s_[max(0, ys.min() - my):min(h, ys.max() + my + 1), max(0, xs.min() - mx):min(w, xs.max() + mx + 1)]
+    return np.s_[max(0, ys.min() - my) : min(h, ys.max() + my + 1), max(0, xs.min() - mx) : min(w, xs.max() + mx + 1)]
 
 
 def instance_label(img) -> str | None:
@@ -129,8 +130,13 @@ def sample_views(ds, n: int = 12, split: str | None = None, size: int = TILE) ->
             lab = img.label(label)[list(frames)] if label else None
             box = labelled_box(lab) if lab is not None else np.s_[:, :]
             for i, t in enumerate(frames):
-                views.append(View(fit(to_rgb(image[i][box]), fill=lab[i][box] if lab is not None else None,
-                                      size=size), f"{r['id']} t={t}", r["id"]))
+                views.append(
+                    View(
+                        fit(to_rgb(image[i][box]), fill=lab[i][box] if lab is not None else None, size=size),
+                        f"{r['id']} t={t}",
+                        r["id"],
+                    )
+                )
         elif card.labels.targets:  # label-free: first input next to first target
             image, names = img.read(), img.channel_names
             i, t = names.index(card.labels.inputs[0]), names.index(card.labels.targets[0])
@@ -142,8 +148,7 @@ def sample_views(ds, n: int = 12, split: str | None = None, size: int = TILE) ->
     return views
 
 
-def preview_dataset(path: str | Path, out: str | Path, n: int = 12, split: str | None = None,
-                    columns: int = 6) -> Path:
+def preview_dataset(path: str | Path, out: str | Path, n: int = 12, split: str | None = None, columns: int = 6) -> Path:
     """Write a PNG contact sheet of about ``n`` samples of the dataset at ``path`` to ``out``."""
     ds = open_dataset(path)
     out = Path(out)

@@ -40,16 +40,22 @@ def check_lineage(tracks: list[Track], frames: list[set[int]], where: Path) -> N
         expected = {t.label for t in tracks if t.begin <= f <= t.end}
         if present != expected:
             extra, missing = sorted(present - expected), sorted(expected - present)
-            what = f"labels {extra[:5]} are in the masks but not alive in the table" if extra else \
-                f"labels {missing[:5]} are alive in the table but absent from the masks"
+            what = (
+                f"labels {extra[:5]} are in the masks but not alive in the table"
+                if extra
+                else f"labels {missing[:5]} are alive in the table but absent from the masks"
+            )
             raise InvalidInput(f"frame {f}: {what} (man_track.txt contradicts the masks)", where)
 
 
 def clip_lineage(tracks: list[Track], t0: int, t1: int) -> list[Track]:
     """The lineage of frames t0..t1, renumbered from 0; parents outside the window become 0."""
     inside = {t.label for t in tracks if t.begin <= t1 and t.end >= t0}
-    return [Track(t.label, max(t.begin, t0) - t0, min(t.end, t1) - t0, t.parent if t.parent in inside else 0)
-            for t in tracks if t.label in inside]
+    return [
+        Track(t.label, max(t.begin, t0) - t0, min(t.end, t1) - t0, t.parent if t.parent in inside else 0)
+        for t in tracks
+        if t.label in inside
+    ]
 
 
 def _stack(files: list[Path]) -> np.ndarray:
@@ -57,8 +63,9 @@ def _stack(files: list[Path]) -> np.ndarray:
     planes = [read_image_file(f) for f in files]
     for f, p in zip(files, planes):
         if p.shape != planes[0].shape or p.dtype != planes[0].dtype:
-            raise InvalidInput(f"{p.dtype} {p.shape} frame, but {files[0].name} is {planes[0].dtype} "
-                               f"{planes[0].shape}", f)
+            raise InvalidInput(
+                f"{p.dtype} {p.shape} frame, but {files[0].name} is {planes[0].dtype} {planes[0].shape}", f
+            )
     if planes[0].ndim != 2:
         raise InvalidInput(f"expected 2-D frames, got shape {planes[0].shape}", files[0])
     return np.stack(planes)
@@ -85,19 +92,28 @@ class CTC(Importer):
 
     def scan(self) -> list[_Item]:
         if self.images:
-            seqs = [(self.sequence, self.source / self.images, self.source / self.tracks if self.tracks else None,
-                     None)]
+            seqs = [
+                (self.sequence, self.source / self.images, self.source / self.tracks if self.tracks else None, None)
+            ]
         else:
-            names = self.sequences or sorted(p.name for p in self.source.iterdir()
-                                             if p.is_dir() and re.fullmatch(r"\d{2,}", p.name))
+            names = self.sequences or sorted(
+                p.name for p in self.source.iterdir() if p.is_dir() and re.fullmatch(r"\d{2,}", p.name)
+            )
             if not names:
-                raise InvalidInput("no sequence folders (01/, 02/, ...): not a Cell Tracking Challenge layout",
-                                   self.source)
+                raise InvalidInput(
+                    "no sequence folders (01/, 02/, ...): not a Cell Tracking Challenge layout", self.source
+                )
             seqs = []
             for n in names:
                 gt = self.source / f"{n}_GT"
-                seqs.append((n, self.source / n, gt / "TRA" if (gt / "TRA").is_dir() else None,
-                             gt / "SEG" if (gt / "SEG").is_dir() else None))
+                seqs.append(
+                    (
+                        n,
+                        self.source / n,
+                        gt / "TRA" if (gt / "TRA").is_dir() else None,
+                        gt / "SEG" if (gt / "SEG").is_dir() else None,
+                    )
+                )
         items = []
         for name, img, tra, seg in seqs:
             if not img.is_dir():
@@ -124,8 +140,11 @@ class CTC(Importer):
         ts = range(t0, t1 + 1)
         image = _stack([frames[t] for t in ts])
         digits = len(frames[0].stem) - 1
-        labels, label_attrs, attrs = {}, {}, {"sequence": it.sequence, "frame_digits": digits,
-                                                "source_frames": [t0, t1]}
+        labels, label_attrs, attrs = (
+            {},
+            {},
+            {"sequence": it.sequence, "frame_digits": digits, "source_frames": [t0, t1]},
+        )
         if it.tra is not None:
             masks = numbered(it.tra, TRA)
             if sorted(masks) != list(range(len(frames))):
@@ -140,8 +159,11 @@ class CTC(Importer):
                 tracks = clip_lineage(tracks, t0, t1)
             check_lineage(tracks, [set(np.unique(f).tolist()) - {0} for f in tra], it.tra / "man_track.txt")
             labels["tracks"] = tra
-            label_attrs["tracks"] = {"meaning": "tracking markers/masks, label = track id",
-                                     "lineage": lineage_to_attrs(tracks), "mask_digits": len(masks[0].stem) - 9}
+            label_attrs["tracks"] = {
+                "meaning": "tracking markers/masks, label = track id",
+                "lineage": lineage_to_attrs(tracks),
+                "mask_digits": len(masks[0].stem) - 9,
+            }
         if it.seg is not None:
             segs = {t: p for t, p in numbered(it.seg, SEG).items() if t0 <= t <= t1}
             planes = {t: read_image_file(p) for t, p in segs.items()}
@@ -154,14 +176,29 @@ class CTC(Importer):
             for t, m in planes.items():
                 seg[t - t0] = m
             labels["segmentation"] = seg
-            label_attrs["segmentation"] = {"meaning": "sparse gold segmentation (only annotated frames, "
-                                                      "only some cells)",
-                                           "annotated_frames": [t - t0 for t in segs],
-                                           "mask_digits": len(next(iter(segs.values())).stem) - 7 if segs else 3}
-        return SampleData(id=it.name, image=image, axes="tyx", labels=labels, label_attrs=label_attrs,
-                          group=it.name, source=it.sequence, region=[t0, t1] if it.window else None, attrs=attrs)
+            label_attrs["segmentation"] = {
+                "meaning": "sparse gold segmentation (only annotated frames, only some cells)",
+                "annotated_frames": [t - t0 for t in segs],
+                "mask_digits": len(next(iter(segs.values())).stem) - 7 if segs else 3,
+            }
+        return SampleData(
+            id=it.name,
+            image=image,
+            axes="tyx",
+            labels=labels,
+            label_attrs=label_attrs,
+            group=it.name,
+            source=it.sequence,
+            region=[t0, t1] if it.window else None,
+            attrs=attrs,
+        )
 
     def card_defaults(self) -> dict:
-        return {"tasks": ["tracking"], "channels": [{"name": "channel-0", "modality": "other"}],
-                "labels": {"instance": "tracking markers, label = track id",
-                           "lineage": "CTC man_track.txt: label, first frame, last frame, parent (0 = none)"}}
+        return {
+            "tasks": ["tracking"],
+            "channels": [{"name": "channel-0", "modality": "other"}],
+            "labels": {
+                "instance": "tracking markers, label = track id",
+                "lineage": "CTC man_track.txt: label, first frame, last frame, parent (0 = none)",
+            },
+        }

@@ -26,8 +26,9 @@ class Folder(Importer):
     def scan(self) -> list[Path]:
         if not self.source.is_dir():
             raise InvalidInput("not a folder", self.source)
-        files = [f for f in image_files(self.source)
-                 if not (self.mask_suffix and f.stem.endswith(self.mask_suffix))]  # masks kept beside images
+        files = [
+            f for f in image_files(self.source) if not (self.mask_suffix and f.stem.endswith(self.mask_suffix))
+        ]  # masks kept beside images
         if not files:
             raise InvalidInput("no .tif, .tiff or .png images", self.source)
         seen: dict[str, Path] = {}
@@ -67,5 +68,8 @@ class Folder(Importer):
         return SampleData(id=path.stem, image=image, axes=axes, labels=labels, attrs={"channel_names": channels})
 
     def card_defaults(self) -> dict:
-        return {"tasks": ["instance-segmentation", "semantic-segmentation"], "channels": [{"name": "grey", "modality": "other"}],
-                "labels": {"instance": "0 background; 1..N one object each"} if self.masks else {}}
+        return {
+            "tasks": ["instance-segmentation", "semantic-segmentation"],
+            "channels": [{"name": "grey", "modality": "other"}],
+            "labels": {"instance": "0 background; 1..N one object each"} if self.masks else {},
+        }

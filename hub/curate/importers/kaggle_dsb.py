@@ -26,8 +26,9 @@ class KaggleDSB(Importer):
             dirs = [self.source / i for i in ids]
             missing = [d for d in dirs if not (d / "images").is_dir()]
             if missing:
-                raise InvalidInput(f"{len(missing)} listed ids have no images/ folder, e.g. {missing[0].name}",
-                                   self.ids_file)
+                raise InvalidInput(
+                    f"{len(missing)} listed ids have no images/ folder, e.g. {missing[0].name}", self.ids_file
+                )
             return dirs
         dirs = sorted(d for d in self.source.iterdir() if (d / "images").is_dir())
         if not dirs:
@@ -60,15 +61,25 @@ class KaggleDSB(Importer):
         present = np.unique(labels)
         channels = [self.grey_channel] if axes == "yx" else ["red", "green", "blue"]
         return SampleData(
-            id=d.name, image=image, axes=axes, labels={"instances": labels},
+            id=d.name,
+            image=image,
+            axes=axes,
+            labels={"instances": labels},
             label_attrs={"instances": {"meaning": "instance", "objects": len(mask_files)}},
             attrs={"channel_names": channels},
-            report={"mask_files": len(mask_files), "overlap_pixels": overlap,
-                    "objects_lost_to_overlap": len(mask_files) - int(np.count_nonzero(present))},
+            report={
+                "mask_files": len(mask_files),
+                "overlap_pixels": overlap,
+                "objects_lost_to_overlap": len(mask_files) - int(np.count_nonzero(present)),
+            },
         )
 
     def card_defaults(self) -> dict:
-        return {"tasks": ["instance-segmentation", "semantic-segmentation"],
-                "channels": [{"name": self.grey_channel, "modality": "other"}],
-                "labels": {"instance": "0 background; 1..N one nucleus each (mask files in name order)",
-                           "semantic": {0: "background", 1: "foreground"}}}
+        return {
+            "tasks": ["instance-segmentation", "semantic-segmentation"],
+            "channels": [{"name": self.grey_channel, "modality": "other"}],
+            "labels": {
+                "instance": "0 background; 1..N one nucleus each (mask files in name order)",
+                "semantic": {0: "background", 1: "foreground"},
+            },
+        }

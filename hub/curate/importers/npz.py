@@ -45,15 +45,19 @@ class Npz(Importer):
         except (OSError, ValueError) as err:
             raise InvalidInput(f"cannot read npz ({err})", self.source) from None
         if images.ndim != 4 or labels.shape != (images.shape[0],):
-            raise InvalidInput(f"expected images (N, C, Y, X) and labels (N,), got {images.shape} and "
-                               f"{labels.shape}", self.source)
+            raise InvalidInput(
+                f"expected images (N, C, Y, X) and labels (N,), got {images.shape} and {labels.shape}", self.source
+            )
         if not np.issubdtype(labels.dtype, np.integer):
             raise InvalidInput(f"labels are {labels.dtype}; class labels must be integers", self.source)
         n_classes = len(classes) if classes else int(labels.max()) + 1
         if labels.min() < 0 or labels.max() >= n_classes:
             raise InvalidInput(f"labels must lie in 0..{n_classes - 1}", self.source)
-        return {"n": images.shape[0], "classes": classes or [str(i) for i in range(n_classes)],
-                "channels": channels or [f"c{i}" for i in range(images.shape[1])]}
+        return {
+            "n": images.shape[0],
+            "classes": classes or [str(i) for i in range(n_classes)],
+            "channels": channels or [f"c{i}" for i in range(images.shape[1])],
+        }
 
     def scan(self) -> list[int]:
         return list(range(self._header()["n"]))
@@ -63,10 +67,14 @@ class Npz(Importer):
 
     def load(self, i: int) -> SampleData:
         images, labels = _arrays(self.source, self.images_key, self.labels_key)
-        return SampleData(id=str(i), image=np.ascontiguousarray(images[i]), axes="cyx",
-                          targets={"class": int(labels[i])})
+        return SampleData(
+            id=str(i), image=np.ascontiguousarray(images[i]), axes="cyx", targets={"class": int(labels[i])}
+        )
 
     def card_defaults(self) -> dict:
         h = self._header()
-        return {"tasks": ["classification"], "channels": [{"name": c, "modality": "other"} for c in h["channels"]],
-                "labels": {"classes": h["classes"]}}
+        return {
+            "tasks": ["classification"],
+            "channels": [{"name": c, "modality": "other"} for c in h["channels"]],
+            "labels": {"classes": h["classes"]},
+        }

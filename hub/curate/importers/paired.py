@@ -60,8 +60,9 @@ class Paired(Importer):
                 raise InvalidInput(f"file name does not match the field pattern {self.field!r}", f)
             slot = found.setdefault(m.group("field"), {})
             if chans[0] in slot:
-                raise InvalidInput(f"two files for channel {chans[0]!r} of field {m.group('field')!r}: "
-                                   f"{slot[chans[0]].name}", f)
+                raise InvalidInput(
+                    f"two files for channel {chans[0]!r} of field {m.group('field')!r}: {slot[chans[0]].name}", f
+                )
             slot[chans[0]] = f
         if not found:
             raise InvalidInput("no file matches any channel pattern", self.source)
@@ -98,11 +99,20 @@ class Paired(Importer):
             return SampleData(id=sid, image=stack, axes="cyx", attrs={"files": [f.name for f in files]})
         field, y, x = where
         t = self.tile
-        return SampleData(id=sid, image=np.ascontiguousarray(stack[:, y:y + t, x:x + t]), axes="cyx",
-                          group=sid, source=field, region=[y, x, y + t, x + t],
-                          attrs={"files": [f.name for f in files], "offset_yx": [y, x]})
+        return SampleData(
+            id=sid,
+            image=np.ascontiguousarray(stack[:, y : y + t, x : x + t]),
+            axes="cyx",
+            group=sid,
+            source=field,
+            region=[y, x, y + t, x + t],
+            attrs={"files": [f.name for f in files], "offset_yx": [y, x]},
+        )
 
     def card_defaults(self) -> dict:
         names = list(self.channels or {})
-        return {"tasks": ["label-free"], "channels": [{"name": n, "modality": "other"} for n in names],
-                "labels": {"inputs": self.inputs or names[:1], "targets": self.targets or names[1:]}}
+        return {
+            "tasks": ["label-free"],
+            "channels": [{"name": n, "modality": "other"} for n in names],
+            "labels": {"inputs": self.inputs or names[:1], "targets": self.targets or names[1:]},
+        }

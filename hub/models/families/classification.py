@@ -16,7 +16,8 @@ from hub.models._family import Family, FamilyOptions, register_family
 
 class ClassifierOptions(FamilyOptions):
     output_stride: Literal[8, 16, 32] | None = Field(
-        None, description="Dilate the last stages instead of striding them (see hub.models.nets.classifier)")
+        None, description="Dilate the last stages instead of striding them (see hub.models.nets.classifier)"
+    )
 
 
 @register_family
@@ -39,8 +40,14 @@ class Classifier(Family):
     def build(self, arch: Architecture, in_chans: int, n_outputs: int, pretrained: bool = False) -> nn.Module:
         from hub.models.nets import classifier
 
-        return classifier(arch.backbone, in_chans, n_outputs, dropout=arch.dropout, pretrained=pretrained,
-                          output_stride=self.opts.output_stride)
+        return classifier(
+            arch.backbone,
+            in_chans,
+            n_outputs,
+            dropout=arch.dropout,
+            pretrained=pretrained,
+            output_stride=self.opts.output_stride,
+        )
 
     def n_outputs(self, card: DatasetCard) -> int:
         return len(card.labels.classes or [])

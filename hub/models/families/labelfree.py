@@ -33,8 +33,11 @@ class UNetRegression(Family):
         return len(card.labels.targets or [])
 
     def outputs(self, card: DatasetCard, channels: list[str]) -> dict:
-        return {"meaning": "predicted fluorescence, percentile-normalised (p1 -> 0, p99.8 -> 1 of a typical image)",
-                "axes": "cyx", "channels": list(card.labels.targets or [])}
+        return {
+            "meaning": "predicted fluorescence, percentile-normalised (p1 -> 0, p99.8 -> 1 of a typical image)",
+            "axes": "cyx",
+            "channels": list(card.labels.targets or []),
+        }
 
     def loss(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         if self.opts.loss == "l1":

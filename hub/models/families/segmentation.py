@@ -45,8 +45,11 @@ class SemanticUNet(Family):
 
     def outputs(self, card: DatasetCard, channels: list[str]) -> dict:
         classes = card.labels.semantic or {0: "background", 1: "foreground"}
-        return {"meaning": "semantic label image: one class index per pixel", "axes": "yx",
-                "classes": [classes[k] for k in sorted(classes)]}
+        return {
+            "meaning": "semantic label image: one class index per pixel",
+            "axes": "yx",
+            "classes": [classes[k] for k in sorted(classes)],
+        }
 
     def target(self, label: np.ndarray) -> np.ndarray:
         return (label > 0).astype(np.int64)
@@ -165,8 +168,9 @@ class Embeddings(Family):
         return relabel_sequential(labels)[0].astype(np.int32)
 
 
-def discriminative_loss(emb: torch.Tensor, label: torch.Tensor, delta_v: float, delta_d: float,
-                        gamma: float = 1e-3) -> torch.Tensor:
+def discriminative_loss(
+    emb: torch.Tensor, label: torch.Tensor, delta_v: float, delta_d: float, gamma: float = 1e-3
+) -> torch.Tensor:
     """Variance + distance + regularisation terms for one image: ``emb`` (E, Y, X), ``label`` (Y, X)."""
     e = emb.flatten(1)
     lab = label.flatten()

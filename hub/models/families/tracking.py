@@ -12,8 +12,9 @@ from hub.models.families.segmentation import DeepWatershed, WatershedOptions
 
 class TrackerOptions(WatershedOptions):
     max_gap: int = Field(2, ge=0, le=100, description="Longest gap (frames) a track may bridge")
-    max_distance: float | None = Field(None, gt=0, description="Largest motion per frame in pixels (a length); "
-                                                               "default: the objects' median diameter")
+    max_distance: float | None = Field(
+        None, gt=0, description="Largest motion per frame in pixels (a length); default: the objects' median diameter"
+    )
     divisions: bool = Field(True, description="Detect cell divisions")
 
 
@@ -29,11 +30,14 @@ class DetectLink(DeepWatershed):
     sizes = {**DeepWatershed.sizes, "max_distance": 1}
 
     def outputs(self, card: DatasetCard, channels: list[str]) -> dict:
-        return {"meaning": "per-frame track labels (0 background) and a CTC lineage table (res_track.txt)",
-                "axes": "tyx"}
+        return {
+            "meaning": "per-frame track labels (0 background) and a CTC lineage table (res_track.txt)",
+            "axes": "tyx",
+        }
 
     def link(self, masks: np.ndarray):
         from hub.models.linking import link
 
-        return link(masks, max_gap=self.opts.max_gap, max_distance=self.opts.max_distance,
-                    divisions=self.opts.divisions)
+        return link(
+            masks, max_gap=self.opts.max_gap, max_distance=self.opts.max_distance, divisions=self.opts.divisions
+        )
