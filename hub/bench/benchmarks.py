@@ -9,9 +9,10 @@ from hub.config import build_root
 from hub.curate import open_dataset
 from hub.curate.recipe import load_recipe, recipe_names
 from hub.curate.splits import manifest_sha256
-from hub.errors import IntegrityError, InvalidInput, NotFound
-from hub.metrics import PRIMARY, SUITE_VERSION
+from hub.errors import IntegrityError, NotFound
+from hub.metrics import SUITE_VERSION
 from hub.registry import local_path
+from hub.tasks import get_task
 
 
 def _frozen(spec: BenchmarkSpec, card: DatasetCard, split_sha256: str) -> Benchmark:
@@ -21,7 +22,7 @@ def _frozen(spec: BenchmarkSpec, card: DatasetCard, split_sha256: str) -> Benchm
         dataset=card.ref,
         split_sha256=split_sha256,
         suite_version=SUITE_VERSION,
-        primary_metric=PRIMARY[spec.task],
+        primary_metric=get_task(spec.task).primary,
     )
 
 
@@ -46,24 +47,26 @@ def adhoc_benchmark(dataset: Path, task: str, split: str = "test") -> Benchmark:
     """A benchmark on any curated dataset folder (e.g. one just imported), pinned to its split manifest. On a
     benchmark's frozen dataset it is that benchmark (its labels, inputs and targets) on ``split``; leaderboards
     count only the frozen split."""
-    if task not in PRIMARY:
-        raise InvalidInput(f"unknown task {task!r} (known: {', '.join(PRIMARY)})")
+    spec = get_task(task)
+    task = spec.key
     ds = open_dataset(dataset)
     card = ds.card
     sha = manifest_sha256(ds.split_manifest)
     for b in benchmarks():
         if (b.name, b.dataset, b.split_sha256) == (f"{card.name}/{task}", card.ref, sha):
             return b.model_copy(update={"split": split})
-    label = {"tracking": "tracks", "instance": "instances", "semantic": "instances"}.get(task)
-    spec = BenchmarkSpec(
-        task=task,
-        split=split,
-        label=label,
-        seg_label="segmentation" if task == "tracking" else None,
-        inputs=card.labels.inputs if task == "label-free" else None,
-        targets=card.labels.targets if task == "label-free" else None,
+    return _frozen(
+        BenchmarkSpec(
+            task=task,
+            split=split,
+            label=spec.label,
+            seg_label=spec.seg_label,
+            inputs=card.labels.inputs if spec.channel_targets else None,
+            targets=card.labels.targets if spec.channel_targets else None,
+        ),
+        card,
+        sha,
     )
-    return _frozen(spec, card, sha)
 
 
 def benchmark_dataset(bench: Benchmark, dataset: str | Path | None = None, registry: str | None = None) -> Path:

@@ -15,6 +15,7 @@ from hub.errors import IntegrityError, InvalidInput
 from hub.metrics import TrackingTruth
 from hub.ome import lineage_from_attrs, open_image
 from hub.safety import inside
+from hub.tasks import get_task
 
 
 def split_ids(bench: Benchmark, ds: Dataset) -> list[str]:
@@ -41,21 +42,38 @@ def target_channels(bench: Benchmark, ds: Dataset) -> list[int]:
 
 
 def truth(bench: Benchmark, ds: Dataset, sid: str):
-    """The truth of one sample: a label image, a class index, target channels or a :class:`TrackingTruth`."""
-    if bench.task == "instance":
-        return _label(ds, sid, bench.label or "instances")
-    if bench.task == "semantic":
-        return (_label(ds, sid, bench.label or "instances") > 0).astype(np.uint8)
-    if bench.task == "classification":
-        value = ds.sample(sid)["class"]
-        if value == "":
-            raise InvalidInput(f"sample {sid!r} has no class", ds.path / "samples.csv")
-        return int(value)
-    if bench.task == "label-free":
-        img = ds.image(sid)
-        arr = img.read()
-        return (arr if "c" in img.axes else arr[None])[target_channels(bench, ds)].astype(np.float32)
-    img = ds.image(sid)  # tracking
+    """The truth of one sample, as its task reads it (:attr:`hub.tasks.TaskSpec.truth`)."""
+    return get_task(bench.task).truth(bench, ds, sid)
+
+
+def truth_instance(bench: Benchmark, ds: Dataset, sid: str) -> np.ndarray:
+    """An instance label image."""
+    return _label(ds, sid, bench.label or "instances")
+
+
+def truth_semantic(bench: Benchmark, ds: Dataset, sid: str) -> np.ndarray:
+    """A foreground mask (0/1) of the instance label image."""
+    return (_label(ds, sid, bench.label or "instances") > 0).astype(np.uint8)
+
+
+def truth_classification(bench: Benchmark, ds: Dataset, sid: str) -> int:
+    """A class index."""
+    value = ds.sample(sid)["class"]
+    if value == "":
+        raise InvalidInput(f"sample {sid!r} has no class", ds.path / "samples.csv")
+    return int(value)
+
+
+def truth_labelfree(bench: Benchmark, ds: Dataset, sid: str) -> np.ndarray:
+    """The target channels, float32 (C, Y, X)."""
+    img = ds.image(sid)
+    arr = img.read()
+    return (arr if "c" in img.axes else arr[None])[target_channels(bench, ds)].astype(np.float32)
+
+
+def truth_tracking(bench: Benchmark, ds: Dataset, sid: str) -> TrackingTruth:
+    """The track masks of a movie with their lineage, and the sparse segmentation truth where there is one."""
+    img = ds.image(sid)
     name = bench.label or "tracks"
     masks = _label(ds, sid, name)
     attrs = img.label_attrs(name)
@@ -144,7 +162,7 @@ def verify_truth(bench: Benchmark, ds: Dataset) -> list[str]:
                 f"in the split manifest of {bench.dataset}",
                 path,
             )
-        if bench.task == "classification" and rows[sid].get("class", "") != hashed_class:
+        if rows[sid].get("class", "") not in ("", hashed_class):  # the class a classification benchmark scores
             raise IntegrityError(
                 f"sample {sid!r}: class {rows[sid].get('class')!r} in {SAMPLES} is not the class "
                 f"{hashed_class} the content SHA-256 covers",

@@ -1,7 +1,7 @@
 """Contract layer: pydantic cards with a YAML round trip and JSON Schema export."""
 
 from hub.cards._yaml import dump_card, load_card, parse_card, save_card
-from hub.cards.benchmark import MODEL_TASK, Benchmark, BenchmarkSpec, EvalResult
+from hub.cards.benchmark import Benchmark, BenchmarkSpec, EvalResult
 from hub.cards.dataset import (
     Acquisition,
     Channel,
@@ -15,6 +15,7 @@ from hub.cards.dataset import (
     SplitInfo,
     Statistics,
     Task,
+    TaskKey,
     Terms,
 )
 from hub.cards.model import (
@@ -34,7 +35,6 @@ from hub.cards.model import (
 SCHEMAS = {"dataset": DatasetCard, "model": ModelCard, "benchmark": Benchmark, "result": EvalResult}
 
 __all__ = [
-    "MODEL_TASK",
     "Benchmark",
     "BenchmarkSpec",
     "EvalResult",
@@ -62,6 +62,7 @@ __all__ = [
     "SplitInfo",
     "Statistics",
     "Task",
+    "TaskKey",
     "Terms",
     "dump_card",
     "load_card",

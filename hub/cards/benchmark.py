@@ -6,24 +6,13 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from hub.cards.dataset import _Model
-
-BenchTask = Literal["classification", "semantic", "instance", "tracking", "label-free"]
-
-#: Benchmark task -> the model task that can be run on it.
-MODEL_TASK = {
-    "classification": "classification",
-    "semantic": "semantic-segmentation",
-    "instance": "instance-segmentation",
-    "tracking": "tracking",
-    "label-free": "label-free",
-}
+from hub.cards.dataset import TaskKey, _Model
 
 
 class BenchmarkSpec(_Model):
     """A benchmark as a dataset recipe declares it (``benchmarks:`` in ``datasets/NAME/recipe.yaml``)."""
 
-    task: BenchTask
+    task: TaskKey
     split: str = "test"
     label: str | None = Field(None, description="Label image holding the truth (instances, tracks)")
     seg_label: str | None = Field(None, description="Sparse segmentation truth for SEG (tracking)")
@@ -50,7 +39,7 @@ class EvalResult(_Model):
     dataset: str
     split: str
     split_sha256: str
-    task: BenchTask
+    task: TaskKey
     suite_version: str
     parameters: dict[str, Any] = Field(default_factory=dict, description="Metric parameters (thresholds, ...)")
     model: str = Field(description="Model name@version, or the submitter's name for predictions")

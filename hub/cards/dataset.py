@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import re
 from enum import StrEnum
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema, field_validator, model_validator
+
+from hub.tasks import task_keys, task_names
 
 SEMVER = re.compile(r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-[0-9A-Za-z.-]+)?$")
 NAME = re.compile(r"^[a-z0-9][a-z0-9-]*[a-z0-9]$")
@@ -16,12 +18,22 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", use_enum_values=True)
 
 
-class Task(StrEnum):
-    classification = "classification"
-    semantic_segmentation = "semantic-segmentation"
-    instance_segmentation = "instance-segmentation"
-    tracking = "tracking"
-    label_free = "label-free"
+def _card_task(value: str) -> str:
+    if value not in task_names():
+        raise ValueError(f"unknown task {value!r} (known: {', '.join(task_names())})")
+    return value
+
+
+def _bench_task(value: str) -> str:
+    if value not in task_keys():
+        raise ValueError(f"unknown benchmark task {value!r} (known: {', '.join(task_keys())})")
+    return value
+
+
+#: A task as cards name it (``instance-segmentation``), one of :func:`hub.tasks.task_names`.
+Task = Annotated[str, AfterValidator(_card_task), WithJsonSchema({"type": "string", "enum": task_names()})]
+#: A task as benchmark names and result records name it (``instance``), one of :func:`hub.tasks.task_keys`.
+TaskKey = Annotated[str, AfterValidator(_bench_task), WithJsonSchema({"type": "string", "enum": task_keys()})]
 
 
 class Modality(StrEnum):

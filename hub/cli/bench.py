@@ -10,6 +10,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from hub.cli.registry import REGISTRY_HELP, console
+from hub.tasks import get_task
 
 
 def _fmt(v) -> str:
@@ -84,7 +85,7 @@ def register(app: typer.Typer) -> None:
 
             sha = Registry(registry).publish_result(record)
         if as_json:
-            extra = {"per_sequence": record["per_sample"]} if result.task == "tracking" else {}
+            extra = {"per_sequence": record["per_sample"]} if get_task(result.task).sequences else {}
             typer.echo(json.dumps({**record, **extra, "published_sha256": sha}))
             return
         ci = result.ci95

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass, field
+from operator import attrgetter
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +21,7 @@ from hub.curate.splits import manifest_sha256
 from hub.curate.stats import channel_statistics
 from hub.errors import CellHubError
 from hub.ome import lineage_from_attrs, open_image, validate_ngff
+from hub.tasks import get_task
 
 PLACEHOLDER = "not recorded"
 NEAR_DUPLICATE_BITS = 2  # dHash Hamming distance at or below which two images are near-duplicate candidates
@@ -155,21 +157,16 @@ def _check_card(card: DatasetCard, f: Findings, where: str) -> None:
         f.add("warning", "card", "terms.sources not recorded", file=where)
     if t.license.lower() == "unknown":
         f.add("info", "card", f"licence unknown; terms: {t.terms}", file=where)
-    if "semantic-segmentation" in card.tasks and not card.labels.semantic:
-        f.add(
-            "warning",
-            "card",
-            "labels.semantic missing: the semantic classes of a segmentation task are not declared",
-            file=where,
-        )
     if card.acquisition.pixel_size.unknown:
         f.add(
             "warning", "card", "acquisition.pixel_size is unknown: physical measurements are not possible", file=where
         )
     if card.acquisition.organism == PLACEHOLDER:
         f.add("warning", "card", "acquisition.organism not recorded", file=where)
-    if "tracking" in card.tasks and card.acquisition.frame_interval is None:
-        f.add("warning", "card", "acquisition.frame_interval missing for a time-lapse dataset", file=where)
+    for task in card.tasks:  # the card fields each of its tasks needs
+        for path, why in get_task(task).card_needs:
+            if not attrgetter(path)(card):
+                f.add("warning", "card", f"{path} missing: {why}", file=where)
 
 
 def _check_splits(ds, rows: list[dict], f: Findings, guard: int) -> None:

@@ -14,27 +14,7 @@ from hub.metrics.tracking import TrackingPrediction, TrackingTruth, sequence_met
 #: Version of the metric conventions; a result record pins it.
 SUITE_VERSION = "1.0"
 
-#: Task name -> dataset-level metric function.
-SUITES = {
-    "classification": classification_metrics,
-    "semantic": semantic_metrics,
-    "instance": instance_metrics,
-    "tracking": tracking_metrics,
-    "label-free": labelfree_metrics,
-}
-
-#: Task name -> the metric a leaderboard ranks by (higher is better for all of them).
-PRIMARY = {
-    "instance": "acc@[.5:.95]",
-    "semantic": "dice",
-    "tracking": "TRA",
-    "classification": "macro_f1",
-    "label-free": "pearson_r",
-}
-
 __all__ = [
-    "PRIMARY",
-    "SUITES",
     "SUITE_VERSION",
     "TAUS",
     "InstanceCounts",

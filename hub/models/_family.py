@@ -16,6 +16,7 @@ from torch import nn
 
 from hub.cards import Architecture, DatasetCard
 from hub.errors import InvalidInput
+from hub.tasks import get_task
 
 _FAMILIES: dict[str, type[Family]] = {}
 
@@ -164,17 +165,8 @@ def families() -> dict[str, str]:
 
 
 def family_for_task(task: str) -> str:
-    """The default family of a task."""
-    defaults = {
-        "classification": "classifier",
-        "semantic-segmentation": "unet",
-        "instance-segmentation": "deep-watershed",
-        "tracking": "detect-link",
-        "label-free": "unet-regression",
-    }
-    if task not in defaults:
-        raise InvalidInput(f"unknown task {task!r} (known: {', '.join(defaults)})")
-    return defaults[task]
+    """The default family of a task (:attr:`hub.tasks.TaskSpec.default_family`)."""
+    return get_task(task).default_family
 
 
 def build_network(

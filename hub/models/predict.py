@@ -20,6 +20,7 @@ from hub.curate import open_dataset
 from hub.curate._files import IMAGE_SUFFIXES, grey_or_colour, image_files, read_image_file
 from hub.errors import InvalidInput
 from hub.models.model import Model
+from hub.tasks import get_task
 
 
 def _as_model_input(model: Model, image: np.ndarray, axes: str, source: Path) -> np.ndarray:
@@ -36,7 +37,7 @@ def _from_files(model: Model, path: Path) -> Iterator[tuple[str, np.ndarray]]:
     files = [path] if path.is_file() else image_files(path)
     if not files:
         raise InvalidInput(f"no image files ({', '.join(IMAGE_SUFFIXES)}) in the folder", path)
-    if model.card.task == "tracking":
+    if get_task(model.card.task).sequences:
         if path.is_file():  # one multi-page TIFF movie (T, Y, X) or (T, C, Y, X)
             yield path.stem, read_image_file(path)
         else:  # a folder of frames, e.g. a CTC sequence folder t000.tif ...
@@ -68,11 +69,11 @@ def _from_dataset(model: Model, path: Path, split: str | None) -> Iterator[tuple
             path / "card.yaml",
         )
     index = [names.index(c) for c in model.card.channel_names]
-    tracking = model.card.task == "tracking"
+    sequences = get_task(model.card.task).sequences
     for row in ds.samples:
         if split and row["split"] != split:
             continue
-        if tracking != (int(row.get("frames") or 0) > 0):
+        if sequences != (int(row.get("frames") or 0) > 0):
             continue
         img = ds.image(row["id"])
         arr = img.read()
@@ -91,32 +92,47 @@ def samples(model: Model, path: str | Path, split: str | None = None) -> Iterato
     return _from_files(model, path)
 
 
+def write_label_image(pred: np.ndarray, sid: str, folder: Path, rows: list) -> None:
+    """``<id>.tif``: an integer label image (uint16, or uint32 past 65535 labels)."""
+    _write_tif(pred.astype(np.uint16 if pred.max() < 2**16 else np.uint32), folder / f"{sid}.tif")
+
+
+def write_float_image(pred: np.ndarray, sid: str, folder: Path, rows: list) -> None:
+    """``<id>.tif``: float32 channels, ``(Y, X)`` for one."""
+    _write_tif(pred, folder / f"{sid}.tif")
+
+
+def _write_tif(pred: np.ndarray, path: Path) -> None:
+    tifffile.imwrite(path, pred[0] if pred.ndim == 3 and len(pred) == 1 else pred, compression="zlib")
+
+
+def write_ctc_tracks(pred: tuple, sid: str, folder: Path, rows: list) -> None:
+    """``<id>_RES/``: a CTC result folder (masks and ``res_track.txt``)."""
+    from hub.models.linking import write_ctc_result
+
+    masks, tracks = pred
+    write_ctc_result(masks, tracks, folder / f"{sid}_RES")
+
+
+def write_class_scores(pred: np.ndarray, sid: str, folder: Path, rows: list) -> None:
+    """A row of ``predictions.csv`` (written once every sample is predicted)."""
+    rows.append((sid, pred))
+
+
 def predict_to(
     model: Model, source: str | Path, out: str | Path, split: str | None = None, scale: float = 1.0
 ) -> list[str]:
     """Predict every sample of ``source`` into the new folder ``out``; returns the sample ids. ``scale``
-    resizes each image before the network (outputs keep the image's size)."""
-    from hub.models.linking import write_ctc_result
-
+    resizes each image before the network (outputs keep the image's size). Each prediction is written by its
+    task's writer (:attr:`hub.tasks.TaskSpec.write`)."""
     items = samples(model, source, split)  # streamed: one image in memory at a time
     done: list[str] = []
-    task, rows = model.card.task, []
+    write, rows = get_task(model.card.task).write, []
     with new_folder(out) as tmp:
         with progress_bar() as bar:
             job = bar.add_task(f"predicting with {model.card.ref}", total=None)
             for sid, image in items:
-                if task == "tracking":
-                    masks, tracks = model.predict(image, scale)
-                    write_ctc_result(masks, tracks, tmp / f"{sid}_RES")
-                elif task == "classification":
-                    rows.append((sid, model.predict(image, scale)))
-                else:
-                    pred = model.predict(image, scale)
-                    if task != "label-free":
-                        pred = pred.astype(np.uint16 if pred.max() < 2**16 else np.uint32)
-                    tifffile.imwrite(
-                        tmp / f"{sid}.tif", pred[0] if pred.ndim == 3 and len(pred) == 1 else pred, compression="zlib"
-                    )
+                write(model.predict(image, scale), sid, tmp, rows)
                 bar.advance(job)
                 done.append(sid)
         if not done:

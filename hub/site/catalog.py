@@ -6,19 +6,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from hub.bench import benchmarks, verified_leaderboard
-from hub.cards import MODEL_TASK, Benchmark, DatasetCard, ModelCard, Task, parse_card
+from hub.cards import Benchmark, DatasetCard, ModelCard, parse_card
 from hub.errors import NotFound, RegistryError
 from hub.registry import Registry
 from hub.registry.ref import Ref
-
-#: Metrics a leaderboard shows beside the primary one, per benchmark task (those present in its records).
-SECONDARY = {
-    "instance": ["acc@0.5", "f1@0.5", "pq@0.5"],
-    "semantic": ["iou"],
-    "tracking": ["DET", "LNK", "SEG", "division_f1@2"],
-    "classification": ["accuracy", "balanced_accuracy", "macro_auroc"],
-    "label-free": ["ssim", "psnr", "nrmse"],
-}
+from hub.tasks import get_task, task_names
 
 
 @dataclass
@@ -92,14 +84,16 @@ class Catalog:
     def task_counts(self) -> list[dict]:
         """Per task: how many datasets, models, benchmarks and leaderboard entries the hub holds."""
         rows = []
-        for task in (t.value for t in Task):
+        for task in task_names():
             rows.append(
                 {
                     "task": task,
                     "datasets": sum(task in d.card.tasks for d in self.datasets),
                     "models": sum(m.card.task == task for m in self.models),
-                    "benchmarks": sum(MODEL_TASK[b.bench.task] == task for b in self.benchmarks),
-                    "results": sum(len(b.board["rows"]) for b in self.benchmarks if MODEL_TASK[b.bench.task] == task),
+                    "benchmarks": sum(get_task(b.bench.task).name == task for b in self.benchmarks),
+                    "results": sum(
+                        len(b.board["rows"]) for b in self.benchmarks if get_task(b.bench.task).name == task
+                    ),
                 }
             )
         return rows
@@ -127,7 +121,7 @@ def _versions(registry: Registry, kind: str) -> dict[str, list[dict]]:
 
 
 def _columns(bench: Benchmark, rows: list[dict]) -> list[str]:
-    return [m for m in SECONDARY.get(bench.task, []) if any(m in (r["metrics"] or {}) for r in rows)]
+    return [m for m in get_task(bench.task).secondary if any(m in (r["metrics"] or {}) for r in rows)]
 
 
 def read_catalog(registry: Registry) -> Catalog:

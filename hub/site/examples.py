@@ -9,10 +9,11 @@ from pathlib import Path
 import numpy as np
 
 from hub.bench.truth import truth
-from hub.cards import MODEL_TASK, Benchmark
+from hub.cards import Benchmark
 from hub.curate.dataset import Dataset
 from hub.errors import InvalidInput
 from hub.site.figures import Group, save_png
+from hub.tasks import get_task
 from hub.viz.preview import fit, labelled_box, to_rgb
 
 CROP = 512
@@ -22,7 +23,7 @@ TRACK_FRAMES = 6
 
 def example_benchmark(task: str, training_dataset: str | None, candidates: list[Benchmark]) -> Benchmark | None:
     """The benchmark to draw a model's examples from: one of its task, on its training dataset if possible."""
-    fitting = [b for b in candidates if MODEL_TASK[b.task] == task]
+    fitting = [b for b in candidates if get_task(b.task).name == task]
     fitting.sort(key=lambda b: b.dataset != training_dataset)
     return fitting[0] if fitting else None
 
@@ -68,7 +69,7 @@ def _count(lab: np.ndarray) -> int:
     return int(len(np.unique(lab[lab > 0])))
 
 
-def _segmentation(model, ds, bench, site, folder) -> list[Group]:
+def draw_instance(model, ds, bench, site, folder) -> list[Group]:
     rows = sorted((r for r in ds.samples if r["split"] == bench.split), key=lambda r: int(r["objects"] or 0))
     picks = [rows[len(rows) // 4], rows[(3 * len(rows)) // 4]] if len(rows) > 1 else rows
     groups = []
@@ -100,7 +101,7 @@ def _segmentation(model, ds, bench, site, folder) -> list[Group]:
     return groups
 
 
-def _label_free(model, ds, bench, site, folder) -> list[Group]:
+def draw_labelfree(model, ds, bench, site, folder) -> list[Group]:
     sid = ds.ids(bench.split)[0]
     image = _model_input(model, ds, sid)
     true = np.asarray(truth(bench, ds, sid))
@@ -125,7 +126,7 @@ def _label_free(model, ds, bench, site, folder) -> list[Group]:
     return [group]
 
 
-def _classification(model, ds, bench, site, folder) -> list[Group]:
+def draw_classification(model, ds, bench, site, folder) -> list[Group]:
     classes = ds.card.labels.classes or []
     outputs = model.card.outputs.classes or classes
     first = {}
@@ -151,7 +152,7 @@ def _classification(model, ds, bench, site, folder) -> list[Group]:
     return [group]
 
 
-def _tracking(model, ds, bench, site, folder) -> list[Group]:
+def draw_tracking(model, ds, bench, site, folder) -> list[Group]:
     sid = ds.ids(bench.split)[0]
     img = ds.image(sid)
     n = min(TRACK_FRAMES, img.array().shape[0])
@@ -179,15 +180,9 @@ def _tracking(model, ds, bench, site, folder) -> list[Group]:
     return groups
 
 
-DRAW = {
-    "instance": _segmentation,
-    "semantic": _segmentation,
-    "label-free": _label_free,
-    "classification": _classification,
-    "tracking": _tracking,
-}
+draw_semantic = draw_instance
 
 
 def model_examples(model, ds: Dataset, bench: Benchmark, site: Path, folder: str) -> list[Group]:
     """Run ``model`` on a few samples of ``bench``'s split of ``ds``; write the panels under ``site/folder``."""
-    return DRAW[bench.task](model, ds, bench, site, folder)
+    return get_task(bench.task).draw(model, ds, bench, site, folder)

@@ -1,0 +1,136 @@
+"""The score of a prediction folder on a benchmark split, one function per task (:attr:`TaskSpec.score`).
+
+Each returns ``(metrics, per-sample scores, ci95)``: the task's metric suite over the split, and a bootstrap
+95% interval of the primary metric (samples resampled with replacement, 1000 draws, seed 0; for pooled
+instance metrics the per-image counts are resampled and pooled again; classification recomputes macro F1).
+Predictions are read one sample at a time, each checked against its truth's shape.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from hub._progress import progress_bar
+from hub.bench.predictions import (
+    prediction_files,
+    read_channels,
+    read_class_csv,
+    read_ctc_result,
+    read_label_image,
+)
+from hub.bench.truth import truth
+from hub.cards import Benchmark
+from hub.errors import InvalidInput
+from hub.metrics import classification_metrics, instance_counts, instance_metrics
+from hub.tasks import get_task
+
+N_BOOT, SEED = 1000, 0
+Scores = tuple[dict, list[dict], list]
+
+
+def _pairs(bench: Benchmark, ds, ids: list[str], folder: Path, read: Callable[[Path, Any], Any]) -> Iterator:
+    """Yield (truth, prediction) per sample, read one at a time (bounded memory)."""
+    files = prediction_files(folder, ids, tracking=get_task(bench.task).sequences)
+    with progress_bar() as bar:
+        job = bar.add_task(f"scoring {bench.name}", total=len(ids))
+        for sid in ids:
+            t = truth(bench, ds, sid)
+            yield t, read(files[sid], t)
+            bar.advance(job)
+
+
+def _bootstrap(values: np.ndarray, stat) -> list[float | None]:
+    """95% percentile interval of ``stat(values[idx])`` over resampled index sets."""
+    n = len(values)
+    if n == 0:
+        return [None, None]
+    idx = np.random.default_rng(SEED).integers(0, n, size=(N_BOOT, n))
+    draws = np.array([stat(values[i]) for i in idx], dtype=float)
+    draws = draws[np.isfinite(draws)]
+    if not len(draws):
+        return [None, None]
+    lo, hi = np.percentile(draws, [2.5, 97.5])
+    return [float(lo), float(hi)]
+
+
+def _per_sample_ci(per_sample: list[dict], name: str) -> list:
+    vals = np.array([s.get(name, np.nan) for s in per_sample], float)
+    return _bootstrap(vals, lambda v: np.nanmean(v) if np.isfinite(v).any() else np.nan)
+
+
+def _mean_of_samples(bench: Benchmark, ds, ids: list[str], folder: Path, read, **suite_kwargs) -> Scores:
+    """The task's suite over all pairs; the interval of the per-sample mean of the primary metric."""
+    spec = get_task(bench.task)
+    truths, preds = zip(*_pairs(bench, ds, ids, folder, read))
+    out = spec.suite(list(truths), list(preds), **suite_kwargs)
+    return out["metrics"], out["per_sample"], _per_sample_ci(out["per_sample"], spec.primary)
+
+
+def score_classification(bench: Benchmark, ds, ids: list[str], folder: Path) -> Scores:
+    classes = list(ds.card.labels.classes or [])
+    y = np.array([truth(bench, ds, sid) for sid in ids])
+    score, probs = read_class_csv(folder, ids, classes)
+    out = classification_metrics(y, score, classes=list(range(len(classes))))
+    pred = score.argmax(1) if probs else score
+    k = len(classes)
+
+    def macro_f1(i):
+        cm = np.bincount(y[i] * k + pred[i], minlength=k * k).reshape(k, k)
+        tp = np.diag(cm)
+        denom = cm.sum(0) + cm.sum(1)
+        return np.mean(np.where(denom > 0, 2 * tp / np.maximum(denom, 1), 0))
+
+    ci = _bootstrap(np.arange(len(ids)), macro_f1)
+    metrics = dict(out["metrics"])
+    for j, name in enumerate(classes):  # per-class recall and F1, by class name
+        metrics[f"recall/{name}"] = out["per_class"][str(j)]["recall"]
+        metrics[f"f1/{name}"] = out["per_class"][str(j)]["f1"]
+    return metrics, out["per_sample"], ci
+
+
+def score_instance(bench: Benchmark, ds, ids: list[str], folder: Path) -> Scores:
+    pairs = list(_pairs(bench, ds, ids, folder, lambda f, t: read_label_image(f, t.shape)))
+    out = instance_metrics([t for t, _ in pairs], [p for _, p in pairs])
+    counts = [instance_counts(t, p) for t, p in pairs]
+    tp = np.array([c.tp for c in counts], float)
+    n_t = np.array([c.n_true for c in counts], float)[:, None]
+    n_p = np.array([c.n_pred for c in counts], float)[:, None]
+
+    def pooled_acc(i):
+        t_, d = tp[i].sum(0), (n_t[i] + n_p[i]).sum(0) - tp[i].sum(0)
+        return np.mean(np.where(d > 0, t_ / np.maximum(d, 1), 0))
+
+    return out["metrics"], out["per_sample"], _bootstrap(np.arange(len(ids)), pooled_acc)
+
+
+def _foreground(path: Path, t: np.ndarray) -> np.ndarray:
+    p = read_label_image(path, t.shape)
+    if p.max() > 1:
+        raise InvalidInput(
+            f"semantic prediction has class {int(p.max())}; classes are 0 (background) and 1 (foreground)", path
+        )
+    return p
+
+
+def score_semantic(bench: Benchmark, ds, ids: list[str], folder: Path) -> Scores:
+    return _mean_of_samples(bench, ds, ids, folder, _foreground, classes=[1])
+
+
+def score_labelfree(bench: Benchmark, ds, ids: list[str], folder: Path) -> Scores:
+    return _mean_of_samples(bench, ds, ids, folder, lambda f, t: read_channels(f, t.shape))
+
+
+def score_tracking(bench: Benchmark, ds, ids: list[str], folder: Path) -> Scores:
+    return _mean_of_samples(bench, ds, ids, folder, lambda f, t: read_ctc_result(f, t.masks.shape))
+
+
+def binarise(folder: Path) -> None:
+    """Instance label TIFFs -> foreground masks, so an instance model also enters the semantic benchmark."""
+    import tifffile
+
+    for p in folder.glob("*.tif"):
+        tifffile.imwrite(p, (tifffile.imread(p) > 0).astype(np.uint8), compression="zlib")

@@ -1,0 +1,223 @@
+"""The task registry: every fact about a task of the hub, in one :class:`TaskSpec` per task.
+
+Code that behaves differently per task asks the task's spec (``get_task(bench.task).primary``,
+``spec.truth(bench, ds, sid)``) instead of comparing task names. A task has one spec and two spellings, both
+frozen in published files: the card name (``instance-segmentation``: dataset and model cards) and the
+benchmark key (``instance``: benchmark names ``DATASET/KEY`` and result records). :func:`get_task` accepts
+either; nothing else normalises task names.
+
+This module sits low in the layers (it imports only :mod:`hub.metrics`). Behaviour that lives in a higher
+layer (reading truth, scoring predictions, writing predictions, drawing examples for the site) is named here
+as a :class:`Hook`, ``"module:function"``, imported on first call. Adding a task = one ``register_task`` call
+below plus its hook functions (see CONTRIBUTING.md).
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+from hub.errors import InvalidInput
+from hub.metrics import (
+    TAUS,
+    classification_metrics,
+    instance_metrics,
+    labelfree_metrics,
+    semantic_metrics,
+    tracking_metrics,
+)
+
+
+@dataclass(frozen=True)
+class Hook:
+    """A function of a higher layer, ``"package.module:function"``, imported when first called."""
+
+    target: str
+
+    def resolve(self) -> Callable[..., Any]:
+        module, _, name = self.target.partition(":")
+        fn: Callable[..., Any] = getattr(importlib.import_module(module), name)
+        return fn
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.resolve()(*args, **kwargs)
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """One task: its names, metric suite, ranking, truth and prediction formats, and hooks.
+
+    - ``name`` / ``key``: the card spelling and the benchmark spelling (see the module docstring).
+    - ``suite`` / ``parameters``: the dataset-level metric function and the parameters a result record pins.
+    - ``primary`` / ``secondary``: the metric a leaderboard ranks by (higher is better) and those shown beside it.
+    - ``label`` / ``seg_label``: the label images that hold the truth by default (``None``: not a label image).
+    - ``channel_targets``: the truth is a set of image channels (``inputs``/``targets`` of the benchmark).
+    - ``sequences``: a sample is a movie; per-sample scores are per sequence.
+    - ``model_tasks``: card tasks of the models a benchmark of this task can run (the first is the task itself;
+      the others' predictions pass ``adapt`` first, e.g. instance labels binarised for a semantic benchmark).
+    - ``hf_task`` / ``hf_pipeline`` / ``bioimageio_tag``: the Hugging Face task type of a model card's results,
+      whether it is also the card's pipeline tag (Hugging Face has no tracking pipeline), and the bioimage.io tag.
+    - ``card_needs``: (dataset card field, why) pairs the validator warns about when the field is empty.
+    - ``default_family``: the model family a recipe gets when it names none.
+    - hooks: ``truth(bench, ds, sid)`` one sample's truth; ``score(bench, ds, ids, folder)`` -> (metrics,
+      per-sample scores, bootstrap 95% interval of the primary metric); ``write(prediction, sid, folder, rows)``
+      one model prediction into a prediction folder (or a row of its table); ``draw(model, ds, bench, site,
+      folder)`` the site's example panels.
+    """
+
+    name: str
+    key: str
+    suite: Callable[..., dict[str, Any]]
+    primary: str
+    secondary: tuple[str, ...]
+    truth: Hook
+    score: Hook
+    write: Hook
+    draw: Hook
+    hf_task: str
+    bioimageio_tag: str
+    default_family: str
+    parameters: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    label: str | None = None
+    seg_label: str | None = None
+    channel_targets: bool = False
+    sequences: bool = False
+    model_tasks: tuple[str, ...] = ()
+    adapt: Hook | None = None
+    card_needs: tuple[tuple[str, str], ...] = ()
+    hf_pipeline: bool = True
+
+    def accepts(self, model_task: str) -> bool:
+        """Whether a model of card task ``model_task`` can be scored on a benchmark of this task."""
+        return model_task == self.name or model_task in self.model_tasks
+
+
+_TASKS: dict[str, TaskSpec] = {}
+_BY_KEY: dict[str, TaskSpec] = {}
+
+
+def register_task(spec: TaskSpec) -> TaskSpec:
+    """Add a task to the registry (its name and key must both be new)."""
+    for spelling in (spec.name, spec.key):
+        if spelling in _TASKS or spelling in _BY_KEY:
+            raise ValueError(f"task {spelling!r} is already registered")
+    _TASKS[spec.name] = spec
+    _BY_KEY[spec.key] = spec
+    return spec
+
+
+def get_task(name: str) -> TaskSpec:
+    """The spec of a task, by card name (``instance-segmentation``) or benchmark key (``instance``)."""
+    spec = _TASKS.get(name) or _BY_KEY.get(name)
+    if spec is None:
+        raise InvalidInput(f"unknown task {name!r} (known: {', '.join(_TASKS)})")
+    return spec
+
+
+def tasks() -> list[TaskSpec]:
+    """Every registered task, in registration order."""
+    return list(_TASKS.values())
+
+
+def task_names() -> list[str]:
+    """The card names of every task (the values of ``DatasetCard.tasks`` and ``ModelCard.task``)."""
+    return list(_TASKS)
+
+
+def task_keys() -> list[str]:
+    """The benchmark keys of every task (the ``TASK`` of a benchmark name ``DATASET/TASK``)."""
+    return list(_BY_KEY)
+
+
+def _hooks(key: str, writer: str) -> dict[str, Hook]:
+    """The standard hook functions of a task: ``truth_KEY``, ``score_KEY``, ``draw_KEY`` and the named writer."""
+    fn = key.replace("-", "")
+    return {
+        "truth": Hook(f"hub.bench.truth:truth_{fn}"),
+        "score": Hook(f"hub.bench.scoring:score_{fn}"),
+        "write": Hook(f"hub.models.predict:{writer}"),
+        "draw": Hook(f"hub.site.examples:draw_{fn}"),
+    }
+
+
+register_task(
+    TaskSpec(
+        name="classification",
+        key="classification",
+        suite=classification_metrics,
+        primary="macro_f1",
+        secondary=("accuracy", "balanced_accuracy", "macro_auroc"),
+        hf_task="image-classification",
+        bioimageio_tag="image-classification",
+        default_family="classifier",
+        **_hooks("classification", "write_class_scores"),
+    )
+)
+register_task(
+    TaskSpec(
+        name="semantic-segmentation",
+        key="semantic",
+        suite=semantic_metrics,
+        primary="dice",
+        secondary=("iou",),
+        label="instances",
+        model_tasks=("instance-segmentation",),
+        card_needs=(("labels.semantic", "the semantic classes of a segmentation task are not declared"),),
+        adapt=Hook("hub.bench.scoring:binarise"),
+        hf_task="image-segmentation",
+        bioimageio_tag="semantic-segmentation",
+        default_family="unet",
+        **_hooks("semantic", "write_label_image"),
+    )
+)
+register_task(
+    TaskSpec(
+        name="instance-segmentation",
+        key="instance",
+        suite=instance_metrics,
+        primary="acc@[.5:.95]",
+        secondary=("acc@0.5", "f1@0.5", "pq@0.5"),
+        parameters=MappingProxyType({"taus": list(TAUS)}),
+        label="instances",
+        hf_task="image-segmentation",
+        bioimageio_tag="instance-segmentation",
+        default_family="deep-watershed",
+        **_hooks("instance", "write_label_image"),
+    )
+)
+register_task(
+    TaskSpec(
+        name="tracking",
+        key="tracking",
+        suite=tracking_metrics,
+        primary="TRA",
+        secondary=("DET", "LNK", "SEG", "division_f1@2"),
+        parameters=MappingProxyType({"division_tolerances": [0, 2]}),
+        label="tracks",
+        seg_label="segmentation",
+        sequences=True,
+        card_needs=(("acquisition.frame_interval", "the frame interval of a time-lapse dataset is not declared"),),
+        hf_task="image-segmentation",
+        hf_pipeline=False,
+        bioimageio_tag="instance-segmentation",
+        default_family="detect-link",
+        **_hooks("tracking", "write_ctc_tracks"),
+    )
+)
+register_task(
+    TaskSpec(
+        name="label-free",
+        key="label-free",
+        suite=labelfree_metrics,
+        primary="pearson_r",
+        secondary=("ssim", "psnr", "nrmse"),
+        channel_targets=True,
+        hf_task="image-to-image",
+        bioimageio_tag="in-silico-labeling",
+        default_family="unet-regression",
+        **_hooks("label-free", "write_float_image"),
+    )
+)
