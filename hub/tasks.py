@@ -18,7 +18,7 @@ import importlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any
+from typing import Any, TypedDict
 
 from hub.errors import InvalidInput
 from hub.metrics import (
@@ -132,15 +132,22 @@ def task_keys() -> list[str]:
     return list(_BY_KEY)
 
 
-def _hooks(key: str, writer: str) -> dict[str, Hook]:
+class _Hooks(TypedDict):
+    truth: Hook
+    score: Hook
+    write: Hook
+    draw: Hook
+
+
+def _hooks(key: str, writer: str) -> _Hooks:
     """The standard hook functions of a task: ``truth_KEY``, ``score_KEY``, ``draw_KEY`` and the named writer."""
     fn = key.replace("-", "")
-    return {
-        "truth": Hook(f"hub.bench.truth:truth_{fn}"),
-        "score": Hook(f"hub.bench.scoring:score_{fn}"),
-        "write": Hook(f"hub.models.predict:{writer}"),
-        "draw": Hook(f"hub.site.examples:draw_{fn}"),
-    }
+    return _Hooks(
+        truth=Hook(f"hub.bench.truth:truth_{fn}"),
+        score=Hook(f"hub.bench.scoring:score_{fn}"),
+        write=Hook(f"hub.models.predict:{writer}"),
+        draw=Hook(f"hub.site.examples:draw_{fn}"),
+    )
 
 
 register_task(
