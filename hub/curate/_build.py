@@ -93,6 +93,94 @@ def _swap_into_place(tmp: Path, out: Path) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
+def _convert_all(importer: Importer, tmp: Path, card: DatasetCard, workers: int | None) -> list[SampleRecord]:
+    """Every sample of the source converted into ``tmp/images``, one record each; sample ids must be unique."""
+    records = map_samples(
+        convert_sample,
+        [(importer, it, str(tmp), _geometry(card)) for it in importer.scan()],
+        workers=workers,
+        description=f"importing {card.name}",
+    )
+    dupes = [i for i, n in Counter(r.id for r in records).items() if n > 1]
+    if dupes:
+        raise BuildError(f"sample id {dupes[0]!r} occurs twice", importer.source)
+    return records
+
+
+def _split(records: list[SampleRecord], split: SplitSpec, expected_sha256: str | None) -> dict:
+    """Assign each record its split; the split manifest, which must reproduce ``expected_sha256`` if given."""
+    splits = assign_splits(records, split)
+    for r in records:
+        r.split = splits[r.id]
+    manifest = split_manifest(records, split)
+    if expected_sha256 and manifest_sha256(manifest) != expected_sha256:
+        raise SplitDrift(
+            f"split manifest sha256 {manifest_sha256(manifest)} differs from "
+            f"{expected_sha256} frozen in the recipe: the rebuild does not reproduce the "
+            f"frozen split"
+        )
+    return manifest
+
+
+def _final_card(
+    card: DatasetCard, importer: Importer, split: SplitSpec, records: list[SampleRecord], manifest: dict
+) -> DatasetCard:
+    """The recipe's card completed with what the import found: channels, split, train statistics, counts."""
+    card = _with_channels(card, records)
+    train = [r for r in records if r.split == "train"]
+    return card.model_copy(
+        update={
+            "importer": importer.format,
+            "splits": SplitInfo(
+                method=split.method,
+                seed=split.seed,
+                stratify=split.stratify,
+                fractions=split.fractions if split.method == "stratified-group" else None,
+                guard=split.guard,
+                counts={s: sum(r.split == s for r in records) for s in SPLIT_NAMES},
+                manifest_sha256=manifest_sha256(manifest),
+            ),
+            "statistics": Statistics(channels=channel_statistics(train, card.channel_names)) if train else None,
+            "counts": _counts(records, card),
+        }
+    )
+
+
+def _write_tables(tmp: Path, card: DatasetCard, records: list[SampleRecord], manifest: dict) -> None:
+    """``splits.json``, ``card.yaml``, ``samples.csv`` and the import report beside the images."""
+    (tmp / SPLITS).write_bytes(canonical_json(manifest))
+    save_card(card, tmp / CARD)
+    with open(tmp / SAMPLES, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=COLUMNS)
+        w.writeheader()
+        w.writerows(_row(r, card.labels.classes) for r in records)
+    totals: Counter[str] = Counter()
+    for r in records:
+        totals.update(r.report)
+    report: dict = dict(totals)
+    report["samples_with_findings"] = {
+        r.id: r.report
+        for r in records
+        if any(v for k, v in r.report.items() if k in ("overlap_pixels", "objects_lost_to_overlap"))
+    }
+    (tmp / REPORT).write_text(json.dumps(report, indent=2))
+
+
+def _check_built(tmp: Path, out: Path) -> None:
+    """The validator's verdict on the finished folder: its first error, if any, fails the build."""
+    from hub.curate.validate import validate_dataset  # validate reads what this module writes
+
+    findings = validate_dataset(tmp)
+    if findings.errors:
+        first = findings.errors[0]
+        where = f" [{first.sample}]" if first.sample else ""
+        raise BuildError(
+            f"the imported dataset does not validate ({len(findings.errors)} error(s)); first: "
+            f"{first.check}{where}: {first.message}",
+            out,
+        )
+
+
 def import_dataset(
     importer: Importer,
     out: str | Path,
@@ -108,79 +196,18 @@ def import_dataset(
     Nothing appears at ``out`` unless everything succeeded, the validator found no error and, when
     ``expected_manifest_sha256`` is given, the split reproduces it; an existing ``out`` is kept until then.
     """
-    from hub.curate.validate import validate_dataset  # validate reads what this module writes
-
     out = Path(out)
     if out.exists() and not overwrite:
         raise BuildError("output already exists; choose another path or remove it", out)
-    items = importer.scan()
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.parent / f".{out.name}.partial-{uuid.uuid4().hex[:8]}"
     (tmp / "images").mkdir(parents=True)
     try:
-        geometry = _geometry(card)
-        records = map_samples(
-            convert_sample,
-            [(importer, it, str(tmp), geometry) for it in items],
-            workers=workers,
-            description=f"importing {card.name}",
-        )
-        dupes = [i for i, n in Counter(r.id for r in records).items() if n > 1]
-        if dupes:
-            raise BuildError(f"sample id {dupes[0]!r} occurs twice", importer.source)
-        card = _with_channels(card, records)
-        splits = assign_splits(records, split)
-        for r in records:
-            r.split = splits[r.id]
-        manifest = split_manifest(records, split)
-        if expected_manifest_sha256 and manifest_sha256(manifest) != expected_manifest_sha256:
-            raise SplitDrift(
-                f"split manifest sha256 {manifest_sha256(manifest)} differs from "
-                f"{expected_manifest_sha256} frozen in the recipe: the rebuild does not reproduce the "
-                f"frozen split"
-            )
-        (tmp / SPLITS).write_bytes(canonical_json(manifest))
-        train = [r for r in records if r.split == "train"]
-        card = card.model_copy(
-            update={
-                "importer": importer.format,
-                "splits": SplitInfo(
-                    method=split.method,
-                    seed=split.seed,
-                    stratify=split.stratify,
-                    fractions=split.fractions if split.method == "stratified-group" else None,
-                    guard=split.guard,
-                    counts={s: sum(r.split == s for r in records) for s in SPLIT_NAMES},
-                    manifest_sha256=manifest_sha256(manifest),
-                ),
-                "statistics": Statistics(channels=channel_statistics(train, card.channel_names)) if train else None,
-                "counts": _counts(records, card),
-            }
-        )
-        save_card(card, tmp / CARD)
-        with open(tmp / SAMPLES, "w", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=COLUMNS)
-            w.writeheader()
-            w.writerows(_row(r, card.labels.classes) for r in records)
-        totals = Counter()
-        for r in records:
-            totals.update(r.report)
-        report = dict(totals)
-        report["samples_with_findings"] = {
-            r.id: r.report
-            for r in records
-            if any(v for k, v in r.report.items() if k in ("overlap_pixels", "objects_lost_to_overlap"))
-        }
-        (tmp / REPORT).write_text(json.dumps(report, indent=2))
-        findings = validate_dataset(tmp)
-        if findings.errors:
-            first = findings.errors[0]
-            where = f" [{first.sample}]" if first.sample else ""
-            raise BuildError(
-                f"the imported dataset does not validate ({len(findings.errors)} error(s)); first: "
-                f"{first.check}{where}: {first.message}",
-                out,
-            )
+        records = _convert_all(importer, tmp, card, workers)
+        manifest = _split(records, split, expected_manifest_sha256)
+        card = _final_card(card, importer, split, records, manifest)
+        _write_tables(tmp, card, records, manifest)
+        _check_built(tmp, out)
         _swap_into_place(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
