@@ -22,19 +22,21 @@ import random
 import re
 import time
 import uuid
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
-from hub import __version__
 from hub._progress import progress_bar
 from hub._readers import parse_json
+from hub._versions import cellhub_version
 from hub.cards.dataset import NAME, SEMVER
 from hub.config import registry_root
 from hub.errors import CellHubError, IntegrityError, InvalidInput, NotFound, RegistryError
 from hub.registry._fs import create_exclusive, is_read_only, join, open_root, read_capped, write_atomic
-from hub.registry.manifest import MANIFEST, file_sha256, list_files, manifest_bytes, parse_manifest, sha256_bytes
+from hub.registry.manifest import MANIFEST, list_files, manifest_bytes, parse_manifest, sha256_bytes
 from hub.registry.ref import KINDS, Ref, parse_ref, version_key
-from hub.safety import MAX_MANIFEST_BYTES, MAX_RECORD_BYTES
+from hub.safety import MAX_CARD_BYTES, MAX_MANIFEST_BYTES, MAX_RECORD_BYTES, load_yaml_file
 
 INDEX = "index.json"
 log = logging.getLogger(__name__)
@@ -97,25 +99,9 @@ def _has(index: dict, key: tuple[str, str, str]) -> bool:
     return version in index.get(kind, {}).get(name, {})
 
 
-def _check_model(folder: Path) -> None:
-    """A model folder publishes only with a valid card whose family options validate, weights inside the folder
-    that match its SHA-256 and parse as safetensors, and no pickle-based weight files beside them."""
-    from hub.cards import ModelCard, load_card
-    from hub.models import create_family
-    from hub.safety import check_safetensors, inside
-
-    card_path = folder / "card.yaml"
-    card = load_card(ModelCard, card_path)
-    weights = inside(folder, card.weights.file, "weights file", card_path)
-    if not weights.is_file() or weights.suffix != ".safetensors":
-        raise RegistryError(f"weights {card.weights.file!r} missing or not .safetensors", folder)
-    if file_sha256(weights) != card.weights.sha256:
-        raise RegistryError("weights SHA-256 does not match the card", weights)
-    check_safetensors(weights)
-    create_family(card.architecture.family, card.architecture.options, source=card_path)
-    pickled = [p.name for p in folder.rglob("*") if p.suffix in (".pt", ".pth", ".pkl", ".pickle", ".bin", ".ckpt")]
-    if pickled:
-        raise RegistryError(f"refusing pickle-based weight file {pickled[0]!r}: safetensors only", folder)
+#: A kind's publish rule (:func:`hub.curate.check_dataset`, :func:`hub.models.check_model`): it raises when the
+#: version folder must not be published. Storage knows no kind's rules; the kind that owns them passes its rule.
+PublishCheck = Callable[[Path], None]
 
 
 class Registry:
@@ -228,16 +214,20 @@ class Registry:
 
     # --- publishing ---------------------------------------------------------------------------------------
 
-    def publish(self, path: str | Path, kind: str = "datasets", *, accept_terms: bool = False) -> tuple[Ref, str]:
+    def publish(
+        self, path: str | Path, kind: str = "datasets", *, check: PublishCheck, accept_terms: bool = False
+    ) -> tuple[Ref, str]:
         """Publish the version folder ``path`` (a curated dataset, or a model folder); returns (ref, manifest
-        SHA-256). Validation must pass; an existing version is refused; so is a dataset whose terms forbid
-        redistribution, unless ``accept_terms`` (the acceptance is recorded in the manifest)."""
+        SHA-256). ``check``, the publish rule of the kind (use :func:`hub.curate.publish_dataset` or
+        :func:`hub.models.publish_model`, which pass it), must pass; an existing version is refused; so is a
+        dataset whose terms forbid redistribution, unless ``accept_terms`` (the acceptance is recorded in the
+        manifest)."""
         if is_read_only(self.fs):
             raise RegistryError(
                 "this registry is read-only (a static web server); publish to its source folder or bucket", self.url
             )
         folder = Path(path)
-        card, terms_record = self._check_publishable(folder, kind, accept_terms)
+        card, terms_record = self._check_publishable(folder, kind, check, accept_terms)
         ref = Ref(card["name"], card["version"])
         version_dir = self._path(kind, ref.name, ref.version)
         if self.fs.exists(join(version_dir, MANIFEST)):
@@ -254,7 +244,7 @@ class Registry:
             "version": ref.version,
             "root": upload,
             "published": _now(),
-            "cellhub_version": __version__,
+            "cellhub_version": cellhub_version(),
             "files": files,
             "card": card,
         }
@@ -270,27 +260,15 @@ class Registry:
         self._catalog({(kind, ref.name, ref.version): _manifest_entry(kind, manifest, sha)}, ref)
         return ref, sha
 
-    def _check_publishable(self, folder: Path, kind: str, accept_terms: bool) -> tuple[dict, dict | None]:
+    def _check_publishable(
+        self, folder: Path, kind: str, check: PublishCheck, accept_terms: bool
+    ) -> tuple[dict[str, Any], dict[str, Any] | None]:
         if kind not in KINDS:
             raise InvalidInput(f"kind must be one of {KINDS}")
         card_path = folder / "card.yaml"
         if not card_path.is_file():
             raise InvalidInput("no card.yaml: not a dataset or model folder", folder)
-        if kind == "datasets":
-            from hub.curate import validate_dataset
-
-            findings = validate_dataset(folder)
-            if findings.errors:
-                first = findings.errors[0]
-                raise RegistryError(
-                    f"does not validate ({len(findings.errors)} error(s)); first: {first.check}: "
-                    f"{first.message} (run cellhub datasets validate)",
-                    folder,
-                )
-        else:
-            _check_model(folder)
-        from hub.safety import MAX_CARD_BYTES, load_yaml_file
-
+        check(folder)
         card = load_yaml_file(card_path, MAX_CARD_BYTES, "card")
         terms = card.get("terms", {})
         record = None
