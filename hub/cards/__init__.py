@@ -1,6 +1,6 @@
 """Contract layer: pydantic cards with a YAML round trip and JSON Schema export."""
 
-from hub.cards._yaml import dump_card, load_card, parse_card, save_card
+from hub.cards._yaml import dump_card, format_validation_error, load_card, parse_card, save_card
 from hub.cards.benchmark import MODEL_TASK, Benchmark, BenchmarkSpec, EvalResult
 from hub.cards.dataset import (
     Acquisition,
@@ -64,6 +64,7 @@ __all__ = [
     "Task",
     "Terms",
     "dump_card",
+    "format_validation_error",
     "load_card",
     "parse_card",
     "save_card",

@@ -9,8 +9,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from hub.cards import BenchmarkSpec, DatasetCard, load_card
-from hub.cards._yaml import format_validation_error
+from hub.cards import BenchmarkSpec, DatasetCard, format_validation_error, load_card
 from hub.config import build_root, data_mirror, recipes_dir
 from hub.curate._build import import_dataset
 from hub.curate._importer import create_importer

@@ -17,6 +17,11 @@ from hub.errors import IntegrityError, RegistryError
 opened_remote: list[str] = []
 
 
+def last_remote() -> str | None:
+    """The remote registry URL this process opened last (None if it opened none)."""
+    return opened_remote[-1] if opened_remote else None
+
+
 def _storage_options(url: str) -> dict:
     """Timeouts for the backends that talk to a server: a stalled server fails after ``$CELLHUB_TIMEOUT`` s
     without an answer (to connect, or for the next piece of a response) instead of hanging."""

@@ -11,7 +11,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from hub._readers import parse_json
-from hub.cards._yaml import format_validation_error
+from hub.cards import format_validation_error
 from hub.cards.dataset import NAME, SEMVER
 from hub.errors import IntegrityError, InvalidInput
 from hub.safety import relpath_type
