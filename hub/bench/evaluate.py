@@ -99,7 +99,7 @@ def _score(bench: Benchmark, ds, ids: list[str], folder: Path) -> tuple[dict, li
             metrics[f"recall/{name}"] = out["per_class"][str(j)]["recall"]
             metrics[f"f1/{name}"] = out["per_class"][str(j)]["f1"]
         return metrics, out["per_sample"], ci
-    pairs = list(_pairs(bench, ds, ids, folder)) if bench.task != "tracking" else None
+    pairs = list(_pairs(bench, ds, ids, folder)) if bench.task != "tracking" else []
     if bench.task == "instance":
         out = instance_metrics([t for t, _ in pairs], [p for _, p in pairs])
         counts = [instance_counts(t, p) for t, p in pairs]

@@ -1,5 +1,7 @@
 """Contract layer: pydantic cards with a YAML round trip and JSON Schema export."""
 
+from pydantic import BaseModel
+
 from hub.cards._yaml import dump_card, format_validation_error, load_card, parse_card, save_card
 from hub.cards.benchmark import MODEL_TASK, Benchmark, BenchmarkSpec, EvalResult
 from hub.cards.dataset import (
@@ -31,7 +33,12 @@ from hub.cards.model import (
     Weights,
 )
 
-SCHEMAS = {"dataset": DatasetCard, "model": ModelCard, "benchmark": Benchmark, "result": EvalResult}
+SCHEMAS: dict[str, type[BaseModel]] = {
+    "dataset": DatasetCard,
+    "model": ModelCard,
+    "benchmark": Benchmark,
+    "result": EvalResult,
+}
 
 __all__ = [
     "MODEL_TASK",

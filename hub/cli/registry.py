@@ -189,7 +189,7 @@ def _print_rows(rows: list[dict], as_json: bool) -> None:
         table.add_column(col)
     for r in rows:  # catalog text is untrusted: no markup, no control sequences reach the terminal
         s = r["summary"] if isinstance(r.get("summary"), dict) else {}
-        tasks = s.get("tasks") if isinstance(s.get("tasks"), list) else []
+        tasks = t if isinstance(t := s.get("tasks"), list) else []
         cells = (
             r["kind"],
             f"{r['name']}@{r['version']}",

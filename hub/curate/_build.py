@@ -27,7 +27,7 @@ def _geometry(card: DatasetCard) -> Geometry:
     known = not ps.unknown
     return Geometry(
         channel_names=card.channel_names,
-        pixel_size=(ps.y, ps.x) if known else None,
+        pixel_size=(ps.y, ps.x) if known else None,  # type: ignore[arg-type]  # known: the card gives both
         pixel_unit=ps.unit if known else None,
         frame_interval=acq.frame_interval.value if acq.frame_interval else None,
         time_unit=acq.frame_interval.unit if acq.frame_interval else None,
@@ -162,10 +162,10 @@ def import_dataset(
             w = csv.DictWriter(f, fieldnames=COLUMNS)
             w.writeheader()
             w.writerows(_row(r, card.labels.classes) for r in records)
-        totals = Counter()
+        totals: Counter[str] = Counter()
         for r in records:
             totals.update(r.report)
-        report = dict(totals)
+        report: dict[str, object] = dict(totals)
         report["samples_with_findings"] = {
             r.id: r.report
             for r in records

@@ -111,7 +111,7 @@ def build_dataset(
     except SplitDrift as err:
         raise SplitDrift(err.problem, folder / RECIPE) from None
     if not recipe.split_manifest_sha256:
-        freeze_split(name, built.splits.manifest_sha256)
+        freeze_split(name, built.splits.manifest_sha256)  # type: ignore[union-attr, arg-type]  # a build has its split
     return built, out
 
 
