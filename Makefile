@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test install bench baselines clean
+.PHONY: demo test check install bench baselines clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -55,6 +55,14 @@ baselines: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -n 2 --dist loadfile -q
+
+# The guard rails, run by CI before the tests (and by .pre-commit-config.yaml): lint, format, types (configured
+# in pyproject.toml: strict for hub.cards, hub.registry, hub.tasks) and the layer contracts of hub/__init__.py.
+check: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 bench: $(STAMP)
 	$(BIN)/python bench/write_vs_omezarr.py

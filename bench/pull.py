@@ -36,6 +36,7 @@ from pathlib import Path
 
 import fsspec
 
+from hub.curate import publish_dataset
 from hub.curate.recipe import build_dataset
 from hub.registry import Registry, pull
 
@@ -114,7 +115,7 @@ def main() -> None:
         if args.dataset is None:
             print("building ctc-gowt1 into", tmp)
             _, args.dataset = build_dataset("ctc-gowt1", out=tmp / "ctc-gowt1")
-        ref, _ = Registry(tmp / "registry").publish(args.dataset, "datasets", accept_terms=True)
+        ref, _ = publish_dataset(Registry(tmp / "registry"), args.dataset, accept_terms=True)
         proc, base = serve(tmp / "registry", args.server)
         registry = Registry(base)
         manifest, _ = registry.manifest("datasets", ref)

@@ -5,12 +5,9 @@ Layers, lower first (a module imports only from layers below it): ``hub.cards`` 
 ``hub.models`` (models), ``hub.metrics`` (metrics), ``hub.viz`` -> ``hub.cli`` (presentation).
 """
 
-from importlib.metadata import PackageNotFoundError, version
+from hub._versions import cellhub_version
 
-try:
-    __version__ = version("cellhub")
-except PackageNotFoundError:  # running from a source tree that is not installed
-    __version__ = "0.0.0"
+__version__ = cellhub_version()
 
 
 def load_dataset(ref: str, registry: str | None = None):

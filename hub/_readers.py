@@ -32,7 +32,8 @@ def read_csv(path: str | Path, what: str = "CSV file") -> list[dict]:
         for row in reader:
             if None in row or None in row.values():
                 raise InvalidInput(
-                    f"{what}: line {reader.line_num} does not have the {len(reader.fieldnames)} fields of the header",
+                    f"{what}: line {reader.line_num} does not have the {len(reader.fieldnames or ())} fields of the "
+                    "header",
                     path,
                 )
             rows.append(row)
@@ -47,7 +48,7 @@ def parse_json(data: bytes | str, source: str | Path, what: str = "JSON file"):
     try:
         return json.loads(data)
     except UnicodeDecodeError as err:
-        line = data.count(b"\n", 0, err.start) + 1
+        line = data.count(b"\n", 0, err.start) + 1  # type: ignore[arg-type]  # only bytes fail to decode
         problem = f"not UTF-8 text, line {line}: byte 0x{data[err.start]:02x}"
     except json.JSONDecodeError as err:
         problem = f"line {err.lineno}, column {err.colno}: {err.msg}"

@@ -15,3 +15,11 @@ def package_versions(*names: str) -> dict[str, str]:
         except PackageNotFoundError:  # not installed: not recorded
             pass
     return out
+
+
+def cellhub_version() -> str:
+    """This package's version (``hub.__version__``); ``0.0.0`` when running from a source tree not installed."""
+    try:
+        return version("cellhub")
+    except PackageNotFoundError:
+        return "0.0.0"

@@ -25,7 +25,7 @@ from hub.bench import benchmark_dataset, evaluate_model, get_benchmark
 from hub.cards import ModelCard, load_card
 from hub.config import REPO_ROOT, build_root
 from hub.errors import IntegrityError, NotFound
-from hub.models import Model, TrainConfig, load_recipe, train
+from hub.models import Model, TrainConfig, load_recipe, publish_model, train
 from hub.registry import Registry, local_path
 
 RECIPE = "recipe.yaml"
@@ -132,7 +132,7 @@ def _publish_model(registry: Registry, folder: Path, card: ModelCard, log: Calla
     try:
         manifest, _ = registry.manifest("models", card.ref)
     except NotFound:
-        registry.publish(folder, "models")
+        publish_model(registry, folder)
         log(f"{card.ref}: published")
         return
     if manifest["card"]["weights"]["sha256"] != card.weights.sha256:

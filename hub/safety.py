@@ -10,7 +10,6 @@ import math
 import os
 import re
 from pathlib import Path
-from typing import Annotated
 
 import yaml
 from pydantic import AfterValidator
@@ -58,8 +57,9 @@ def check_relpath(rel: object, what: str = "path", source: str | Path | None = N
     return rel
 
 
-def relpath_type(what: str):
-    """A pydantic field type: a string that :func:`check_relpath` accepts (``what`` names it in the error)."""
+def relpath_validator(what: str) -> AfterValidator:
+    """A pydantic validator of a string field, ``Annotated[str, relpath_validator("weights file")]``: a relative path
+    that :func:`check_relpath` accepts (``what`` names it in the error)."""
 
     def check(v: str) -> str:
         try:
@@ -67,7 +67,7 @@ def relpath_type(what: str):
         except InvalidInput as err:
             raise ValueError(err.problem) from None
 
-    return Annotated[str, AfterValidator(check)]
+    return AfterValidator(check)
 
 
 def printable(text: object, limit: int = 200) -> str:

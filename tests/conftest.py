@@ -13,11 +13,19 @@ from hub.config import data_mirror
 os.environ.setdefault("CELLHUB_NO_PROGRESS", "1")
 
 
+#: ``CELLHUB_REQUIRE_DATA=1`` (set by ``.ci/run``): a test that needs the real data fails when it is missing,
+#: instead of skipping (without it a missing data folder would skip nearly every test and the run would pass).
+REQUIRE_DATA = os.environ.get("CELLHUB_REQUIRE_DATA", "").strip() not in ("", "0")
+
+
 @pytest.fixture(scope="session")
 def data_dir() -> Path:
     d = data_mirror()
     if not (d / "README.md").is_file():
-        pytest.skip(f"real source data not found at {d} (set CELLHUB_DATA to the shared data folder)")
+        problem = f"real source data not found at {d} (set CELLHUB_DATA to the shared data folder)"
+        if REQUIRE_DATA:
+            pytest.fail(f"{problem}; CELLHUB_REQUIRE_DATA is set, so this fails instead of skipping", pytrace=False)
+        pytest.skip(problem)
     return d
 
 

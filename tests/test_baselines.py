@@ -13,8 +13,9 @@ from hub.baselines import baselines, install
 from hub.bench import get_benchmark, leaderboard
 from hub.bench.evaluate import evaluate_model
 from hub.cards import ModelCard, load_card
+from hub.curate import publish_dataset
 from hub.errors import IntegrityError
-from hub.models import Model, load_recipe, train
+from hub.models import Model, load_recipe, publish_model, train
 from hub.registry import Registry
 
 TINY = {
@@ -64,7 +65,7 @@ def test_committed_baselines_verify_against_their_cards_and_records():
 @pytest.fixture
 def registry(built, tmp_path) -> Registry:
     reg = Registry(tmp_path / "registry")
-    reg.publish(built("dsb2018-fluo"), "datasets", accept_terms=True)
+    publish_dataset(reg, built("dsb2018-fluo"), accept_terms=True)
     return reg
 
 
@@ -117,7 +118,7 @@ def test_install_publishes_committed_weights_and_records_as_they_are(registry, b
     record["weights_sha256"] = "0" * 64
     (recipe.parent / "results" / "dsb2018-fluo.instance.json").write_text(json.dumps(record))
     other = Registry(tmp_path / "other")
-    other.publish(built("dsb2018-fluo"), "datasets", accept_terms=True)
+    publish_dataset(other, built("dsb2018-fluo"), accept_terms=True)
     logs.clear()
     install(other, folder=tmp_path / "cards", log=logs.append)
     assert any("does not match" in m for m in logs) and any("evaluating" in m for m in logs)
@@ -130,7 +131,7 @@ def test_install_refuses_a_registry_holding_other_weights_under_the_same_version
     cfg = load_recipe(recipe, dataset=str(built("dsb2018-fluo")))
     train(cfg, recipe.parent / cfg.version)
     train(cfg.model_copy(update={"seed": 1}), tmp_path / "impostor")
-    registry.publish(tmp_path / "impostor", "models")
+    publish_model(registry, tmp_path / "impostor")
     with pytest.raises(IntegrityError, match="other weights"):
         install(registry, folder=tmp_path / "cards", log=lambda m: None)
     assert (

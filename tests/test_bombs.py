@@ -27,7 +27,7 @@ from hub.cards import ModelCard, load_card
 from hub.config import REPO_ROOT
 from hub.curate._files import image_shape, read_image_file
 from hub.errors import CardError, InvalidInput
-from hub.models import Model, TrainConfig, create_family, family_for_task, load_recipe, train
+from hub.models import Model, TrainConfig, create_family, family_for_task, load_recipe, publish_model, train
 from hub.ome import write_image
 from hub.safety import load_yaml, load_yaml_file
 
@@ -389,7 +389,7 @@ def test_publish_refuses_weights_that_are_not_safetensors(tmp_path):
     from hub.registry import Registry
 
     with pytest.raises(InvalidInput, match="not a safetensors file"):
-        Registry(registry).publish(folder, "models")
+        publish_model(Registry(registry), folder)
     assert nothing_published(registry)
 
 
@@ -418,7 +418,7 @@ def test_weights_outside_the_model_folder_are_refused(tmp_path):
     from hub.registry import Registry
 
     with pytest.raises(InvalidInput, match="resolves outside"):
-        Registry(registry).publish(folder, "models")
+        publish_model(Registry(registry), folder)
     assert nothing_published(registry)
     (folder / "weights.safetensors").unlink()
     shutil.copy(MODEL / "weights.safetensors", folder / "weights.safetensors")

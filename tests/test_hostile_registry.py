@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from servers import static_http_server
 
+from hub.curate import publish_dataset
 from hub.errors import CellHubError, IntegrityError, InvalidInput
 from hub.registry import Registry, pull, verify_cache
 from hub.safety import check_relpath, inside
@@ -79,7 +80,7 @@ def hostile(built, tmp_path_factory):
     """A registry that holds one honest version of a real dataset (its manifest kept), served over HTTP too."""
     root = tmp_path_factory.mktemp("hostile") / "reg"
     reg = Registry(root)
-    ref, _ = reg.publish(built(DS))
+    ref, _ = publish_dataset(reg, built(DS))
     manifest_path = root / "datasets" / DS / "1.0.0" / "manifest.json"
     honest, index = manifest_path.read_bytes(), (root / "index.json").read_bytes()
     with static_http_server(root) as url:

@@ -39,7 +39,9 @@ stardist_matching = pytest.importorskip("stardist.matching")
 def test_package_surface_and_no_torch():
     import subprocess
 
-    code = "import sys, hub.tasks as t; assert 'torch' not in sys.modules, 'torch imported'; print(sorted(t.task_keys()))"
+    code = (
+        "import sys, hub.tasks as t; assert 'torch' not in sys.modules, 'torch imported'; print(sorted(t.task_keys()))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "['classification', 'instance', 'label-free', 'semantic', 'tracking']"
     assert SUITE_VERSION == "1.0"

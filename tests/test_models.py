@@ -15,7 +15,7 @@ import torch
 
 from hub.curate import open_dataset
 from hub.errors import CardError, IntegrityError, InvalidInput, RegistryError
-from hub.models import Model, TrainConfig, create_family, families, load_model, train
+from hub.models import Model, TrainConfig, create_family, families, load_model, publish_model, train
 from hub.models._tiling import predict_tiled
 from hub.ome import read_man_track
 from hub.registry import Registry
@@ -243,7 +243,7 @@ def test_weights_are_verified_and_never_unpickled(built, tmp_path):
     model.save(tmp_path / "m")
     torch.save(model.net.state_dict(), tmp_path / "m" / "extra.pt")
     with pytest.raises(RegistryError, match="pickle"):
-        Registry(tmp_path / "reg").publish(tmp_path / "m", "models")
+        publish_model(Registry(tmp_path / "reg"), tmp_path / "m")
 
 
 def test_model_publish_pull_load(built, tmp_path, monkeypatch):

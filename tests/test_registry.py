@@ -16,6 +16,7 @@ import pytest
 import s3fs
 from servers import s3_server, static_http_server
 
+from hub.curate import publish_dataset
 from hub.errors import IntegrityError, NotFound, RegistryError
 from hub.registry import Registry, pull, write_lock
 from hub.registry.manifest import list_files
@@ -78,7 +79,9 @@ def model(built, tmp_path_factory) -> Path:
 
 
 def publish_and_pull_model(model: Path, publish_to: Registry, pull_from: Registry) -> None:
-    ref, sha = publish_to.publish(model, "models")
+    from hub.models import publish_model
+
+    ref, sha = publish_model(publish_to, model)
     got = pull("models", str(ref), pull_from)
     same_bytes(model, got.path)
     assert got.manifest_sha256 == sha
@@ -87,7 +90,7 @@ def publish_and_pull_model(model: Path, publish_to: Registry, pull_from: Registr
 def test_local_publish_pull_is_byte_identical(built, model, tmp_path, cache):
     reg = Registry(tmp_path / "reg")
     publish_and_pull_model(model, reg, reg)
-    ref, sha = reg.publish(built(DS), accept_terms=False)
+    ref, sha = publish_dataset(reg, built(DS), accept_terms=False)
     assert str(ref) == f"{DS}@1.0.0"
     got = pull("datasets", DS, reg)
     same_bytes(built(DS), got.path)
@@ -98,13 +101,13 @@ def test_local_publish_pull_is_byte_identical(built, model, tmp_path, cache):
 
 def test_http_registry_pull_and_tamper_detection(built, model, tmp_path, cache):
     root = tmp_path / "reg"
-    Registry(root).publish(built(DS))
+    publish_dataset(Registry(root), built(DS))
     with static_http_server(root) as url:
         reg = Registry(url)
         publish_and_pull_model(model, Registry(root), reg)
         assert [r["name"] for r in reg.list("datasets")] == [DS]
         with pytest.raises(RegistryError, match="read-only"):
-            reg.publish(built(DS))
+            publish_dataset(reg, built(DS))
         got = pull("datasets", DS, reg)
         same_bytes(built(DS), got.path)
         shutil.rmtree(cache)
@@ -123,11 +126,11 @@ def test_http_registry_pull_and_tamper_detection(built, model, tmp_path, cache):
 def test_s3_registry_publish_pull_and_immutability(built, model, cache, s3):
     reg = Registry("s3://hub-test/registry")
     publish_and_pull_model(model, reg, Registry("s3://hub-test/registry"))
-    ref, sha = reg.publish(built(DS))
+    ref, sha = publish_dataset(reg, built(DS))
     got = pull("datasets", str(ref), Registry("s3://hub-test/registry"))
     same_bytes(built(DS), got.path)
     with pytest.raises(RegistryError, match="immutable"):
-        reg.publish(built(DS))
+        publish_dataset(reg, built(DS))
     assert reg.resolve("datasets", DS) == (ref, sha)
 
 
@@ -196,7 +199,7 @@ def test_publish_killed_mid_upload_leaves_nothing_visible(built, tmp_path, cache
 
 def test_interrupted_pull_resumes_without_refetching(built, tmp_path, cache):
     root = tmp_path / "reg"
-    Registry(root).publish(built("ctc-gowt1"), accept_terms=True)
+    publish_dataset(Registry(root), built("ctc-gowt1"), accept_terms=True)
     dest = cache / "datasets" / "ctc-gowt1" / "1.0.0"
     with static_http_server(root, stall_after=300) as url:  # the pull stops at a known point, then is killed
         env = {**os.environ, "CELLHUB_CACHE": str(cache)}
@@ -230,7 +233,7 @@ def test_interrupted_pull_resumes_without_refetching(built, tmp_path, cache):
 
 def test_keep_alive_server_answers_many_requests_on_one_connection(built, tmp_path):
     root = tmp_path / "reg"
-    Registry(root).publish(built(DS))
+    publish_dataset(Registry(root), built(DS))
     with static_http_server(root, keep_alive=True) as url:
         conn = http.client.HTTPConnection(url.removeprefix("http://"), timeout=10)
         conn.request("GET", "/index.json")
@@ -250,7 +253,7 @@ def test_keep_alive_server_answers_many_requests_on_one_connection(built, tmp_pa
 def test_lockfile_refuses_drift_and_offline_pull_uses_cache(built, tmp_path, cache):
     root = tmp_path / "reg"
     reg = Registry(root)
-    reg.publish(built(DS))
+    publish_dataset(reg, built(DS))
     lock = tmp_path / "cellhub.lock"
     write_lock(lock, reg, [("datasets", DS)])
     r = cli(
@@ -303,6 +306,6 @@ def test_load_dataset_goes_through_the_registry(built, tmp_path, cache, monkeypa
     import hub
 
     monkeypatch.setenv("CELLHUB_REGISTRY", str(tmp_path / "reg"))
-    hub.Registry().publish(built(DS))
+    publish_dataset(hub.Registry(), built(DS))
     ds = hub.load_dataset(f"{DS}@1.0.0")
     assert ds.card.name == DS and str(ds.path).startswith(str(cache))

@@ -62,15 +62,15 @@ def registry(built, data_dir, tmp_path_factory) -> Path:
     """A local registry with two real datasets (label-free tiles with their benchmark, and nuclei with instance
     labels), a small label-free model trained for two steps, its hub-run result and a self-reported baseline."""
     from hub.bench import evaluate_model, get_benchmark, score_predictions
-    from hub.curate import open_dataset
-    from hub.models import Model, TrainConfig, train
+    from hub.curate import open_dataset, publish_dataset
+    from hub.models import Model, TrainConfig, publish_model, train
     from hub.registry import Registry
 
     base = tmp_path_factory.mktemp("site-registry")
     reg = Registry(base / "registry")
     isl = built("isl-condition-b")
-    reg.publish(isl, "datasets")
-    reg.publish(_dsb_mini(data_dir, base), "datasets")
+    publish_dataset(reg, isl)
+    publish_dataset(reg, _dsb_mini(data_dir, base))
     model_dir = base / "isl-tiny"
     train(
         TrainConfig(
@@ -88,7 +88,7 @@ def registry(built, data_dir, tmp_path_factory) -> Path:
         ),
         model_dir,
     )
-    reg.publish(model_dir, "models")
+    publish_model(reg, model_dir)
     bench = get_benchmark("isl-condition-b/label-free")
     reg.publish_result(evaluate_model(bench, isl, Model.load(model_dir)).model_dump(mode="json"))
     ds = open_dataset(isl)
@@ -297,11 +297,12 @@ def test_bad_input_is_refused_with_nothing_written(tmp_path, registry, site):
 
 def test_build_command_and_overwrite(tmp_path, registry, monkeypatch):
     """A registry holding only the model builds quickly: the command writes a site, and --overwrite replaces it."""
+    from hub.models import publish_model
     from hub.registry import Registry
     from hub.site import build_site
 
     small = Registry(tmp_path / "small")
-    small.publish(Path(registry).parent / "isl-tiny", "models")  # the model folder the registry fixture trained
+    publish_model(small, Path(registry).parent / "isl-tiny")  # the model folder the registry fixture trained
     out = tmp_path / "site"
     monkeypatch.setenv("CELLHUB_CACHE", str(tmp_path / "cache"))
     first = cli("site", "build", "--registry", small.url, "--out", out, "--json")

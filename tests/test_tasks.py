@@ -9,7 +9,13 @@ from hub.tasks import Hook, TaskSpec, get_task, register_task, task_keys, task_n
 
 
 def test_both_spellings_name_one_spec():
-    assert task_names() == ["classification", "semantic-segmentation", "instance-segmentation", "tracking", "label-free"]
+    assert task_names() == [
+        "classification",
+        "semantic-segmentation",
+        "instance-segmentation",
+        "tracking",
+        "label-free",
+    ]
     assert task_keys() == ["classification", "semantic", "instance", "tracking", "label-free"]
     for spec in tasks():
         assert get_task(spec.name) is spec and get_task(spec.key) is spec

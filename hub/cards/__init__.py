@@ -1,6 +1,8 @@
 """Contract layer: pydantic cards with a YAML round trip and JSON Schema export."""
 
-from hub.cards._yaml import dump_card, load_card, parse_card, save_card
+from pydantic import BaseModel
+
+from hub.cards._yaml import dump_card, format_validation_error, load_card, parse_card, save_card
 from hub.cards.benchmark import Benchmark, BenchmarkSpec, EvalResult
 from hub.cards.dataset import (
     Acquisition,
@@ -32,7 +34,12 @@ from hub.cards.model import (
     Weights,
 )
 
-SCHEMAS = {"dataset": DatasetCard, "model": ModelCard, "benchmark": Benchmark, "result": EvalResult}
+SCHEMAS: dict[str, type[BaseModel]] = {
+    "dataset": DatasetCard,
+    "model": ModelCard,
+    "benchmark": Benchmark,
+    "result": EvalResult,
+}
 
 __all__ = [
     "Benchmark",
@@ -65,6 +72,7 @@ __all__ = [
     "TaskKey",
     "Terms",
     "dump_card",
+    "format_validation_error",
     "load_card",
     "parse_card",
     "save_card",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal, Self
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema, field_validator, model_validator
 
@@ -57,7 +57,7 @@ class Terms(_Model):
     sources: list[str] = Field(min_length=1, description="Source URLs, repositories with commits, or accessions")
 
     @model_validator(mode="after")
-    def _unknown_needs_terms(self):
+    def _unknown_needs_terms(self) -> Self:
         if self.license.lower() == "unknown" and not self.terms:
             raise ValueError("licence 'unknown' needs a 'terms' text saying how the data may be used")
         return self
@@ -80,7 +80,7 @@ class PhysicalSize(_Model):
     note: str | None = None
 
     @model_validator(mode="after")
-    def _complete(self):
+    def _complete(self) -> Self:
         if not self.unknown and (self.y is None or self.x is None or self.unit is None):
             raise ValueError("give y, x and unit, or set unknown: true with a note")
         return self
@@ -154,6 +154,10 @@ class Counts(_Model):
 
 class _Named(_Model):
     """A card with a ``name`` (lower case, dashes) and a semantic ``version``: ``ref`` is ``name@version``."""
+
+    if TYPE_CHECKING:  # declared by each card, where they take their place in its field order
+        name: str
+        version: str
 
     @field_validator("name", check_fields=False)
     @classmethod

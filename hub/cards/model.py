@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import Field, model_validator
 
 from hub.cards.dataset import Modality, Task, _Model, _Named
-from hub.safety import relpath_type
+from hub.safety import relpath_validator
 
 
 class Architecture(_Model):
@@ -40,7 +40,7 @@ class Normalization(_Model):
     scale: list[float] | None = None
 
     @model_validator(mode="after")
-    def _complete(self):
+    def _complete(self) -> Self:
         if self.mode == "image-percentile" and (self.low is None or self.high is None):
             raise ValueError("image-percentile needs low and high")
         if self.mode != "image-percentile" and (self.offset is None or self.scale is None):
@@ -72,7 +72,7 @@ class Outputs(_Model):
 
 
 class Weights(_Model):
-    file: relpath_type("weights file") = Field(
+    file: Annotated[str, relpath_validator("weights file")] = Field(
         "weights.safetensors", description="Safetensors file, relative to the model folder"
     )
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")

@@ -78,14 +78,14 @@ def _timeout_error(err: BaseException) -> CellHubError | None:
     """A RegistryError naming the remote registry when ``err`` comes from a request that got no answer in time."""
     if not any(_is_timeout(e) for e in _chain(err)):
         return None
-    from hub.registry._fs import opened_remote
+    from hub.registry import last_remote
 
     try:
         seconds = f"{request_timeout():g}"
     except CellHubError:
         seconds = "?"
-    if opened_remote:
-        return RegistryError(f"no answer from the registry within {seconds} s (CELLHUB_TIMEOUT)", opened_remote[-1])
+    if url := last_remote():
+        return RegistryError(f"no answer from the registry within {seconds} s (CELLHUB_TIMEOUT)", url)
     return None
 
 

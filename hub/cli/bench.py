@@ -74,7 +74,7 @@ def register(app: typer.Typer) -> None:
             if (Path(ref) / "card.yaml").is_file():
                 _mirror_into_card(Path(ref), result, out)
         else:
-            result = score_predictions(bench, path, predictions, model=name)
+            result = score_predictions(bench, path, predictions, model=name)  # type: ignore[arg-type]  # checked above
         record = result.model_dump(mode="json")
         if out:
             out.parent.mkdir(parents=True, exist_ok=True)

@@ -15,7 +15,7 @@ from rich.table import Table
 from hub.cards import DatasetCard, parse_card
 from hub.cli.registry import LOCKFILE, REGISTRY_HELP, publish_cmd, pull_cmd
 from hub.config import build_root
-from hub.curate import SplitSpec, create_importer, import_dataset, open_dataset, validate_dataset
+from hub.curate import SplitSpec, check_dataset, create_importer, import_dataset, open_dataset, validate_dataset
 from hub.curate.export import export_ctc
 from hub.curate.recipe import build_dataset, recipe_names
 from hub.errors import CardError, InvalidInput
@@ -279,7 +279,7 @@ def publish(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Publish a dataset version to a registry (immutable: an existing version is refused)."""
-    publish_cmd("datasets", path, registry, accept_terms, as_json)
+    publish_cmd("datasets", path, registry, accept_terms, as_json, check_dataset)
 
 
 @app.command()

@@ -245,7 +245,9 @@ def publish(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Publish a model version (its card must validate and its weights match the card's SHA-256)."""
-    publish_cmd("models", path, registry, False, as_json)
+    from hub.models import check_model
+
+    publish_cmd("models", path, registry, False, as_json, check_model)
 
 
 @app.command("pull")

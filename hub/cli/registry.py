@@ -14,6 +14,7 @@ from rich.table import Table
 from hub.registry import Registry, parse_ref, pull, read_lock, write_lock
 from hub.registry.cache import pinned
 from hub.registry.ref import KINDS
+from hub.registry.registry import PublishCheck
 from hub.safety import printable
 
 console = Console(width=None if sys.stdout.isatty() else 160)
@@ -21,9 +22,12 @@ REGISTRY_HELP = "registry URL: a folder, s3://bucket/prefix, http(s)://... or hf
 LOCKFILE = "cellhub.lock"
 
 
-def publish_cmd(kind: str, path: Path, registry: str | None, accept_terms: bool, as_json: bool) -> None:
+def publish_cmd(
+    kind: str, path: Path, registry: str | None, accept_terms: bool, as_json: bool, check: PublishCheck
+) -> None:
+    """Publish with ``check``, the publish rule of ``kind`` (see :meth:`hub.registry.Registry.publish`)."""
     reg = Registry(registry)
-    ref, sha = reg.publish(path, kind, accept_terms=accept_terms)
+    ref, sha = reg.publish(path, kind, check=check, accept_terms=accept_terms)
     if as_json:
         typer.echo(json.dumps({"ref": str(ref), "manifest_sha256": sha, "registry": reg.url}))
     else:
@@ -185,7 +189,7 @@ def _print_rows(rows: list[dict], as_json: bool) -> None:
         table.add_column(col)
     for r in rows:  # catalog text is untrusted: no markup, no control sequences reach the terminal
         s = r["summary"] if isinstance(r.get("summary"), dict) else {}
-        tasks = s.get("tasks") if isinstance(s.get("tasks"), list) else []
+        tasks = t if isinstance(t := s.get("tasks"), list) else []
         cells = (
             r["kind"],
             f"{r['name']}@{r['version']}",

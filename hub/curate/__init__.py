@@ -4,6 +4,7 @@ from hub.curate import importers as _importers  # noqa: F401  (registers the imp
 from hub.curate._build import import_dataset
 from hub.curate._importer import IMPORTERS, Importer, create_importer, register_importer
 from hub.curate.dataset import Dataset, open_dataset
+from hub.curate.publish import check_dataset, publish_dataset
 from hub.curate.splits import SplitSpec
 from hub.curate.validate import Findings, validate_dataset
 
@@ -12,10 +13,12 @@ __all__ = [
     "Dataset",
     "Findings",
     "Importer",
+    "check_dataset",
     "SplitSpec",
     "create_importer",
     "import_dataset",
     "open_dataset",
+    "publish_dataset",
     "register_importer",
     "validate_dataset",
 ]

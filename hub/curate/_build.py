@@ -27,7 +27,7 @@ def _geometry(card: DatasetCard) -> Geometry:
     known = not ps.unknown
     return Geometry(
         channel_names=card.channel_names,
-        pixel_size=(ps.y, ps.x) if known else None,
+        pixel_size=(ps.y, ps.x) if known else None,  # type: ignore[arg-type]  # known: the card gives both
         pixel_unit=ps.unit if known else None,
         frame_interval=acq.frame_interval.value if acq.frame_interval else None,
         time_unit=acq.frame_interval.unit if acq.frame_interval else None,

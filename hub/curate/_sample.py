@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -17,7 +18,7 @@ class SampleData:
     axes: str
     labels: dict[str, np.ndarray] = field(default_factory=dict)
     label_attrs: dict[str, dict] = field(default_factory=dict)
-    targets: dict[str, object] = field(default_factory=dict)  # e.g. {"class": 3}
+    targets: dict[str, Any] = field(default_factory=dict)  # e.g. {"class": 3}
     group: str | None = None  # unit that splits keep together (default: the sample id)
     source: str | None = None  # field or movie the sample was cut from (default: the sample id)
     region: list[int] | None = None  # [y0, x0, y1, x1] within the source field, or [t0, t1] within a movie
@@ -35,7 +36,7 @@ class SampleRecord:
     source: str
     shape: tuple[int, ...]
     dtype: str
-    targets: dict[str, object]
+    targets: dict[str, Any]
     region: list[int] | None
     sha256: str  # image + labels + targets, decoded
     image_sha256: str  # image pixels alone: identical images on two sides of a split are leakage
@@ -56,7 +57,7 @@ def array_sha256(*arrays: np.ndarray, extra: bytes = b"") -> str:
     for a in arrays:
         a = np.ascontiguousarray(a)
         h.update(f"{a.dtype.str}{a.shape}".encode())
-        h.update(memoryview(a).cast("B"))
+        h.update(memoryview(a).cast("B"))  # type: ignore[arg-type]  # numpy arrays are buffers
     h.update(extra)
     return h.hexdigest()
 

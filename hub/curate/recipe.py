@@ -9,8 +9,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from hub.cards import BenchmarkSpec, DatasetCard, load_card
-from hub.cards._yaml import format_validation_error
+from hub.cards import BenchmarkSpec, DatasetCard, format_validation_error, load_card
 from hub.config import build_root, data_mirror, recipes_dir
 from hub.curate._build import import_dataset
 from hub.curate._importer import create_importer
@@ -112,7 +111,7 @@ def build_dataset(
     except SplitDrift as err:
         raise SplitDrift(err.problem, folder / RECIPE) from None
     if not recipe.split_manifest_sha256:
-        freeze_split(name, built.splits.manifest_sha256)
+        freeze_split(name, built.splits.manifest_sha256)  # type: ignore[union-attr, arg-type]  # a build has its split
     return built, out
 
 

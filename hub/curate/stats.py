@@ -24,7 +24,7 @@ def channel_statistics(records: list[SampleRecord], channel_names: list[str]) ->
         mean = float((uniq * cnt).sum() / n)
         std = float(np.sqrt(max(((uniq - mean) ** 2 * cnt).sum() / n, 0.0)))
         cdf = np.cumsum(cnt) / n
-        p1, p998 = (float(uniq[min(np.searchsorted(cdf, q), len(uniq) - 1)]) for q in (0.01, 0.998))
+        p1, p998 = (float(uniq[min(int(np.searchsorted(cdf, q)), len(uniq) - 1)]) for q in (0.01, 0.998))
         out.append(
             ChannelStats(channel=name, mean=mean, std=std, min=float(uniq[0]), max=float(uniq[-1]), p1=p1, p99_8=p998)
         )

@@ -108,11 +108,11 @@ class Reader:
                     cache.put(base + (r, c), tile)
                     if (r, c) in got:
                         got[(r, c)] = tile
-        out = np.empty(next(iter(got.values())).shape[:-2] + (y1 - y, x1 - x), dtype=arr.dtype)
+        out = np.empty(next(iter(got.values())).shape[:-2] + (y1 - y, x1 - x), dtype=arr.dtype)  # type: ignore[union-attr]
         for (r, c), tile in got.items():
             ty, tx = r * cy, c * cx
             sy, sx = slice(max(y, ty), min(y1, ty + cy)), slice(max(x, tx), min(x1, tx + cx))
-            out[..., sy.start - y : sy.stop - y, sx.start - x : sx.stop - x] = tile[
+            out[..., sy.start - y : sy.stop - y, sx.start - x : sx.stop - x] = tile[  # type: ignore[index]  # all read
                 ..., sy.start - ty : sy.stop - ty, sx.start - tx : sx.stop - tx
             ]
         return out

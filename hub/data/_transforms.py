@@ -52,8 +52,8 @@ class Normalizer:
             out -= lo
             out /= np.maximum(hi - lo, 1e-6)
         elif self.mode is not None:
-            out -= self.offset
-            out *= self.scale
+            out -= self.offset  # type: ignore[arg-type]  # set for every mode but None
+            out *= self.scale  # type: ignore[arg-type]
         return out
 
 

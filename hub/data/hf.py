@@ -39,7 +39,7 @@ def _generate(path: str, rows: list[dict], labels: tuple[str, ...], classes: tup
             out["class"] = int(row["class"]) if row["class"] != "" else -1
             out["class_name"] = classes[out["class"]] if out["class"] >= 0 else ""
         if lineage:
-            table = next((a["lineage"] for a in map(img.label_attrs, labels) if "lineage" in a), [])
+            table: list[list[int]] = next((a["lineage"] for a in map(img.label_attrs, labels) if "lineage" in a), [])
             out["lineage"] = [list(t) for t in lineage_from_attrs(table)]
         yield out
 

@@ -40,7 +40,7 @@ class Frames:
         plane = self.reader.read(self.sample_id, lead(axes, t, channels=self.label is None), label=self.label)
         if self.label is not None:
             return torch.from_numpy(plane.astype(np.int64))
-        return torch.from_numpy(self.normalizer(plane if "c" in axes else plane[None]))
+        return torch.from_numpy(self.normalizer(plane if "c" in axes else plane[None]))  # type: ignore[misc]  # images have one
 
 
 @dataclass

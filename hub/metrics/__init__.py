@@ -5,6 +5,7 @@ paired by position) and returns ``{"metrics": {name: float}, "per_sample": [{nam
 one entry per sequence). No torch here: scores must not depend on the model stack.
 """
 
+from hub.metrics._overlap import Overlap, overlap_table
 from hub.metrics.classification import classification_metrics
 from hub.metrics.instance import TAUS, InstanceCounts, instance_counts, instance_metrics, pooled_stats
 from hub.metrics.labelfree import labelfree_metrics
@@ -18,12 +19,14 @@ __all__ = [
     "SUITE_VERSION",
     "TAUS",
     "InstanceCounts",
+    "Overlap",
     "TrackingPrediction",
     "TrackingTruth",
     "classification_metrics",
     "instance_counts",
     "instance_metrics",
     "labelfree_metrics",
+    "overlap_table",
     "pooled_stats",
     "semantic_metrics",
     "sequence_metrics",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sized
 from typing import Any
 
 import numpy as np
@@ -24,7 +24,7 @@ def check_labels(x: Any, name: str) -> np.ndarray:
 
 def paired(truths: Iterable, predictions: Iterable, what: str = "samples") -> Iterator[tuple[Any, Any]]:
     """(truth, prediction) pairs; unequal counts or none at all are an error."""
-    if hasattr(truths, "__len__") and hasattr(predictions, "__len__") and len(truths) != len(predictions):
+    if isinstance(truths, Sized) and isinstance(predictions, Sized) and len(truths) != len(predictions):
         raise InvalidInput(f"{len(truths)} truths but {len(predictions)} predictions")
     empty = True
     try:

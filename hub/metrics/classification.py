@@ -19,7 +19,9 @@ from sklearn.metrics import (
 from hub.errors import InvalidInput
 
 
-def classification_metrics(y_true: Sequence, y_score: Sequence, classes: Sequence | None = None) -> dict:
+def classification_metrics(
+    y_true: Sequence | np.ndarray, y_score: Sequence | np.ndarray, classes: Sequence | None = None
+) -> dict:
     """Classification metrics of true classes against class probabilities (N, K) or predicted classes (N,).
 
     ``classes`` lists the K classes in column order of ``y_score`` (default: sorted classes seen in ``y_true``

@@ -8,6 +8,7 @@ safetensors persistence and exports.
 from hub.models import families as _families  # noqa: F401  (registers the built-in families)
 from hub.models._family import Family, create_family, families, family_for_task, register_family
 from hub.models.model import Model
+from hub.models.publish import check_model, publish_model
 from hub.models.train import TrainConfig, load_recipe, train
 
 
@@ -22,11 +23,13 @@ __all__ = [
     "Family",
     "Model",
     "TrainConfig",
+    "check_model",
     "create_family",
     "families",
     "family_for_task",
     "load_model",
     "load_recipe",
+    "publish_model",
     "register_family",
     "train",
 ]

@@ -49,4 +49,4 @@ def predict_tiled(
             out = np.empty((y_hat.shape[1], ny * core, nx * core), np.float32)
         for (y, x0), piece in zip(group, y_hat):
             out[:, y : y + core, x0 : x0 + core] = piece
-    return out[:, :h, :w]
+    return out[:, :h, :w]  # type: ignore[index]  # at least one batch

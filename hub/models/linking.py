@@ -452,7 +452,7 @@ def _divisions(
                 )
                 if cost is not None:
                     cands.append((cost, int(m), d1, d2))
-    mothers_used, daughters_used = set(), set()
+    mothers_used, daughters_used = set[int](), set[int]()
     for _, m, d1, d2 in sorted(cands):
         if m in mothers_used or d1 in daughters_used or d2 in daughters_used:
             continue

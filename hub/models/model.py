@@ -117,7 +117,7 @@ class Model:
             )
         family = self.family.at_scale(scale)
         masks = np.stack([family.postprocess(self.maps(frame, scale)) for frame in movie])
-        return family.link(masks)
+        return family.link(masks)  # type: ignore[attr-defined]  # tracking families link
 
     # -- persistence ------------------------------------------------------------------------------------
     def save(self, folder: str | Path) -> Path:

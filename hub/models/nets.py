@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import timm
 import torch
 from torch import nn
@@ -44,8 +46,8 @@ class UNet(nn.Module):
         self.encoder = timm.create_model(
             backbone, features_only=True, pretrained=pretrained, in_chans=in_chans, out_indices=tuple(range(depth))
         )
-        chans = self.encoder.feature_info.channels()
-        self.size_multiple = int(self.encoder.feature_info.reduction()[-1])
+        chans = self.encoder.feature_info.channels()  # type: ignore[union-attr, operator]
+        self.size_multiple = int(self.encoder.feature_info.reduction()[-1])  # type: ignore[union-attr, operator]
         widths = [decoder_channels * 2 ** min(i, 3) for i in range(len(chans))]
         self.decoder = nn.ModuleList()
         c = chans[-1]
@@ -78,7 +80,7 @@ def classifier(
     ``output_stride`` (8 or 16, for backbones that support it, e.g. ResNets) dilates the last stages instead of
     striding them, so small crops keep a feature map: 40 x 40 px gives 5 x 5 at 8 instead of 2 x 2 at 32.
     """
-    extra = {} if output_stride is None else {"output_stride": int(output_stride)}
+    extra: dict[str, Any] = {} if output_stride is None else {"output_stride": int(output_stride)}
     try:
         return timm.create_model(
             backbone, pretrained=pretrained, in_chans=in_chans, num_classes=num_classes, drop_rate=dropout, **extra
@@ -93,5 +95,5 @@ def encoder_parameters(net: nn.Module) -> list[nn.Parameter]:
     """Parameters of the pretrained part: the U-Net encoder, or everything but a classifier's head."""
     if isinstance(net, UNet):
         return list(net.encoder.parameters())
-    head = set(map(id, net.get_classifier().parameters()))
+    head = set(map(id, net.get_classifier().parameters()))  # type: ignore[operator]  # a timm classifier
     return [p for p in net.parameters() if id(p) not in head]

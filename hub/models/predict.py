@@ -127,7 +127,8 @@ def predict_to(
     task's writer (:attr:`hub.tasks.TaskSpec.write`)."""
     items = samples(model, source, split)  # streamed: one image in memory at a time
     done: list[str] = []
-    write, rows = get_task(model.card.task).write, []
+    write = get_task(model.card.task).write
+    rows: list[tuple[str, np.ndarray]] = []
     with new_folder(out) as tmp:
         with progress_bar() as bar:
             job = bar.add_task(f"predicting with {model.card.ref}", total=None)

@@ -29,8 +29,8 @@ from hub.cards import (
     Training,
     Trial,
     Weights,
+    format_validation_error,
 )
-from hub.cards._yaml import format_validation_error
 from hub.curate import open_dataset
 from hub.data import ClassificationDataset, LabelFreeDataset, Normalizer, SegmentationDataset
 from hub.errors import CardError, InvalidInput

@@ -20,7 +20,7 @@ import numpy as np
 from hub.cards import ModelCard, load_card, save_card
 from hub.curate import open_dataset
 from hub.errors import InvalidInput
-from hub.metrics._overlap import overlap_table
+from hub.metrics import overlap_table
 from hub.metrics.instance import instance_counts, pooled_stats
 from hub.models._family import create_family
 from hub.models.model import CARD, Model

@@ -1,6 +1,7 @@
 """Storage layer: a registry on any fsspec URL (local, s3://, http(s)://, hf://) with immutable versions,
 manifests, publish, pull into a verified cache, and lockfiles."""
 
+from hub.registry._fs import last_remote
 from hub.registry.cache import Pulled, cached, local_path, pull, read_lock, verify_cache, write_lock
 from hub.registry.ref import Ref, parse_ref
 from hub.registry.registry import Registry
@@ -10,6 +11,7 @@ __all__ = [
     "Ref",
     "Registry",
     "cached",
+    "last_remote",
     "local_path",
     "parse_ref",
     "pull",

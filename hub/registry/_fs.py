@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import os
 import uuid
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import fsspec
+from fsspec import AbstractFileSystem
 from fsspec.asyn import sync
 from fsspec.implementations.local import LocalFileSystem
 
@@ -17,7 +20,12 @@ from hub.errors import IntegrityError, RegistryError
 opened_remote: list[str] = []
 
 
-def _storage_options(url: str) -> dict:
+def last_remote() -> str | None:
+    """The remote registry URL this process opened last (None if it opened none)."""
+    return opened_remote[-1] if opened_remote else None
+
+
+def _storage_options(url: str) -> dict[str, Any]:
     """Timeouts for the backends that talk to a server: a stalled server fails after ``$CELLHUB_TIMEOUT`` s
     without an answer (to connect, or for the next piece of a response) instead of hanging."""
     protocol = url.split("://", 1)[0].lower() if "://" in url else "file"
@@ -40,7 +48,7 @@ def _storage_options(url: str) -> dict:
     return {}
 
 
-def open_root(url: str | Path) -> tuple[fsspec.AbstractFileSystem, str]:
+def open_root(url: str | Path) -> tuple[AbstractFileSystem, str]:
     """``(filesystem, root path)`` for a local folder, ``s3://``, ``http(s)://`` or ``hf://`` URL.
 
     S3 endpoints other than AWS come from ``AWS_ENDPOINT_URL`` (botocore reads it), as for any S3 tool.
@@ -55,15 +63,15 @@ def open_root(url: str | Path) -> tuple[fsspec.AbstractFileSystem, str]:
     return fs, root.rstrip("/")
 
 
-def is_local(fs) -> bool:
+def is_local(fs: AbstractFileSystem) -> bool:
     return isinstance(fs, LocalFileSystem)
 
 
-def _protocols(fs) -> set[str]:
+def _protocols(fs: AbstractFileSystem) -> set[str]:
     return set(fs.protocol) if isinstance(fs.protocol, (tuple, list)) else {fs.protocol}
 
 
-def is_read_only(fs) -> bool:
+def is_read_only(fs: AbstractFileSystem) -> bool:
     return bool(_protocols(fs) & {"http", "https"})
 
 
@@ -71,7 +79,7 @@ def join(*parts: str) -> str:
     return "/".join(p.strip("/") if i else p.rstrip("/") for i, p in enumerate(parts) if p != "")
 
 
-def create_exclusive(fs, path: str, data: bytes) -> None:
+def create_exclusive(fs: AbstractFileSystem, path: str, data: bytes) -> None:
     """Write ``data`` at ``path`` only if nothing is there, atomically: readers see all of it or nothing,
     and of two concurrent writers exactly one succeeds (the other gets RegistryError). Finding the very same
     bytes there counts as success: a retried request whose first attempt committed, or an identical record."""
@@ -86,7 +94,7 @@ def create_exclusive(fs, path: str, data: bytes) -> None:
             raise
 
 
-def _create(fs, path: str, data: bytes) -> None:
+def _create(fs: AbstractFileSystem, path: str, data: bytes) -> None:
     taken = RegistryError("already published (another publish committed it first)", path)
     if is_local(fs):
         tmp = f"{path}.{uuid.uuid4().hex}.tmp"
@@ -117,7 +125,9 @@ def _create(fs, path: str, data: bytes) -> None:
 BLOCK = 1 << 20
 
 
-async def stream_async(fs, path: str, limit: int, size_hint: int | None = None):
+async def stream_async(
+    fs: AbstractFileSystem, path: str, limit: int, size_hint: int | None = None
+) -> AsyncIterator[bytes]:
     """Yield the bytes of ``path`` on an async filesystem (HTTP, S3) block by block, streamed, and refuse
     (:class:`IntegrityError`) as soon as more than ``limit`` bytes arrive: a registry cannot make a reader hold
     more than it was promised."""
@@ -138,7 +148,7 @@ async def stream_async(fs, path: str, limit: int, size_hint: int | None = None):
         await f.close()
 
 
-def stream(fs, path: str, limit: int):
+def stream(fs: AbstractFileSystem, path: str, limit: int) -> Iterator[bytes]:
     """Like :func:`stream_async`, for filesystems without async (local, hf://)."""
     with fs.open(path, "rb") as f:
         total = 0
@@ -149,18 +159,19 @@ def stream(fs, path: str, limit: int):
             yield block
 
 
-def read_capped(fs, path: str, limit: int) -> bytes:
+def read_capped(fs: AbstractFileSystem, path: str, limit: int) -> bytes:
     """The whole of a (metadata) file from any filesystem, refused past ``limit`` bytes."""
     if getattr(fs, "async_impl", False):
 
         async def collect() -> bytes:
             return b"".join([b async for b in stream_async(fs, path, limit)])
 
-        return sync(fs.loop, collect)
+        data: bytes = sync(fs.loop, collect)
+        return data
     return b"".join(stream(fs, path, limit))
 
 
-def write_atomic(fs, path: str, data: bytes) -> None:
+def write_atomic(fs: AbstractFileSystem, path: str, data: bytes) -> None:
     """Replace ``path`` so that readers see the old bytes or the new ones, never a torn file (a local rename;
     object stores replace whole objects)."""
     if is_local(fs):

@@ -21,7 +21,9 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, BinaryIO
 
+from fsspec import AbstractFileSystem
 from fsspec.asyn import sync
 
 from hub._progress import progress_bar
@@ -59,7 +61,7 @@ def _marker(dest: Path) -> str | None:
     return text if len(text) == 64 else None
 
 
-def _cached_manifest(dest: Path, sha: str, kind: str, ref: Ref) -> dict | None:
+def _cached_manifest(dest: Path, sha: str, kind: str, ref: Ref) -> dict[str, Any] | None:
     """The manifest kept beside a cached version, if its bytes still hash to ``sha``."""
     try:
         data = read_capped(dest / MANIFEST_COPY, MAX_MANIFEST_BYTES, "cached manifest")
@@ -101,7 +103,7 @@ def _part(local: Path) -> Path:
     return local.with_name(local.name + PART)
 
 
-def _check(local: Path, want: dict, got: str) -> None:
+def _check(local: Path, want: dict[str, Any], got: str) -> None:
     """Move a downloaded ``local``.part into place if its SHA-256 is the manifest's; else remove it and raise."""
     part = _part(local)
     if got != want["sha256"]:
@@ -114,7 +116,7 @@ def _check(local: Path, want: dict, got: str) -> None:
     part.rename(local)
 
 
-def _new_file(path: Path):
+def _new_file(path: Path) -> BinaryIO:
     """A new file opened for writing at ``path``, never through a link planted there (whatever is at ``path``
     is removed first)."""
     path.unlink(missing_ok=True)
@@ -129,7 +131,7 @@ def _write(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
-def _prune(dest: Path, manifest: dict) -> None:
+def _prune(dest: Path, manifest: dict[str, Any]) -> None:
     """Remove from a version folder everything its manifest does not list: files left by another publisher's
     version of the same name@version, links, and folders standing where a file belongs."""
     keep = {f["path"] for f in manifest["files"]} | {COMPLETE, MANIFEST_COPY}
@@ -155,7 +157,7 @@ class _Sink:
         self.hash.update(block)
         self.fh.write(block)
 
-    def close(self, want: dict | None) -> None:
+    def close(self, want: dict[str, Any] | None) -> None:
         """Verify and keep (``want``: the manifest entry), or discard (``None``: the download failed)."""
         self.fh.close()
         if want is None:
@@ -164,8 +166,13 @@ class _Sink:
             _check(self.local, want, self.hash.hexdigest())
 
 
-def _fetch_threads(fs, jobs: list[tuple[str, Path, dict]], workers: int, done: Callable[[dict], None]) -> None:
-    def get(job: tuple[str, Path, dict]) -> None:
+def _fetch_threads(
+    fs: AbstractFileSystem,
+    jobs: list[tuple[str, Path, dict[str, Any]]],
+    workers: int,
+    done: Callable[[dict[str, Any]], None],
+) -> None:
+    def get(job: tuple[str, Path, dict[str, Any]]) -> None:
         url, local, want = job
         sink = _Sink(local)
         try:
@@ -181,10 +188,15 @@ def _fetch_threads(fs, jobs: list[tuple[str, Path, dict]], workers: int, done: C
         list(pool.map(get, jobs))
 
 
-async def _fetch_async(fs, jobs: list[tuple[str, Path, dict]], workers: int, done: Callable[[dict], None]) -> None:
+async def _fetch_async(
+    fs: AbstractFileSystem,
+    jobs: list[tuple[str, Path, dict[str, Any]]],
+    workers: int,
+    done: Callable[[dict[str, Any]], None],
+) -> None:
     limit = asyncio.Semaphore(workers)
 
-    async def get(url: str, local: Path, want: dict) -> None:
+    async def get(url: str, local: Path, want: dict[str, Any]) -> None:
         async with limit:
             sink = _Sink(local)
             try:
@@ -201,7 +213,12 @@ async def _fetch_async(fs, jobs: list[tuple[str, Path, dict]], workers: int, don
             group.create_task(get(*job))
 
 
-def _fetch(fs, jobs: list[tuple[str, Path, dict]], workers: int, done: Callable[[dict], None]) -> None:
+def _fetch(
+    fs: AbstractFileSystem,
+    jobs: list[tuple[str, Path, dict[str, Any]]],
+    workers: int,
+    done: Callable[[dict[str, Any]], None],
+) -> None:
     """Download and verify ``(url, local path, manifest entry)`` jobs, ``workers`` at a time: each is streamed
     with a hard cap at the manifest's size (a registry cannot make a pull read more), hashed as it arrives and
     moved into place only when its SHA-256 matches."""
@@ -213,7 +230,7 @@ def _fetch(fs, jobs: list[tuple[str, Path, dict]], workers: int, done: Callable[
         raise group.exceptions[0] from None
 
 
-def _sizes_match(dest: Path, manifest: dict) -> bool:
+def _sizes_match(dest: Path, manifest: dict[str, Any]) -> bool:
     """Whether every file of a cached version is there with the manifest's size (a cheap check: ``cellhub
     cache verify`` re-hashes)."""
     for f in manifest["files"]:
@@ -289,7 +306,7 @@ def _check_space(dest: Path, need: int) -> None:
         )
 
 
-def read_lock(path: str | Path) -> dict:
+def read_lock(path: str | Path) -> dict[str, Any]:
     """A lockfile written by :func:`write_lock`; anything else is a one-line error naming it."""
     try:
         lock = read_json(path, "lockfile")
@@ -300,17 +317,18 @@ def read_lock(path: str | Path) -> dict:
     return lock
 
 
-def write_lock(path: str | Path, registry: Registry, entries: list[tuple[str, Ref]]) -> dict:
+def write_lock(path: str | Path, registry: Registry, entries: list[tuple[str, Ref]]) -> dict[str, Any]:
     """Pin each (kind, ref) to its exact version and manifest SHA-256 now."""
-    lock = {"registry": registry.url, "pins": {}}
+    pins: dict[str, dict[str, dict[str, str]]] = {}
+    lock = {"registry": registry.url, "pins": pins}
     for kind, ref in entries:
         exact, sha = registry.resolve(kind, ref)
-        lock["pins"].setdefault(kind, {})[exact.name] = {"version": exact.version, "manifest_sha256": sha}
+        pins.setdefault(kind, {})[exact.name] = {"version": exact.version, "manifest_sha256": sha}
     Path(path).write_text(json.dumps(lock, indent=1, sort_keys=True) + "\n")
     return lock
 
 
-def pinned(lock: dict, kind: str, name: str) -> tuple[Ref, str]:
+def pinned(lock: dict[str, Any], kind: str, name: str) -> tuple[Ref, str]:
     try:
         pin = lock["pins"][kind][name]
     except KeyError:
@@ -329,7 +347,7 @@ def local_path(kind: str, ref_or_path: str | Path, registry: str | Registry | No
     return pull(kind, str(ref_or_path), reg).path
 
 
-def verify_cache(kind: str | None = None, ref: Ref | str | None = None, *, fix: bool = False) -> list[dict]:
+def verify_cache(kind: str | None = None, ref: Ref | str | None = None, *, fix: bool = False) -> list[dict[str, Any]]:
     """Re-hash cached versions (all, those of ``kind``, or one ``ref``) against the manifests kept beside them,
     as ``hf cache verify`` does: one row per version with its problems (a file missing, of another size or
     SHA-256, not in the manifest, or a manifest that no longer matches the completion marker). ``fix``

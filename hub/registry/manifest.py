@@ -6,15 +6,15 @@ import hashlib
 import json
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from hub._readers import parse_json
-from hub.cards._yaml import format_validation_error
+from hub.cards import format_validation_error
 from hub.cards.dataset import NAME, SEMVER
 from hub.errors import IntegrityError, InvalidInput
-from hub.safety import relpath_type
+from hub.safety import relpath_validator
 
 MANIFEST = "manifest.json"
 SKIP_NAMES = (".DS_Store",)
@@ -28,7 +28,7 @@ RESERVED = (MANIFEST_COPY, COMPLETE)
 class ManifestFile(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    path: relpath_type("file path")
+    path: Annotated[str, relpath_validator("file path")]
     size: int = Field(ge=0)
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
 
@@ -51,7 +51,7 @@ class Manifest(BaseModel):
     version: str = Field(pattern=SEMVER.pattern)  # X.Y.Z[-pre]
     root: str = Field(pattern=r"^upload-[0-9a-z]{1,64}$")
     files: list[ManifestFile]
-    card: dict
+    card: dict[str, Any]
 
     @field_validator("files")
     @classmethod
@@ -65,11 +65,11 @@ class Manifest(BaseModel):
         return v
 
 
-def parse_manifest(data: bytes, source: str, kind: str, name: str, version: str | None = None) -> dict:
+def parse_manifest(data: bytes, source: str, kind: str, name: str, version: str | None = None) -> dict[str, Any]:
     """The manifest in ``data`` as a dict, after checking it is well-formed (:class:`Manifest`) and is the one
     asked for: ``kind``, ``name`` and (unless resolving ``latest``) ``version``. A registry that answers one
     name with another's manifest is refused, so it cannot poison the cache under that name."""
-    raw = parse_json(data, source, "manifest")
+    raw: dict[str, Any] = parse_json(data, source, "manifest")
     try:
         Manifest.model_validate(raw)
     except ValidationError as err:
@@ -89,7 +89,7 @@ def file_sha256(path: str | Path) -> str:
     return h.hexdigest()
 
 
-def list_files(folder: Path) -> list[dict]:
+def list_files(folder: Path) -> list[dict[str, Any]]:
     """Every file under ``folder`` (relative POSIX path, size, SHA-256), sorted by path; hashed in threads."""
     paths = sorted(p for p in folder.rglob("*") if p.is_file() and p.name not in SKIP_NAMES)
     with ThreadPoolExecutor(4) as pool:
@@ -100,7 +100,7 @@ def list_files(folder: Path) -> list[dict]:
     ]
 
 
-def manifest_bytes(manifest: dict) -> bytes:
+def manifest_bytes(manifest: dict[str, Any]) -> bytes:
     return json.dumps(manifest, indent=1, sort_keys=True).encode()
 
 

@@ -28,6 +28,6 @@ def parse_ref(text: str) -> Ref:
     return Ref(name, version)
 
 
-def version_key(v: str) -> tuple:
+def version_key(v: str) -> tuple[int | bool | str, ...]:
     core, _, pre = v.partition("-")
     return (*map(int, core.split(".")), pre == "", pre)

@@ -14,6 +14,7 @@ of two concurrent publishes exactly one wins.
 
 from __future__ import annotations
 
+import builtins  # Registry.list shadows list in the class body
 import datetime as dt
 import getpass
 import json
@@ -22,19 +23,21 @@ import random
 import re
 import time
 import uuid
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
-from hub import __version__
 from hub._progress import progress_bar
 from hub._readers import parse_json
+from hub._versions import cellhub_version
 from hub.cards.dataset import NAME, SEMVER
 from hub.config import registry_root
 from hub.errors import CellHubError, IntegrityError, InvalidInput, NotFound, RegistryError
 from hub.registry._fs import create_exclusive, is_read_only, join, open_root, read_capped, write_atomic
-from hub.registry.manifest import MANIFEST, file_sha256, list_files, manifest_bytes, parse_manifest, sha256_bytes
+from hub.registry.manifest import MANIFEST, list_files, manifest_bytes, parse_manifest, sha256_bytes
 from hub.registry.ref import KINDS, Ref, parse_ref, version_key
-from hub.safety import MAX_MANIFEST_BYTES, MAX_RECORD_BYTES
+from hub.safety import MAX_CARD_BYTES, MAX_MANIFEST_BYTES, MAX_RECORD_BYTES, load_yaml_file
 
 INDEX = "index.json"
 log = logging.getLogger(__name__)
@@ -46,7 +49,7 @@ def _now() -> str:
     return dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat()
 
 
-def _summary(kind: str, card: dict) -> dict:
+def _summary(kind: str, card: dict[str, Any]) -> dict[str, Any]:
     """What the catalog keeps of a card: enough for list and search without opening the version."""
     acq = card.get("acquisition", {})
     return {
@@ -79,43 +82,27 @@ RESULT_SUMMARY_KEYS = (
 )
 
 
-def _result_summary(record: dict, path: str) -> dict:
+def _result_summary(record: dict[str, Any], path: str) -> dict[str, Any]:
     return {"path": path, **{k: record.get(k) for k in RESULT_SUMMARY_KEYS}}
 
 
-def _manifest_entry(kind: str, manifest: dict, sha: str) -> dict:
+def _manifest_entry(kind: str, manifest: dict[str, Any], sha: str) -> dict[str, Any]:
     return {"manifest_sha256": sha, "published": manifest.get("published"), "summary": _summary(kind, manifest["card"])}
 
 
-def _put(index: dict, key: tuple[str, str, str], entry: dict) -> None:
+def _put(index: dict[str, Any], key: tuple[str, str, str], entry: dict[str, Any]) -> None:
     kind, name, version = key
     index.setdefault(kind, {}).setdefault(name, {})[version] = entry
 
 
-def _has(index: dict, key: tuple[str, str, str]) -> bool:
+def _has(index: dict[str, Any], key: tuple[str, str, str]) -> bool:
     kind, name, version = key
     return version in index.get(kind, {}).get(name, {})
 
 
-def _check_model(folder: Path) -> None:
-    """A model folder publishes only with a valid card whose family options validate, weights inside the folder
-    that match its SHA-256 and parse as safetensors, and no pickle-based weight files beside them."""
-    from hub.cards import ModelCard, load_card
-    from hub.models import create_family
-    from hub.safety import check_safetensors, inside
-
-    card_path = folder / "card.yaml"
-    card = load_card(ModelCard, card_path)
-    weights = inside(folder, card.weights.file, "weights file", card_path)
-    if not weights.is_file() or weights.suffix != ".safetensors":
-        raise RegistryError(f"weights {card.weights.file!r} missing or not .safetensors", folder)
-    if file_sha256(weights) != card.weights.sha256:
-        raise RegistryError("weights SHA-256 does not match the card", weights)
-    check_safetensors(weights)
-    create_family(card.architecture.family, card.architecture.options, source=card_path)
-    pickled = [p.name for p in folder.rglob("*") if p.suffix in (".pt", ".pth", ".pkl", ".pickle", ".bin", ".ckpt")]
-    if pickled:
-        raise RegistryError(f"refusing pickle-based weight file {pickled[0]!r}: safetensors only", folder)
+#: A kind's publish rule (:func:`hub.curate.check_dataset`, :func:`hub.models.check_model`): it raises when the
+#: version folder must not be published. Storage knows no kind's rules; the kind that owns them passes its rule.
+PublishCheck = Callable[[Path], None]
 
 
 class Registry:
@@ -136,7 +123,7 @@ class Registry:
     def _read(self, path: str, limit: int) -> bytes:
         return read_capped(self.fs, path, limit)
 
-    def index(self) -> dict:
+    def index(self) -> dict[str, Any]:
         """The catalog ``{kind: {name: {version: entry}}}``; empty when the registry has none yet. It is a
         convenience for listing and search, never trusted for what is pulled or ranked."""
         path = self._path(INDEX)
@@ -163,7 +150,7 @@ class Registry:
             found = [v for v in found if self.fs.exists(self._path(kind, name, v, MANIFEST))]
         return sorted(found, key=version_key)
 
-    def manifest_data(self, kind: str, ref: Ref | str) -> tuple[dict, bytes]:
+    def manifest_data(self, kind: str, ref: Ref | str) -> tuple[dict[str, Any], bytes]:
         """``(manifest, its exact bytes)`` of an exact or ``latest`` version, checked to be well-formed and to be
         the version asked for (:func:`~hub.registry.manifest.parse_manifest`); read with a size cap."""
         ref = parse_ref(ref) if isinstance(ref, str) else ref
@@ -182,7 +169,7 @@ class Registry:
             raise NotFound(f"no {kind[:-1]} {ref.name}@{version} in registry {self.url}") from None
         return parse_manifest(data, path, kind, ref.name, version), data
 
-    def manifest(self, kind: str, ref: Ref | str) -> tuple[dict, str]:
+    def manifest(self, kind: str, ref: Ref | str) -> tuple[dict[str, Any], str]:
         """``(manifest, its SHA-256)`` of an exact or ``latest`` version (see :meth:`manifest_data`)."""
         manifest, data = self.manifest_data(kind, ref)
         return manifest, sha256_bytes(data)
@@ -192,7 +179,7 @@ class Registry:
         manifest, sha = self.manifest(kind, ref)
         return Ref(manifest["name"], manifest["version"]), sha
 
-    def list(self, kind: str | None = None) -> list[dict]:
+    def list(self, kind: str | None = None) -> list[dict[str, Any]]:
         """One row per published version: kind, name, version, manifest SHA-256 and the card summary."""
         rows = []
         index = self.index()
@@ -205,7 +192,7 @@ class Registry:
                     rows.append({**entry, "kind": k, "name": name, "version": version})
         return rows
 
-    def search(self, text: str, kind: str | None = None) -> list[dict]:
+    def search(self, text: str, kind: str | None = None) -> builtins.list[dict[str, Any]]:
         """Versions whose name, title, task, organism, cell type or modality contains ``text`` (any case)."""
         needle = text.lower()
         hits = []
@@ -228,16 +215,20 @@ class Registry:
 
     # --- publishing ---------------------------------------------------------------------------------------
 
-    def publish(self, path: str | Path, kind: str = "datasets", *, accept_terms: bool = False) -> tuple[Ref, str]:
+    def publish(
+        self, path: str | Path, kind: str = "datasets", *, check: PublishCheck, accept_terms: bool = False
+    ) -> tuple[Ref, str]:
         """Publish the version folder ``path`` (a curated dataset, or a model folder); returns (ref, manifest
-        SHA-256). Validation must pass; an existing version is refused; so is a dataset whose terms forbid
-        redistribution, unless ``accept_terms`` (the acceptance is recorded in the manifest)."""
+        SHA-256). ``check``, the publish rule of the kind (use :func:`hub.curate.publish_dataset` or
+        :func:`hub.models.publish_model`, which pass it), must pass; an existing version is refused; so is a
+        dataset whose terms forbid redistribution, unless ``accept_terms`` (the acceptance is recorded in the
+        manifest)."""
         if is_read_only(self.fs):
             raise RegistryError(
                 "this registry is read-only (a static web server); publish to its source folder or bucket", self.url
             )
         folder = Path(path)
-        card, terms_record = self._check_publishable(folder, kind, accept_terms)
+        card, terms_record = self._check_publishable(folder, kind, check, accept_terms)
         ref = Ref(card["name"], card["version"])
         version_dir = self._path(kind, ref.name, ref.version)
         if self.fs.exists(join(version_dir, MANIFEST)):
@@ -254,7 +245,7 @@ class Registry:
             "version": ref.version,
             "root": upload,
             "published": _now(),
-            "cellhub_version": __version__,
+            "cellhub_version": cellhub_version(),
             "files": files,
             "card": card,
         }
@@ -270,27 +261,15 @@ class Registry:
         self._catalog({(kind, ref.name, ref.version): _manifest_entry(kind, manifest, sha)}, ref)
         return ref, sha
 
-    def _check_publishable(self, folder: Path, kind: str, accept_terms: bool) -> tuple[dict, dict | None]:
+    def _check_publishable(
+        self, folder: Path, kind: str, check: PublishCheck, accept_terms: bool
+    ) -> tuple[dict[str, Any], dict[str, Any] | None]:
         if kind not in KINDS:
             raise InvalidInput(f"kind must be one of {KINDS}")
         card_path = folder / "card.yaml"
         if not card_path.is_file():
             raise InvalidInput("no card.yaml: not a dataset or model folder", folder)
-        if kind == "datasets":
-            from hub.curate import validate_dataset
-
-            findings = validate_dataset(folder)
-            if findings.errors:
-                first = findings.errors[0]
-                raise RegistryError(
-                    f"does not validate ({len(findings.errors)} error(s)); first: {first.check}: "
-                    f"{first.message} (run cellhub datasets validate)",
-                    folder,
-                )
-        else:
-            _check_model(folder)
-        from hub.safety import MAX_CARD_BYTES, load_yaml_file
-
+        check(folder)
         card = load_yaml_file(card_path, MAX_CARD_BYTES, "card")
         terms = card.get("terms", {})
         record = None
@@ -304,12 +283,12 @@ class Registry:
             record = {"by": getpass.getuser(), "at": _now(), "registry": self.url, "terms": terms.get("terms")}
         return card, record
 
-    def _upload(self, folder: Path, files: list[dict], dest: str, description: str) -> None:
+    def _upload(self, folder: Path, files: builtins.list[dict[str, Any]], dest: str, description: str) -> None:
         total = sum(f["size"] for f in files)
         with progress_bar() as bar, ThreadPoolExecutor(8) as pool:
             task = bar.add_task(description, total=total)
 
-            def put(f: dict) -> None:
+            def put(f: dict[str, Any]) -> None:
                 target = join(dest, f["path"])
                 self.fs.makedirs(target.rsplit("/", 1)[0], exist_ok=True)
                 self.fs.put_file(str(folder / f["path"]), target)
@@ -331,7 +310,7 @@ class Registry:
             found[("results", f"{dataset}/{task}", file.removesuffix(".json"))] = path
         return found
 
-    def _entry(self, key: tuple[str, str, str], path: str) -> dict | None:
+    def _entry(self, key: tuple[str, str, str], path: str) -> dict[str, Any] | None:
         """The catalog entry of a committed file, or None when the file is not what its place says."""
         kind, name, version = key
         try:
@@ -346,25 +325,25 @@ class Registry:
             # they use anyway
             return None
 
-    def _update_index(self, new: dict[tuple[str, str, str], dict], rebuild: bool = False) -> dict:
+    def _update_index(self, new: dict[tuple[str, str, str], dict[str, Any]], rebuild: bool = False) -> dict[str, Any]:
         """Write ``index.json`` with ``new`` entries and every committed version and result it lacks.
 
         Publishers do not lock each other out: each writes the catalog, reads it back and, while a committed
         entry is missing from it (a concurrent writer replaced it with an older copy), writes it again. The
         last writer therefore leaves a catalog with every committed entry. Readers never see a torn file.
         """
-        bad: set = set()
+        bad: set[tuple[str, str, str]] = set()
         for attempt in range(50):
             index = {k: {} for k in KINDS} if rebuild and not attempt else self._index_or_empty()
             for key, entry in new.items():
                 _put(index, key, entry)
             for key, path in self._committed().items():
                 if key not in bad and not _has(index, key):
-                    entry = self._entry(key, path)
-                    if entry is None:
+                    found = self._entry(key, path)
+                    if found is None:
                         bad.add(key)
                     else:
-                        _put(index, key, entry)
+                        _put(index, key, found)
             write_atomic(self.fs, self._path(INDEX), json.dumps(index, indent=1, sort_keys=True).encode())
             after = self._index_or_empty()
             if all(_has(after, key) for key in [*new, *self._committed()] if key not in bad):
@@ -374,14 +353,14 @@ class Registry:
             "the catalog kept changing under concurrent publishes; run `cellhub reindex`", self._path(INDEX)
         )
 
-    def _index_or_empty(self) -> dict:
+    def _index_or_empty(self) -> dict[str, Any]:
         """The catalog, or an empty one to rebuild when it is unreadable (it is derived from committed files)."""
         try:
             return self.index()
         except CellHubError:
             return {k: {} for k in KINDS}
 
-    def _catalog(self, new: dict, what) -> None:
+    def _catalog(self, new: dict[tuple[str, str, str], dict[str, Any]], what: object) -> None:
         """List a committed publish in the catalog. The publish stands even if this fails (it is committed and
         pullable; the catalog is derived data): say so in one line instead of reporting a failure."""
         try:
@@ -392,13 +371,13 @@ class Registry:
                 f"`cellhub reindex --registry {self.url}`"
             )
 
-    def reindex(self) -> dict:
+    def reindex(self) -> dict[str, Any]:
         """Rebuild ``index.json`` from every manifest and result record (needs a backend that can list)."""
         return self._update_index({}, rebuild=True)
 
     # --- results ----------------------------------------------------------------------------------------------
 
-    def publish_result(self, record: dict) -> str:
+    def publish_result(self, record: dict[str, Any]) -> str:
         """Store an evaluation result record at ``results/<benchmark>/<sha256>.json`` (content-addressed, so
         immutable; publishing the same record twice is a no-op) and list it in the catalog; returns its SHA-256."""
         if is_read_only(self.fs):
@@ -417,14 +396,14 @@ class Registry:
         self._catalog({("results", bench, sha): _result_summary(record, rel)}, f"result {sha[:16]}...")
         return sha
 
-    def results(self, benchmark: str) -> list[dict]:
+    def results(self, benchmark: str) -> builtins.list[dict[str, Any]]:
         """The catalog's summaries of every result published for ``benchmark`` (each with its record path)."""
         return [
             {"sha256": sha, **entry}
             for sha, entry in sorted(self.index().get("results", {}).get(benchmark, {}).items())
         ]
 
-    def result_record(self, entry: dict) -> dict:
+    def result_record(self, entry: dict[str, Any]) -> dict[str, Any]:
         """The full record behind a :meth:`results` entry, read only from ``results/<benchmark>/<sha256>.json``
         and verified against that SHA-256."""
         path, sha = entry.get("path"), entry.get("sha256")
@@ -440,7 +419,8 @@ class Registry:
         data = self._read(self._path(*path.split("/")), MAX_RECORD_BYTES)
         if sha256_bytes(data) != sha:
             raise IntegrityError("result record altered (SHA-256 mismatch)", path)
-        return parse_json(data, path, "result record")
+        record: dict[str, Any] = parse_json(data, path, "result record")
+        return record
 
-    def file_url(self, kind: str, manifest: dict, rel: str) -> str:
+    def file_url(self, kind: str, manifest: dict[str, Any], rel: str) -> str:
         return self._path(kind, manifest["name"], manifest["version"], manifest["root"], rel)

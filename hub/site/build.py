@@ -84,7 +84,7 @@ class _Pages:
     """Writes pages into the site folder; each page gets ``root``, the relative path back to the site root."""
 
     def __init__(self, env: Environment, site: Path, common: dict):
-        self.env, self.site, self.common, self.written = env, site, common, []
+        self.env, self.site, self.common, self.written = env, site, common, list[str]()
 
     def write(self, rel: str, template: str, **context) -> None:
         root = "../" * rel.count("/")
@@ -161,7 +161,7 @@ def _model_context(entry: ModelEntry, catalog: Catalog, site: Path) -> dict:
 
 def _leaderboard_chart(entry: BenchmarkEntry) -> Markup:
     rows = entry.board["rows"]
-    bars = [charts.Bar(r["model"], r["value"], *(r["ci95"] or [None, None]), text=fmt.number(r["value"])) for r in rows]
+    bars = [charts.Bar(r["model"], r["value"], *(r["ci95"] or [None, None]), text=fmt.number(r["value"])) for r in rows]  # type: ignore[misc]
     return charts.bar_chart(
         bars,
         f"{entry.name}: {entry.bench.primary_metric} of every entry with its 95% interval",

@@ -129,7 +129,7 @@ def draw_labelfree(model, ds, bench, site, folder) -> list[Group]:
 def draw_classification(model, ds, bench, site, folder) -> list[Group]:
     classes = ds.card.labels.classes or []
     outputs = model.card.outputs.classes or classes
-    first = {}
+    first: dict[int, str] = {}
     for row in ds.samples:
         if row["split"] == bench.split and row["class"] != "":
             first.setdefault(int(row["class"]), row["id"])
@@ -157,7 +157,7 @@ def draw_tracking(model, ds, bench, site, folder) -> list[Group]:
     img = ds.image(sid)
     n = min(TRACK_FRAMES, img.array().shape[0])
     true = np.asarray(img.label(bench.label or "tracks")[:n])
-    y, x = _window(true.shape, true.any(0))
+    y, x = _window(true.shape, np.asarray(true.any(0)))
     movie, true = _model_input(model, ds, sid, n)[..., y, x], true[:, y, x]
     masks, _ = model.predict(movie)
     box = labelled_box(true)

@@ -60,7 +60,7 @@ def dataset_pictures(ds: Dataset, site: Path, folder: str, pictures: int = 12) -
     """About ``pictures`` thumbnails of the dataset, written under ``site/folder``, grouped for the page."""
     card = ds.card
     per = _views_per_sample(ds)
-    n = 2 * len(card.labels.classes) if per == 0 else max(1, pictures // per)
+    n = 2 * len(card.labels.classes or ()) if per == 0 else max(1, pictures // per)
     groups: dict[str, Group] = {}
     for i, view in enumerate(sample_views(ds, n=n, size=THUMB)):
         group = groups.setdefault(view.group, Group(view.group))
@@ -156,7 +156,7 @@ def area_unit(ds: Dataset) -> tuple[float, str]:
     px = ds.card.acquisition.pixel_size
     if px.unknown or px.unit not in UM_PER:
         return 1.0, "pixels"
-    return px.y * px.x * UM_PER[px.unit] ** 2, "µm²"
+    return px.y * px.x * UM_PER[px.unit] ** 2, "µm²"  # type: ignore[operator]  # known: the card gives y and x
 
 
 def log_bins(values: np.ndarray, n: int = 24) -> tuple[list[int], list[float]]:

@@ -92,7 +92,7 @@ class CTC(Importer):
 
     def scan(self) -> list[_Item]:
         if self.images:
-            seqs = [
+            seqs: list[tuple[str, Path, Path | None, Path | None]] = [
                 (self.sequence, self.source / self.images, self.source / self.tracks if self.tracks else None, None)
             ]
         else:

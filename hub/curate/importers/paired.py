@@ -75,7 +75,7 @@ class Paired(Importer):
         return out
 
     def scan(self) -> list[tuple]:
-        items = []
+        items: list[tuple[str, tuple[Path, ...], tuple[str, int, int] | None]] = []
         for name, files in self._fields().items():
             if not self.tile:
                 items.append((name, files, None))
