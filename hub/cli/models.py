@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import typer
@@ -27,7 +28,7 @@ app = typer.Typer(
     help="Models: list and inspect published ones; train, fine-tune, run, tune, publish, pull, export.",
     no_args_is_help=True,
 )
-console = Console()
+console = Console(width=None if sys.stdout.isatty() else 160)  # no wrapped tables in logs and pipes
 
 
 def _grid(items: list[str]) -> dict[str, list]:
@@ -119,7 +120,11 @@ def _list_local(root: Path | None, as_json: bool) -> None:
     if as_json:
         typer.echo(json.dumps({"models": rows}, indent=2))
         return
-    table = Table("model", "task", "family", "backbone", "parameters", "benchmarks", "path", title=f"models in {base}")
+    table = Table(title=f"models in {base}")
+    table.add_column("model", no_wrap=True)
+    for col in ("task", "family", "backbone", "parameters", "benchmarks"):
+        table.add_column(col)
+    table.add_column("path", overflow="fold")
     for r in rows:
         table.add_row(
             escape(f"{r['name']}@{r['version']}"),
