@@ -28,16 +28,16 @@ demo: $(STAMP)
 	  echo "== $$name@$$version"; \
 	  $(BIN)/cellhub datasets build $$name --overwrite || exit 1; \
 	  $(BIN)/cellhub datasets validate "$$path" || exit 1; \
-	  if $(BIN)/cellhub info "$$name@$$version" >/dev/null 2>&1; then echo "$$name@$$version already published"; \
+	  if $(BIN)/cellhub datasets info "$$name@$$version" >/dev/null 2>&1; then echo "$$name@$$version already published"; \
 	  else $(BIN)/cellhub datasets publish "$$path" --accept-terms || exit 1; fi; \
 	  $(BIN)/cellhub datasets pull "$$name@$$version" || exit 1; \
 	done
-	$(BIN)/cellhub datasets list
+	$(BIN)/cellhub datasets list --local
 	@echo "== baselines (model_cards/)"
 	$(BIN)/cellhub models baselines
-	$(BIN)/cellhub list
-	$(BIN)/cellhub benchmarks
-	@$(BENCHMARKS) | while read b; do $(BIN)/cellhub leaderboard $$b || exit 1; done
+	$(BIN)/cellhub registry list
+	$(BIN)/cellhub benchmarks list
+	@$(BENCHMARKS) | while read b; do $(BIN)/cellhub benchmarks leaderboard $$b || exit 1; done
 
 # Train every baseline recipe of model_cards/ that has no committed model yet, and evaluate it (CPU: up to
 # about 30 minutes per model on 2 cores; delete model_cards/NAME/VERSION to retrain one).
@@ -48,7 +48,7 @@ baselines: $(STAMP)
 	    $(BIN)/cellhub models train --recipe $$r --out $$dir/$$version || exit 1; \
 	    ln -sfn $$version/card.yaml $$dir/$$version.yaml; \
 	    for b in $$($(BIN)/python -c "from hub.models import load_recipe; print(*load_recipe('$$r').benchmarks)"); do \
-	      $(BIN)/cellhub eval $$dir/$$version --benchmark $$b --out $$dir/results/$$(echo $$b | tr / .).json || exit 1; \
+	      $(BIN)/cellhub benchmarks eval $$dir/$$version --benchmark $$b --out $$dir/results/$$(echo $$b | tr / .).json || exit 1; \
 	    done; \
 	  fi; \
 	done

@@ -1,9 +1,11 @@
-"""Shared fixtures: the real source data (``$CELLHUB_DATA``, default ../shared/data) and datasets built from it
-once per test session."""
+"""Shared fixtures: the real source data (``$CELLHUB_DATA``, default ../shared/data), datasets built from it
+once per test session, and the ``cellhub`` command line run in this process (``cli``)."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -56,3 +58,44 @@ def _isolated_home(tmp_path, monkeypatch):
     """Never touch the user's ~/.cellhub: the registry and the build folder live in the test's temporary folder."""
     monkeypatch.setenv("CELLHUB_REGISTRY", str(tmp_path / "registry"))
     monkeypatch.setenv("CELLHUB_BUILD", str(tmp_path / "build"))
+
+
+@dataclass(frozen=True)
+class CliResult:
+    """What a run of ``cellhub`` left: the fields of :class:`subprocess.CompletedProcess` that tests read."""
+
+    args: list[str]
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def run_cellhub(*args, env: Mapping[str, str | None] | None = None, check: bool = False) -> CliResult:
+    """``cellhub ARGS`` in this process, through the real entry point (:func:`hub.cli.main`: one-line errors, exit
+    status 1, deprecation lines) inside typer's ``CliRunner`` isolation (its own stdin, stdout and stderr; ``env``
+    sets or, with ``None``, unsets variables for the run). ``check``: fail the test unless it exits 0."""
+    from typer.testing import CliRunner
+
+    from hub.cli import main
+
+    argv = [str(a) for a in args]
+    with CliRunner().isolation(env=env) as streams:
+        try:
+            main(argv)
+            code = 0  # main always ends with SystemExit; this is only reached if that ever changes
+        except SystemExit as done:
+            code = done.code if isinstance(done.code, int) else (0 if done.code is None else 1)
+        finally:
+            out, err = streams[0].getvalue(), streams[1].getvalue()
+    result = CliResult(argv, code, out.decode(errors="replace"), err.decode(errors="replace"))
+    if check and code != 0:
+        raise AssertionError(f"cellhub {' '.join(argv)} exited {code}: {result.stderr}")
+    return result
+
+
+@pytest.fixture(scope="session")
+def cli():
+    """``cli(*args, env=None, check=False)`` runs ``cellhub ARGS`` in this process (see :func:`run_cellhub`) and
+    returns its exit status, stdout and stderr. Tests that need the real process (memory use, signals, a
+    concurrent second process, the ``cellhub`` script itself) start one with :mod:`subprocess` instead."""
+    return run_cellhub

@@ -140,12 +140,9 @@ def test_install_refuses_a_registry_holding_other_weights_under_the_same_version
     )
 
 
-def test_the_dsb_nuclei_model_segments_nuclei_from_outside_the_benchmark(data_dir, tmp_path):
+def test_the_dsb_nuclei_model_segments_nuclei_from_outside_the_benchmark(data_dir, tmp_path, cli):
     """GOWT1 (confocal, 1024 x 1024, nuclei about twice the DSB2018 size): `models predict --scale 0.5`
     finds the gold-annotated nuclei of frame 1 of sequence 02, which the model never saw."""
-    import subprocess
-    import sys
-
     import tifffile
 
     from hub.metrics.instance import instance_counts
@@ -155,23 +152,7 @@ def test_the_dsb_nuclei_model_segments_nuclei_from_outside_the_benchmark(data_di
     gowt1 = data_dir / "tracking" / "Fluo-N2DH-GOWT1"
     (tmp_path / "in").mkdir()
     (tmp_path / "in" / "t001.tif").write_bytes((gowt1 / "02" / "t001.tif").read_bytes())
-    r = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            "from hub.cli import main; main()",
-            "models",
-            "predict",
-            str(model),
-            str(tmp_path / "in"),
-            "--out",
-            str(tmp_path / "out"),
-            "--scale",
-            "0.5",
-        ],
-        capture_output=True,
-        text=True,
-    )
+    r = cli("models", "predict", model, tmp_path / "in", "--out", tmp_path / "out", "--scale", "0.5")
     assert r.returncode == 0, r.stderr
     pred = tifffile.imread(tmp_path / "out" / "t001.tif")
     gold = tifffile.imread(gowt1 / "02_GT" / "SEG" / "man_seg001.tif")

@@ -1,13 +1,11 @@
-"""Benchmarks, `cellhub eval` (hub models and predictions from any tool), result records and leaderboards, on the
-real curated datasets."""
+"""Benchmarks, `cellhub benchmarks eval` (hub models and predictions from any tool), result records and
+leaderboards, on the real curated datasets."""
 
 from __future__ import annotations
 
 import csv
 import json
 import shutil
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -20,14 +18,9 @@ from hub.errors import IntegrityError
 from hub.ome import lineage_from_attrs, write_man_track
 
 
-def cli(*args) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-c", "from hub.cli import main; main()", *map(str, args)], capture_output=True, text=True
-    )
-
-
-def evaluate(*args) -> dict:
-    r = cli("eval", *args, "--json")
+def evaluate(cli, *args) -> dict:
+    """``cellhub benchmarks eval ARGS --json`` (with the ``cli`` fixture), which must succeed: its record."""
+    r = cli("benchmarks", "eval", *args, "--json")
     assert r.returncode == 0, r.stderr
     return json.loads(r.stdout)
 
@@ -61,10 +54,11 @@ def test_every_dataset_declares_frozen_benchmarks():
         assert b.split_sha256 == recipe["split_manifest_sha256"]
 
 
-def test_instance_predictions_from_any_tool(built, tmp_path):
+def test_instance_predictions_from_any_tool(built, tmp_path, cli):
     path = built("dsb2018-fluo")
     ds = open_dataset(path)
     perfect = evaluate(
+        cli,
         "--predictions",
         truth_labels(ds, tmp_path / "p"),
         "--benchmark",
@@ -78,6 +72,7 @@ def test_instance_predictions_from_any_tool(built, tmp_path):
     assert perfect["source"] == "self-reported" and len(perfect["per_sample"]) == len(ds.ids("test"))
     assert perfect["split_sha256"] == get_benchmark("dsb2018-fluo/instance").split_sha256
     dropped = evaluate(
+        cli,
         "--predictions",
         truth_labels(ds, tmp_path / "d", drop=0.1),
         "--benchmark",
@@ -90,6 +85,7 @@ def test_instance_predictions_from_any_tool(built, tmp_path):
     lo, hi = dropped["ci95"]
     assert lo <= dropped["value"] <= hi < 1.0
     semantic = evaluate(
+        cli,
         "--predictions",
         _binary(tmp_path / "p", tmp_path / "s"),
         "--benchmark",
@@ -107,14 +103,24 @@ def _binary(src, dst):
     return dst
 
 
-def test_bad_predictions_are_one_line_errors(built, tmp_path):
+def test_bad_predictions_are_one_line_errors(built, tmp_path, cli):
     path = built("dsb2018-fluo")
     ds = open_dataset(path)
     good = truth_labels(ds, tmp_path / "p")
     first = sorted(good.iterdir())[0]
 
     def err(folder, *more):
-        r = cli("eval", "--predictions", folder, "--benchmark", "dsb2018-fluo/instance", "--dataset", path, *more)
+        r = cli(
+            "benchmarks",
+            "eval",
+            "--predictions",
+            folder,
+            "--benchmark",
+            "dsb2018-fluo/instance",
+            "--dataset",
+            path,
+            *more,
+        )
         assert r.returncode == 1 and len(r.stderr.strip().splitlines()) == 1, r.stderr
         return r.stderr
 
@@ -134,7 +140,7 @@ def test_bad_predictions_are_one_line_errors(built, tmp_path):
     assert "frozen on dsb2018-fluo@1.0.0" in err(good, "--dataset", other).replace(str(other) + ": ", "")
 
 
-def test_tracking_predictions_in_ctc_layout(built, tmp_path):
+def test_tracking_predictions_in_ctc_layout(built, tmp_path, cli):
     """The truth re-submitted as CTC results scores 1; dropping a cell from one frame lowers DET and TRA."""
     path = built("ecoli-lineage")
     ds = open_dataset(path)
@@ -147,7 +153,7 @@ def test_tracking_predictions_in_ctc_layout(built, tmp_path):
     for t, m in enumerate(masks):
         tifffile.imwrite(res / f"mask{t:03d}.tif", m.astype(np.uint16))
     write_man_track(tracks, res / "res_track.txt")
-    perfect = evaluate("--predictions", tmp_path / "p", "--benchmark", "ecoli-lineage/tracking", "--dataset", path)
+    perfect = evaluate(cli, "--predictions", tmp_path / "p", "--benchmark", "ecoli-lineage/tracking", "--dataset", path)
     assert perfect["metrics"]["TRA"] == 1.0 and perfect["metrics"]["DET"] == 1.0
     assert perfect["per_sample"][0]["id"] == sid
     # a track present in one frame only, removed: its lineage row must go too
@@ -156,11 +162,11 @@ def test_tracking_predictions_in_ctc_layout(built, tmp_path):
     m[m == lonely.label] = 0
     tifffile.imwrite(res / f"mask{lonely.begin:03d}.tif", m.astype(np.uint16))
     write_man_track([t for t in tracks if t.label != lonely.label], res / "res_track.txt")
-    worse = evaluate("--predictions", tmp_path / "p", "--benchmark", "ecoli-lineage/tracking", "--dataset", path)
+    worse = evaluate(cli, "--predictions", tmp_path / "p", "--benchmark", "ecoli-lineage/tracking", "--dataset", path)
     assert worse["metrics"]["DET"] < 1.0 and worse["metrics"]["TRA"] < 1.0
 
 
-def test_classification_and_label_free_predictions(built, tmp_path):
+def test_classification_and_label_free_predictions(built, tmp_path, cli):
     path = built("jurkat-cellcycle")
     ds = open_dataset(path)
     classes = ds.card.labels.classes
@@ -172,7 +178,13 @@ def test_classification_and_label_free_predictions(built, tmp_path):
             k = int(ds.sample(sid)["class"])
             w.writerow([sid, *[1.0 if j == k else 0.0 for j in range(len(classes))]])
     out = evaluate(
-        "--predictions", tmp_path / "probs.csv", "--benchmark", "jurkat-cellcycle/classification", "--dataset", path
+        cli,
+        "--predictions",
+        tmp_path / "probs.csv",
+        "--benchmark",
+        "jurkat-cellcycle/classification",
+        "--dataset",
+        path,
     )
     assert out["metrics"]["macro_f1"] == 1.0 and out["metrics"]["accuracy"] == 1.0
     assert out["metrics"]["macro_auroc"] == 1.0 and out["metrics"]["recall/G1"] == 1.0
@@ -183,11 +195,11 @@ def test_classification_and_label_free_predictions(built, tmp_path):
     dapi = open_dataset(isl).card.channel_names.index("DAPI")
     for sid in ids:
         tifffile.imwrite(tmp_path / "lf" / f"{sid}.tif", open_dataset(isl).image(sid).read()[dapi] * 3.0 + 7)
-    out = evaluate("--predictions", tmp_path / "lf", "--truth", isl, "--task", "label-free")
+    out = evaluate(cli, "--predictions", tmp_path / "lf", "--truth", isl, "--task", "label-free")
     assert out["metrics"]["pearson_r"] == pytest.approx(1.0) and out["benchmark"] == "isl-condition-b/label-free"
 
 
-def test_eval_a_hub_model_publish_and_leaderboard(built, tmp_path, monkeypatch):
+def test_eval_a_hub_model_publish_and_leaderboard(built, tmp_path, monkeypatch, cli):
     from hub.models import Model, TrainConfig, train
 
     monkeypatch.setenv("CELLHUB_REGISTRY", str(tmp_path / "reg"))
@@ -208,6 +220,7 @@ def test_eval_a_hub_model_publish_and_leaderboard(built, tmp_path, monkeypatch):
         tmp_path / "m",
     )
     hub_row = evaluate(
+        cli,
         tmp_path / "m",
         "--benchmark",
         "dsb2018-fluo/instance",
@@ -224,6 +237,7 @@ def test_eval_a_hub_model_publish_and_leaderboard(built, tmp_path, monkeypatch):
     assert json.loads((tmp_path / "result.json").read_text())["value"] == hub_row["value"]
     ds = open_dataset(path)
     evaluate(
+        cli,
         "--predictions",
         truth_labels(ds, tmp_path / "p"),
         "--benchmark",
@@ -234,7 +248,7 @@ def test_eval_a_hub_model_publish_and_leaderboard(built, tmp_path, monkeypatch):
         "ground-truth",
         "--publish",
     )
-    r = cli("leaderboard", "dsb2018-fluo/instance", "--json")
+    r = cli("benchmarks", "leaderboard", "dsb2018-fluo/instance", "--json")
     assert r.returncode == 0, r.stderr
     board = json.loads(r.stdout)
     assert board["benchmark"] == "dsb2018-fluo/instance" and board["primary_metric"] == "acc@[.5:.95]"
@@ -244,13 +258,13 @@ def test_eval_a_hub_model_publish_and_leaderboard(built, tmp_path, monkeypatch):
     for key in ("model", "value", "ci95", "metrics", "weights_sha256", "split_sha256"):
         assert key in board["rows"][1]
     assert board["rows"][1]["weights_sha256"] == card.weights.sha256
-    r = cli("leaderboard", "dsb2018-fluo/instance")
+    r = cli("benchmarks", "leaderboard", "dsb2018-fluo/instance")
     assert r.returncode == 0 and "ground-truth" in r.stdout
-    r = cli("list", "--json")  # results in the catalog do not disturb the listing of versions
+    r = cli("registry", "list", "--json")  # results in the catalog do not disturb the listing of versions
     assert r.returncode == 0 and json.loads(r.stdout) == []
 
 
-def test_another_split_of_a_benchmark_dataset_is_scored_like_it_but_never_ranked(built, tmp_path, monkeypatch):
+def test_another_split_of_a_benchmark_dataset_is_scored_like_it_but_never_ranked(built, tmp_path, monkeypatch, cli):
     monkeypatch.setenv("CELLHUB_REGISTRY", str(tmp_path / "reg"))
     isl = built("isl-condition-b")
     ds = open_dataset(isl)
@@ -259,6 +273,7 @@ def test_another_split_of_a_benchmark_dataset_is_scored_like_it_but_never_ranked
     for sid in ds.ids("val"):
         tifffile.imwrite(tmp_path / "val" / f"{sid}.tif", ds.image(sid).read()[dapi] * 2.0)
     out = evaluate(
+        cli,
         "--predictions",
         tmp_path / "val",
         "--truth",
@@ -273,7 +288,7 @@ def test_another_split_of_a_benchmark_dataset_is_scored_like_it_but_never_ranked
     )
     assert out["split"] == "val" and out["metrics"]["pearson_r"] == pytest.approx(1.0)
     assert len(out["per_sample"]) == len(ds.ids("val"))
-    r = cli("leaderboard", "isl-condition-b/label-free", "--json")
+    r = cli("benchmarks", "leaderboard", "isl-condition-b/label-free", "--json")
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["rows"] == []  # a val result is not a test-split result
 

@@ -351,6 +351,7 @@ def test_eval_refuses_a_zarr_prediction_declaring_a_huge_array(built, tmp_path):
         tifffile.imwrite(folder / f"{sid}.tif", np.asarray(ds.image(sid).label("instances")[...]))
     bomb = zarr_prediction(folder / f"{ids[0]}.ome.zarr", (2**20, 2**20), (512, 512))
     rc, _, err, rss = run_cli(
+        "benchmarks",
         "eval",
         "--predictions",
         folder,

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -18,13 +17,11 @@ from hub.ome import read_man_track, write_man_track
 DSB = "segmentation/dsb2018-fluo/stage1_train"
 
 
-def cellhub(*args, check=True):
-    r = subprocess.run(
-        [sys.executable, "-c", "from hub.cli import main; main()", *map(str, args)], capture_output=True, text=True
-    )
-    if check and r.returncode != 0:
-        raise AssertionError(f"cellhub {' '.join(map(str, args))} failed: {r.stderr}")
-    return r
+@pytest.fixture(scope="session")
+def cellhub(cli):
+    """``cellhub ARGS`` in this process (the ``cli`` fixture); fails the test unless it exits 0 (``check=False``:
+    any exit status)."""
+    return partial(cli, check=True)
 
 
 def assert_refused(r, *words, out: Path | None = None):
@@ -46,12 +43,12 @@ def dsb_subset(data_dir, tmp_path, n=6) -> Path:
     return root
 
 
-def test_schema_dataset_prints_json_schema():
-    schema = json.loads(cellhub("schema", "dataset").stdout)
+def test_schema_dataset_prints_json_schema(cellhub):
+    schema = json.loads(cellhub("schema", "show", "dataset").stdout)
     assert schema["title"] == "DatasetCard" and "terms" in schema["properties"]
 
 
-def test_card_error_names_field_path(tmp_path, data_dir):
+def test_card_error_names_field_path(tmp_path, data_dir, cellhub):
     card = tmp_path / "card.yaml"
     card.write_text("version: '1.0'\nacquisition: {pixel_size: {unknown: false, y: 0.2}}\n")
     out = tmp_path / "out"
@@ -71,7 +68,7 @@ def test_card_error_names_field_path(tmp_path, data_dir):
     assert_refused(r, "card.yaml", "version", "acquisition.pixel_size", out=out)
 
 
-def test_import_kaggle_dsb_then_validate_and_info(data_dir, tmp_path):
+def test_import_kaggle_dsb_then_validate_and_info(data_dir, tmp_path, cellhub):
     src = dsb_subset(data_dir, tmp_path, 8)
     out = tmp_path / "ds"
     r = cellhub("datasets", "import", "kaggle-dsb", src, "--name", "dsb-mini", "--out", out, "--json")
@@ -84,7 +81,7 @@ def test_import_kaggle_dsb_then_validate_and_info(data_dir, tmp_path):
     assert info["card"]["name"] == "dsb-mini"
 
 
-def test_import_ctc_standard_layout_from_other_movie(data_dir, tmp_path):
+def test_import_ctc_standard_layout_from_other_movie(data_dir, tmp_path, cellhub):
     """The E. coli movie rearranged into the standard CTC layout (01/, 01_GT/TRA) imports and exports back."""
     root = _mini_ctc(data_dir, tmp_path / "ctc", 6)
     out = tmp_path / "ds"
@@ -98,7 +95,7 @@ def test_import_ctc_standard_layout_from_other_movie(data_dir, tmp_path):
     )
 
 
-def test_man_track_contradicting_masks_is_refused(data_dir, tmp_path):
+def test_man_track_contradicting_masks_is_refused(data_dir, tmp_path, cellhub):
     src = data_dir / "tracking/ecoli-vanvliet"
     root = tmp_path / "ctc"
     (root / "img").mkdir(parents=True)
@@ -130,7 +127,7 @@ def test_man_track_contradicting_masks_is_refused(data_dir, tmp_path):
     assert_refused(r, "man_track.txt", "contradicts the masks", out=out)
 
 
-def test_float_labels_are_refused(data_dir, tmp_path):
+def test_float_labels_are_refused(data_dir, tmp_path, cellhub):
     src = dsb_subset(data_dir, tmp_path, 3)
     folder, masks = tmp_path / "folder", tmp_path / "folder/masks"
     masks.mkdir(parents=True)
@@ -145,7 +142,7 @@ def test_float_labels_are_refused(data_dir, tmp_path):
     assert_refused(r, "masks", ".tif", "float32", "integers", out=out)
 
 
-def test_mask_of_another_shape_is_refused(data_dir, tmp_path):
+def test_mask_of_another_shape_is_refused(data_dir, tmp_path, cellhub):
     src = dsb_subset(data_dir, tmp_path, 3)
     d = sorted(src.iterdir())[1]
     mask = sorted((d / "masks").iterdir())[0]
@@ -158,7 +155,7 @@ def test_mask_of_another_shape_is_refused(data_dir, tmp_path):
 
 
 @pytest.mark.parametrize("kind", ["png", "tiff"])
-def test_truncated_image_is_refused(data_dir, tmp_path, kind):
+def test_truncated_image_is_refused(data_dir, tmp_path, kind, cellhub):
     src = dsb_subset(data_dir, tmp_path, 3)
     if kind == "png":
         victim = sorted(src.iterdir())[2] / "images" / f"{sorted(src.iterdir())[2].name}.png"
@@ -176,7 +173,7 @@ def test_truncated_image_is_refused(data_dir, tmp_path, kind):
     assert_refused(r, victim.name, "cannot decode", out=out)
 
 
-def test_same_image_in_two_splits_is_refused(data_dir, tmp_path):
+def test_same_image_in_two_splits_is_refused(data_dir, tmp_path, cellhub):
     one = sorted((data_dir / DSB).iterdir())[0]
     root = tmp_path / "dups"
     for i in range(10):
@@ -187,7 +184,7 @@ def test_same_image_in_two_splits_is_refused(data_dir, tmp_path):
     assert_refused(r, "identical image on several splits", out=out)
 
 
-def test_validate_flags_tampered_pixels(built, tmp_path):
+def test_validate_flags_tampered_pixels(built, tmp_path, cellhub):
     import zarr
 
     path = tmp_path / "isl"
@@ -200,7 +197,7 @@ def test_validate_flags_tampered_pixels(built, tmp_path):
     assert any(e["sample"] == "A4_y0000_x0000" and e["check"] == "content" for e in errors)
 
 
-def test_build_refuses_drifted_split(data_dir, tmp_path, monkeypatch):
+def test_build_refuses_drifted_split(data_dir, tmp_path, monkeypatch, cellhub):
     recipes = tmp_path / "recipes"
     shutil.copytree(Path(__file__).parents[1] / "datasets/isl-condition-b", recipes / "isl-condition-b")
     text = (recipes / "isl-condition-b/recipe.yaml").read_text()
@@ -222,7 +219,7 @@ def test_build_refuses_drifted_split(data_dir, tmp_path, monkeypatch):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "recipes"]
 
 
-def test_build_without_sources_says_where_data_comes_from(tmp_path):
+def test_build_without_sources_says_where_data_comes_from(tmp_path, cellhub):
     r = cellhub("datasets", "build", "dsb2018-fluo", "--source", tmp_path / "nowhere", check=False)
     assert_refused(r, "source data for dsb2018-fluo not found", "kaggle")
 
@@ -269,7 +266,7 @@ def yaml_card(name: str) -> dict:
     }
 
 
-def test_kaggle_layout_with_a_colour_image_keeps_three_channels(data_dir, tmp_path):
+def test_kaggle_layout_with_a_colour_image_keeps_three_channels(data_dir, tmp_path, cellhub):
     """A Kaggle-layout folder the tests never built: two DSB images plus a real colour composite (the
     in-silico-labeling DAPI/MAP2/NFH field as RGB) with masks from its nuclei."""
     from PIL import Image
@@ -304,7 +301,7 @@ def test_kaggle_layout_with_a_colour_image_keeps_three_channels(data_dir, tmp_pa
     cellhub("datasets", "validate", out)
 
 
-def test_validate_reports_a_corrupt_chunk_as_an_error(built, tmp_path):
+def test_validate_reports_a_corrupt_chunk_as_an_error(built, tmp_path, cellhub):
     path = tmp_path / "isl"
     shutil.copytree(built("isl-condition-b"), path)
     shard = next((path / "images/A4_y0256_x0256.ome.zarr/0/c").rglob("*"))
@@ -330,7 +327,7 @@ def _mini_ctc(data_dir, root: Path, frames: int) -> Path:
     return root
 
 
-def test_ctc_frame_of_another_shape_is_refused(data_dir, tmp_path):
+def test_ctc_frame_of_another_shape_is_refused(data_dir, tmp_path, cellhub):
     root = _mini_ctc(data_dir, tmp_path / "ctc", 4)
     victim = root / "01_GT/TRA/man_track002.tif"
     tifffile.imwrite(victim, tifffile.imread(victim)[:600])
@@ -339,7 +336,7 @@ def test_ctc_frame_of_another_shape_is_refused(data_dir, tmp_path):
     assert_refused(r, "man_track002.tif", "(600, 1009)", out=out)
 
 
-def test_touching_time_windows_on_two_splits_are_leakage(data_dir, tmp_path):
+def test_touching_time_windows_on_two_splits_are_leakage(data_dir, tmp_path, cellhub):
     root = _mini_ctc(data_dir, tmp_path / "ctc", 4)
     out = tmp_path / "ds"
     r = cellhub(
@@ -362,7 +359,147 @@ def test_touching_time_windows_on_two_splits_are_leakage(data_dir, tmp_path):
     assert_refused(r, "leakage", "guard band", out=out)
 
 
-def test_error_text_with_brackets_is_printed_verbatim(tmp_path):
+def test_error_text_with_brackets_is_printed_verbatim(tmp_path, cellhub):
     missing = tmp_path / "a[/b]c"
     r = cellhub("datasets", "import", "folder", missing, "--name", "x-y", "--out", tmp_path / "o", check=False)
     assert_refused(r, "a[/b]c", "source not found")
+
+
+# --- the grammar: cellhub NOUN VERB, and the old spellings for one version ----------------------------------------
+
+DS = "isl-condition-b"
+
+
+@pytest.fixture(scope="module")
+def published(built, tmp_path_factory) -> Path:
+    """A local registry holding the real isl-condition-b build."""
+    from hub.curate import publish_dataset
+    from hub.registry import Registry
+
+    root = tmp_path_factory.mktemp("grammar") / "registry"
+    publish_dataset(Registry(root), built(DS))
+    return root
+
+
+def names(r) -> list[str]:
+    assert r.returncode == 0, r.stderr
+    return [row["name"] for row in json.loads(r.stdout)]
+
+
+def test_datasets_list_and_models_list_list_a_registry(published, cli):
+    reg = ("--registry", published)
+    assert names(cli("datasets", "list", *reg, "--json")) == [DS] == names(cli("registry", "list", *reg, "--json"))
+    assert names(cli("models", "list", *reg, "--json")) == []
+    assert names(cli("datasets", "list", "--json", env={"CELLHUB_REGISTRY": str(published)})) == [DS]
+    assert names(cli("datasets", "list", "--search", "neurons", *reg, "--json")) == [DS]
+    assert names(cli("datasets", "list", "--search", "zebrafish", *reg, "--json")) == []
+    assert names(cli("models", "list", "--search", "neurons", *reg, "--json")) == []
+    r = cli("datasets", "list", *reg, check=True)
+    assert f"{DS}@1.0.0" in r.stdout and r.stderr == ""
+    r = cli("datasets", "list", "--local", "--json", check=True)  # the (empty) build folder, and the recipes
+    local = json.loads(r.stdout)
+    assert local["datasets"] == [] and DS in local["recipes"]
+
+
+def test_info_shows_a_folder_or_a_published_version(published, built, cli):
+    r = cli("datasets", "info", DS, "--registry", published, "--json", check=True)
+    manifest = json.loads(r.stdout)  # the published manifest: nothing is downloaded
+    assert (manifest["name"], manifest["version"]) == (DS, "1.0.0") and manifest["files"] and manifest["card"]
+    r = cli("datasets", "info", f"{DS}@1.0.0", "--registry", published, check=True)
+    assert f"cellhub datasets pull {DS}@1.0.0 --registry {published}" in r.stdout
+    r = cli("datasets", "info", built(DS), "--json", check=True)  # a folder: its card and counts
+    assert json.loads(r.stdout)["card"]["name"] == DS
+    r = cli("datasets", "info", "no-such-dataset", "--registry", published)
+    assert r.returncode == 1 and r.stderr.startswith("error: no dataset 'no-such-dataset'")
+
+
+@pytest.mark.parametrize(
+    "old, new, line",
+    [
+        (["list", "datasets"], ["datasets", "list"], "cellhub list datasets is deprecated; use cellhub datasets list"),
+        (["list", "models"], ["models", "list"], "cellhub list models is deprecated; use cellhub models list"),
+        (["list"], ["registry", "list"], "cellhub list is deprecated; use cellhub registry list"),
+        (
+            ["search", "neurons"],
+            ["registry", "list", "--search", "neurons"],
+            "cellhub search is deprecated; use cellhub registry list --search",
+        ),
+        (["info", DS], ["datasets", "info", DS], "cellhub info is deprecated; use cellhub datasets info"),
+        (
+            ["info", "--kind", "models", "nothing"],
+            ["models", "info", "nothing"],
+            "cellhub info --kind models is deprecated; use cellhub models info",
+        ),
+        (["reindex"], ["registry", "reindex"], "cellhub reindex is deprecated; use cellhub registry reindex"),
+        (["lock", DS], ["registry", "lock", DS], "cellhub lock is deprecated; use cellhub registry lock"),
+        (
+            ["leaderboard", f"{DS}/label-free"],
+            ["benchmarks", "leaderboard", f"{DS}/label-free"],
+            "cellhub leaderboard is deprecated; use cellhub benchmarks leaderboard",
+        ),
+        (["eval", "--task", "x"], ["benchmarks", "eval", "--task", "x"], None),
+    ],
+    ids=lambda v: " ".join(v) if isinstance(v, list) else None,
+)
+def test_an_old_spelling_runs_the_new_command_after_one_deprecation_line(published, tmp_path, cli, old, new, line):
+    line = line or f"cellhub {old[0]} is deprecated; use cellhub {' '.join(new[:2])}"
+    more = ["--registry", str(published)] + (["--out", str(tmp_path / "cellhub.lock")] if "lock" in old else [])
+    before, after = cli(*old, *more), cli(*new, *more)
+    assert (before.returncode, before.stdout) == (after.returncode, after.stdout)
+    assert before.stderr == line + "\n" + after.stderr and line not in after.stderr
+
+
+@pytest.mark.parametrize(
+    "old, new, line",
+    [
+        (["benchmarks", "--json"], ["benchmarks", "list", "--json"], "cellhub benchmarks is deprecated"),
+        (["schema", "dataset"], ["schema", "show", "dataset"], "cellhub schema KIND is deprecated"),
+    ],
+    ids=["benchmarks", "schema"],
+)
+def test_an_old_spelling_without_a_registry(cli, old, new, line):
+    before, after = cli(*old, check=True), cli(*new, check=True)
+    assert before.stdout == after.stdout and before.stderr.startswith(line) and after.stderr == ""
+    assert before.stderr.count("\n") == 1
+
+
+def test_help_shows_only_the_nouns(cli):
+    r = cli("--help", check=True)
+    commands = {line.split()[1] for line in r.stdout.splitlines() if line.startswith("│ ") and line[2] != " "}
+    nouns = {"datasets", "models", "benchmarks", "registry", "cache", "site", "schema"}
+    assert nouns <= commands and not commands & {"list", "info", "search", "lock", "reindex", "leaderboard", "eval"}
+
+
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (["benchmarks", "eval", "--no-such-option"], ["No such option: --no-such-option", "cellhub benchmarks eval"]),
+        (["datasets", "info"], ["Missing argument", "cellhub datasets info --help"]),
+        (["datasets", "no-such-verb"], ["No such command", "no-such-verb"]),
+        (["benchmarks", "eval"], ["give a model REF or --predictions DIR"]),
+        (["cache", "verify", "--kind", "images"], ["kind must be one of datasets, models"]),
+        (["info", "x", "--kind", "images"], ["kind must be one of datasets, models"]),
+        (["datasets", "list", "--local", "--registry", "x"], ["--local lists the build folder"]),
+    ],
+    ids=[
+        "unknown-option",
+        "missing-argument",
+        "unknown-command",
+        "bad-parameter",
+        "bad-choice",
+        "old-spelling",
+        "--local",
+    ],
+)
+def test_a_usage_error_is_one_line_and_exit_1(cli, args, words):
+    r = cli(*args)
+    assert r.returncode == 1 and r.stdout == ""
+    err = r.stderr.removeprefix("cellhub info is deprecated; use cellhub datasets info\n").strip()
+    assert err.startswith("error: ") and len(err.splitlines()) == 1, r.stderr
+    for w in words:
+        assert w in err, err
+
+
+def test_a_noun_alone_shows_its_verbs_and_exits_1(cli):
+    r = cli("models")
+    assert r.returncode == 1 and "list" in r.stdout and "info" in r.stdout and "train" in r.stdout

@@ -3,6 +3,7 @@ problem, with exit status 1; ``--debug`` or ``CELLHUB_DEBUG=1`` shows the full t
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -113,7 +114,17 @@ def copy_of(ds: Path, tmp_path: Path) -> Path:
 
 def eval_classes(ds: Path, predictions: Path, *more) -> subprocess.CompletedProcess:
     return cellhub(
-        "eval", "--predictions", predictions, "--truth", ds, "--task", "classification", "--split", "train", *more
+        "benchmarks",
+        "eval",
+        "--predictions",
+        predictions,
+        "--truth",
+        ds,
+        "--task",
+        "classification",
+        "--split",
+        "train",
+        *more,
     )
 
 
@@ -143,7 +154,9 @@ def test_samples_csv_with_a_ragged_row(instance_ds, tmp_path):
     text = (ds / "samples.csv").read_text().splitlines()
     text[2] += ",one too many"
     (ds / "samples.csv").write_text("\n".join(text) + "\n")
-    r = cellhub("eval", "--predictions", tmp_path, "--truth", ds, "--task", "instance", "--split", "train")
+    r = cellhub(
+        "benchmarks", "eval", "--predictions", tmp_path, "--truth", ds, "--task", "instance", "--split", "train"
+    )
     one_line(r, str(ds / "samples.csv"), "line 3", "fields of the header")
 
 
@@ -151,6 +164,7 @@ def test_prediction_csv_not_utf8(class_ds, tmp_path):
     csv = write_predictions(tmp_path / "pred.csv", GOOD_CSV.replace(b"3,b", b"3,\xff\xfeb"))
     one_line(eval_classes(class_ds, csv), str(csv), "class-prediction CSV is not UTF-8", "line 5", "0xff")
     r = cellhub(
+        "benchmarks",
         "eval",
         "--predictions",
         csv,
@@ -205,7 +219,17 @@ def test_uint64_labels_above_int64_are_ids(instance_ds, tmp_path):
         assert lab.max() >= 2**63
         tifffile.imwrite(pred / f"{sid}.tif", lab)
     r = cellhub(
-        "eval", "--predictions", pred, "--truth", instance_ds, "--task", "instance", "--split", "train", "--json"
+        "benchmarks",
+        "eval",
+        "--predictions",
+        pred,
+        "--truth",
+        instance_ds,
+        "--task",
+        "instance",
+        "--split",
+        "train",
+        "--json",
     )
     assert r.returncode == 0 and not r.stderr, r.stderr
     import json
@@ -272,9 +296,17 @@ def test_bad_architecture_option(instance_ds, tmp_path):
     assert not (tmp_path / "model").exists()
 
 
-def test_usage_errors_are_left_to_typer():
-    r = cellhub("eval", "--no-such-option")
-    assert r.returncode == 2 and "No such option" in r.stderr and "Traceback" not in r.stderr
+def test_usage_errors_are_one_line_and_exit_1():
+    """Click exits 2 on a usage error, with a box of text; cellhub says what is wrong on one line, exit status 1."""
+    line = one_line(cellhub("benchmarks", "eval", "--no-such-option"), "No such option", "--no-such-option")
+    assert line.endswith("(see: cellhub benchmarks eval --help)")
+    one_line(cellhub("datasets", "pull"), "Missing argument", "cellhub datasets pull --help")
+
+
+def test_an_old_spelling_still_works_with_one_deprecation_line():
+    r = cellhub("schema", "dataset")
+    assert r.returncode == 0 and r.stderr == "cellhub schema KIND is deprecated; use cellhub schema show KIND\n"
+    assert json.loads(r.stdout)["title"] == "DatasetCard"
 
 
 # --- stalled servers ----------------------------------------------------------------------------------------------
@@ -290,7 +322,7 @@ def published(instance_ds, tmp_path_factory) -> Path:
 
 
 @pytest.mark.parametrize(
-    "stall_after, args", [(0, ("list",)), (3, ("datasets", "pull", "dsb-tiny"))], ids=["catalog", "mid-pull"]
+    "stall_after, args", [(0, ("datasets", "list")), (3, ("datasets", "pull", "dsb-tiny"))], ids=["catalog", "mid-pull"]
 )
 def test_stalled_http_registry_times_out(published, tmp_path, stall_after, args):
     """The server answers ``stall_after`` requests and then holds every later one; with CELLHUB_TIMEOUT=2 the CLI

@@ -5,8 +5,6 @@ the test output from the test input. Tiny models trained on the real curated dat
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import warnings
 
 import numpy as np
@@ -59,12 +57,6 @@ CASES = {
         ),
     ),
 }
-
-
-def cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-c", "from hub.cli import main; main()", *args], capture_output=True, text=True
-    )
 
 
 @pytest.fixture(scope="module")
@@ -221,7 +213,7 @@ def test_export_refuses_bad_format_and_non_empty_folder(tiny_models, tmp_path):
     assert not list(tmp_path.glob(".*partial*"))
 
 
-def test_export_cli(tiny_models, built, tmp_path):
+def test_export_cli(tiny_models, built, tmp_path, cli):
     folder, model, _ = tiny_models["classifier"]
     r = cli(
         "models",

@@ -7,8 +7,6 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
-import subprocess
-import sys
 import tracemalloc
 from pathlib import Path
 
@@ -51,15 +49,6 @@ UNSAFE = [
     ".manifest.json",
     "images/a.zarr.part",
 ]
-
-
-def cli(*args, env=None):
-    return subprocess.run(
-        [sys.executable, "-c", "from hub.cli import main; main()", *map(str, args)],
-        capture_output=True,
-        text=True,
-        env=env,
-    )
 
 
 def sha256(data: bytes) -> str:
@@ -138,7 +127,7 @@ def test_unsafe_manifest_paths_are_refused_before_anything_is_written(registry, 
 
 
 @pytest.mark.parametrize("backend", ["local", "http"])
-def test_unsafe_path_through_the_cli_is_one_line_and_exit_1(registry, cache, tmp_path, backend):
+def test_unsafe_path_through_the_cli_is_one_line_and_exit_1(registry, cache, tmp_path, backend, cli):
     honest = json.loads(registry["honest"])
     forge(
         registry,
@@ -219,7 +208,7 @@ def test_an_oversized_manifest_is_refused(registry, cache):
             pull("datasets", f"{DS}@1.0.0", reg)
 
 
-def test_cache_verify_finds_and_fixes_a_file_altered_after_a_good_pull(registry, cache, monkeypatch):
+def test_cache_verify_finds_and_fixes_a_file_altered_after_a_good_pull(registry, cache, monkeypatch, cli):
     reg = Registry(registry["url"])
     got = pull("datasets", f"{DS}@1.0.0", reg)
     assert cli("cache", "verify").returncode == 0
@@ -341,23 +330,23 @@ def test_an_honest_pull_clears_what_a_hostile_mirror_left(registry, cache, tmp_p
     )
 
 
-def test_deeply_nested_json_is_one_line(registry, cache, tmp_path):
+def test_deeply_nested_json_is_one_line(registry, cache, tmp_path, cli):
     registry["manifest"].write_text("[" * 100_000)
     (registry["root"] / "index.json").write_text("{" * 100_000)
     with pytest.raises(InvalidInput, match="manifest is not valid JSON"):
         pull("datasets", f"{DS}@1.0.0", Registry(registry["root"]))
-    r = cli("list", "--registry", registry["root"])
+    r = cli("registry", "list", "--registry", registry["root"])
     assert r.returncode == 1 and "catalog is not valid JSON" in r.stderr and len(r.stderr.strip().splitlines()) == 1
 
 
-def test_catalog_text_reaches_the_terminal_inert(registry, tmp_path):
+def test_catalog_text_reaches_the_terminal_inert(registry, tmp_path, cli):
     index = json.loads(registry["index"])
     entry = index["datasets"][DS]["1.0.0"]
     entry["summary"]["title"] = "\x1b]0;owned\x07[bold]fake[/bold]\u202e"
     index["datasets"]["[red]x"] = {"1.0.0": entry}  # not a name: left out
     index["datasets"][DS]["9.9.9\n"] = entry  # not a version: left out
     (registry["root"] / "index.json").write_text(json.dumps(index))
-    r = cli("list", "--registry", registry["root"])
+    r = cli("registry", "list", "--registry", registry["root"])
     assert r.returncode == 0 and "\x1b" not in r.stdout and "\u202e" not in r.stdout
     assert "[bold]fake[/bold]" in r.stdout and "[red]x" not in r.stdout and "9.9.9" not in r.stdout
 

@@ -4,9 +4,6 @@ images of sizes not seen in training; tiled inference; the CLI; weights safety; 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -47,12 +44,6 @@ CASES = {
     ),
     "unet-regression": ("isl-condition-b", "label-free", dict(targets=["DAPI"])),
 }
-
-
-def cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-c", "from hub.cli import main; main()", *args], capture_output=True, text=True
-    )
 
 
 def tiny(name: str, family: str, path, **extra) -> TrainConfig:
@@ -126,7 +117,7 @@ def test_tiled_inference_equals_whole_image():
     np.testing.assert_allclose(tiled, whole, atol=1e-5)
 
 
-def test_train_grid_finetune_and_predict_cli(built, tmp_path, data_dir):
+def test_train_grid_finetune_and_predict_cli(built, tmp_path, data_dir, cli):
     dsb = built("dsb2018-fluo")
     args = [
         "--task",
@@ -192,7 +183,7 @@ def test_train_grid_finetune_and_predict_cli(built, tmp_path, data_dir):
     assert r.returncode == 1 and "not empty" in r.stderr and len(r.stderr.strip().splitlines()) == 1
 
 
-def test_tracking_cli_writes_ctc_results(built, tmp_path):
+def test_tracking_cli_writes_ctc_results(built, tmp_path, cli):
     path = built("ctc-gowt1")
     model = train(tiny("t-track", "detect-link", path, epochs=1, steps_per_epoch=1), tmp_path / "m")
     # a short CTC-style sequence folder of real frames, at a size not seen in training
@@ -211,7 +202,7 @@ def test_tracking_cli_writes_ctc_results(built, tmp_path):
     assert model.card.outputs.axes == "tyx"
 
 
-def test_bad_inputs_are_one_line_errors(built, tmp_path):
+def test_bad_inputs_are_one_line_errors(built, tmp_path, cli):
     dsb = built("dsb2018-fluo")
     model = train(tiny("t-bad", "unet", dsb, epochs=1, steps_per_epoch=1), tmp_path / "m")
     with pytest.raises(InvalidInput, match="expects 1 channel"):
@@ -246,7 +237,7 @@ def test_weights_are_verified_and_never_unpickled(built, tmp_path):
         publish_model(Registry(tmp_path / "reg"), tmp_path / "m")
 
 
-def test_model_publish_pull_load(built, tmp_path, monkeypatch):
+def test_model_publish_pull_load(built, tmp_path, monkeypatch, cli):
     monkeypatch.setenv("CELLHUB_CACHE", str(tmp_path / "cache"))
     train(
         tiny("t-pub", "deep-watershed", built("dsb2018-fluo"), epochs=1, steps_per_epoch=1, weights_dtype="float16"),
@@ -261,27 +252,41 @@ def test_model_publish_pull_load(built, tmp_path, monkeypatch):
     assert (tmp_path / "cache" / "models" / "t-pub" / "0.1.0" / "weights.safetensors").read_bytes() == (
         tmp_path / "m" / "weights.safetensors"
     ).read_bytes()
-    r = cli("list", "models", "--registry", str(tmp_path / "reg"), "--json")
+    r = cli("models", "list", "--registry", str(tmp_path / "reg"), "--json")
     assert [row["name"] for row in json.loads(r.stdout)] == ["t-pub"]
+    r = cli("models", "info", "t-pub@0.1.0", "--registry", str(tmp_path / "reg"), "--json", check=True)
+    published = json.loads(r.stdout)  # the published version's manifest, read without downloading anything
+    assert published["card"]["weights"]["sha256"] == model.card.weights.sha256 and published["manifest_sha256"]
+    r = cli("models", "info", "t-pub", "--registry", str(tmp_path / "reg"), check=True)
+    assert "t-pub@0.1.0" in r.stdout and "cellhub models pull t-pub@0.1.0" in r.stdout
 
 
-def test_datasets_list_ignores_model_folders(built, tmp_path):
-    """A model folder under the build root (any depth) is not listed as a dataset build."""
+def test_local_lists_keep_datasets_and_models_apart(built, tmp_path, cli):
+    """`datasets list --local` lists the dataset builds, never a model folder under the build root (any depth);
+    `models list --local` the model folders; `--root` is the build folder, and implies --local."""
     build = tmp_path / "build"
     (build / "dsb2018-fluo").mkdir(parents=True)
     (build / "dsb2018-fluo" / "1.0.0").symlink_to(built("dsb2018-fluo"))
     train(tiny("t-list", "unet", built("dsb2018-fluo"), epochs=1, steps_per_epoch=1), build / "models" / "t-list")
-    r = subprocess.run(
-        [sys.executable, "-c", "from hub.cli import main; main()", "datasets", "list", "--json"],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "CELLHUB_BUILD": str(build)},
-    )
-    assert r.returncode == 0, r.stderr
+    env = {"CELLHUB_BUILD": str(build)}
+    r = cli("datasets", "list", "--local", "--json", env=env, check=True)
     assert [row["name"] for row in json.loads(r.stdout)["datasets"]] == ["dsb2018-fluo"]
+    assert json.loads(cli("datasets", "list", "--root", build, "--json", check=True).stdout) == json.loads(r.stdout)
+    r = cli("models", "list", "--local", "--json", env=env, check=True)
+    [row] = json.loads(r.stdout)["models"]
+    assert (row["name"], row["version"], row["family"], row["path"]) == (
+        "t-list",
+        "0.1.0",
+        "unet",
+        str(build / "models" / "t-list"),
+    )
+    r = cli("models", "list", "--root", build, check=True)
+    assert "t-list@0.1.0" in r.stdout and "unet" in r.stdout
+    r = cli("models", "list", "--local", "--search", "x")
+    assert r.returncode == 1 and r.stderr.startswith("error:") and len(r.stderr.strip().splitlines()) == 1
 
 
-def test_tune_postprocessing_on_val_writes_the_card_not_the_weights(built, tmp_path):
+def test_tune_postprocessing_on_val_writes_the_card_not_the_weights(built, tmp_path, cli):
     import yaml
 
     from hub.models.tuning import det_score, tune

@@ -24,18 +24,6 @@ from hub.registry.manifest import list_files
 DS = "isl-condition-b"
 
 
-def cli(*args, env=None, check=True):
-    r = subprocess.run(
-        [sys.executable, "-c", "from hub.cli import main; main()", *map(str, args)],
-        capture_output=True,
-        text=True,
-        env=env,
-    )
-    if check and r.returncode != 0:
-        raise AssertionError(r.stderr)
-    return r
-
-
 @pytest.fixture
 def cache(tmp_path, monkeypatch):
     monkeypatch.setenv("CELLHUB_CACHE", str(tmp_path / "cache"))
@@ -164,7 +152,7 @@ def test_concurrent_publishes_exactly_one_wins(built, tmp_path, s3):
         assert len([u for u in uploads if "upload-" in u]) == 1  # the loser cleaned up its upload
 
 
-def test_publish_killed_mid_upload_leaves_nothing_visible(built, tmp_path, cache):
+def test_publish_killed_mid_upload_leaves_nothing_visible(built, tmp_path, cache, cli):
     root = tmp_path / "reg"
     proc = subprocess.Popen(
         [
@@ -192,7 +180,7 @@ def test_publish_killed_mid_upload_leaves_nothing_visible(built, tmp_path, cache
     assert reg.versions("datasets", "ctc-gowt1") == [] and reg.list() == []
     with pytest.raises(NotFound):
         pull("datasets", "ctc-gowt1@1.0.0", reg)
-    r = cli("datasets", "publish", built("ctc-gowt1"), "--registry", root, "--accept-terms", "--json")
+    r = cli("datasets", "publish", built("ctc-gowt1"), "--registry", root, "--accept-terms", "--json", check=True)
     assert json.loads(r.stdout)["ref"] == "ctc-gowt1@1.0.0"
     same_bytes(built("ctc-gowt1"), pull("datasets", "ctc-gowt1", reg).path)
 
@@ -250,7 +238,7 @@ def test_keep_alive_server_answers_many_requests_on_one_connection(built, tmp_pa
         conn.close()
 
 
-def test_lockfile_refuses_drift_and_offline_pull_uses_cache(built, tmp_path, cache):
+def test_lockfile_refuses_drift_and_offline_pull_uses_cache(built, tmp_path, cache, cli):
     root = tmp_path / "reg"
     reg = Registry(root)
     publish_dataset(reg, built(DS))
@@ -265,6 +253,7 @@ def test_lockfile_refuses_drift_and_offline_pull_uses_cache(built, tmp_path, cac
         lock,
         "--json",
         env={**os.environ, "CELLHUB_CACHE": str(cache)},
+        check=True,
     )
     assert json.loads(r.stdout)["ref"] == f"{DS}@1.0.0"
     manifest = root / "datasets" / DS / "1.0.0" / "manifest.json"
@@ -288,15 +277,23 @@ def test_lockfile_refuses_drift_and_offline_pull_uses_cache(built, tmp_path, cac
     assert offline.offline and offline.path == pulled.path
 
 
-def test_search_list_info_cli(built, tmp_path, cache):
+def test_search_list_info_cli(built, tmp_path, cache, cli):
     root = tmp_path / "reg"
-    cli("datasets", "publish", built(DS), "--registry", root)
-    rows = json.loads(cli("search", "neurons", "--registry", root, "--json").stdout)
+    cli("datasets", "publish", built(DS), "--registry", root, check=True)
+    rows = json.loads(cli("registry", "list", "--search", "neurons", "--registry", root, "--json", check=True).stdout)
     assert [r["name"] for r in rows] == [DS]
-    assert json.loads(cli("search", "phase-contrast", "--registry", root, "--json").stdout)[0]["name"] == DS
-    assert json.loads(cli("search", "zebrafish", "--registry", root, "--json").stdout) == []
-    assert len(json.loads(cli("list", "datasets", "--registry", root, "--json").stdout)) == 1
-    info = json.loads(cli("info", DS, "--registry", root, "--json").stdout)
+    assert (
+        json.loads(
+            cli("registry", "list", "--search", "phase-contrast", "--registry", root, "--json", check=True).stdout
+        )[0]["name"]
+        == DS
+    )
+    assert (
+        json.loads(cli("registry", "list", "--search", "zebrafish", "--registry", root, "--json", check=True).stdout)
+        == []
+    )
+    assert len(json.loads(cli("datasets", "list", "--registry", root, "--json", check=True).stdout)) == 1
+    info = json.loads(cli("datasets", "info", DS, "--registry", root, "--json", check=True).stdout)
     assert info["version"] == "1.0.0" and info["files"]
     r = cli("datasets", "publish", built("ctc-gowt1"), "--registry", root, check=False)
     assert r.returncode == 1 and "--accept-terms" in r.stderr

@@ -29,13 +29,7 @@ LAUNCH_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backgro
 BASELINE = "phase-as-dapi"  # a trivial method: the in-focus phase plane submitted as the DAPI prediction
 
 
-def cli(*args) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-c", "from hub.cli import main; main()", *map(str, args)], capture_output=True, text=True
-    )
-
-
-def _dsb_mini(data_dir: Path, base: Path) -> Path:
+def _dsb_mini(cli, data_dir: Path, base: Path) -> Path:
     """Eight real DSB2018 images with their nuclei, imported with the terms and citation of the DSB card."""
     terms = yaml.safe_load((recipes_dir() / "dsb2018-fluo" / "card.yaml").read_text())["terms"]
     card = base / "dsb-mini-card.yaml"
@@ -58,7 +52,7 @@ def _dsb_mini(data_dir: Path, base: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def registry(built, data_dir, tmp_path_factory) -> Path:
+def registry(built, data_dir, tmp_path_factory, cli) -> Path:
     """A local registry with two real datasets (label-free tiles with their benchmark, and nuclei with instance
     labels), a small label-free model trained for two steps, its hub-run result and a self-reported baseline."""
     from hub.bench import evaluate_model, get_benchmark, score_predictions
@@ -70,7 +64,7 @@ def registry(built, data_dir, tmp_path_factory) -> Path:
     reg = Registry(base / "registry")
     isl = built("isl-condition-b")
     publish_dataset(reg, isl)
-    publish_dataset(reg, _dsb_mini(data_dir, base))
+    publish_dataset(reg, _dsb_mini(cli, data_dir, base))
     model_dir = base / "isl-tiny"
     train(
         TrainConfig(
@@ -274,7 +268,7 @@ def test_serve_command_serves_a_built_site(site, tmp_path):
         site_server(tmp_path)
 
 
-def test_bad_input_is_refused_with_nothing_written(tmp_path, registry, site):
+def test_bad_input_is_refused_with_nothing_written(tmp_path, registry, site, cli):
     from hub.errors import BuildError
     from hub.site import build_site
 
@@ -295,7 +289,7 @@ def test_bad_input_is_refused_with_nothing_written(tmp_path, registry, site):
     assert [p.name for p in taken.iterdir()] == ["notes.txt"] and not list(tmp_path.glob(".taken*"))
 
 
-def test_build_command_and_overwrite(tmp_path, registry, monkeypatch):
+def test_build_command_and_overwrite(tmp_path, registry, monkeypatch, cli):
     """A registry holding only the model builds quickly: the command writes a site, and --overwrite replaces it."""
     from hub.models import publish_model
     from hub.registry import Registry

@@ -1,14 +1,12 @@
 """Trust: leaderboards and the site show only what verified result records say, and a benchmark is scored only
 against a copy whose truth is the frozen one. Real results of real predictions on the real dsb2018-fluo build,
-in a real registry on disk; the CLI runs in a subprocess."""
+in a real registry on disk; the CLI runs in this process."""
 
 from __future__ import annotations
 
 import csv
 import json
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -18,12 +16,6 @@ import zarr
 from test_bench import truth_labels
 
 BENCH = "dsb2018-fluo/instance"
-
-
-def cli(*args) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-c", "from hub.cli import main; main()", *map(str, args)], capture_output=True, text=True
-    )
 
 
 @pytest.fixture(scope="module")
@@ -78,13 +70,13 @@ def _board(reg) -> dict:
     return leaderboard(get_benchmark(BENCH), reg)
 
 
-def _cli_board(reg) -> tuple[dict, list[str]]:
-    r = cli("leaderboard", BENCH, "--registry", reg.url, "--json")
+def _cli_board(cli, reg) -> tuple[dict, list[str]]:
+    r = cli("benchmarks", "leaderboard", BENCH, "--registry", reg.url, "--json")
     assert r.returncode == 0, r.stderr
     return json.loads(r.stdout), r.stderr.strip().splitlines()
 
 
-def test_an_honest_catalog_lists_every_record(reg, published):
+def test_an_honest_catalog_lists_every_record(reg, published, cli):
     board = _board(reg)
     assert [r["model"] for r in board["rows"]] == ["drop-10", "drop-30"] and board["rejected"] == []
     for row in board["rows"]:
@@ -106,11 +98,11 @@ def test_an_honest_catalog_lists_every_record(reg, published):
         ):
             assert row[key] == record[key], key
     assert 0.5 < board["rows"][1]["value"] < board["rows"][0]["value"] < 1.0
-    cli_board, warnings = _cli_board(reg)
+    cli_board, warnings = _cli_board(cli, reg)
     assert cli_board == board and warnings == []
 
 
-def test_a_forged_summary_is_dropped_and_reported(reg, published):
+def test_a_forged_summary_is_dropped_and_reported(reg, published, cli):
     worse = published["sha"]["drop-30"]
 
     def forge(results):
@@ -119,14 +111,14 @@ def test_a_forged_summary_is_dropped_and_reported(reg, published):
 
     _edit_index(reg, forge)
     assert reg.results(BENCH)[[e["sha256"] for e in reg.results(BENCH)].index(worse)]["value"] == 1.0
-    for board, warnings in ((_board(reg), None), _cli_board(reg)):
+    for board, warnings in ((_board(reg), None), _cli_board(cli, reg)):
         assert [r["model"] for r in board["rows"]] == ["drop-10"]
         assert all(r["value"] < 1.0 for r in board["rows"])
         (rejected,) = board["rejected"]
         assert rejected["sha256"] == worse and "value 1.0 differs from the record's" in rejected["reason"]
         if warnings is not None:  # the CLI: one warning line per rejected entry, on stderr
             assert len(warnings) == 1 and worse[:16] in warnings[0] and "value" in warnings[0]
-    r = cli("leaderboard", BENCH, "--registry", reg.url)
+    r = cli("benchmarks", "leaderboard", BENCH, "--registry", reg.url)
     assert r.returncode == 0 and "drop-30" not in r.stdout and "1.0000" not in r.stdout
     assert len(r.stderr.strip().splitlines()) == 1
 
@@ -139,7 +131,7 @@ def test_a_forged_model_name_is_dropped(reg, published):
     assert board["rejected"][0]["sha256"] == better and "model" in board["rejected"][0]["reason"]
 
 
-def test_an_altered_or_missing_record_is_dropped_and_reported(reg, published):
+def test_an_altered_or_missing_record_is_dropped_and_reported(reg, published, cli):
     worse, better = published["sha"]["drop-30"], published["sha"]["drop-10"]
     path = Path(reg.url) / "results" / BENCH / f"{worse}.json"
     record = json.loads(path.read_text())
@@ -149,11 +141,11 @@ def test_an_altered_or_missing_record_is_dropped_and_reported(reg, published):
     assert board["rows"] == []
     reasons = {r["sha256"]: r["reason"] for r in board["rejected"]}
     assert reasons == {worse: "record altered: its bytes do not match its SHA-256", better: "record missing"}
-    cli_board, warnings = _cli_board(reg)
+    cli_board, warnings = _cli_board(cli, reg)
     assert cli_board["rows"] == [] and len(warnings) == 2
 
 
-def test_an_entry_pointing_elsewhere_is_dropped_and_never_followed(reg, published):
+def test_an_entry_pointing_elsewhere_is_dropped_and_never_followed(reg, published, cli):
     """A path out of the results folder, another benchmark's record (by path, or copied under this benchmark),
     and a key that is no SHA-256: all dropped; a forged record placed where the path points is never read."""
     from hub.registry.manifest import sha256_bytes
@@ -200,7 +192,7 @@ def test_an_entry_pointing_elsewhere_is_dropped_and_never_followed(reg, publishe
     assert "'../../x.json' is not" in reasons[worse]
     assert "record is a result of 'dsb2018-fluo/semantic'" in reasons[semantic]
     assert "is not a SHA-256" in reasons["../../forged"]
-    cli_board, warnings = _cli_board(reg)
+    cli_board, warnings = _cli_board(cli, reg)
     assert cli_board == board and len(warnings) == 4
 
 
@@ -228,11 +220,13 @@ def test_the_site_of_a_forged_catalog_shows_only_verified_records(reg, published
 # --- the truth a benchmark is scored against -------------------------------------------------------------------
 
 
-def _eval(copy: Path, predictions: Path, *more) -> subprocess.CompletedProcess:
-    return cli("eval", "--benchmark", BENCH, "--dataset", copy, "--predictions", predictions, "--json", *more)
+def _eval(cli, copy: Path, predictions: Path, *more):
+    return cli(
+        "benchmarks", "eval", "--benchmark", BENCH, "--dataset", copy, "--predictions", predictions, "--json", *more
+    )
 
 
-def test_a_copy_with_edited_truth_is_refused(built, tmp_path):
+def test_a_copy_with_edited_truth_is_refused(built, tmp_path, cli):
     """The issue's forgery: a copy whose truth label was edited to agree with the predictions scored 1.000. The
     untouched copy scores the honest value; the edited one is refused with one line naming the sample."""
     from hub.curate import open_dataset
@@ -247,7 +241,7 @@ def test_a_copy_with_edited_truth_is_refused(built, tmp_path):
     edited = np.where(label == label.max(), 0, label)  # one nucleus missed by the "method"
     tifffile.imwrite(predictions / f"{sid}.tif", edited)
 
-    honest = _eval(copy, predictions)
+    honest = _eval(cli, copy, predictions)
     assert honest.returncode == 0, honest.stderr
     assert json.loads(honest.stdout)["value"] < 1.0
 
@@ -255,8 +249,8 @@ def test_a_copy_with_edited_truth_is_refused(built, tmp_path):
     original = zarr.open_array(str(store), mode="r")[...]
     zarr.open_array(str(store), mode="r+")[...] = edited.astype(original.dtype)  # the truth now agrees
     for r in (
-        _eval(copy, predictions),
-        cli("eval", "--predictions", predictions, "--truth", copy, "--task", "instance", "--json"),
+        _eval(cli, copy, predictions),
+        cli("benchmarks", "eval", "--predictions", predictions, "--truth", copy, "--task", "instance", "--json"),
     ):
         assert r.returncode == 1 and r.stdout == "", r.stdout[:300]
         (line,) = r.stderr.strip().splitlines()
@@ -264,10 +258,10 @@ def test_a_copy_with_edited_truth_is_refused(built, tmp_path):
         assert "differ from the content SHA-256 frozen in the split manifest" in line
 
     zarr.open_array(str(store), mode="r+")[...] = original  # restored: scores again
-    assert _eval(copy, predictions).returncode == 0
+    assert _eval(cli, copy, predictions).returncode == 0
 
 
-def test_a_copy_with_another_split_is_refused(built, tmp_path):
+def test_a_copy_with_another_split_is_refused(built, tmp_path, cli):
     """samples.csv decides what is scored: a test sample moved out of the split is refused too."""
     from hub.curate import open_dataset
 
@@ -285,6 +279,6 @@ def test_a_copy_with_another_split_is_refused(built, tmp_path):
         w.writeheader()
         w.writerows(rows)
     (predictions / f"{sid}.tif").unlink()
-    r = _eval(copy, predictions)
+    r = _eval(cli, copy, predictions)
     assert r.returncode == 1 and len(r.stderr.strip().splitlines()) == 1, r.stderr
     assert f"sample '{sid}'" in r.stderr and "disagree on split 'test'" in r.stderr

@@ -2,33 +2,15 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import numpy as np
 import pytest
 from PIL import Image
 
 
 @pytest.mark.parametrize("name", ["dsb2018-fluo", "isl-condition-b", "ctc-gowt1"])
-def test_preview_renders(built, tmp_path, name):
+def test_preview_renders(built, tmp_path, name, cli):
     out = tmp_path / f"{name}.png"
-    r = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            "from hub.cli import main; main()",
-            "datasets",
-            "preview",
-            str(built(name)),
-            "--out",
-            str(out),
-            "--n",
-            "6",
-        ],
-        capture_output=True,
-        text=True,
-    )
+    r = cli("datasets", "preview", built(name), "--out", out, "--n", "6")
     assert r.returncode == 0, r.stderr
     pixels = np.asarray(Image.open(out).convert("RGB"))
     assert pixels.shape[0] >= 192 and pixels.shape[1] >= 192

@@ -6,10 +6,17 @@ import json
 import os
 import sys
 import traceback
+from typing import Any
 
 import typer
 from rich.console import Console
 from rich.markup import escape
+from typer.core import TyperGroup
+
+try:  # recent Typer carries its own copy of click; older versions use click itself
+    from typer._click import exceptions as _click
+except ImportError:  # pragma: no cover
+    from click import exceptions as _click  # type: ignore[no-redef]
 
 from hub.cards import SCHEMAS
 from hub.cli import bench as _bench
@@ -17,20 +24,40 @@ from hub.cli import datasets as _datasets
 from hub.cli import models as _models
 from hub.cli import registry as _registry
 from hub.cli import site as _site
+from hub.cli._legacy import rewrite
+from hub.cli._options import JsonOption
 from hub.config import request_timeout
 from hub.errors import CellHubError, RegistryError
 
+
+class _Root(TyperGroup):
+    """The ``cellhub`` group: an old spelling (:mod:`hub.cli._legacy`) runs its new command after one line on
+    stderr."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:  # ctx: the bundled click's Context
+        moved = rewrite(args)
+        if moved is not None:
+            args, old, new = moved
+            typer.echo(f"{old} is deprecated; use {new}", err=True)
+        return super().parse_args(ctx, args)
+
+
 app = typer.Typer(
-    help="CellHub: curated microscopy datasets, models and benchmarks.",
+    cls=_Root,
+    help="CellHub: curated microscopy datasets, models and benchmarks. Commands are NOUN VERB: "
+    "cellhub datasets list, cellhub models info NAME@VERSION, cellhub benchmarks leaderboard BENCHMARK.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
 )
+schema_app = typer.Typer(help="JSON Schemas of the files CellHub reads.", no_args_is_help=True)
 app.add_typer(_datasets.app, name="datasets")
 app.add_typer(_models.app, name="models")
+app.add_typer(_bench.app, name="benchmarks")
+app.add_typer(_registry.app, name="registry")
+app.add_typer(_registry.cache_app, name="cache")
 app.add_typer(_site.app, name="site")
-_registry.register(app)
-_bench.register(app)
+app.add_typer(schema_app, name="schema")
 err_console = Console(stderr=True)
 _options = {"debug": False}
 MAX_LINE = 400  # characters of an unexpected exception's message kept on its one line
@@ -45,9 +72,19 @@ def _global(
     _options["debug"] = _options["debug"] or debug
 
 
-@app.command()
-def schema(kind: str = typer.Argument(..., help=f"one of: {', '.join(SCHEMAS)}")) -> None:
-    """Print the JSON Schema of a card."""
+@schema_app.command("list")
+def schema_list(as_json: JsonOption = False) -> None:
+    """List the schemas (one per kind of file)."""
+    if as_json:
+        typer.echo(json.dumps(list(SCHEMAS)))
+        return
+    for kind, model in SCHEMAS.items():
+        typer.echo(f"{kind}\t{model.__name__}")
+
+
+@schema_app.command("show")
+def schema_show(kind: str = typer.Argument(..., help=f"one of: {', '.join(SCHEMAS)}")) -> None:
+    """Print the JSON Schema of a file CellHub reads (a card)."""
     if kind not in SCHEMAS:
         raise CellHubError(f"no schema {kind!r}; known: {', '.join(SCHEMAS)}")
     typer.echo(json.dumps(SCHEMAS[kind].model_json_schema(), indent=2))
@@ -121,24 +158,36 @@ def one_line(err: BaseException) -> str:
     )
 
 
-def _interrupted(err: BaseException) -> bool:
-    return any(isinstance(e, KeyboardInterrupt) for e in _chain(err))
+def _usage_line(err: _click.ClickException) -> str:
+    """A usage error (unknown option, missing argument, bad value) as one line naming the command's help."""
+    message = " ".join(err.format_message().split())
+    ctx = getattr(err, "ctx", None)
+    if isinstance(err, _click.UsageError) and ctx is not None:
+        return f"{message} (see: {ctx.command_path} --help)"
+    return message
 
 
-def main() -> None:
-    """The ``cellhub`` command: every error ends as one line on stderr and exit status 1 (Ctrl-C: 130); with
-    ``--debug`` or ``CELLHUB_DEBUG=1`` an error shows its full traceback instead."""
-    args = sys.argv[1:]
+def main(argv: list[str] | None = None) -> None:
+    """The ``cellhub`` command (``argv``: its arguments, default ``sys.argv[1:]``): every error, usage errors
+    included, ends as one line on stderr and exit status 1 (Ctrl-C: 130); with ``--debug`` or
+    ``CELLHUB_DEBUG=1`` an error shows its full traceback instead. Always ends by raising SystemExit."""
+    args = list(sys.argv[1:] if argv is None else argv)
     end = args.index("--") if "--" in args else len(args)
-    if "--debug" in args[:end]:  # anywhere before "--": also after the command, where one adds it on a rerun
+    _options["debug"] = "--debug" in args[:end]  # anywhere before "--": also after the command, on a rerun
+    if _options["debug"]:
         args = [a for a in args[:end] if a != "--debug"] + args[end:]
-        _options["debug"] = True
     try:
-        app(args=args)
-    except SystemExit as done:  # Typer ends every run this way; it turns Ctrl-C into exit status 130
-        if done.code == 130 and _interrupted(done):
-            err_console.print("interrupted", highlight=False)
-        raise
+        code = app(args=args, prog_name="cellhub", standalone_mode=False)
+    except getattr(_click, "NoArgsIsHelpError", ()) as done:  # a bare group: its help (Typer has printed it already)
+        if done.format_message().strip():
+            typer.echo(done.format_message())
+        sys.exit(1)
+    except _click.ClickException as err:  # usage errors: click would exit 2 with a box; here one line and 1
+        err_console.print(f"[bold red]error:[/] {escape(_usage_line(err))}", highlight=False, soft_wrap=True)
+        sys.exit(1)
+    except typer.Abort:
+        err_console.print("[bold red]error:[/] aborted", highlight=False)
+        sys.exit(1)
     except KeyboardInterrupt:
         err_console.print("interrupted", highlight=False)
         sys.exit(130)
@@ -148,3 +197,6 @@ def main() -> None:
             sys.exit(1)
         err_console.print(f"[bold red]error:[/] {escape(one_line(err))}", highlight=False, soft_wrap=True)
         sys.exit(1)
+    if code == 130:  # Typer turns Ctrl-C into exit status 130
+        err_console.print("interrupted", highlight=False)
+    sys.exit(code if isinstance(code, int) else 0)

@@ -1,4 +1,4 @@
-"""``cellhub datasets ...``: import, build, validate, info, list, publish, pull, preview, export."""
+"""``cellhub datasets ...``: list, info, import, build, validate, publish, pull, preview, export."""
 
 from __future__ import annotations
 
@@ -13,7 +13,18 @@ from rich.markup import escape
 from rich.table import Table
 
 from hub.cards import DatasetCard, parse_card
-from hub.cli.registry import LOCKFILE, REGISTRY_HELP, publish_cmd, pull_cmd
+from hub.cli._options import (
+    LOCKFILE,
+    JsonOption,
+    LocalOption,
+    LockedOption,
+    LockfileOption,
+    RegistryOption,
+    RootOption,
+    SearchOption,
+    WorkersOption,
+)
+from hub.cli.registry import info_published, is_local, list_published, publish_cmd, pull_cmd
 from hub.config import build_root
 from hub.curate import SplitSpec, check_dataset, create_importer, import_dataset, open_dataset, validate_dataset
 from hub.curate.export import export_ctc
@@ -22,7 +33,8 @@ from hub.errors import CardError, InvalidInput
 from hub.safety import MAX_CARD_BYTES, load_yaml_file, load_yaml_text
 
 app = typer.Typer(
-    help="Curate datasets: import sources, build recipes, validate, inspect, export.", no_args_is_help=True
+    help="Datasets: list and inspect published ones; import sources, build recipes, validate, publish, pull, export.",
+    no_args_is_help=True,
 )
 console = Console(width=None if sys.stdout.isatty() else 160)  # no wrapped tables in logs and pipes
 PLACEHOLDER = "not recorded"
@@ -135,100 +147,25 @@ def _print_findings(findings, as_json: bool, path: Path) -> None:
     )
 
 
-@app.command("import")
-def import_(
-    format: str = typer.Argument(..., help="source layout: kaggle-dsb, ctc, npz, paired, folder"),
-    source: Path = typer.Argument(..., help="source folder or file"),
-    name: str = typer.Option(..., "--name", help="dataset name (lower-case, dashes)"),
-    out: Path = typer.Option(..., "--out", help="dataset folder to create"),
-    version: str = typer.Option("0.1.0", "--version", help="semantic version"),
-    card: Path | None = typer.Option(None, "--card", help="YAML with card fields (terms, acquisition, ...)"),
-    option: list[str] = typer.Option([], "--option", "-o", help="importer option KEY=VALUE (YAML value)"),
-    seed: int = typer.Option(0, help="split seed"),
-    val: float = typer.Option(0.15, help="validation fraction"),
-    test: float = typer.Option(0.15, help="test fraction"),
-    stratify: Stratify | None = typer.Option(None, help="stratify splits by class or by image shape"),
-    workers: int | None = typer.Option(None, help="worker processes"),
-    as_json: bool = typer.Option(False, "--json", help="print the summary as JSON"),
-) -> None:
-    """Import a source in a known layout into a validated OME-Zarr dataset folder."""
-    importer = create_importer(format, source, **_parse_options(option))
-    dataset_card = _import_card(importer, name, version, card)
-    strat = stratify.value if stratify else ("class" if dataset_card.labels.classes else None)
-    spec = SplitSpec(method="stratified-group", seed=seed, fractions={"val": val, "test": test}, stratify=strat)
-    import_dataset(importer, out, dataset_card, spec, workers=workers)
-    _report(out, as_json)
-
-
-def _report(out: Path, as_json: bool) -> None:
-    s = _summary(out)
-    if as_json:
-        typer.echo(json.dumps(s, indent=2))
-    else:
-        console.print(
-            f"[green]wrote[/] {s['name']}@{s['version']}: {s['samples']} samples, splits {s['splits']}, "
-            f"{_human(s['bytes'])} -> {out}",
-            highlight=False,
-        )
-
-
-@app.command()
-def build(
-    name: str = typer.Argument(..., help="dataset recipe name (a folder of datasets/)"),
-    source: Path | None = typer.Option(None, help="source mirror folder (default: $CELLHUB_DATA or ../shared/data)"),
-    out: Path | None = typer.Option(None, help="output folder (default: $CELLHUB_BUILD/NAME/VERSION)"),
-    overwrite: bool = typer.Option(False, help="replace an existing build"),
-    workers: int | None = typer.Option(None, help="worker processes"),
-    as_json: bool = typer.Option(False, "--json"),
-) -> None:
-    """Build a curated dataset from its recipe, checking every source file's SHA-256."""
-    _, path = build_dataset(name, source=source, out=out, workers=workers, overwrite=overwrite)
-    _report(path, as_json)
-
-
-@app.command()
-def validate(
-    path: Path = typer.Argument(..., help="dataset folder"),
-    as_json: bool = typer.Option(False, "--json", help="print {errors, warnings, info} as JSON"),
-    workers: int | None = typer.Option(None, help="worker processes"),
-) -> None:
-    """Check NGFF validity, labels, lineage, card, splits, leakage and statistics (exit 1 on any error)."""
-    findings = validate_dataset(path, workers=workers)
-    _print_findings(findings, as_json, path)
-    if findings.errors:
-        raise typer.Exit(1)
-
-
-@app.command()
-def info(path: Path = typer.Argument(..., help="dataset folder"), as_json: bool = typer.Option(False, "--json")):
-    """Show a dataset's card and counts."""
-    s = _summary(path)
-    card = open_dataset(path).card
-    if as_json:
-        typer.echo(json.dumps({**s, "card": card.model_dump(mode="json", exclude_none=True)}, indent=2))
-        return
-    console.print(f"[bold]{card.name}@{card.version}[/] — {card.title}", highlight=False)
-    console.print(card.description, highlight=False)
-    console.print(
-        f"tasks: {', '.join(card.tasks)}; licence: {card.terms.license}; "
-        f"redistribution: {'yes' if card.terms.redistribution else 'no'}",
-        highlight=False,
-    )
-    console.print(
-        f"channels: {', '.join(f'{c.name} ({c.modality})' for c in card.acquisition.channels)}", highlight=False
-    )
-    console.print(f"samples: {s['samples']}; splits: {s['splits']}; size: {_human(s['bytes'])}", highlight=False)
-    for c in card.terms.citations:
-        console.print(f"cite: {c}", highlight=False)
-
-
 @app.command("list")
 def list_(
-    root: Path | None = typer.Option(None, help="build folder (default: $CELLHUB_BUILD or ~/.cellhub/build)"),
-    as_json: bool = typer.Option(False, "--json"),
+    local: LocalOption = False,
+    root: RootOption = None,
+    search: SearchOption = None,
+    registry: RegistryOption = None,
+    as_json: JsonOption = False,
 ) -> None:
-    """List dataset recipes and the datasets built locally, with a summary table (published versions:
-    cellhub list datasets)."""
+    """List the datasets published in a registry; with --local, the recipes and the datasets built on this machine."""
+    if local or root is not None:
+        if search is not None or registry is not None:
+            raise typer.BadParameter("--search and --registry list a registry; --local lists the build folder")
+        _list_local(root, as_json)
+    else:
+        list_published("datasets", search, registry, as_json)
+
+
+def _list_local(root: Path | None, as_json: bool) -> None:
+    """The recipes and the datasets built under ``root`` (default: the build folder), with a summary table."""
     base = root or build_root()
     built = (
         sorted(p.parent for p in base.glob("*/*/samples.csv") if (p.parent / "card.yaml").is_file())
@@ -268,15 +205,110 @@ def list_(
 
 
 @app.command()
+def info(
+    ref: str = typer.Argument(..., help="dataset folder, or NAME[@VERSION] published in the registry"),
+    registry: RegistryOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Show a dataset: a folder's card and counts, or a published version's manifest (nothing is downloaded)."""
+    if not is_local(ref):
+        info_published("datasets", ref, registry, as_json)
+        return
+    path = Path(ref)
+    s = _summary(path)
+    card = open_dataset(path).card
+    if as_json:
+        typer.echo(json.dumps({**s, "card": card.model_dump(mode="json", exclude_none=True)}, indent=2))
+        return
+    console.print(f"[bold]{card.name}@{card.version}[/] — {card.title}", highlight=False)
+    console.print(card.description, highlight=False)
+    console.print(
+        f"tasks: {', '.join(card.tasks)}; licence: {card.terms.license}; "
+        f"redistribution: {'yes' if card.terms.redistribution else 'no'}",
+        highlight=False,
+    )
+    console.print(
+        f"channels: {', '.join(f'{c.name} ({c.modality})' for c in card.acquisition.channels)}", highlight=False
+    )
+    console.print(f"samples: {s['samples']}; splits: {s['splits']}; size: {_human(s['bytes'])}", highlight=False)
+    for c in card.terms.citations:
+        console.print(f"cite: {c}", highlight=False)
+
+
+@app.command("import")
+def import_(
+    format: str = typer.Argument(..., help="source layout: kaggle-dsb, ctc, npz, paired, folder"),
+    source: Path = typer.Argument(..., help="source folder or file"),
+    name: str = typer.Option(..., "--name", help="dataset name (lower-case, dashes)"),
+    out: Path = typer.Option(..., "--out", help="dataset folder to create"),
+    version: str = typer.Option("0.1.0", "--version", help="semantic version"),
+    card: Path | None = typer.Option(None, "--card", help="YAML with card fields (terms, acquisition, ...)"),
+    option: list[str] = typer.Option([], "--option", "-o", help="importer option KEY=VALUE (YAML value)"),
+    seed: int = typer.Option(0, help="split seed"),
+    val: float = typer.Option(0.15, help="validation fraction"),
+    test: float = typer.Option(0.15, help="test fraction"),
+    stratify: Stratify | None = typer.Option(None, help="stratify splits by class or by image shape"),
+    workers: WorkersOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Import a source in a known layout into a validated OME-Zarr dataset folder."""
+    importer = create_importer(format, source, **_parse_options(option))
+    dataset_card = _import_card(importer, name, version, card)
+    strat = stratify.value if stratify else ("class" if dataset_card.labels.classes else None)
+    spec = SplitSpec(method="stratified-group", seed=seed, fractions={"val": val, "test": test}, stratify=strat)
+    import_dataset(importer, out, dataset_card, spec, workers=workers)
+    _report(out, as_json)
+
+
+def _report(out: Path, as_json: bool) -> None:
+    s = _summary(out)
+    if as_json:
+        typer.echo(json.dumps(s, indent=2))
+    else:
+        console.print(
+            f"[green]wrote[/] {s['name']}@{s['version']}: {s['samples']} samples, splits {s['splits']}, "
+            f"{_human(s['bytes'])} -> {out}",
+            highlight=False,
+        )
+
+
+@app.command()
+def build(
+    name: str = typer.Argument(..., help="dataset recipe name (a folder of datasets/)"),
+    source: Path | None = typer.Option(None, help="source mirror folder (default: $CELLHUB_DATA or ../shared/data)"),
+    out: Path | None = typer.Option(None, help="output folder (default: $CELLHUB_BUILD/NAME/VERSION)"),
+    overwrite: bool = typer.Option(False, help="replace an existing build"),
+    workers: WorkersOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Build a curated dataset from its recipe, checking every source file's SHA-256."""
+    _, path = build_dataset(name, source=source, out=out, workers=workers, overwrite=overwrite)
+    _report(path, as_json)
+
+
+@app.command()
+def validate(
+    path: Path = typer.Argument(..., help="dataset folder"),
+    as_json: JsonOption = False,
+    workers: WorkersOption = None,
+) -> None:
+    """Check NGFF validity, labels, lineage, card, splits, leakage and statistics (exit 1 on any error)."""
+    findings = validate_dataset(path, workers=workers)
+    _print_findings(findings, as_json, path)
+    if findings.errors:
+        raise typer.Exit(1)
+
+
+@app.command()
 def publish(
     path: Path = typer.Argument(..., help="dataset folder (validated first)"),
-    registry: str | None = typer.Option(None, help=REGISTRY_HELP),
+    registry: RegistryOption = None,
     accept_terms: bool = typer.Option(
         False,
         "--accept-terms",
         help="confirm you may publish data whose card says redistribution is not allowed (recorded in the manifest)",
     ),
-    as_json: bool = typer.Option(False, "--json"),
+    as_json: JsonOption = False,
 ) -> None:
     """Publish a dataset version to a registry (immutable: an existing version is refused)."""
     publish_cmd("datasets", path, registry, accept_terms, as_json, check_dataset)
@@ -285,10 +317,10 @@ def publish(
 @app.command()
 def pull(
     ref: str = typer.Argument(..., help="NAME[@VERSION] (default: latest)"),
-    registry: str | None = typer.Option(None, help=REGISTRY_HELP),
-    locked: bool = typer.Option(False, "--locked", help="pull exactly what the lockfile pins; refuse drift"),
-    lockfile: Path = typer.Option(Path(LOCKFILE), help="lockfile for --locked"),
-    as_json: bool = typer.Option(False, "--json"),
+    registry: RegistryOption = None,
+    locked: LockedOption = False,
+    lockfile: LockfileOption = Path(LOCKFILE),
+    as_json: JsonOption = False,
 ) -> None:
     """Pull a dataset version into the verified cache and print its local path."""
     pull_cmd("datasets", ref, registry, locked, lockfile, as_json)

@@ -1,19 +1,35 @@
-"""``cellhub models ...``: families, train, finetune, predict, tune, info, publish, pull, export, baselines."""
+"""``cellhub models ...``: list, info, families, train, finetune, predict, tune, publish, pull, export, baselines."""
 
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from hub.cli.registry import LOCKFILE, REGISTRY_HELP, publish_cmd, pull_cmd
+from hub.cli._options import (
+    LOCKFILE,
+    DeviceOption,
+    JsonOption,
+    LocalOption,
+    LockedOption,
+    LockfileOption,
+    RegistryOption,
+    RootOption,
+    SearchOption,
+)
+from hub.cli.registry import info_published, is_local, list_published, publish_cmd, pull_cmd
 
-app = typer.Typer(help="Train, fine-tune, run, publish and pull models.", no_args_is_help=True)
-console = Console()
+app = typer.Typer(
+    help="Models: list and inspect published ones; train, fine-tune, run, tune, publish, pull, export.",
+    no_args_is_help=True,
+)
+console = Console(width=None if sys.stdout.isatty() else 160)  # no wrapped tables in logs and pipes
 
 
 def _grid(items: list[str]) -> dict[str, list]:
@@ -60,8 +76,89 @@ def _summary(model, out: Path, as_json: bool) -> None:
     console.print(str(out), highlight=False)
 
 
+@app.command("list")
+def list_cmd(
+    local: LocalOption = False,
+    root: RootOption = None,
+    search: SearchOption = None,
+    registry: RegistryOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """List the models published in a registry; with --local, the model folders trained on this machine."""
+    if local or root is not None:
+        if search is not None or registry is not None:
+            raise typer.BadParameter("--search and --registry list a registry; --local lists the build folder")
+        _list_local(root, as_json)
+    else:
+        list_published("models", search, registry, as_json)
+
+
+def _list_local(root: Path | None, as_json: bool) -> None:
+    """The model folders (card.yaml + weights) under ``root``/models (default: the build folder), as a table."""
+    from hub.cards import ModelCard, load_card
+    from hub.config import build_root
+
+    base = (root or build_root()) / "models"
+    cards = sorted(base.rglob("card.yaml")) if base.is_dir() else []
+    rows: list[dict[str, Any]] = []
+    for path in cards:
+        if not (path.parent / "weights.safetensors").is_file():
+            continue
+        card = load_card(ModelCard, path)
+        rows.append(
+            {
+                "name": card.name,
+                "version": card.version,
+                "path": str(path.parent),
+                "task": card.task,
+                "family": card.architecture.family,
+                "backbone": card.architecture.backbone,
+                "parameters": card.weights.parameters,
+                "weights_sha256": card.weights.sha256,
+                "benchmarks": [r.benchmark for r in card.results],
+            }
+        )
+    if as_json:
+        typer.echo(json.dumps({"models": rows}, indent=2))
+        return
+    table = Table(title=f"models in {base}")
+    table.add_column("model", no_wrap=True)
+    for col in ("task", "family", "backbone", "parameters", "benchmarks"):
+        table.add_column(col)
+    table.add_column("path", overflow="fold")
+    for r in rows:
+        table.add_row(
+            escape(f"{r['name']}@{r['version']}"),
+            escape(str(r["task"])),
+            escape(r["family"]),
+            escape(r["backbone"]),
+            f"{r['parameters']:,}",
+            escape(", ".join(r["benchmarks"])) or "-",
+            escape(r["path"]),
+        )
+    console.print(table)
+
+
+@app.command("info")
+def info_cmd(
+    ref: str = typer.Argument(..., help="model folder, or NAME[@VERSION] published in the registry"),
+    registry: RegistryOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Show a model: a folder's card (its network is built, so a bad card fails here), or a published
+    version's manifest (nothing is downloaded)."""
+    if not is_local(ref):
+        info_published("models", ref, registry, as_json)
+        return
+    from hub.cards import dump_card
+    from hub.models import load_model
+
+    card = load_model(ref, registry).card
+    typer.echo(card.model_dump_json(indent=1, exclude_none=True) if as_json else dump_card(card))
+
+
 @app.command("families")
-def families_cmd(as_json: bool = typer.Option(False, "--json")) -> None:
+def families_cmd(as_json: JsonOption = False) -> None:
     """List the registered model families and their tasks."""
     from hub.models import families
 
@@ -117,9 +214,9 @@ def train_cmd(
     seed: int | None = typer.Option(None),
     device: str | None = typer.Option(None, help="auto, cpu, cuda"),
     grid: list[str] = typer.Option([], help="hyper-parameter grid: key=v1,v2 (repeatable); best on validation"),
-    registry: str | None = typer.Option(None, help=REGISTRY_HELP),
+    registry: RegistryOption = None,
     out: Path | None = typer.Option(None, help="model folder to write (default: $CELLHUB_BUILD/models/NAME/VERSION)"),
-    as_json: bool = typer.Option(False, "--json"),
+    as_json: JsonOption = False,
 ) -> None:
     """Train a model on a curated dataset and write its card and safetensors weights."""
     overrides = dict(
@@ -163,9 +260,9 @@ def finetune_cmd(
     lr: float | None = typer.Option(None),
     seed: int | None = typer.Option(None),
     device: str | None = typer.Option(None),
-    registry: str | None = typer.Option(None, help=REGISTRY_HELP),
+    registry: RegistryOption = None,
     out: Path | None = typer.Option(None, help="model folder to write"),
-    as_json: bool = typer.Option(False, "--json"),
+    as_json: JsonOption = False,
 ) -> None:
     """Fine-tune (transfer learning) a hub model or a pretrained timm backbone on a dataset."""
     if task is None and not base.startswith("timm:"):
@@ -205,9 +302,9 @@ def predict_cmd(
         help="resize images by this factor first, e.g. 0.5 when the objects are "
         "twice as large as in the training data (outputs keep the input size)",
     ),
-    registry: str | None = typer.Option(None, help=REGISTRY_HELP),
-    device: str = typer.Option("cpu", help="cpu or cuda"),
-    as_json: bool = typer.Option(False, "--json"),
+    registry: RegistryOption = None,
+    device: DeviceOption = "cpu",
+    as_json: JsonOption = False,
 ) -> None:
     """Run a model: label TIFFs, CTC <seq>_RES folders, predicted-channel TIFFs or predictions.csv."""
     from hub.models import load_model
@@ -224,25 +321,11 @@ def predict_cmd(
         )
 
 
-@app.command("info")
-def info_cmd(
-    ref: str = typer.Argument(..., help="model folder or NAME[@VERSION]"),
-    registry: str | None = typer.Option(None, help=REGISTRY_HELP),
-    as_json: bool = typer.Option(False, "--json"),
-) -> None:
-    """Show a model card."""
-    from hub.cards import dump_card
-    from hub.models import load_model
-
-    card = load_model(ref, registry).card
-    typer.echo(card.model_dump_json(indent=1, exclude_none=True) if as_json else dump_card(card))
-
-
 @app.command("publish")
 def publish(
     path: Path = typer.Argument(..., help="model folder (card.yaml + weights.safetensors)"),
-    registry: str | None = typer.Option(None, help=REGISTRY_HELP),
-    as_json: bool = typer.Option(False, "--json"),
+    registry: RegistryOption = None,
+    as_json: JsonOption = False,
 ) -> None:
     """Publish a model version (its card must validate and its weights match the card's SHA-256)."""
     from hub.models import check_model
@@ -253,10 +336,10 @@ def publish(
 @app.command("pull")
 def pull(
     ref: str = typer.Argument(..., help="NAME[@VERSION]"),
-    registry: str | None = typer.Option(None, help=REGISTRY_HELP),
-    locked: bool = typer.Option(False, "--locked", help="pull exactly what the lockfile pins; refuse drift"),
-    lockfile: Path = typer.Option(Path(LOCKFILE), help="lockfile used with --locked"),
-    as_json: bool = typer.Option(False, "--json"),
+    registry: RegistryOption = None,
+    locked: LockedOption = False,
+    lockfile: LockfileOption = Path(LOCKFILE),
+    as_json: JsonOption = False,
 ) -> None:
     """Download a model version into the verified cache and print its local path."""
     pull_cmd("models", ref, registry, locked, lockfile, as_json)
@@ -272,8 +355,8 @@ def export_cmd(
         help="bioimageio: image file, folder or curated dataset whose first "
         "(test) image becomes the test input (default: synthetic)",
     ),
-    registry: str | None = typer.Option(None, help=REGISTRY_HELP),
-    as_json: bool = typer.Option(False, "--json"),
+    registry: RegistryOption = None,
+    as_json: JsonOption = False,
 ) -> None:
     """Export a model as a Hugging Face model card folder or a bioimage.io model package."""
     from hub.models import Model
@@ -294,11 +377,11 @@ def export_cmd(
 
 @app.command("baselines")
 def baselines_cmd(
-    registry: str | None = typer.Option(None, help=REGISTRY_HELP),
+    registry: RegistryOption = None,
     evaluate: bool = typer.Option(
         False, "--evaluate", help="evaluate every baseline again instead of publishing its committed result records"
     ),
-    as_json: bool = typer.Option(False, "--json"),
+    as_json: JsonOption = False,
 ) -> None:
     """Publish the bundled baselines of model_cards/ and their results to the registry, and pull them back.
 
@@ -331,8 +414,8 @@ def tune_cmd(
     dataset: str = typer.Option(..., help="curated dataset folder, or NAME@VERSION from the registry"),
     split: str | None = typer.Option(None, help="labelled split to tune on [default: val, else train]"),
     grid: list[str] = typer.Option([], help="key=v1,v2 (repeatable) [default: the family's grid]"),
-    registry: str | None = typer.Option(None, help=REGISTRY_HELP),
-    as_json: bool = typer.Option(False, "--json"),
+    registry: RegistryOption = None,
+    as_json: JsonOption = False,
 ) -> None:
     """Tune a segmentation or tracking model's post-processing thresholds on a labelled split (never test);
     the best options go into its card, the weights stay as they are."""

@@ -1,4 +1,5 @@
-"""Registry commands: ``cellhub list|info|search|lock`` and the publish/pull pair used by ``datasets``."""
+"""``cellhub registry ...`` (list, reindex, lock) and ``cellhub cache verify``, plus what the ``datasets`` and
+``models`` nouns share: publish, pull, list and show published versions."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from hub.cli._options import LOCKFILE, JsonOption, KindOption, RegistryOption, SearchOption
 from hub.registry import Registry, parse_ref, pull, read_lock, write_lock
 from hub.registry.cache import pinned
 from hub.registry.ref import KINDS
@@ -18,8 +20,12 @@ from hub.registry.registry import PublishCheck
 from hub.safety import printable
 
 console = Console(width=None if sys.stdout.isatty() else 160)
-REGISTRY_HELP = "registry URL: a folder, s3://bucket/prefix, http(s)://... or hf://... (default: $CELLHUB_REGISTRY)"
-LOCKFILE = "cellhub.lock"
+
+app = typer.Typer(
+    help="A registry as a whole: list what it holds (both kinds), rebuild its catalog, pin versions in a lockfile.",
+    no_args_is_help=True,
+)
+cache_app = typer.Typer(help="The verified download cache ($CELLHUB_CACHE).", no_args_is_help=True)
 
 
 def publish_cmd(
@@ -65,102 +71,86 @@ def pull_cmd(kind: str, ref: str, registry: str | None, locked: bool, lockfile: 
         print(got.path)
 
 
-def register(app: typer.Typer) -> None:
-    """Add the top-level registry commands to ``app``."""
-    app.add_typer(cache_app, name="cache")
-
-    @app.command("list")
-    def list_(
-        kind: str | None = typer.Argument(None, help="datasets or models (default: both)"),
-        registry: str | None = typer.Option(None, help=REGISTRY_HELP),
-        as_json: bool = typer.Option(False, "--json"),
-    ) -> None:
-        """List the published versions of a registry."""
-        if kind and kind not in KINDS:
-            raise typer.BadParameter(f"kind must be one of {', '.join(KINDS)}")
-        rows = Registry(registry).list(kind)
-        _print_rows(rows, as_json)
-
-    @app.command()
-    def reindex(registry: str | None = typer.Option(None, help=REGISTRY_HELP)) -> None:
-        """Rebuild the catalog (index.json) from every committed manifest and result record."""
-        index = Registry(registry).reindex()
-        n = sum(len(v) for k in KINDS for v in index.get(k, {}).values())
-        r = sum(len(v) for v in index.get("results", {}).values())
-        console.print(f"[green]reindexed[/] {n} version(s), {r} result(s)", highlight=False)
-
-    @app.command()
-    def search(
-        text: str = typer.Argument(..., help="matched against name, title, task, organism, modality"),
-        registry: str | None = typer.Option(None, help=REGISTRY_HELP),
-        as_json: bool = typer.Option(False, "--json"),
-    ) -> None:
-        """Find published datasets and models."""
-        _print_rows(Registry(registry).search(text), as_json)
-
-    @app.command()
-    def info(
-        ref: str = typer.Argument(..., help="NAME[@VERSION]"),
-        kind: str = typer.Option("datasets", help="datasets or models"),
-        registry: str | None = typer.Option(None, help=REGISTRY_HELP),
-        as_json: bool = typer.Option(False, "--json"),
-    ) -> None:
-        """Show a published version: its card, files and manifest hash."""
-        reg = Registry(registry)
-        manifest, sha = reg.manifest(kind, ref)
-        if as_json:
-            typer.echo(json.dumps({"manifest_sha256": sha, **manifest}, indent=1))
-            return
-        card = manifest["card"]
-        size = sum(f["size"] for f in manifest["files"])
-        console.print(
-            f"[bold]{manifest['name']}@{manifest['version']}[/] — {escape(card.get('title', ''))}", highlight=False
-        )
-        console.print(
-            f"published {manifest['published']}; {len(manifest['files'])} files, {size / 2**20:.1f} MiB; "
-            f"manifest sha256 {sha}",
-            highlight=False,
-        )
-        if "terms_accepted" in manifest:
-            t = manifest["terms_accepted"]
-            console.print(f"terms accepted by {t['by']} at {t['at']}", highlight=False)
-        console.print(
-            f"pull: cellhub {kind} pull {manifest['name']}@{manifest['version']} --registry {reg.url}", highlight=False
-        )
-
-    @app.command()
-    def lock(
-        refs: list[str] = typer.Argument(..., help="NAME[@VERSION] of datasets (models: models/NAME)"),
-        registry: str | None = typer.Option(None, help=REGISTRY_HELP),
-        out: Path = typer.Option(Path(LOCKFILE), help="lockfile to write"),
-    ) -> None:
-        """Pin references to exact versions and manifest hashes; `pull --locked` then refuses drift."""
-        entries = []
-        for r in refs:
-            kind, _, name = r.rpartition("/")
-            entries.append((kind or "datasets", parse_ref(name)))
-        lock_ = write_lock(out, Registry(registry), entries)
-        n = sum(len(v) for v in lock_["pins"].values())
-        console.print(f"[green]wrote[/] {escape(str(out))}: {n} pin(s)", highlight=False)
+def list_published(kind: str | None, search: str | None, registry: str | None, as_json: bool) -> None:
+    """The published versions of ``kind`` (``None``: both) in a registry, those matching ``search`` only."""
+    reg = Registry(registry)
+    _print_rows(reg.search(search, kind) if search is not None else reg.list(kind), as_json)
 
 
-cache_app = typer.Typer(help="The verified download cache ($CELLHUB_CACHE).", no_args_is_help=True)
+def is_local(ref: str) -> bool:
+    """Whether ``info`` means a folder on this machine (it exists, or is written as a path) rather than a
+    ``NAME[@VERSION]`` in a registry (names have no slashes)."""
+    return Path(ref).exists() or any(s in ref for s in ("/", "\\"))
+
+
+def info_published(kind: str, ref: str, registry: str | None, as_json: bool) -> None:
+    """A published version, from its manifest alone (nothing is downloaded): card title, files, manifest hash."""
+    reg = Registry(registry)
+    manifest, sha = reg.manifest(kind, ref)
+    if as_json:
+        typer.echo(json.dumps({"manifest_sha256": sha, **manifest}, indent=1))
+        return
+    card = manifest["card"]
+    size = sum(f["size"] for f in manifest["files"])
+    console.print(
+        f"[bold]{manifest['name']}@{manifest['version']}[/] — {escape(card.get('title', ''))}", highlight=False
+    )
+    console.print(
+        f"published {manifest['published']}; {len(manifest['files'])} files, {size / 2**20:.1f} MiB; "
+        f"manifest sha256 {sha}",
+        highlight=False,
+    )
+    if "terms_accepted" in manifest:
+        t = manifest["terms_accepted"]
+        console.print(f"terms accepted by {t['by']} at {t['at']}", highlight=False)
+    console.print(
+        f"pull: cellhub {kind} pull {manifest['name']}@{manifest['version']} --registry {reg.url}", highlight=False
+    )
+
+
+@app.command("list")
+def list_(search: SearchOption = None, registry: RegistryOption = None, as_json: JsonOption = False) -> None:
+    """List the published versions of a registry, datasets and models (one kind: cellhub datasets|models list)."""
+    list_published(None, search, registry, as_json)
+
+
+@app.command()
+def reindex(registry: RegistryOption = None) -> None:
+    """Rebuild the catalog (index.json) from every committed manifest and result record."""
+    index = Registry(registry).reindex()
+    n = sum(len(v) for k in KINDS for v in index.get(k, {}).values())
+    r = sum(len(v) for v in index.get("results", {}).values())
+    console.print(f"[green]reindexed[/] {n} version(s), {r} result(s)", highlight=False)
+
+
+@app.command()
+def lock(
+    refs: list[str] = typer.Argument(..., help="NAME[@VERSION] of datasets (models: models/NAME)"),
+    registry: RegistryOption = None,
+    out: Path = typer.Option(Path(LOCKFILE), help="lockfile to write"),
+) -> None:
+    """Pin references to exact versions and manifest hashes; `pull --locked` then refuses drift."""
+    entries = []
+    for r in refs:
+        kind, _, name = r.rpartition("/")
+        entries.append((kind or "datasets", parse_ref(name)))
+    lock_ = write_lock(out, Registry(registry), entries)
+    n = sum(len(v) for v in lock_["pins"].values())
+    console.print(f"[green]wrote[/] {escape(str(out))}: {n} pin(s)", highlight=False)
 
 
 @cache_app.command("verify")
 def cache_verify(
     ref: str | None = typer.Argument(None, help="NAME[@VERSION] (default: everything cached)"),
-    kind: str | None = typer.Option(None, help="datasets or models (default: both)"),
+    kind: KindOption = None,
     fix: bool = typer.Option(
         False, "--fix", help="remove altered and unknown files (the next pull fetches them again)"
     ),
-    as_json: bool = typer.Option(False, "--json"),
+    as_json: JsonOption = False,
 ) -> None:
     """Re-hash cached files against their manifests and report anything altered (exit 1 if any remains)."""
     from hub.registry import verify_cache
 
-    if kind and kind not in KINDS:
-        raise typer.BadParameter(f"kind must be one of {', '.join(KINDS)}")
     rows = verify_cache(kind, ref, fix=fix)
     bad = [r for r in rows if r["problems"]]
     if as_json:

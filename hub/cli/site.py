@@ -8,7 +8,8 @@ from pathlib import Path
 import typer
 from rich.markup import escape
 
-from hub.cli.registry import REGISTRY_HELP, console
+from hub.cli._options import JsonOption, RegistryOption
+from hub.cli.registry import console
 
 app = typer.Typer(help="Build the static leaderboard site of a registry and look at it locally.", no_args_is_help=True)
 
@@ -16,12 +17,12 @@ app = typer.Typer(help="Build the static leaderboard site of a registry and look
 @app.command()
 def build(
     out: Path = typer.Option(..., "--out", help="folder to write the site to (must not exist, or be empty)"),
-    registry: str | None = typer.Option(None, help=REGISTRY_HELP),
+    registry: RegistryOption = None,
     public_url: str | None = typer.Option(
         None, help="registry URL to print in the pull commands (default: --registry as given)"
     ),
     overwrite: bool = typer.Option(False, "--overwrite", help="replace a site built before in --out"),
-    as_json: bool = typer.Option(False, "--json"),
+    as_json: JsonOption = False,
 ) -> None:
     """Render the registry's catalog, cards and results as a self-contained static site."""
     from hub.site import build_site

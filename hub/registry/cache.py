@@ -311,9 +311,9 @@ def read_lock(path: str | Path) -> dict[str, Any]:
     try:
         lock = read_json(path, "lockfile")
     except FileNotFoundError:
-        raise NotFound("lockfile not found (write one with cellhub lock)", path) from None
+        raise NotFound("lockfile not found (write one with cellhub registry lock)", path) from None
     if not isinstance(lock, dict) or not isinstance(lock.get("pins"), dict) or "registry" not in lock:
-        raise InvalidInput("not a lockfile written by cellhub lock (no registry and pins)", path)
+        raise InvalidInput("not a lockfile written by cellhub registry lock (no registry and pins)", path)
     return lock
 
 

@@ -350,7 +350,7 @@ class Registry:
                 return after
             time.sleep(random.uniform(0, 0.02 * (attempt + 1)))
         raise RegistryError(
-            "the catalog kept changing under concurrent publishes; run `cellhub reindex`", self._path(INDEX)
+            "the catalog kept changing under concurrent publishes; run `cellhub registry reindex`", self._path(INDEX)
         )
 
     def _index_or_empty(self) -> dict[str, Any]:
@@ -368,7 +368,7 @@ class Registry:
         except Exception as err:  # noqa: BLE001 - whatever a registry holds, a committed publish stays reported
             log.warning(
                 f"published {what}, but the catalog index.json was not updated ({err}); run "
-                f"`cellhub reindex --registry {self.url}`"
+                f"`cellhub registry reindex --registry {self.url}`"
             )
 
     def reindex(self) -> dict[str, Any]:
