@@ -28,7 +28,7 @@ def test_dsb_objects_equal_mask_files(built, data_dir):
     assert img.axes == "yx" and img.channel_names == ["nuclei"]  # grey RGBA stays one channel
     lab = img.label("instances")[...]
     masks = sorted((src / rows[0]["id"] / "masks").glob("*.png"))
-    from hub.curate._files import read_image_file
+    from hub.ome.files import read_image_file
 
     np.testing.assert_array_equal(lab == 1, read_image_file(masks[0]) > 0)
 
@@ -119,7 +119,7 @@ def test_isl_tiles_are_disjoint_with_guard(built, data_dir):
                 gap = max(rb[0] - ra[2], ra[0] - rb[2], rb[1] - ra[3], ra[1] - rb[3])
                 assert gap >= 32
     dapi = next((data_dir / "labelfree/in-silico-labeling/condition_blue_sample").glob("*DAPI*"))
-    from hub.curate._files import read_image_file
+    from hub.ome.files import read_image_file
 
     tile = ds.image("A4_y0256_x0512").read()
     np.testing.assert_array_equal(tile[5], read_image_file(dapi)[256:480, 512:736])

@@ -16,10 +16,10 @@ from pathlib import Path
 import numpy as np
 
 from hub._readers import read_csv
-from hub.curate._files import image_shape, read_image_file
 from hub.errors import InvalidInput
 from hub.metrics import TrackingPrediction
 from hub.ome import open_image, read_man_track
+from hub.ome.files import image_shape, read_image_file
 
 IMAGE_EXTS = (".tif", ".tiff", ".png", ".ome.zarr")
 

@@ -17,9 +17,9 @@ import tifffile
 from hub._atomic import new_folder
 from hub._progress import progress_bar
 from hub.curate import open_dataset
-from hub.curate._files import IMAGE_SUFFIXES, grey_or_colour, image_files, read_image_file
 from hub.errors import InvalidInput
 from hub.models.model import Model
+from hub.ome.files import IMAGE_SUFFIXES, grey_or_colour, image_files, read_image_file
 from hub.tasks import get_task
 
 

@@ -13,11 +13,11 @@ from pathlib import Path
 
 import numpy as np
 
-from hub.curate._files import read_image_file
 from hub.curate._importer import Importer, register_importer
 from hub.curate._sample import SampleData
 from hub.errors import InvalidInput
 from hub.ome import Track, check_parents, lineage_to_attrs, read_man_track
+from hub.ome.files import read_image_file
 
 FRAME = re.compile(r"^t(\d+)\.tiff?$")
 TRA = re.compile(r"^man_track(\d+)\.tiff?$")
