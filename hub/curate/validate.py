@@ -15,12 +15,12 @@ from hub.curate._convert import histograms
 from hub.curate._executor import map_samples
 from hub.curate._sample import SampleRecord, array_sha256, sample_sha256
 from hub.curate.dataset import CARD, SAMPLES, SPLITS, open_dataset
-from hub.curate.importers.ctc import check_lineage
 from hub.curate.splits import SPLITS as SPLIT_NAMES
 from hub.curate.splits import manifest_sha256
 from hub.curate.stats import channel_statistics
 from hub.errors import CellHubError
-from hub.ome import lineage_from_attrs, open_image, validate_ngff
+from hub.ome import open_image, validate_ngff
+from hub.ome.ctc import check_lineage, frame_labels, lineage_from_attrs
 from hub.tasks import get_task
 
 PLACEHOLDER = "not recorded"
@@ -117,11 +117,7 @@ def _check_sample_unsafe(job: tuple) -> tuple[list[tuple], list]:
             out.append(("error", "labels", "values outside the card's semantic schema", sid, where))
         if "lineage" in label_attrs[name]:
             try:
-                check_lineage(
-                    lineage_from_attrs(label_attrs[name]["lineage"]),
-                    [set(np.unique(f).tolist()) - {0} for f in lab],
-                    Path(where),
-                )
+                check_lineage(lineage_from_attrs(label_attrs[name]["lineage"]), frame_labels(lab), where)
             except CellHubError as err:
                 out.append(("error", "lineage", err.problem, sid, where))
     targets = img.attrs.get("targets", {})

@@ -13,7 +13,7 @@ from hub.data._patches import lead
 from hub.data._reader import DEFAULT_CACHE_BYTES, Reader
 from hub.data._transforms import Normalize, Normalizer
 from hub.errors import InvalidInput
-from hub.ome import Track, lineage_from_attrs
+from hub.ome.ctc import Track, lineage_from_attrs
 
 
 class Frames:

@@ -108,7 +108,7 @@ def _write_tif(pred: np.ndarray, path: Path) -> None:
 
 def write_ctc_tracks(pred: tuple, sid: str, folder: Path, rows: list) -> None:
     """``<id>_RES/``: a CTC result folder (masks and ``res_track.txt``)."""
-    from hub.models.linking import write_ctc_result
+    from hub.ome.ctc import write_ctc_result
 
     masks, tracks = pred
     write_ctc_result(masks, tracks, folder / f"{sid}_RES")
