@@ -15,7 +15,7 @@ except PackageNotFoundError:  # running from a source tree that is not installed
 
 def load_dataset(ref: str, registry: str | None = None):
     """Pull dataset ``name[@version]`` (verified, cached) and open it: ``hub.load_dataset("dsb2018-fluo@1.0.0")``."""
-    from hub.curate import open_dataset
+    from hub.dataset import open_dataset
     from hub.registry import Registry, pull
 
     return open_dataset(pull("datasets", ref, Registry(registry)).path)

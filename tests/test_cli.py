@@ -298,7 +298,7 @@ def test_kaggle_layout_with_a_colour_image_keeps_three_channels(data_dir, tmp_pa
     colour = ds.image(sid)
     assert colour.axes == "cyx" and colour.channel_names == ["red", "green", "blue"]
     np.testing.assert_array_equal(colour.read(), np.moveaxis(rgb.astype(np.uint8), -1, 0))
-    assert int(ds.sample(sid)["objects"]) == nuclei.max()
+    assert ds.sample(sid).objects == nuclei.max()
     grey = ds.image(sorted(p.name for p in root.iterdir() if p.name != sid)[0])
     assert grey.axes == "yx"
     cellhub("datasets", "validate", out)

@@ -5,6 +5,7 @@ in a real registry on disk; the CLI runs in a subprocess."""
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import shutil
 import subprocess
@@ -276,10 +277,7 @@ def test_a_copy_with_another_split_is_refused(built, tmp_path):
     ds = open_dataset(copy)
     predictions = truth_labels(ds, tmp_path / "p")
     sid = ds.ids("test")[0]
-    rows = ds.samples
-    for row in rows:
-        if row["id"] == sid:
-            row["split"] = "train"
+    rows = [(dataclasses.replace(r, split="train") if r.id == sid else r).to_row() for r in ds.samples]
     with open(copy / "samples.csv", "w", newline="") as fh:
         w = csv.DictWriter(fh, fieldnames=list(rows[0]))
         w.writeheader()

@@ -15,9 +15,10 @@ from rich.table import Table
 from hub.cards import DatasetCard, parse_card
 from hub.cli.registry import LOCKFILE, REGISTRY_HELP, publish_cmd, pull_cmd
 from hub.config import build_root
-from hub.curate import SplitSpec, create_importer, import_dataset, open_dataset, validate_dataset
+from hub.curate import SplitSpec, create_importer, import_dataset, validate_dataset
 from hub.curate.export import export_ctc
 from hub.curate.recipe import build_dataset, recipe_names
+from hub.dataset import open_dataset
 from hub.errors import CardError, InvalidInput
 from hub.safety import MAX_CARD_BYTES, load_yaml_file, load_yaml_text
 

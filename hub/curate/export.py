@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from hub._atomic import new_folder
-from hub.curate.dataset import open_dataset
+from hub.dataset import open_dataset
 from hub.errors import InvalidInput
 from hub.ome.ctc import TRUTH_TRACKS, check_lineage, lineage_from_attrs, write_frames, write_man_track
 
@@ -15,7 +15,7 @@ def export_ctc(dataset: str | Path, out: str | Path, ids: list[str] | None = Non
     ``<seq>_GT/SEG/man_segTTT.tif`` for each time-lapse sample; returns the sequence folder names. A lineage
     that its masks contradict is refused (:func:`hub.ome.ctc.check_lineage`) and nothing is written."""
     ds = open_dataset(dataset)
-    chosen = ids or [s["id"] for s in ds.samples if s["frames"] not in ("", "0")]
+    chosen = ids or [s.id for s in ds.samples if s.is_timelapse]
     if not chosen:
         raise InvalidInput("dataset has no time-lapse samples to export", ds.path)
     with new_folder(out) as tmp:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections import Counter
 from typing import Literal
 
@@ -12,9 +10,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from sklearn.model_selection import StratifiedGroupKFold
 
 from hub.curate._sample import SampleRecord
+from hub.dataset import SPLIT_NAMES
 from hub.errors import BuildError
 
-SPLITS = ("train", "val", "test")
+SPLITS = SPLIT_NAMES
 
 
 class SplitSpec(BaseModel):
@@ -89,11 +88,3 @@ def split_manifest(records: list[SampleRecord], spec: SplitSpec) -> dict:
         "guard": spec.guard,
         "splits": {s: [{"id": i, "sha256": h} for i, h in rows] for s, rows in by.items()},
     }
-
-
-def canonical_json(obj) -> bytes:
-    return json.dumps(obj, sort_keys=True, separators=(",", ":")).encode()
-
-
-def manifest_sha256(manifest: dict) -> str:
-    return hashlib.sha256(canonical_json(manifest)).hexdigest()

@@ -16,7 +16,7 @@ import tifffile
 
 from hub._atomic import new_folder
 from hub._progress import progress_bar
-from hub.curate import open_dataset
+from hub.dataset import open_dataset
 from hub.errors import InvalidInput
 from hub.models.model import Model
 from hub.ome.files import IMAGE_SUFFIXES, grey_or_colour, image_files, read_image_file
@@ -71,15 +71,15 @@ def _from_dataset(model: Model, path: Path, split: str | None) -> Iterator[tuple
     index = [names.index(c) for c in model.card.channel_names]
     sequences = get_task(model.card.task).sequences
     for row in ds.samples:
-        if split and row["split"] != split:
+        if split and row.split != split:
             continue
-        if sequences != (int(row.get("frames") or 0) > 0):
+        if sequences != row.is_timelapse:
             continue
-        img = ds.image(row["id"])
+        img = ds.image(row.id)
         arr = img.read()
         if "c" not in img.axes:
             arr = arr[..., None, :, :]
-        yield row["id"], arr[..., index, :, :]
+        yield row.id, arr[..., index, :, :]
 
 
 def samples(model: Model, path: str | Path, split: str | None = None) -> Iterator[tuple[str, np.ndarray]]:
