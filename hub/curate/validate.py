@@ -324,11 +324,7 @@ def validate_dataset(path: str | Path, *, workers: int | None = None) -> Finding
     for findings, _ in results:
         for level, check, msg, sid, where in findings:
             f.add(level, check, msg, sid, where)
-    guard = (
-        int(card.splits.guard.split()[0])
-        if card.splits and card.splits.guard and card.splits.guard.split()[0].isdigit()
-        else 0
-    )
+    guard = card.splits.guard.size if card.splits and card.splits.guard else 0
     try:
         _check_splits(ds, rows, f, guard)
     except CellHubError as err:
