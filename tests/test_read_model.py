@@ -179,8 +179,12 @@ def _holed():
         (lambda m, t: (m, [*t[:3], Track(4, 0, 5, 0)]), "lineage: impossible track '4 0 5 0' for 5 frames"),
         (lambda m, t: (m, [t[0], Track(2, 3, 4, 9), *t[2:]]), "lineage: track 2 has parent 9, which is not a track"),
         (
+            lambda m, t: (m, [*t[:3], Track(4, 0, 4, 1)]),
+            "lineage: track 4 begins at frame 0, not after its parent 1 ends (frame 2)",
+        ),
+        (
             lambda m, t: (m, [Track(1, 0, 3, 0), *t[1:]]),
-            "lineage: track 2 begins at frame 3, not after its parent 1 ends (frame 3)",
+            "lineage contradicts the masks: track 1 spans frames 0-3 in the lineage but 0-2 in the masks",
         ),
         (
             lambda m, t: (m, t[:3]),

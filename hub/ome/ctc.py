@@ -124,11 +124,12 @@ def check_lineage(
     where: str | Path | None = None,
     who: str | None = None,
 ) -> np.ndarray:
-    """Refuse a lineage that the masks contradict, with one line naming the first problem (and ``where``, the
-    track file or label image); returns the rows as an (N, 4) int64 array.
+    """Refuse an impossible lineage, or one its masks contradict, in one line naming the first problem (and
+    ``where``, the track file or label image); returns the rows as an (N, 4) int64 array.
 
     ``labels[t]`` are the sorted non-zero labels present in frame ``t`` (:func:`frame_labels`); ``who`` (e.g.
-    ``prediction``) prefixes the message. The rules are the module's (the CTC's validity check).
+    ``prediction``) prefixes the message. The rules are the module's (the CTC's validity check), in this order:
+    each row on its own, rows against the masks, parents.
     """
     name = _name(who)
     rows = lineage_rows(tracks, who, where)
@@ -142,6 +143,7 @@ def check_lineage(
         r = rows[bad][0]
         raise InvalidInput(f"{name}: impossible track {' '.join(map(str, r.tolist()))!r} for {n_frames} frames", where)
     order = np.argsort(lab)  # rows in label order: rows[order[k]] is the row of uniq[k]
+    _check_presence(rows[order], uniq, labels, name, where)
     has_parent = parent > 0
     if has_parent.any():
         k = np.minimum(np.searchsorted(uniq, parent[has_parent]), uniq.size - 1)
@@ -158,7 +160,6 @@ def check_lineage(
                 f"(frame {e})",
                 where,
             )
-    _check_presence(rows[order], uniq, labels, name, where)
     return rows
 
 
