@@ -1,8 +1,12 @@
 """CellHub: curated microscopy datasets in OME-Zarr, with cards, frozen splits and loaders.
 
-Layers, lower first (a module imports only from layers below it): ``hub.cards`` (contract) ->
-``hub.ome`` (formats) -> ``hub.curate`` (curation) -> ``hub.registry`` (storage) -> ``hub.data`` (loaders),
-``hub.models`` (models), ``hub.metrics`` (metrics), ``hub.viz`` -> ``hub.cli`` (presentation).
+Layers, lower first (a module imports only from layers below it): ``hub.ome`` (formats: OME-Zarr, Cell
+Tracking Challenge files and the lineage check, source image files) -> ``hub.metrics`` (metric suites) ->
+``hub.tasks`` (task registry) -> ``hub.cards`` (contract) -> ``hub.dataset`` (the read model of a curated dataset:
+folder, typed sample rows, content hashes) -> ``hub.curate`` (curation) -> ``hub.registry`` (storage) ->
+``hub.data`` (loaders) -> ``hub.models`` (models) -> ``hub.bench`` (benchmarks) -> ``hub.viz``, ``hub.site`` ->
+``hub.cli`` (presentation). Reading a dataset (``hub.dataset``) imports no curation, scikit-learn, scikit-image,
+scipy or torch.
 """
 
 from importlib.metadata import PackageNotFoundError, version
