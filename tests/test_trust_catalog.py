@@ -252,7 +252,7 @@ def test_a_copy_with_edited_truth_is_refused(built, tmp_path):
     assert honest.returncode == 0, honest.stderr
     assert json.loads(honest.stdout)["value"] < 1.0
 
-    store = copy / ds.sample(sid)["path"] / "labels" / "instances" / "0"
+    store = copy / ds.sample(sid).path / "labels" / "instances" / "0"
     original = zarr.open_array(str(store), mode="r")[...]
     zarr.open_array(str(store), mode="r+")[...] = edited.astype(original.dtype)  # the truth now agrees
     for r in (
@@ -261,7 +261,7 @@ def test_a_copy_with_edited_truth_is_refused(built, tmp_path):
     ):
         assert r.returncode == 1 and r.stdout == "", r.stdout[:300]
         (line,) = r.stderr.strip().splitlines()
-        assert f"sample '{sid}'" in line and str(copy / ds.sample(sid)["path"]) in line
+        assert f"sample '{sid}'" in line and str(copy / ds.sample(sid).path) in line
         assert "differ from the content SHA-256 frozen in the split manifest" in line
 
     zarr.open_array(str(store), mode="r+")[...] = original  # restored: scores again
