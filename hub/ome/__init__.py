@@ -4,6 +4,8 @@ files and the lineage check (``hub.ome.ctc``), source image files (``hub.ome.fil
 Reading needs zarr only: the writer (ome-zarr, dask) and the validator (ome-zarr-models) are imported on first use.
 """
 
+from typing import TYPE_CHECKING
+
 from hub.ome._read import OmeImage, open_image
 from hub.ome.ctc import (
     Track,
@@ -14,6 +16,10 @@ from hub.ome.ctc import (
     read_man_track,
     write_man_track,
 )
+
+if TYPE_CHECKING:  # the real signatures for type checkers; at run time these load on first use
+    from hub.ome._validate import validate_ngff
+    from hub.ome._write import pyramid_levels, write_image
 
 _LAZY = {"pyramid_levels": "hub.ome._write", "write_image": "hub.ome._write", "validate_ngff": "hub.ome._validate"}
 
