@@ -1,8 +1,12 @@
 """CellHub: curated microscopy datasets in OME-Zarr, with cards, frozen splits and loaders.
 
-Layers, lower first (a module imports only from layers below it): ``hub.cards`` (contract) ->
-``hub.ome`` (formats) -> ``hub.curate`` (curation) -> ``hub.registry`` (storage) -> ``hub.data`` (loaders),
-``hub.models`` (models), ``hub.metrics`` (metrics), ``hub.viz`` -> ``hub.cli`` (presentation).
+Layers, lower first (a module imports only from layers below it): ``hub.ome`` (formats: OME-Zarr, Cell
+Tracking Challenge files and the lineage check, source image files) -> ``hub.metrics`` (metric suites) ->
+``hub.tasks`` (task registry) -> ``hub.cards`` (contract) -> ``hub.dataset`` (the read model of a curated dataset:
+folder, typed sample rows, content hashes) -> ``hub.curate`` (curation) -> ``hub.registry`` (storage) ->
+``hub.data`` (loaders) -> ``hub.models`` (models) -> ``hub.bench`` (benchmarks) -> ``hub.viz``, ``hub.site`` ->
+``hub.cli`` (presentation). Reading a dataset (``hub.dataset``) imports no curation, scikit-learn, scikit-image,
+scipy or torch.
 """
 
 from hub._versions import cellhub_version
@@ -12,7 +16,7 @@ __version__ = cellhub_version()
 
 def load_dataset(ref: str, registry: str | None = None):
     """Pull dataset ``name[@version]`` (verified, cached) and open it: ``hub.load_dataset("dsb2018-fluo@1.0.0")``."""
-    from hub.curate import open_dataset
+    from hub.dataset import open_dataset
     from hub.registry import Registry, pull
 
     return open_dataset(pull("datasets", ref, Registry(registry)).path)

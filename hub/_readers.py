@@ -25,6 +25,12 @@ def read_csv(path: str | Path, what: str = "CSV file") -> list[dict]:
     Text that is not UTF-8 or not CSV, and a row with more or fewer fields than the header, are a one-line
     :class:`InvalidInput` naming the file and the line; a missing file raises FileNotFoundError.
     """
+    return [row for _, row in read_csv_lines(path, what)]
+
+
+def read_csv_lines(path: str | Path, what: str = "CSV file") -> list[tuple[int, dict]]:
+    """:func:`read_csv` with the line number of each row (of its last line, for a quoted field that spans
+    lines), so that a reader checking values can name the line."""
     path = Path(path)
     reader = csv.DictReader(io.StringIO(_text(path.read_bytes(), path, what), newline=""))
     rows = []
@@ -36,7 +42,7 @@ def read_csv(path: str | Path, what: str = "CSV file") -> list[dict]:
                     "header",
                     path,
                 )
-            rows.append(row)
+            rows.append((reader.line_num, row))
     except csv.Error as err:
         raise InvalidInput(f"{what} is not valid CSV (line {reader.line_num}: {err})", path) from None
     return rows

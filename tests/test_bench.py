@@ -175,7 +175,7 @@ def test_classification_and_label_free_predictions(built, tmp_path, cli):
         w = csv.writer(fh)
         w.writerow(["id", *classes])
         for sid in ids:
-            k = int(ds.sample(sid)["class"])
+            k = ds.sample(sid).class_index
             w.writerow([sid, *[1.0 if j == k else 0.0 for j in range(len(classes))]])
     out = evaluate(
         cli,
@@ -316,7 +316,7 @@ def test_a_result_using_channels_beyond_the_benchmark_is_an_unranked_reference(b
             w = csv.writer(fh)
             w.writerow(["id", "predicted"])
             for i, sid in enumerate(ds.ids("test")):
-                k = int(ds.sample(sid)["class"])
+                k = ds.sample(sid).class_index
                 w.writerow([sid, classes[(k + 1) % len(classes)] if i < wrong else classes[k]])
         reg.publish_result(
             score_predictions(bench, path, tmp_path / f"{name}.csv", model=name, inputs=inputs).model_dump(mode="json")

@@ -25,10 +25,10 @@ import zarr
 from hub.bench.predictions import read_channels, read_label_image
 from hub.cards import ModelCard, load_card
 from hub.config import REPO_ROOT
-from hub.curate._files import image_shape, read_image_file
 from hub.errors import CardError, InvalidInput
 from hub.models import Model, TrainConfig, create_family, family_for_task, load_recipe, publish_model, train
 from hub.ome import write_image
+from hub.ome.files import image_shape, read_image_file
 from hub.safety import load_yaml, load_yaml_file
 
 MODEL = REPO_ROOT / "model_cards" / "jurkat-dna" / "1.0.0"  # a committed label-free U-Net, 1.5 MB

@@ -131,7 +131,7 @@ def test_float_labels_are_refused(data_dir, tmp_path, cellhub):
     src = dsb_subset(data_dir, tmp_path, 3)
     folder, masks = tmp_path / "folder", tmp_path / "folder/masks"
     masks.mkdir(parents=True)
-    from hub.curate._files import read_image_file
+    from hub.ome.files import read_image_file
 
     for d in src.iterdir():
         img = read_image_file(d / "images" / f"{d.name}.png")[..., 0]
@@ -228,7 +228,7 @@ def test_near_duplicate_across_splits_is_a_warning(data_dir, tmp_path):
     """A real image and a slightly altered copy of it on two sides of a split: reported, not refused."""
     from hub.cards import DatasetCard
     from hub.curate import SplitSpec, create_importer, import_dataset, validate_dataset
-    from hub.curate._files import read_image_file
+    from hub.ome.files import read_image_file
 
     folder = tmp_path / "imgs"
     folder.mkdir()
@@ -273,7 +273,7 @@ def test_kaggle_layout_with_a_colour_image_keeps_three_channels(data_dir, tmp_pa
     from skimage.measure import label as connected
 
     from hub.curate import open_dataset
-    from hub.curate._files import read_image_file
+    from hub.ome.files import read_image_file
 
     root = dsb_subset(data_dir, tmp_path, 2)
     isl = data_dir / "labelfree/in-silico-labeling/condition_blue_sample"
@@ -295,7 +295,7 @@ def test_kaggle_layout_with_a_colour_image_keeps_three_channels(data_dir, tmp_pa
     colour = ds.image(sid)
     assert colour.axes == "cyx" and colour.channel_names == ["red", "green", "blue"]
     np.testing.assert_array_equal(colour.read(), np.moveaxis(rgb.astype(np.uint8), -1, 0))
-    assert int(ds.sample(sid)["objects"]) == nuclei.max()
+    assert ds.sample(sid).objects == nuclei.max()
     grey = ds.image(sorted(p.name for p in root.iterdir() if p.name != sid)[0])
     assert grey.axes == "yx"
     cellhub("datasets", "validate", out)

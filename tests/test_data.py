@@ -130,18 +130,18 @@ def test_dataloader_with_two_workers_reopens_stores(built):
 def test_classification_crops(built):
     path = built("jurkat-cellcycle")
     ds = ClassificationDataset(path, "val")
-    rows = [r for r in open_dataset(path).samples if r["split"] == "val"]
+    rows = [r for r in open_dataset(path).samples if r.split == "val"]
     assert len(ds) == len(rows) and ds.classes[0] == "G1"
     x, k = ds[0]
-    assert x.shape == (3, 40, 40) and x.dtype == torch.float32 and k == int(rows[0]["class"])
+    assert x.shape == (3, 40, 40) and x.dtype == torch.float32 and k == rows[0].class_index
     dna = ClassificationDataset(path, "val", channels=["DNA"], normalize="meanstd")
     s = stats(path, "DNA")
-    raw = open_dataset(path).image(rows[0]["id"]).read()[open_dataset(path).card.channel_names.index("DNA")]
+    raw = open_dataset(path).image(rows[0].id).read()[open_dataset(path).card.channel_names.index("DNA")]
     np.testing.assert_allclose(dna[0][0][0].numpy(), (raw - s.mean) / s.std, rtol=1e-5, atol=1e-6)
     aug = ClassificationDataset(path, "val", augment=True, seed=0)
     assert any(np.array_equal(d, aug[0][0].numpy()) for d in dihedral(x.numpy()))
     images, classes = next(iter(DataLoader(Subset(ds, range(32)), batch_size=16, num_workers=2)))
-    assert images.shape == (16, 3, 40, 40) and classes.tolist() == [int(r["class"]) for r in rows[:16]]
+    assert images.shape == (16, 3, 40, 40) and classes.tolist() == [r.class_index for r in rows[:16]]
 
 
 def test_labelfree_pairs_from_card_channels(built):

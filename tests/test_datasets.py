@@ -22,13 +22,13 @@ def test_dsb_objects_equal_mask_files(built, data_dir):
     rows = ds.samples
     assert len(rows) == 444
     for r in rows[::37]:
-        assert int(r["objects"]) == len(list((src / r["id"] / "masks").glob("*.png")))
+        assert r.objects == len(list((src / r.id / "masks").glob("*.png")))
     assert ds.card.counts.objects == 12528
-    img = ds.image(rows[0]["id"])
+    img = ds.image(rows[0].id)
     assert img.axes == "yx" and img.channel_names == ["nuclei"]  # grey RGBA stays one channel
     lab = img.label("instances")[...]
-    masks = sorted((src / rows[0]["id"] / "masks").glob("*.png"))
-    from hub.curate._files import read_image_file
+    masks = sorted((src / rows[0].id / "masks").glob("*.png"))
+    from hub.ome.files import read_image_file
 
     np.testing.assert_array_equal(lab == 1, read_image_file(masks[0]) > 0)
 
@@ -79,9 +79,9 @@ def test_ecoli_windows_keep_lineage_and_never_share_frames(built, data_dir):
     assert len(source) == 714 and sum(t.parent > 0 for t in source) == 712
     windows = []
     for r in ds.samples:
-        img = ds.image(r["id"])
+        img = ds.image(r.id)
         t0, t1 = img.attrs["source_frames"]
-        windows.append((t0, t1, r["split"]))
+        windows.append((t0, t1, r.split))
         lineage = lineage_from_attrs(img.label_attrs("tracks")["lineage"])
         alive = {t.label for t in source if t.begin <= t1 and t.end >= t0}
         assert {t.label for t in lineage} == alive
@@ -100,26 +100,26 @@ def test_jurkat_counts_and_stratified_splits(built, data_dir):
     z = np.load(data_dir / "classification/jurkat-cellcycle/jurkat_cellcycle_tiles.npz")
     names = list(z["class_names"])
     assert ds.card.counts.per_class == {n: int(c) for n, c in zip(names, np.bincount(z["labels"]))}
-    per_split = Counter((r["split"], r["class_name"]) for r in ds.samples)
+    per_split = Counter((r.split, r.class_name) for r in ds.samples)
     for name in names:  # even the 15 anaphase cells appear in every split
         assert all(per_split[(s, name)] >= 1 for s in ("train", "val", "test"))
     r = ds.samples[123]
-    np.testing.assert_array_equal(ds.image(r["id"]).read(), z["images"][int(r["id"])])
-    assert ds.image(r["id"]).read().dtype == np.uint16
+    np.testing.assert_array_equal(ds.image(r.id).read(), z["images"][int(r.id)])
+    assert ds.image(r.id).read().dtype == np.uint16
     assert ds.card.statistics.split == "train"
 
 
 def test_isl_tiles_are_disjoint_with_guard(built, data_dir):
     ds = open_dataset(built("isl-condition-b"))
     assert len(ds.samples) == 16
-    regions = {r["id"]: ([int(v) for v in r["region"].split()], r["split"]) for r in ds.samples}
+    regions = {r.id: (r.region, r.split) for r in ds.samples}
     for a, (ra, _sa) in regions.items():
         for b, (rb, _sb) in regions.items():
             if a < b:
                 gap = max(rb[0] - ra[2], ra[0] - rb[2], rb[1] - ra[3], ra[1] - rb[3])
                 assert gap >= 32
     dapi = next((data_dir / "labelfree/in-silico-labeling/condition_blue_sample").glob("*DAPI*"))
-    from hub.curate._files import read_image_file
+    from hub.ome.files import read_image_file
 
     tile = ds.image("A4_y0256_x0512").read()
     np.testing.assert_array_equal(tile[5], read_image_file(dapi)[256:480, 512:736])

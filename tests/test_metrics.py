@@ -688,7 +688,7 @@ def test_tracking_perturbations_move_scores(ecoli):
 
 def test_tracking_refuses_invalid_prediction(gowt1):
     masks, lin, _, _ = gowt1[0]
-    with pytest.raises(InvalidInput, match="absent from that mask"):
+    with pytest.raises(InvalidInput, match="absent from the masks"):
         sequence_metrics((masks, lin), (masks, lin + [Track(999, 0, 1, 0)]))
     with pytest.raises(InvalidInput, match="in the mask of frame"):
         sequence_metrics((masks, lin), (masks, [t for t in lin if t.label != lin[0].label]))

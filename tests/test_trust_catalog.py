@@ -5,6 +5,7 @@ in a real registry on disk; the CLI runs in this process."""
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import shutil
 from pathlib import Path
@@ -245,7 +246,7 @@ def test_a_copy_with_edited_truth_is_refused(built, tmp_path, cli):
     assert honest.returncode == 0, honest.stderr
     assert json.loads(honest.stdout)["value"] < 1.0
 
-    store = copy / ds.sample(sid)["path"] / "labels" / "instances" / "0"
+    store = copy / ds.sample(sid).path / "labels" / "instances" / "0"
     original = zarr.open_array(str(store), mode="r")[...]
     zarr.open_array(str(store), mode="r+")[...] = edited.astype(original.dtype)  # the truth now agrees
     for r in (
@@ -254,7 +255,7 @@ def test_a_copy_with_edited_truth_is_refused(built, tmp_path, cli):
     ):
         assert r.returncode == 1 and r.stdout == "", r.stdout[:300]
         (line,) = r.stderr.strip().splitlines()
-        assert f"sample '{sid}'" in line and str(copy / ds.sample(sid)["path"]) in line
+        assert f"sample '{sid}'" in line and str(copy / ds.sample(sid).path) in line
         assert "differ from the content SHA-256 frozen in the split manifest" in line
 
     zarr.open_array(str(store), mode="r+")[...] = original  # restored: scores again
@@ -270,10 +271,7 @@ def test_a_copy_with_another_split_is_refused(built, tmp_path, cli):
     ds = open_dataset(copy)
     predictions = truth_labels(ds, tmp_path / "p")
     sid = ds.ids("test")[0]
-    rows = ds.samples
-    for row in rows:
-        if row["id"] == sid:
-            row["split"] = "train"
+    rows = [(dataclasses.replace(r, split="train") if r.id == sid else r).to_row() for r in ds.samples]
     with open(copy / "samples.csv", "w", newline="") as fh:
         w = csv.DictWriter(fh, fieldnames=list(rows[0]))
         w.writeheader()

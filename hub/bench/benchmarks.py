@@ -6,9 +6,8 @@ from pathlib import Path
 
 from hub.cards import Benchmark, BenchmarkSpec, DatasetCard
 from hub.config import build_root
-from hub.curate import open_dataset
 from hub.curate.recipe import load_recipe, recipe_names
-from hub.curate.splits import manifest_sha256
+from hub.dataset import manifest_sha256, open_dataset
 from hub.errors import IntegrityError, NotFound
 from hub.metrics import SUITE_VERSION
 from hub.registry import local_path

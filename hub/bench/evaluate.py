@@ -17,7 +17,7 @@ from hub._versions import package_versions
 from hub.bench.predictions import predictions_sha256
 from hub.bench.truth import verify_truth
 from hub.cards import Benchmark, EvalResult
-from hub.curate import open_dataset
+from hub.dataset import open_dataset
 from hub.errors import InvalidInput
 from hub.tasks import get_task
 

@@ -10,16 +10,15 @@
 from __future__ import annotations
 
 import hashlib
-import re
 from pathlib import Path
 
 import numpy as np
 
 from hub._readers import read_csv
-from hub.curate._files import image_shape, read_image_file
 from hub.errors import InvalidInput
 from hub.metrics import TrackingPrediction
-from hub.ome import open_image, read_man_track
+from hub.ome import ctc, open_image
+from hub.ome.files import image_shape, read_image_file
 
 IMAGE_EXTS = (".tif", ".tiff", ".png", ".ome.zarr")
 
@@ -148,24 +147,10 @@ def read_class_csv(folder: Path, ids: list[str], classes: list[str]) -> tuple[np
     raise InvalidInput(f"needs one probability column per class ({', '.join(classes)}) or a 'predicted' column", path)
 
 
-_MASK = re.compile(r"^mask(\d+)\.tiff?$")
-
-
 def read_ctc_result(folder: Path, shape: tuple[int, ...]) -> TrackingPrediction:
-    """A CTC ``<seq>_RES`` folder as (masks (T, Y, X), lineage); every frame of the truth needs a mask."""
-    frames = {}
-    for p in folder.iterdir():
-        m = _MASK.match(p.name)
-        if m:
-            frames[int(m.group(1))] = p
-    missing = [t for t in range(shape[0]) if t not in frames]
-    if missing:
-        raise InvalidInput(f"no mask for frame {missing[0]} (expected mask{missing[0]:03d}.tif)", folder)
-    extra = sorted(t for t in frames if t >= shape[0])
-    if extra:
-        raise InvalidInput(f"mask for frame {extra[0]}, but the sequence has {shape[0]} frames", folder)
-    masks = np.stack([read_label_image(frames[t], shape[1:]) for t in range(shape[0])])
-    return TrackingPrediction(masks, read_man_track(folder / "res_track.txt"))
+    """A CTC ``<seq>_RES`` folder as (masks (T, Y, X), lineage); every frame of the truth needs a mask, each read
+    as a prediction label image (:func:`read_label_image`). The metrics check the lineage against the masks."""
+    return TrackingPrediction(*ctc.read_ctc_result(folder, shape, read_label_image))
 
 
 def predictions_sha256(folder: Path) -> str:

@@ -9,19 +9,17 @@ from pathlib import Path
 import numpy as np
 
 from hub.cards import Benchmark
-from hub.curate._sample import sample_sha256
-from hub.curate.dataset import Dataset
+from hub.dataset import SAMPLES, SPLITS, Dataset, manifest_sha256, sample_sha256
 from hub.errors import IntegrityError, InvalidInput
 from hub.metrics import TrackingTruth
 from hub.ome import lineage_from_attrs, open_image
-from hub.safety import inside
 from hub.tasks import get_task
 
 
 def split_ids(bench: Benchmark, ds: Dataset) -> list[str]:
     ids = ds.ids(bench.split)
     if not ids:
-        raise InvalidInput(f"no samples in split {bench.split!r}", ds.path / "samples.csv")
+        raise InvalidInput(f"no samples in split {bench.split!r}", ds.path / SAMPLES)
     return ids
 
 
@@ -58,10 +56,10 @@ def truth_semantic(bench: Benchmark, ds: Dataset, sid: str) -> np.ndarray:
 
 def truth_classification(bench: Benchmark, ds: Dataset, sid: str) -> int:
     """A class index."""
-    value = ds.sample(sid)["class"]
-    if value == "":
-        raise InvalidInput(f"sample {sid!r} has no class", ds.path / "samples.csv")
-    return int(value)
+    value = ds.sample(sid).class_index
+    if value is None:
+        raise InvalidInput(f"sample {sid!r} has no class", ds.path / SAMPLES)
+    return value
 
 
 def truth_labelfree(bench: Benchmark, ds: Dataset, sid: str) -> np.ndarray:
@@ -87,7 +85,7 @@ def truth_tracking(bench: Benchmark, ds: Dataset, sid: str) -> TrackingTruth:
 
 
 def sample_content_sha256(img) -> str:
-    """The content hash of a stored sample as the curator computed it (:func:`hub.curate._sample.sample_sha256`):
+    """The content hash of a stored sample as the curator computed it (:func:`hub.dataset.sample_sha256`):
     decoded image, every label image with its attributes (lineage, annotated frames) and the targets (class)."""
     labels = {name: np.asarray(img.label(name)[...]) for name in img.label_names}
     attrs = {name: img.label_attrs(name) for name in img.label_names}
@@ -126,9 +124,6 @@ def verify_truth(bench: Benchmark, ds: Dataset) -> list[str]:
     frames, class) is recomputed and compared with the manifest's; the class in ``samples.csv`` (what
     classification scores) must be the hashed one; and the card's channels and labels must be the recipe's.
     """
-    from hub.curate.dataset import SAMPLES, SPLITS
-    from hub.curate.splits import manifest_sha256
-
     man = ds.split_manifest
     if manifest_sha256(man) != bench.split_sha256:
         raise IntegrityError(
@@ -146,8 +141,7 @@ def verify_truth(bench: Benchmark, ds: Dataset) -> list[str]:
             f"{bench.split!r} ({len(ids)} and {len(frozen)} samples)",
             ds.path / SAMPLES,
         )
-    rows = {r["id"]: r for r in ds.samples}
-    paths = [inside(ds.path, rows[sid]["path"], "sample path", ds.path / SAMPLES) for sid in ids]
+    paths = [ds.image_path(sid) for sid in ids]
 
     def content(path: Path) -> tuple[str, str]:
         img = open_image(path)
@@ -162,9 +156,11 @@ def verify_truth(bench: Benchmark, ds: Dataset) -> list[str]:
                 f"in the split manifest of {bench.dataset}",
                 path,
             )
-        if rows[sid].get("class", "") not in ("", hashed_class):  # the class a classification benchmark scores
+        listed = ds.sample(sid).class_index
+        listed_class = "" if listed is None else str(listed)
+        if listed_class not in ("", hashed_class):  # the class a classification benchmark scores
             raise IntegrityError(
-                f"sample {sid!r}: class {rows[sid].get('class')!r} in {SAMPLES} is not the class "
+                f"sample {sid!r}: class {listed_class!r} in {SAMPLES} is not the class "
                 f"{hashed_class} the content SHA-256 covers",
                 ds.path / SAMPLES,
             )

@@ -4,14 +4,24 @@ from __future__ import annotations
 
 import re
 from enum import StrEnum
-from typing import TYPE_CHECKING, Annotated, Literal, Self
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Self
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    WithJsonSchema,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
 from hub.tasks import task_keys, task_names
 
 SEMVER = re.compile(r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-[0-9A-Za-z.-]+)?$")
 NAME = re.compile(r"^[a-z0-9][a-z0-9-]*[a-z0-9]$")
+GUARD = re.compile(r"^(0|[1-9][0-9]*) (px|frames)$")
 
 
 class _Model(BaseModel):
@@ -111,6 +121,42 @@ class LabelSchema(_Model):
     inputs: list[str] | None = Field(None, description="Input channels (label-free)")
 
 
+class Guard(_Model):
+    """The guard band kept between splits cut from one source: ``size`` pixels between tiles of one field
+    (``unit: px``) or ``size`` frames between windows of one movie (``unit: frames``).
+
+    Cards and recipes write it as text, ``32 px`` or ``2 frames``, and it is written back the same way (the
+    text is part of the frozen split manifest, so the round trip is exact)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    size: int = Field(ge=0)
+    unit: Literal["px", "frames"]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_text(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            m = GUARD.fullmatch(value)
+            if m is None:
+                raise ValueError(f"write the guard band as '<n> px' or '<n> frames', not {value[:40]!r}")
+            return {"size": int(m[1]), "unit": m[2]}
+        return value
+
+    @model_serializer(mode="plain")
+    def _to_text(self) -> str:
+        return str(self)
+
+    def __str__(self) -> str:
+        return f"{self.size} {self.unit}"
+
+
+#: A :class:`Guard` in a card or recipe field: text in the file and in its JSON Schema.
+GuardText = Annotated[
+    Guard,
+    WithJsonSchema({"type": "string", "pattern": GUARD.pattern, "examples": ["32 px", "2 frames"]}),
+]
+
+
 class SplitInfo(_Model):
     """How the frozen split was made; the manifest itself is ``splits.json``."""
 
@@ -119,7 +165,7 @@ class SplitInfo(_Model):
     group_key: str = "group"
     stratify: str | None = None
     fractions: dict[str, float] | None = None
-    guard: str | None = Field(None, description="Guard band between splits cut from one field or movie")
+    guard: GuardText | None = Field(None, description="Guard band between splits cut from one field or movie")
     counts: dict[str, int] = Field(default_factory=dict)
     manifest_sha256: str | None = None
 

@@ -26,9 +26,10 @@ from hub.cli._options import (
 )
 from hub.cli.registry import info_published, is_local, list_published, publish_cmd, pull_cmd
 from hub.config import build_root
-from hub.curate import SplitSpec, check_dataset, create_importer, import_dataset, open_dataset, validate_dataset
+from hub.curate import SplitSpec, check_dataset, create_importer, import_dataset, validate_dataset
 from hub.curate.export import export_ctc
 from hub.curate.recipe import build_dataset, recipe_names
+from hub.dataset import open_dataset
 from hub.errors import CardError, InvalidInput
 from hub.safety import MAX_CARD_BYTES, load_yaml_file, load_yaml_text
 

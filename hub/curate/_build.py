@@ -14,10 +14,9 @@ from hub.curate._convert import Geometry, convert_sample
 from hub.curate._executor import map_samples
 from hub.curate._importer import Importer
 from hub.curate._sample import SampleRecord
-from hub.curate.dataset import CARD, COLUMNS, REPORT, SAMPLES, SPLITS
-from hub.curate.splits import SPLITS as SPLIT_NAMES
-from hub.curate.splits import SplitSpec, assign_splits, canonical_json, manifest_sha256, split_manifest
+from hub.curate.splits import SplitSpec, assign_splits, split_manifest
 from hub.curate.stats import channel_statistics
+from hub.dataset import CARD, COLUMNS, REPORT, SAMPLES, SPLIT_NAMES, SPLITS, canonical_json, manifest_sha256
 from hub.errors import BuildError, SplitDrift
 
 

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from hub.curate._sample import SampleData, SampleRecord, array_sha256, dhash, sample_sha256
+from hub.curate._sample import SampleData, SampleRecord, dhash
+from hub.dataset import SAFE_ID, array_sha256, sample_sha256
 from hub.errors import InvalidInput
 from hub.ome import write_image
-
-SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
 @dataclass

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -51,17 +50,6 @@ class SampleRecord:
     split: str = ""
 
 
-def array_sha256(*arrays: np.ndarray, extra: bytes = b"") -> str:
-    """SHA-256 of decoded arrays (dtype, shape and C-order bytes): independent of file compression."""
-    h = hashlib.sha256()
-    for a in arrays:
-        a = np.ascontiguousarray(a)
-        h.update(f"{a.dtype.str}{a.shape}".encode())
-        h.update(memoryview(a).cast("B"))  # type: ignore[arg-type]  # numpy arrays are buffers
-    h.update(extra)
-    return h.hexdigest()
-
-
 def dhash(image: np.ndarray, axes: str) -> str:
     """Difference hash (9x8 -> 64 bits) of the first channel / middle frame, as 16 hex digits."""
     from skimage.transform import resize
@@ -72,12 +60,3 @@ def dhash(image: np.ndarray, axes: str) -> str:
     small = resize(plane.astype(np.float32), (8, 9), anti_aliasing=True, preserve_range=True)
     bits = (small[:, 1:] > small[:, :-1]).ravel()
     return f"{int(np.packbits(bits).view('>u8')[0]):016x}"
-
-
-def sample_sha256(image: np.ndarray, labels: dict[str, np.ndarray], label_attrs: dict[str, dict], targets: dict) -> str:
-    """Content hash of a whole sample: image, label images, their attributes (lineage) and targets."""
-    names = sorted(labels)
-    extra = repr(sorted((k, str(v)) for k, v in targets.items())).encode()
-    for name in names:
-        extra += repr(sorted(label_attrs.get(name, {}).items())).encode()
-    return array_sha256(image, *(labels[n] for n in names), extra=extra)

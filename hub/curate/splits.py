@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections import Counter
 from typing import Literal
 
@@ -11,10 +9,12 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 from sklearn.model_selection import StratifiedGroupKFold
 
+from hub.cards import GuardText
 from hub.curate._sample import SampleRecord
+from hub.dataset import SPLIT_NAMES
 from hub.errors import BuildError
 
-SPLITS = ("train", "val", "test")
+SPLITS = SPLIT_NAMES
 
 
 class SplitSpec(BaseModel):
@@ -31,7 +31,7 @@ class SplitSpec(BaseModel):
     fractions: dict[str, float] = Field(default_factory=lambda: {"val": 0.15, "test": 0.15})
     stratify: Literal["class", "shape"] | None = None
     assign: dict[str, list[str]] | None = None
-    guard: str | None = None
+    guard: GuardText | None = None  # '32 px' (tiles of one field) or '2 frames' (windows of one movie)
 
 
 def _fold(n_splits: int, y, groups, seed: int, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -86,14 +86,6 @@ def split_manifest(records: list[SampleRecord], spec: SplitSpec) -> dict:
         "method": spec.method,
         "seed": spec.seed,
         "stratify": spec.stratify,
-        "guard": spec.guard,
+        "guard": None if spec.guard is None else str(spec.guard),  # the recipe's text, as frozen
         "splits": {s: [{"id": i, "sha256": h} for i, h in rows] for s, rows in by.items()},
     }
-
-
-def canonical_json(obj) -> bytes:
-    return json.dumps(obj, sort_keys=True, separators=(",", ":")).encode()
-
-
-def manifest_sha256(manifest: dict) -> str:
-    return hashlib.sha256(canonical_json(manifest)).hexdigest()

@@ -13,14 +13,23 @@ import numpy as np
 from hub.cards import DatasetCard, Statistics
 from hub.curate._convert import histograms
 from hub.curate._executor import map_samples
-from hub.curate._sample import SampleRecord, array_sha256, sample_sha256
-from hub.curate.dataset import CARD, SAMPLES, SPLITS, open_dataset
-from hub.curate.importers.ctc import check_lineage
-from hub.curate.splits import SPLITS as SPLIT_NAMES
-from hub.curate.splits import manifest_sha256
+from hub.curate._sample import SampleRecord
 from hub.curate.stats import channel_statistics
+from hub.dataset import (
+    CARD,
+    SAMPLES,
+    SPLIT_NAMES,
+    SPLITS,
+    Dataset,
+    Sample,
+    array_sha256,
+    manifest_sha256,
+    open_dataset,
+    sample_sha256,
+)
 from hub.errors import CellHubError
-from hub.ome import lineage_from_attrs, open_image, validate_ngff
+from hub.ome import open_image, validate_ngff
+from hub.ome.ctc import check_lineage, frame_labels, lineage_from_attrs
 from hub.tasks import get_task
 
 PLACEHOLDER = "not recorded"
@@ -67,15 +76,16 @@ def _check_sample(job: tuple) -> tuple[list[tuple], list]:
                 "error",
                 "structure",
                 f"cannot read sample ({err.__class__.__name__}: {str(err)[:200]})",
-                row["id"],
-                str(Path(root) / row["path"]),
+                row.id,
+                str(Path(root) / row.path),
             )
         ], []
 
 
 def _check_sample_unsafe(job: tuple) -> tuple[list[tuple], list]:
     root, row, card_classes, semantic, card_channels = job
-    sid, path = row["id"], str(Path(root) / row["path"])
+    assert isinstance(row, Sample)
+    sid, path = row.id, str(Path(root) / row.path)
     out: list[tuple] = []
     problems = validate_ngff(path)
     for p in problems:
@@ -117,23 +127,18 @@ def _check_sample_unsafe(job: tuple) -> tuple[list[tuple], list]:
             out.append(("error", "labels", "values outside the card's semantic schema", sid, where))
         if "lineage" in label_attrs[name]:
             try:
-                check_lineage(
-                    lineage_from_attrs(label_attrs[name]["lineage"]),
-                    [set(np.unique(f).tolist()) - {0} for f in lab],
-                    Path(where),
-                )
+                check_lineage(lineage_from_attrs(label_attrs[name]["lineage"]), frame_labels(lab), where)
             except CellHubError as err:
                 out.append(("error", "lineage", err.problem, sid, where))
     targets = img.attrs.get("targets", {})
     if "class" in targets and card_classes is not None and not 0 <= int(targets["class"]) < len(card_classes):
         out.append(("error", "classes", f"class {targets['class']} outside 0..{len(card_classes) - 1}", sid, path))
-    if row.get("class", "") != "" and str(targets.get("class")) != row["class"]:
-        out.append(
-            ("error", "classes", f"class {targets.get('class')} in the image, {row['class']} in {SAMPLES}", sid, path)
-        )
-    if sample_sha256(image, labels, label_attrs, targets) != row["sha256"]:
+    if row.class_index is not None and str(targets.get("class")) != str(row.class_index):
+        what = f"class {targets.get('class')} in the image, {row.class_index} in {SAMPLES}"
+        out.append(("error", "classes", what, sid, path))
+    if sample_sha256(image, labels, label_attrs, targets) != row.sha256:
         out.append(("error", "content", f"content differs from the sha256 in {SAMPLES}", sid, path))
-    if array_sha256(image) != row["image_sha256"]:
+    if array_sha256(image) != row.image_sha256:
         out.append(("error", "content", f"image differs from image_sha256 in {SAMPLES}", sid, path))
     unknown = [c for c in img.channel_names if c not in card_channels]
     if unknown:
@@ -141,7 +146,7 @@ def _check_sample_unsafe(job: tuple) -> tuple[list[tuple], list]:
     return out, list(zip(img.channel_names, histograms(image, img.axes)))
 
 
-def _regions_touch(a: list[int], b: list[int], guard: int) -> bool:
+def _regions_touch(a: tuple[int, ...], b: tuple[int, ...], guard: int) -> bool:
     """Whether two regions of one source overlap or lie closer than ``guard`` (pixels, or frames)."""
     if len(a) == 2:  # time windows [t0, t1]: at least max(guard, 1) frames strictly between them
         gap = max(guard, 1)
@@ -169,10 +174,10 @@ def _check_card(card: DatasetCard, f: Findings, where: str) -> None:
                 f.add("warning", "card", f"{path} missing: {why}", file=where)
 
 
-def _check_splits(ds, rows: list[dict], f: Findings, guard: int) -> None:
+def _check_splits(ds: Dataset, rows: tuple[Sample, ...], f: Findings, guard: int) -> None:
     man, where = ds.split_manifest, str(ds.path / SPLITS)
     sets = {s: {e["id"] for e in man.get("splits", {}).get(s, [])} for s in SPLIT_NAMES}
-    ids = {r["id"] for r in rows}
+    ids = {r.id for r in rows}
     for i, a in enumerate(SPLIT_NAMES):
         for b in SPLIT_NAMES[i + 1 :]:
             for sid in sorted(sets[a] & sets[b])[:10]:
@@ -183,13 +188,13 @@ def _check_splits(ds, rows: list[dict], f: Findings, guard: int) -> None:
     for sid in sorted(listed - ids)[:10]:
         f.add("error", "splits", f"split lists a sample that {SAMPLES} lacks", sid, where)
     for r in rows:
-        s = next((s for s in SPLIT_NAMES if r["id"] in sets[s]), None)
-        if s is not None and s != r["split"]:
-            f.add("error", "splits", f"split {s} in {SPLITS} but {r['split']} in {SAMPLES}", r["id"], where)
+        s = next((s for s in SPLIT_NAMES if r.id in sets[s]), None)
+        if s is not None and s != r.split:
+            f.add("error", "splits", f"split {s} in {SPLITS} but {r.split} in {SAMPLES}", r.id, where)
     sha = {e["id"]: e["sha256"] for s in SPLIT_NAMES for e in man.get("splits", {}).get(s, [])}
     for r in rows:
-        if r["id"] in sha and sha[r["id"]] != r["sha256"]:
-            f.add("error", "splits", f"content hash differs between {SPLITS} and {SAMPLES}", r["id"], where)
+        if r.id in sha and sha[r.id] != r.sha256:
+            f.add("error", "splits", f"content hash differs between {SPLITS} and {SAMPLES}", r.id, where)
     frozen = ds.card.splits.manifest_sha256 if ds.card.splits else None
     if frozen != manifest_sha256(man):
         f.add(
@@ -204,50 +209,49 @@ def _check_splits(ds, rows: list[dict], f: Findings, guard: int) -> None:
         f.add("warning", "splits", "test split is empty", file=where)
     groups, sources = defaultdict(set), defaultdict(list)
     for r in rows:
-        groups[r["group"]].add(r["split"])
-        sources[r["source"]].append(r)
+        groups[r.group].add(r.split)
+        sources[r.source].append(r)
     for g, ss in groups.items():
         if len(ss) > 1:
             f.add("error", "leakage", f"group {g!r} is on several splits {sorted(ss)}", file=where)
     for src, members in sources.items():
-        if len({m["split"] for m in members}) < 2:
+        if len({m.split for m in members}) < 2:
             continue
         for i, a in enumerate(members):
             for b in members[i + 1 :]:
-                if a["split"] == b["split"]:
+                if a.split == b.split:
                     continue
-                if not a["region"] or not b["region"]:
+                if a.region is None or b.region is None:
                     f.add(
                         "error",
                         "leakage",
-                        f"samples of source {src!r} on {a['split']} and {b['split']} "
-                        f"without regions to keep them apart",
-                        a["id"],
+                        f"samples of source {src!r} on {a.split} and {b.split} without regions to keep them apart",
+                        a.id,
                         where,
                     )
                     continue
-                ra, rb = ([int(v) for v in m["region"].split()] for m in (a, b))
-                if _regions_touch(ra, rb, guard):
+                if _regions_touch(a.region, b.region, guard):
                     f.add(
                         "error",
                         "leakage",
-                        f"{a['split']} sample {a['id']} and {b['split']} sample {b['id']} "
+                        f"{a.split} sample {a.id} and {b.split} sample {b.id} "
                         f"of source {src!r} overlap or lie within the guard band",
-                        a["id"],
+                        a.id,
                         where,
                     )
 
 
-def _check_leakage(ds, rows: list[dict], f: Findings, where: str) -> None:
+def _check_leakage(ds: Dataset, rows: tuple[Sample, ...], f: Findings, where: str) -> None:
     by_hash = defaultdict(list)
     for r in rows:
-        by_hash[r["image_sha256"]].append(r)
+        by_hash[r.image_sha256].append(r)
     for members in by_hash.values():
-        if len({m["split"] for m in members}) > 1:
-            desc = ", ".join(f"{m['id']} ({m['split']})" for m in members[:4])
-            f.add("error", "leakage", f"identical image on several splits: {desc}", members[0]["id"], where)
-    hashes = np.array([int(r["phash"], 16) for r in rows], dtype=np.uint64)
-    splits = np.array([r["split"] for r in rows])
+        if len({m.split for m in members}) > 1:
+            desc = ", ".join(f"{m.id} ({m.split})" for m in members[:4])
+            f.add("error", "leakage", f"identical image on several splits: {desc}", members[0].id, where)
+    rows = tuple(r for r in rows if r.phash)  # a table without perceptual hashes has no near-duplicate scan
+    hashes = np.array([int(r.phash, 16) for r in rows], dtype=np.uint64)
+    splits = np.array([r.split for r in rows])
     bits = np.unpackbits(hashes.view(np.uint8).reshape(-1, 8), axis=1).astype(bool)
     pairs = []
     for i in range(len(rows)):
@@ -259,18 +263,18 @@ def _check_leakage(ds, rows: list[dict], f: Findings, where: str) -> None:
             pairs.append((rows[i], rows[i + 1 + j], int(dist[j])))
     confirmed = 0
     for a, b, d in pairs:
-        if a["image_sha256"] == b["image_sha256"]:
+        if a.image_sha256 == b.image_sha256:
             continue  # already an error above
-        r = _min_channel_correlation(ds.image(a["id"]).read(), ds.image(b["id"]).read())
+        r = _min_channel_correlation(ds.image(a.id).read(), ds.image(b.id).read())
         if r >= NEAR_DUPLICATE_R:
             confirmed += 1
             if confirmed <= 20:
                 f.add(
                     "warning",
                     "near-duplicate",
-                    f"{a['id']} ({a['split']}) and {b['id']} ({b['split']}) are near "
+                    f"{a.id} ({a.split}) and {b.id} ({b.split}) are near "
                     f"duplicates (perceptual hash distance {d}, pixel correlation {r:.3f})",
-                    a["id"],
+                    a.id,
                     where,
                 )
     if pairs:
@@ -308,7 +312,7 @@ def validate_dataset(path: str | Path, *, workers: int | None = None) -> Finding
         f.add("error", "structure", err.problem, file=err.path)
         return f
     _check_card(card, f, str(ds.path / CARD))
-    for sid in sorted(i for i, n in Counter(r["id"] for r in rows).items() if n > 1):
+    for sid in sorted(i for i, n in Counter(r.id for r in rows).items() if n > 1):
         f.add("error", "structure", "sample id listed twice", sid, str(ds.path / SAMPLES))
     semantic = card.labels.semantic
     results = map_samples(
@@ -320,11 +324,7 @@ def validate_dataset(path: str | Path, *, workers: int | None = None) -> Finding
     for findings, _ in results:
         for level, check, msg, sid, where in findings:
             f.add(level, check, msg, sid, where)
-    guard = (
-        int(card.splits.guard.split()[0])
-        if card.splits and card.splits.guard and card.splits.guard.split()[0].isdigit()
-        else 0
-    )
+    guard = card.splits.guard.size if card.splits and card.splits.guard else 0
     try:
         _check_splits(ds, rows, f, guard)
     except CellHubError as err:
@@ -332,7 +332,7 @@ def validate_dataset(path: str | Path, *, workers: int | None = None) -> Finding
     _check_leakage(ds, rows, f, str(ds.path / SAMPLES))
     train = [
         SampleRecord(
-            id=r["id"],
+            id=r.id,
             path="",
             group="",
             source="",
@@ -347,7 +347,7 @@ def validate_dataset(path: str | Path, *, workers: int | None = None) -> Finding
             hist=[x for _, x in h],
         )
         for r, (_, h) in zip(rows, results)
-        if r["split"] == "train" and h
+        if r.split == "train" and h
     ]
     if card.statistics is None:
         f.add(

@@ -9,9 +9,9 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
-from hub.curate import open_dataset
 from hub.data._reader import Lead, Reader
 from hub.data._transforms import Normalizer, image_percentiles
+from hub.dataset import open_dataset
 from hub.errors import InvalidInput
 
 
@@ -32,10 +32,6 @@ def lead(axes: str, frame: int | None, channels: bool = True) -> Lead:
         elif a == "c" and channels:
             out.append(slice(None))
     return tuple(out)
-
-
-def sample_shape(row: dict) -> tuple[int, ...]:
-    return tuple(int(s) for s in row["shape"].split("x"))
 
 
 class PatchDataset(torch.utils.data.Dataset):
@@ -63,14 +59,14 @@ class PatchDataset(torch.utils.data.Dataset):
         self.split, self.patch, self.seed, self.epoch = split, int(patch), seed, 0
         self.planes: list[tuple[str, int | None, int, int]] = []
         for row in self.data.samples:
-            if row["split"] != split:
+            if row.split != split:
                 continue
-            shape = sample_shape(row)
-            if int(row.get("frames") or 0) > 0:
-                usable = frames(self.reader, row["id"], shape[0]) if frames else range(shape[0])
-                self.planes += [(row["id"], t, *shape[-2:]) for t in usable]
+            shape = row.shape
+            if row.is_timelapse:
+                usable = frames(self.reader, row.id, shape[0]) if frames else range(shape[0])
+                self.planes += [(row.id, t, shape[-2], shape[-1]) for t in usable]
             else:
-                self.planes.append((row["id"], None, *shape[-2:]))
+                self.planes.append((row.id, None, shape[-2], shape[-1]))
         if not self.planes:
             raise InvalidInput(f"no usable images in split {split!r}", self.data.path / "samples.csv")
         self.samples_per_epoch = int(samples_per_epoch or len(self.planes))

@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 import zarr
 
-from hub.curate import Dataset, open_dataset
 from hub.data._cache import ChunkCache
+from hub.dataset import Dataset, open_dataset
 from hub.errors import InvalidInput
 from hub.ome import OmeImage
 

@@ -7,10 +7,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from hub.curate import open_dataset
 from hub.data._patches import lead
 from hub.data._reader import DEFAULT_CACHE_BYTES, Reader
 from hub.data._transforms import Normalize, Normalizer, random_dihedral
+from hub.dataset import open_dataset
 from hub.errors import InvalidInput
 
 
@@ -35,16 +35,16 @@ class ClassificationDataset(torch.utils.data.Dataset):
         self.reader = Reader(path, cache_bytes)
         card = self.data.card
         self.classes = list(card.labels.classes or [])
-        rows = [r for r in self.data.samples if r["split"] == split]
-        unlabelled = [r["id"] for r in rows if r["class"] == ""]
+        rows = [r for r in self.data.samples if r.split == split]
+        unlabelled = [r.id for r in rows if r.class_index is None]
         if not self.classes:
             raise InvalidInput(
                 "not a classification dataset (the card has no labels.classes)", self.data.path / "card.yaml"
             )
         if unlabelled:
             raise InvalidInput(f"sample {unlabelled[0]!r} has no class", self.data.path / "samples.csv")
-        self.ids = [r["id"] for r in rows]
-        self.targets = [int(r["class"]) for r in rows]
+        self.ids = [r.id for r in rows]
+        self.targets = [int(r.class_index or 0) for r in rows]  # every row has a class (checked above)
         names = card.channel_names
         self.channels = list(channels or names)
         unknown = [c for c in self.channels if c not in names]

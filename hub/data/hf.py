@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 import datasets
-from hub.curate import open_dataset
+from hub.dataset import Sample, open_dataset
 from hub.errors import InvalidInput
 from hub.ome import lineage_from_attrs, open_image
 
@@ -27,17 +28,17 @@ def _array_feature(shapes: list[tuple[int, ...]], dtype: str):
     return feature
 
 
-def _generate(path: str, rows: list[dict], labels: tuple[str, ...], classes: tuple[str, ...], lineage: bool):
+def _generate(path: str, rows: list[Sample], labels: tuple[str, ...], classes: tuple[str, ...], lineage: bool):
     """Rows of the HF dataset. ``rows`` is the only list: ``datasets`` shards over it (and may call this once
     per row), so nothing dataset-wide is opened here."""
     for row in rows:
-        img = open_image(Path(path) / row["path"])
-        out = {"id": row["id"], "split": row["split"], "image": img.read()}
+        img = open_image(Path(path) / row.path)
+        out: dict[str, Any] = {"id": row.id, "split": row.split, "image": img.read()}
         for name in labels:
             out[name] = img.label(name)[...]
         if classes:  # -1: no class (ClassLabel's missing value)
-            out["class"] = int(row["class"]) if row["class"] != "" else -1
-            out["class_name"] = classes[out["class"]] if out["class"] >= 0 else ""
+            index = row.class_index if row.class_index is not None else -1
+            out["class"], out["class_name"] = index, classes[index] if index >= 0 else ""
         if lineage:
             table: list[list[int]] = next((a["lineage"] for a in map(img.label_attrs, labels) if "lineage" in a), [])
             out["lineage"] = [list(t) for t in lineage_from_attrs(table)]
@@ -55,12 +56,12 @@ def to_hf_dataset(
     samples' content hashes, so a rebuilt dataset is never served stale.
     """
     ds = open_dataset(path)
-    rows = [r for r in ds.samples if split is None or r["split"] == split]
+    rows = [r for r in ds.samples if split is None or r.split == split]
     if not rows:
         raise InvalidInput(f"no samples in split {split!r}", ds.path / "samples.csv")
-    first = ds.image(rows[0]["id"])
-    shapes = [tuple(int(s) for s in r["shape"].split("x")) for r in rows]
-    dtypes = {r["dtype"] for r in rows}
+    first = ds.image(rows[0].id)
+    shapes = [r.shape for r in rows]
+    dtypes = {r.dtype for r in rows}
     if len(dtypes) != 1:
         raise InvalidInput(f"samples of split {split!r} mix dtypes {sorted(dtypes)}", ds.path / "samples.csv")
     features = {

@@ -8,12 +8,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from hub.curate import open_dataset
 from hub.data._patches import lead
 from hub.data._reader import DEFAULT_CACHE_BYTES, Reader
 from hub.data._transforms import Normalize, Normalizer
+from hub.dataset import open_dataset
 from hub.errors import InvalidInput
-from hub.ome import Track, lineage_from_attrs
+from hub.ome.ctc import Track, lineage_from_attrs
 
 
 class Frames:
@@ -62,7 +62,7 @@ class TrackingDataset(torch.utils.data.Dataset):
     ):
         self.data = open_dataset(path)
         self.reader = Reader(path, cache_bytes)
-        self.ids = [r["id"] for r in self.data.samples if r["split"] == split and int(r.get("frames") or 0) > 0]
+        self.ids = [r.id for r in self.data.samples if r.split == split and r.is_timelapse]
         if not self.ids:
             raise InvalidInput(f"no time-lapse samples in split {split!r}", self.data.path / "samples.csv")
         self.normalizer = Normalizer(self.data.card, self.data.card.channel_names, normalize)

@@ -6,15 +6,6 @@ import warnings
 from collections.abc import Sequence
 
 import numpy as np
-from sklearn.metrics import (
-    accuracy_score,
-    balanced_accuracy_score,
-    confusion_matrix,
-    f1_score,
-    matthews_corrcoef,
-    precision_recall_fscore_support,
-    roc_auc_score,
-)
 
 from hub.errors import InvalidInput
 
@@ -33,6 +24,15 @@ def classification_metrics(
     Also returned: ``per_class`` precision/recall/F1/support and ``confusion_matrix`` (rows truth, columns
     prediction, in ``classes`` order); ``per_sample``: ``correct`` (0/1) and, with probabilities, ``p_true``.
     """
+    from sklearn.metrics import (  # imported on first use: reading a dataset or a card needs no scikit-learn
+        accuracy_score,
+        balanced_accuracy_score,
+        confusion_matrix,
+        f1_score,
+        matthews_corrcoef,
+        precision_recall_fscore_support,
+    )
+
     y_true = np.asarray(y_true)
     score = np.asarray(y_score)
     if y_true.ndim != 1:
@@ -95,6 +95,8 @@ def classification_metrics(
 
 def _macro_auroc(t: np.ndarray, score: np.ndarray, k: int) -> float:
     """Mean one-vs-rest ROC AUC over the classes that have both positives and negatives in truth."""
+    from sklearn.metrics import roc_auc_score
+
     aucs = []
     for c in range(k):
         positive = t == c

@@ -19,9 +19,6 @@ from collections.abc import Iterable, Sequence
 from typing import NamedTuple
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
-from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import connected_components
 
 from hub.errors import InvalidInput
 from hub.metrics._inputs import check_labels, paired
@@ -54,6 +51,10 @@ def _assign(ia: np.ndarray, ib: np.ndarray, w: np.ndarray) -> tuple[int, float]:
         return 0, 0.0
     if np.bincount(ia).max() == 1 and np.bincount(ib).max() == 1:
         return int(ia.size), float(w.sum())
+    from scipy.optimize import linear_sum_assignment  # imported on first use: reading a card needs no scipy
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
     na, nb = int(ia.max()) + 1, int(ib.max()) + 1
     graph = coo_matrix((np.ones(ia.size), (ia, ib + na)), shape=(na + nb, na + nb))
     _, comp = connected_components(graph, directed=False)

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 import numpy as np
-from skimage.metrics import structural_similarity
 
 from hub.errors import InvalidInput
 from hub.metrics._inputs import paired
@@ -32,6 +31,8 @@ def fit_prediction(x: np.ndarray, target: np.ndarray) -> np.ndarray:
 
 def image_scores(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
     """Scores of one 2-D image pair (see :func:`labelfree_metrics`)."""
+    from skimage.metrics import structural_similarity  # imported on first use (reading a card needs none of it)
+
     t = np.asarray(y_true, dtype=np.float64)
     p = np.asarray(y_pred, dtype=np.float64)
     if t.shape != p.shape:

@@ -28,8 +28,8 @@ Conventions follow the CTC's reference implementation ``py-ctcmetrics`` (Matula 
   P = TP/max(TP + FP, 1), R = TP/max(TP + FN, 1); NaN when the reference has no division.
 
 Frames are the positions along axis 0 of the mask arrays; lineage rows are (label, first frame, last frame,
-parent) as :class:`hub.ome.Track` (CTC ``man_track.txt``). A prediction whose lineage disagrees with its masks is
-refused, as the CTC's validity check refuses it.
+parent) as :class:`hub.ome.Track` (CTC ``man_track.txt``). A truth or prediction whose lineage disagrees with its
+masks is refused, as the CTC's validity check refuses it (:func:`hub.ome.ctc.check_lineage`).
 """
 
 from __future__ import annotations
@@ -43,6 +43,7 @@ import numpy as np
 from hub.errors import InvalidInput
 from hub.metrics._inputs import check_labels, paired
 from hub.metrics._overlap import overlap_table
+from hub.ome.ctc import check_lineage
 
 W_NS, W_FN, W_FP, W_ED, W_EA, W_EC = 5.0, 10.0, 1.0, 1.0, 1.5, 1.0
 TOLERANCES = (0, 2)
@@ -83,60 +84,6 @@ class _Graph(NamedTuple):
         lab = self.labels[t]
         k = int(np.searchsorted(lab, label))
         return int(self.offsets[t]) + k if k < lab.size and lab[k] == label else -1
-
-
-def _lineage_array(lineage: Sequence, who: str) -> np.ndarray:
-    try:
-        rows = np.asarray([tuple(r) for r in lineage], dtype=np.int64).reshape(-1, 4)
-    except OverflowError:
-        raise InvalidInput(f"{who} lineage: a number is outside the signed 64-bit range") from None
-    if rows.size and (rows[:, 0] <= 0).any():
-        raise InvalidInput(f"{who} lineage: labels must be positive")
-    return rows
-
-
-def _check_lineage(rows: np.ndarray, labels: list[np.ndarray], who: str) -> None:
-    """The CTC validity rules: unique labels, known parents ending before their children start, and every label
-    present in exactly the frames its row lists."""
-    n_frames = len(labels)
-    lab, begin, end, parent = rows.T if rows.size else (np.zeros(0, np.int64),) * 4
-    uniq, counts = np.unique(lab, return_counts=True)
-    if (counts > 1).any():
-        raise InvalidInput(f"{who} lineage: label {int(uniq[counts > 1][0])} is listed twice")
-    bad = (end < begin) | (begin < 0) | (end >= n_frames) | (parent < 0)
-    if bad.any():
-        r = rows[bad][0]
-        raise InvalidInput(f"{who} lineage: impossible track {r.tolist()} for {n_frames} frames")
-    has_parent = parent > 0
-    if has_parent.any():
-        k = np.searchsorted(uniq, parent[has_parent])
-        k = np.minimum(k, max(uniq.size - 1, 0))
-        missing = uniq[k] != parent[has_parent]
-        if missing.any():
-            raise InvalidInput(f"{who} lineage: parent {int(parent[has_parent][missing][0])} is not a track")
-        order = np.argsort(lab)
-        p_end = end[order][k]
-        late = p_end >= begin[has_parent]
-        if late.any():
-            r = rows[has_parent][late][0]
-            raise InvalidInput(
-                f"{who} lineage: track {int(r[0])} starts at frame {int(r[1])}, not after its parent {int(r[3])} ends"
-            )
-    top = int(max([lab.max(initial=0)] + [int(x[-1]) for x in labels if x.size])) + 1
-    listed = (
-        np.concatenate([np.arange(b, e + 1) * top + lbl for lbl, b, e in zip(lab, begin, end)])
-        if rows.size
-        else np.zeros(0, np.int64)
-    )
-    present = np.concatenate([t * top + x.astype(np.int64) for t, x in enumerate(labels)])
-    extra = np.setdiff1d(present, listed, assume_unique=True)
-    if extra.size:
-        t, lbl = divmod(int(extra[0]), top)
-        raise InvalidInput(f"{who}: label {lbl} is in the mask of frame {t} but its lineage row does not list it there")
-    absent = np.setdiff1d(listed, present, assume_unique=True)
-    if absent.size:
-        t, lbl = divmod(int(absent[0]), top)
-        raise InvalidInput(f"{who}: track {lbl} is listed for frame {t} but absent from that mask")
 
 
 def _graph(labels: list[np.ndarray], rows: np.ndarray) -> _Graph:
@@ -292,10 +239,8 @@ def sequence_metrics(
         hits.append(h)
         r_off += ov.a_labels.size
         c_off += ov.b_labels.size
-    ref_rows = _lineage_array(truth.lineage, "reference")
-    comp_rows = _lineage_array(prediction.lineage, "prediction")
-    _check_lineage(ref_rows, ref_labels, "reference")
-    _check_lineage(comp_rows, comp_labels, "prediction")
+    ref_rows = check_lineage(truth.lineage, ref_labels, who="reference")
+    comp_rows = check_lineage(prediction.lineage, comp_labels, who="prediction")
     ref, comp = _graph(ref_labels, ref_rows), _graph(comp_labels, comp_rows)
     c = _aogm(ref, comp, np.concatenate(m_ref).astype(np.int64), np.concatenate(m_comp).astype(np.int64))
     aogm_d = W_NS * c["NS"] + W_FN * c["FN"] + W_FP * c["FP"]

@@ -1,25 +1,23 @@
 """The linker of the tracking family: per-frame instance labels -> tracks with a CTC lineage.
 
 Pure numpy/scipy (no torch): a detector segments each frame, :func:`link` joins the objects over time and
-:func:`write_ctc_result` writes a Cell Tracking Challenge ``<seq>_RES`` folder.
+:func:`write_ctc_result` (:mod:`hub.ome.ctc`) writes a Cell Tracking Challenge ``<seq>_RES`` folder.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
-import tifffile
 from scipy import ndimage as ndi
 from scipy.optimize import linear_sum_assignment
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
 
-from hub._atomic import new_folder
 from hub.errors import InvalidInput
-from hub.ome import Track, check_parents, write_man_track
+from hub.ome.ctc import Track, write_ctc_result
+from hub.ome.ctc import check_masks as _check_masks
 
 __all__ = ["link", "write_ctc_result"]
 
@@ -93,75 +91,6 @@ def link(
     nxt[gap] = -1
     track_of, tracks = _tracks(objs, nxt, parent_obj)
     return _relabel(masks, objs, track_of + 1, len(tracks)), tracks
-
-
-def write_ctc_result(masks: np.ndarray, tracks: list[Track], folder: str | Path, digits: int = 3) -> Path:
-    """Write ``maskTTT.tif`` (uint16) per frame and ``res_track.txt`` into ``folder`` (CTC ``<seq>_RES``).
-
-    The lineage must match the masks as the CTC validator requires: every label present has one row whose
-    first/last frames are the label's, the label is in every frame in between, and a parent ends before its
-    child begins. Nothing is left half-written on failure.
-    """
-    masks = _check_masks(masks)
-    folder = Path(folder)
-    if masks.size and masks.max() > np.iinfo(np.uint16).max:
-        raise InvalidInput(f"CTC masks are uint16, but label {int(masks.max())} exceeds 65535", folder)
-    _check_lineage(masks, tracks, folder)
-    digits = max(digits, len(str(max(masks.shape[0] - 1, 0))))
-    with new_folder(folder) as tmp:
-        for t in range(masks.shape[0]):
-            tifffile.imwrite(tmp / f"mask{t:0{digits}d}.tif", masks[t].astype(np.uint16, copy=False))
-        write_man_track(sorted(tracks), tmp / "res_track.txt")
-    return folder
-
-
-# ---- input checks ---------------------------------------------------------------------------------------------
-
-
-def _check_masks(masks) -> np.ndarray:
-    masks = np.asarray(masks)
-    if masks.ndim != 3:
-        raise InvalidInput(f"masks must be a 3-D (T, Y, X) label array, got {masks.ndim}-D shape {masks.shape}")
-    if not np.issubdtype(masks.dtype, np.integer):
-        raise InvalidInput(f"masks must hold integer instance labels, got dtype {masks.dtype}")
-    if masks.size and np.issubdtype(masks.dtype, np.signedinteger) and masks.min() < 0:
-        raise InvalidInput(f"masks hold negative labels (min {int(masks.min())}); labels are >= 0, 0 = background")
-    return masks
-
-
-def _check_lineage(masks: np.ndarray, tracks: list[Track], where: Path) -> None:
-    """The CTC consistency rules between result masks and their track table."""
-    objs = _features(masks)
-    labels, inv = np.unique(objs.label, return_inverse=True)
-    first = np.full(len(labels), masks.shape[0], np.int64)
-    last = np.full(len(labels), -1, np.int64)
-    np.minimum.at(first, inv, objs.frame)
-    np.maximum.at(last, inv, objs.frame)
-    span = {int(lab): (int(b), int(e)) for lab, b, e in zip(labels, first, last)}
-    holes = np.flatnonzero(np.bincount(inv, minlength=len(labels)) != last - first + 1)
-    if len(holes):
-        lab, b, e = int(labels[holes[0]]), int(first[holes[0]]), int(last[holes[0]])
-        frames = set(objs.frame[objs.label == lab].tolist())
-        t = next(f for f in range(b, e + 1) if f not in frames)
-        raise InvalidInput(
-            f"label {lab} is missing from frame {t} between its first and last frames ({b}-{e}); "
-            "CTC tracks have no holes: continue after a gap with a new track whose parent is the "
-            "track before it",
-            where,
-        )
-    rows = {tr.label: tr for tr in tracks}
-    for lab, (b, e) in span.items():
-        tr = rows.get(lab)
-        if tr is None:
-            raise InvalidInput(f"label {lab} is in the masks (frames {b}-{e}) but not in the lineage", where)
-        if (tr.begin, tr.end) != (b, e):
-            raise InvalidInput(
-                f"track {lab} spans frames {tr.begin}-{tr.end} in the lineage but {b}-{e} in the masks", where
-            )
-    absent = [tr.label for tr in tracks if tr.label not in span]
-    if absent:
-        raise InvalidInput(f"track {absent[0]} of the lineage is absent from the masks", where)
-    check_parents(tracks, where)
 
 
 # ---- features ---------------------------------------------------------------------------------------------------

@@ -16,10 +16,10 @@ import tifffile
 
 from hub._atomic import new_folder
 from hub._progress import progress_bar
-from hub.curate import open_dataset
-from hub.curate._files import IMAGE_SUFFIXES, grey_or_colour, image_files, read_image_file
+from hub.dataset import open_dataset
 from hub.errors import InvalidInput
 from hub.models.model import Model
+from hub.ome.files import IMAGE_SUFFIXES, grey_or_colour, image_files, read_image_file
 from hub.tasks import get_task
 
 
@@ -71,15 +71,15 @@ def _from_dataset(model: Model, path: Path, split: str | None) -> Iterator[tuple
     index = [names.index(c) for c in model.card.channel_names]
     sequences = get_task(model.card.task).sequences
     for row in ds.samples:
-        if split and row["split"] != split:
+        if split and row.split != split:
             continue
-        if sequences != (int(row.get("frames") or 0) > 0):
+        if sequences != row.is_timelapse:
             continue
-        img = ds.image(row["id"])
+        img = ds.image(row.id)
         arr = img.read()
         if "c" not in img.axes:
             arr = arr[..., None, :, :]
-        yield row["id"], arr[..., index, :, :]
+        yield row.id, arr[..., index, :, :]
 
 
 def samples(model: Model, path: str | Path, split: str | None = None) -> Iterator[tuple[str, np.ndarray]]:
@@ -108,7 +108,7 @@ def _write_tif(pred: np.ndarray, path: Path) -> None:
 
 def write_ctc_tracks(pred: tuple, sid: str, folder: Path, rows: list) -> None:
     """``<id>_RES/``: a CTC result folder (masks and ``res_track.txt``)."""
-    from hub.models.linking import write_ctc_result
+    from hub.ome.ctc import write_ctc_result
 
     masks, tracks = pred
     write_ctc_result(masks, tracks, folder / f"{sid}_RES")

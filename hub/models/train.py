@@ -31,8 +31,8 @@ from hub.cards import (
     Weights,
     format_validation_error,
 )
-from hub.curate import open_dataset
 from hub.data import ClassificationDataset, LabelFreeDataset, Normalizer, SegmentationDataset
+from hub.dataset import open_dataset
 from hub.errors import CardError, InvalidInput
 from hub.models._family import Family, build_network, create_family, family_for_task
 from hub.models.model import Model

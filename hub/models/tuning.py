@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from hub.cards import ModelCard, load_card, save_card
-from hub.curate import open_dataset
+from hub.dataset import open_dataset
 from hub.errors import InvalidInput
 from hub.metrics import overlap_table
 from hub.metrics.instance import instance_counts, pooled_stats

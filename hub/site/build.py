@@ -32,7 +32,7 @@ from hub import __version__
 from hub._atomic import new_folder
 from hub._progress import progress_bar
 from hub.config import REPO_ROOT
-from hub.curate import open_dataset
+from hub.dataset import open_dataset
 from hub.errors import BuildError, NotFound
 from hub.registry import Registry, local_path
 from hub.site import charts

@@ -10,7 +10,7 @@ import numpy as np
 
 from hub.bench.truth import truth
 from hub.cards import Benchmark
-from hub.curate.dataset import Dataset
+from hub.dataset import Dataset
 from hub.errors import InvalidInput
 from hub.site.figures import Group, save_png
 from hub.tasks import get_task
@@ -70,11 +70,11 @@ def _count(lab: np.ndarray) -> int:
 
 
 def draw_instance(model, ds, bench, site, folder) -> list[Group]:
-    rows = sorted((r for r in ds.samples if r["split"] == bench.split), key=lambda r: int(r["objects"] or 0))
+    rows = sorted((r for r in ds.samples if r.split == bench.split), key=lambda r: r.objects)
     picks = [rows[len(rows) // 4], rows[(3 * len(rows)) // 4]] if len(rows) > 1 else rows
     groups = []
     for k, row in enumerate(picks):
-        sid = row["id"]
+        sid = row.id
         true = np.asarray(truth(bench, ds, sid))
         y, x = _window(true.shape, true > 0)
         image, true = _model_input(model, ds, sid)[:, y, x], true[y, x]
@@ -131,8 +131,8 @@ def draw_classification(model, ds, bench, site, folder) -> list[Group]:
     outputs = model.card.outputs.classes or classes
     first: dict[int, str] = {}
     for row in ds.samples:
-        if row["split"] == bench.split and row["class"] != "":
-            first.setdefault(int(row["class"]), row["id"])
+        if row.split == bench.split and row.class_index is not None:
+            first.setdefault(row.class_index, row.id)
     group = Group("one test crop per class")
     for k in sorted(first):
         sid = first[k]

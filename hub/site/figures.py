@@ -10,8 +10,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from hub.curate.dataset import Dataset
-from hub.ome import open_image
+from hub.dataset import Dataset
 from hub.viz.preview import sample_views
 
 THUMB = 240  # px; pages show them at about this size (2x on dense screens looks fine too)
@@ -95,11 +94,13 @@ def split_counts(ds: Dataset) -> list[dict]:
     out: dict[str, dict] = {}
     for row in ds.samples:
         s = out.setdefault(
-            row["split"], {"split": row["split"], "samples": 0, "objects": 0, "tracks": 0, "divisions": 0, "frames": 0}
+            row.split, {"split": row.split, "samples": 0, "objects": 0, "tracks": 0, "divisions": 0, "frames": 0}
         )
         s["samples"] += 1
-        for k in ("objects", "tracks", "divisions", "frames"):
-            s[k] += int(row.get(k) or 0)
+        s["objects"] += row.objects
+        s["tracks"] += row.tracks
+        s["divisions"] += row.divisions
+        s["frames"] += row.frames
     return sorted(out.values(), key=lambda s: (order.get(s["split"], 3), s["split"]))
 
 
@@ -108,13 +109,13 @@ def class_counts(ds: Dataset) -> list[dict]:
     classes = ds.card.labels.classes or []
     if not classes:
         return []
-    counts = Counter((row["split"], row["class"]) for row in ds.samples)
+    counts = Counter((row.split, row.class_index) for row in ds.samples)
     splits = [s["split"] for s in split_counts(ds)]
     return [
         {
             "class": name,
-            "splits": {s: counts[(s, str(k))] for s in splits},
-            "total": sum(counts[(s, str(k))] for s in splits),
+            "splits": {s: counts[(s, k)] for s in splits},
+            "total": sum(counts[(s, k)] for s in splits),
         }
         for k, name in enumerate(classes)
     ]
@@ -131,7 +132,7 @@ def object_areas(ds: Dataset) -> tuple[np.ndarray, int]:
     if not ds.card.labels.instance:  # no object labels (classification crops, label-free images)
         return np.zeros(0, np.int64), 0
     for row in ds.samples:
-        img = open_image(ds.path / row["path"])
+        img = ds.image(row.id)
         name = _size_label(img)
         if name is None:
             continue

@@ -16,7 +16,7 @@ from PIL import Image, ImageDraw
 from skimage.segmentation import find_boundaries
 from skimage.transform import resize
 
-from hub.curate import open_dataset
+from hub.dataset import open_dataset
 from hub.errors import InvalidInput
 
 TILE = 192
@@ -106,7 +106,7 @@ def instance_label(img) -> str | None:
 def sample_views(ds, n: int = 12, split: str | None = None, size: int = TILE) -> list[View]:
     """About ``n`` pictures of the opened dataset ``ds`` (of one split, or all), each ``size`` px square."""
     card = ds.card
-    rows = [r for r in ds.samples if split is None or r["split"] == split]
+    rows = [r for r in ds.samples if split is None or r.split == split]
     if not rows:
         raise InvalidInput(f"no samples in split {split!r}", ds.path / "samples.csv")
     views = []
@@ -115,13 +115,13 @@ def sample_views(ds, n: int = 12, split: str | None = None, size: int = TILE) ->
         names = card.channel_names
         keep = [names.index(c) for c in (card.labels.inputs or names[:1]) if c in names][:1] or [0]
         for k, name in enumerate(card.labels.classes):
-            for r in [r for r in rows if r["class"] == str(k)][:per]:
-                image = ds.image(r["id"]).read()
-                views.append(View(fit(to_rgb(image[keep[0]]), size=size), f"{name} #{r['id']}", name))
+            for r in [r for r in rows if r.class_index == k][:per]:
+                image = ds.image(r.id).read()
+                views.append(View(fit(to_rgb(image[keep[0]]), size=size), f"{name} #{r.id}", name))
         return views
     step = max(1, len(rows) // n)
     for r in rows[::step][:n]:
-        img = ds.image(r["id"])
+        img = ds.image(r.id)
         label = instance_label(img)
         if img.axes.startswith("t"):  # first, middle and last frame of a movie, with track outlines
             n_frames = img.array().shape[0]
@@ -133,18 +133,18 @@ def sample_views(ds, n: int = 12, split: str | None = None, size: int = TILE) ->
                 views.append(
                     View(
                         fit(to_rgb(image[i][box]), fill=lab[i][box] if lab is not None else None, size=size),
-                        f"{r['id']} t={t}",
-                        r["id"],
+                        f"{r.id} t={t}",
+                        r.id,
                     )
                 )
         elif card.labels.targets:  # label-free: first input next to first target
             image, names = img.read(), img.channel_names
             i, t = names.index(card.labels.inputs[0]), names.index(card.labels.targets[0])
-            views.append(View(fit(to_rgb(image[i]), size=size), f"{r['id'][:18]} {names[i]}", r["id"]))
-            views.append(View(fit(to_rgb(image[t]), size=size), f"{names[t]} (target)", r["id"]))
+            views.append(View(fit(to_rgb(image[i]), size=size), f"{r.id[:18]} {names[i]}", r.id))
+            views.append(View(fit(to_rgb(image[t]), size=size), f"{names[t]} (target)", r.id))
         else:
             lab = img.label(label)[...] if label else None
-            views.append(View(fit(to_rgb(img.read()), lab, size=size), r["id"][:12], r["id"]))
+            views.append(View(fit(to_rgb(img.read()), lab, size=size), r.id[:12], r.id))
     return views
 
 

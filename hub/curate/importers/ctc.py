@@ -13,62 +13,23 @@ from pathlib import Path
 
 import numpy as np
 
-from hub.curate._files import read_image_file
 from hub.curate._importer import Importer, register_importer
 from hub.curate._sample import SampleData
 from hub.errors import InvalidInput
-from hub.ome import Track, check_parents, lineage_to_attrs, read_man_track
-
-FRAME = re.compile(r"^t(\d+)\.tiff?$")
-TRA = re.compile(r"^man_track(\d+)\.tiff?$")
-SEG = re.compile(r"^man_seg(\d+)\.tiff?$")
-
-
-def numbered(folder: Path, pattern: re.Pattern) -> dict[int, Path]:
-    out = {}
-    for p in folder.iterdir():
-        m = pattern.match(p.name)
-        if m:
-            out[int(m.group(1))] = p
-    return dict(sorted(out.items()))
-
-
-def check_lineage(tracks: list[Track], frames: list[set[int]], where: Path) -> None:
-    """Every frame's labels agree with the table; parents exist and end before their children begin."""
-    check_parents(tracks, where)
-    for f, present in enumerate(frames):
-        expected = {t.label for t in tracks if t.begin <= f <= t.end}
-        if present != expected:
-            extra, missing = sorted(present - expected), sorted(expected - present)
-            what = (
-                f"labels {extra[:5]} are in the masks but not alive in the table"
-                if extra
-                else f"labels {missing[:5]} are alive in the table but absent from the masks"
-            )
-            raise InvalidInput(f"frame {f}: {what} (man_track.txt contradicts the masks)", where)
-
-
-def clip_lineage(tracks: list[Track], t0: int, t1: int) -> list[Track]:
-    """The lineage of frames t0..t1, renumbered from 0; parents outside the window become 0."""
-    inside = {t.label for t in tracks if t.begin <= t1 and t.end >= t0}
-    return [
-        Track(t.label, max(t.begin, t0) - t0, min(t.end, t1) - t0, t.parent if t.parent in inside else 0)
-        for t in tracks
-        if t.label in inside
-    ]
-
-
-def _stack(files: list[Path]) -> np.ndarray:
-    """Frames of one movie as a (T, Y, X) array; a frame of another shape or dtype is an error naming it."""
-    planes = [read_image_file(f) for f in files]
-    for f, p in zip(files, planes):
-        if p.shape != planes[0].shape or p.dtype != planes[0].dtype:
-            raise InvalidInput(
-                f"{p.dtype} {p.shape} frame, but {files[0].name} is {planes[0].dtype} {planes[0].shape}", f
-            )
-    if planes[0].ndim != 2:
-        raise InvalidInput(f"expected 2-D frames, got shape {planes[0].shape}", files[0])
-    return np.stack(planes)
+from hub.ome.ctc import (
+    FRAME,
+    SEG,
+    TRA,
+    TRUTH_TRACKS,
+    check_lineage,
+    clip_lineage,
+    frame_labels,
+    lineage_to_attrs,
+    numbered,
+    read_man_track,
+    read_stack,
+)
+from hub.ome.files import read_image_file
 
 
 @dataclass
@@ -138,7 +99,7 @@ class CTC(Importer):
         if not 0 <= t0 <= t1 < len(frames):
             raise InvalidInput(f"window {t0}-{t1} is outside frames 0-{len(frames) - 1}", it.images)
         ts = range(t0, t1 + 1)
-        image = _stack([frames[t] for t in ts])
+        image = read_stack([frames[t] for t in ts])
         digits = len(frames[0].stem) - 1
         labels, label_attrs, attrs = (
             {},
@@ -149,15 +110,15 @@ class CTC(Importer):
             masks = numbered(it.tra, TRA)
             if sorted(masks) != list(range(len(frames))):
                 raise InvalidInput(f"{len(masks)} man_track masks for {len(frames)} frames", it.tra)
-            tra = _stack([masks[t] for t in ts])
+            tra = read_stack([masks[t] for t in ts])
             if not np.issubdtype(tra.dtype, np.integer):
                 raise InvalidInput(f"tracking masks are {tra.dtype}; labels must be integers", it.tra)
             if tra.shape != image.shape:
                 raise InvalidInput(f"tracking masks have shape {tra.shape[1:]}, frames {image.shape[1:]}", it.tra)
-            tracks = read_man_track(it.tra / "man_track.txt")
+            tracks = read_man_track(it.tra / TRUTH_TRACKS)
             if it.window:
                 tracks = clip_lineage(tracks, t0, t1)
-            check_lineage(tracks, [set(np.unique(f).tolist()) - {0} for f in tra], it.tra / "man_track.txt")
+            check_lineage(tracks, frame_labels(tra), it.tra / TRUTH_TRACKS)
             labels["tracks"] = tra
             label_attrs["tracks"] = {
                 "meaning": "tracking markers/masks, label = track id",

@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from hub.curate._files import grey_or_colour, image_files, read_image_file
 from hub.curate._importer import Importer, register_importer
 from hub.curate._sample import SampleData
 from hub.errors import InvalidInput
+from hub.ome.files import grey_or_colour, image_files, read_image_file
 
 
 @register_importer("folder")

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import numpy as np
 
-from hub.curate._files import grey_or_colour, read_image_file
 from hub.curate._importer import Importer, register_importer
 from hub.curate._sample import SampleData
 from hub.errors import InvalidInput
+from hub.ome.files import grey_or_colour, read_image_file
 
 
 @register_importer("kaggle-dsb")

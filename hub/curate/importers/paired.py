@@ -15,10 +15,10 @@ from pathlib import Path
 
 import numpy as np
 
-from hub.curate._files import image_files, read_image_file
 from hub.curate._importer import Importer, register_importer
 from hub.curate._sample import SampleData
 from hub.errors import InvalidInput
+from hub.ome.files import image_files, read_image_file
 
 
 @lru_cache(maxsize=4)

@@ -1,4 +1,4 @@
-"""Reading source image files, with errors that name the file."""
+"""Reading source image files (TIFF, PNG) with errors that name the file: the one place CellHub decodes them."""
 
 from __future__ import annotations
 
