@@ -1,12 +1,13 @@
 """Formats layer: OME-Zarr (NGFF 0.5, Zarr v3) images and label images (``hub.ome``), Cell Tracking Challenge
 files and the lineage check (``hub.ome.ctc``), source image files (``hub.ome.files``).
 
-Reading needs zarr only: the writer (ome-zarr, dask) and the validator (ome-zarr-models) are imported on first use.
+The lowest of the layers that know a file format: ``hub.metrics`` uses its lineage check. Its modules load on
+first use (zarr for reading, ome-zarr and dask for writing, ome-zarr-models for validating), so importing
+``hub.ome.ctc`` costs numpy only.
 """
 
 from typing import TYPE_CHECKING
 
-from hub.ome._read import OmeImage, open_image
 from hub.ome.ctc import (
     Track,
     check_lineage,
@@ -18,10 +19,17 @@ from hub.ome.ctc import (
 )
 
 if TYPE_CHECKING:  # the real signatures for type checkers; at run time these load on first use
+    from hub.ome._read import OmeImage, open_image
     from hub.ome._validate import validate_ngff
     from hub.ome._write import pyramid_levels, write_image
 
-_LAZY = {"pyramid_levels": "hub.ome._write", "write_image": "hub.ome._write", "validate_ngff": "hub.ome._validate"}
+_LAZY = {
+    "OmeImage": "hub.ome._read",
+    "open_image": "hub.ome._read",
+    "pyramid_levels": "hub.ome._write",
+    "write_image": "hub.ome._write",
+    "validate_ngff": "hub.ome._validate",
+}
 
 __all__ = [
     "OmeImage",
