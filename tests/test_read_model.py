@@ -124,6 +124,17 @@ def test_reading_a_dataset_imports_no_curation(built):
     assert out.strip() == "[] []"
 
 
+def test_cards_and_the_lineage_check_import_no_heavy_package():
+    """The task registry imports the metric suites and they import the CTC lineage check: none of them may pull
+    zarr, scikit-learn, scikit-image, scipy or torch in (they load when a suite or a reader first runs)."""
+    code = (
+        "import sys, hub.cards, hub.tasks, hub.metrics, hub.ome.ctc; "
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'zarr', 'sklearn', 'skimage', 'scipy', 'torch'}))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
 # ---- split info ----------------------------------------------------------------------------------------------
 
 
