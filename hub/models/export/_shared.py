@@ -4,15 +4,13 @@ the card in Markdown prose (both READMEs)."""
 from __future__ import annotations
 
 import hashlib
-import os
 import shutil
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 
 from hub._atomic import new_folder
 from hub.cards import ModelCard, save_card
-from hub.models.model import CARD, WEIGHTS, Model
+from hub.models.model import CARD, WEIGHTS, Model, write_weights
 from hub.safety import inside
 
 
@@ -38,13 +36,10 @@ def copy_model(model: Model, folder: Path, source: str | Path | None) -> ModelCa
         card.weights.file = WEIGHTS
         save_card(card, folder / CARD)
         return card
-    scratch = folder / f".model-{uuid.uuid4().hex[:8]}"
-    copied = Model(card, model.net, model.family)
-    copied.save(scratch)
-    for name in (CARD, WEIGHTS):
-        os.replace(scratch / name, folder / name)
-    scratch.rmdir()
-    return copied.card
+    weights = write_weights(model.net, folder / WEIGHTS, card.weights.dtype, card.name, card.version)
+    card = card.model_copy(update={"weights": weights})
+    save_card(card, folder / CARD)
+    return card
 
 
 def sha256(path: Path) -> str:
