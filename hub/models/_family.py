@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Self, TypeVar
 
 import numpy as np
 import torch
@@ -28,6 +28,8 @@ if TYPE_CHECKING:
     from hub.models.model import Model
 
 _FAMILIES: dict[str, type[Family]] = {}
+Normalize = Literal["image", "percentile"]  # how the training datasets normalise their inputs
+D = TypeVar("D", bound=torch.utils.data.Dataset)
 
 
 class FamilyOptions(BaseModel):
@@ -67,6 +69,8 @@ class Family:
     maps_are_prediction: ClassVar[bool] = False  # post-processing leaves the activated maps as they are
     usage: ClassVar[str] = "prediction = model.predict(image)  # raw (C, Y, X) or (Y, X) array of any size"
     bioimageio_note: ClassVar[str] = ""  # appended to the description of a bioimage.io package
+    opts: FamilyOptions  # a subclass narrows it to its Options
+    class_weight: torch.Tensor | None = None  # loss weight per class, set by training (class_weighting: balanced)
 
     def __init__(self, options: dict[str, Any] | None = None, source: str | Path | None = None, at: str | None = None):
         if options is not None and not isinstance(options, dict):
@@ -103,12 +107,14 @@ class Family:
         """The network for ``arch`` (backbone, regularisation); the family's validated options shape it."""
         from hub.models.nets import UNet
 
+        opts = self.opts
+        assert isinstance(opts, UNetOptions), f"{self.name}: a U-Net family's Options derive from UNetOptions"
         return UNet(
             arch.backbone,
             in_chans,
             self.out_channels(n_outputs),
-            depth=self.opts.depth,
-            decoder_channels=self.opts.decoder_channels,
+            depth=opts.depth,
+            decoder_channels=opts.decoder_channels,
             norm="batchnorm" in arch.regularization,
             dropout=arch.dropout,
             pretrained=pretrained,
@@ -129,7 +135,7 @@ class Family:
         return list(cfg.channels or card.channel_names), []
 
     def datasets(
-        self, cfg: TrainConfig, path: Path, channels: list[str], targets: list[str], normalize: str
+        self, cfg: TrainConfig, path: Path, channels: list[str], targets: list[str], normalize: Normalize
     ) -> tuple[torch.utils.data.Dataset, torch.utils.data.Dataset | None]:
         """Training and validation datasets of the curated dataset at ``path`` (validation ``None`` when it has no
         ``val`` split): by default random patches, ``steps_per_epoch * batch_size`` of them an epoch, and
@@ -149,7 +155,7 @@ class Family:
         split: str,
         channels: list[str],
         targets: list[str],
-        normalize: str,
+        normalize: Normalize,
         augment: bool,
         seed: int,
         n: int | None,
@@ -206,7 +212,7 @@ class Family:
         inputs = [torch.rot90(x, k, (-2, -1)).flip(-1) if flip else torch.rot90(x, k, (-2, -1)) for k, flip in views]
         if not self.tiled:  # whole small crops: one batch of all views
             return self.activate(net(torch.cat(inputs))).unflatten(0, (len(views), -1)).mean(0)
-        total = 0
+        total = torch.zeros(())  # the sum of the views, each turned back (from 0, as a 0-d tensor)
         for (k, flip), view in zip(views, inputs):
             y = self.activate(net(view))
             total = total + torch.rot90(y.flip(-1) if flip else y, -k, (-2, -1))
@@ -233,7 +239,7 @@ class Family:
 
         return instance_score(truth, predictions)
 
-    def at_scale(self, scale: float) -> Family:
+    def at_scale(self, scale: float) -> Self:
         """This family for the maps of an image the network saw resized by ``scale``: its options in pixels
         (``sizes``: minimum areas, distances) are converted to the image's pixels (lengths / scale, areas /
         scale**2), so a model tuned on its training data keeps the same thresholds in object terms."""
@@ -251,7 +257,7 @@ def _named(names: list[str], n: int) -> list[str]:
     return names if len(names) == n else [f"channel{i}" for i in range(n)]
 
 
-def optional_split(make: Callable[[], torch.utils.data.Dataset]) -> torch.utils.data.Dataset | None:
+def optional_split(make: Callable[[], D]) -> D | None:
     """``make()``, or ``None`` when the dataset has no such split."""
     try:
         return make()

@@ -142,7 +142,7 @@ def _fit(cfg: TrainConfig, dataset: Path) -> _Fit:
     )
     normalization = _normalization(normalize, card, channels)
     net, frozen = _network(cfg, family, arch, base, len(channels), family.n_outputs(card, targets))
-    net.to(device, memory_format=torch.channels_last)  # NHWC convolutions: about 25% faster on CPU
+    net.to(device, memory_format=torch.channels_last)  # type: ignore[call-overload]  # NHWC: ~25% faster on CPU
     loader = _loader(cfg, family, train_set, device)
     loop = _epochs(cfg, net, family, loader, val_set, frozen, device)
     net.to(memory_format=torch.contiguous_format)  # safetensors stores contiguous tensors
@@ -202,6 +202,7 @@ def _normalization(mode: str, card: DatasetCard, channels: list[str]) -> Normali
     if mode == "image":
         return Normalization(mode="image-percentile", low=1.0, high=99.8)
     n = Normalizer(card, channels, "percentile")
+    assert n.offset is not None and n.scale is not None  # set by every mode but None
     return Normalization(mode="dataset-percentile", offset=n.offset.ravel().tolist(), scale=n.scale.ravel().tolist())
 
 
@@ -294,8 +295,9 @@ def _epoch(
     if hasattr(data, "set_epoch"):
         data.set_epoch(epoch)
     net.train()
-    if frozen and hasattr(net, "encoder"):
-        net.encoder.eval()  # frozen batch-norm statistics too
+    encoder = getattr(net, "encoder", None)
+    if frozen and isinstance(encoder, nn.Module):
+        encoder.eval()  # frozen batch-norm statistics too
     losses = []
     for _, (x, y) in zip(range(steps), loader):
         x = x.to(device, memory_format=torch.channels_last) if x.dim() == 4 else x.to(device)
@@ -335,14 +337,12 @@ def _evaluate(
     net.eval()
     loader = torch.utils.data.DataLoader(data, batch_size=cfg.batch_size, shuffle=False, num_workers=cfg.workers)
     total, n = 0.0, 0
-    weight, family_weight = None, getattr(family, "class_weight", None)
-    if family_weight is not None:  # validation loss is unweighted, comparable across weightings
-        weight, family.class_weight = family_weight, None
+    weight = family.class_weight
+    family.class_weight = None  # the validation loss is unweighted, comparable across weightings
     for x, y in loader:
         total += float(family.loss(net(x.to(device)), y.to(device))) * len(x)
         n += len(x)
-    if weight is not None:
-        family.class_weight = weight
+    family.class_weight = weight
     return total / max(n, 1)
 
 

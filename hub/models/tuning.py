@@ -114,7 +114,8 @@ def tune_options(
         raise InvalidInput(f"no post-processing to tune for family {family!r} (tunable: {tunable})")
     ds = open_dataset(dataset)
     split = split or ("val" if ds.ids("val") else "train")
-    label = card.training.hyperparameters.get("label") or model.family.label or "instances"
+    trained_on = card.training.hyperparameters.get("label") if card.training else None
+    label = trained_on or model.family.label or "instances"
     pairs = _planes(model, dataset, split, label, max_planes)
     trained = bool(card.architecture.options.get("tta", False))
     maps = {}  # test-time views off/on -> the maps of every plane, computed once
@@ -124,7 +125,8 @@ def tune_options(
     truth = [lab for _, lab in pairs]
     score = model.family.tuning_score
     before = score(truth, [model.family.postprocess(m) for m in maps[trained]])
-    trials = [(before, {}, trained)]  # first: the card's options are kept unless the grid does better
+    # first: the card's options, kept unless the grid does better
+    trials: list[tuple[float, dict[str, Any], bool]] = [(before, {}, trained)]
     for values in itertools.product(*grid.values()):
         options = {**card.architecture.options, **dict(zip(grid, values))}
         fam = create_family(family, options)

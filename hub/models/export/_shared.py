@@ -57,7 +57,8 @@ def _normalization_text(card: ModelCard) -> str:
             f"per image and channel, percentile {norm.low:g} maps to 0 and percentile {norm.high:g} to 1 "
             f"(`image-percentile`)"
         )
-    pairs = ", ".join(f"{c}: (x - {o:.6g}) * {s:.6g}" for c, o, s in zip(card.channel_names, norm.offset, norm.scale))
+    offset, scale = norm.offset or [], norm.scale or []  # both set in the dataset modes (the card validates it)
+    pairs = ", ".join(f"{c}: (x - {o:.6g}) * {s:.6g}" for c, o, s in zip(card.channel_names, offset, scale))
     return f"fixed per channel from the training data's train split (`{norm.mode}`): {pairs}"
 
 

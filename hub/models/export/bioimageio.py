@@ -292,8 +292,11 @@ def _cite(card: ModelCard) -> list[dict]:
 
 
 def _preprocessing(card: ModelCard) -> list[dict]:
+    """The card's normalisation as bioimage.io pre-processing (the card validates that each mode has its fields)."""
     norm = card.inputs.normalization
+    offset, scale = norm.offset or [], norm.scale or []
     if norm.mode == "image-percentile":
+        assert norm.low is not None and norm.high is not None
         return [
             {
                 "id": "scale_range",
@@ -311,8 +314,8 @@ def _preprocessing(card: ModelCard) -> list[dict]:
                 "id": "fixed_zero_mean_unit_variance",
                 "kwargs": {
                     "axis": "channel",
-                    "mean": [float(o) for o in norm.offset],
-                    "std": [float(1 / s) for s in norm.scale],
+                    "mean": [float(o) for o in offset],
+                    "std": [float(1 / s) for s in scale],
                 },
             }
         ]
@@ -321,8 +324,8 @@ def _preprocessing(card: ModelCard) -> list[dict]:
             "id": "scale_linear",
             "kwargs": {
                 "axis": "channel",
-                "gain": [float(s) for s in norm.scale],
-                "offset": [float(-o * s) for o, s in zip(norm.offset, norm.scale)],
+                "gain": [float(s) for s in scale],
+                "offset": [float(-o * s) for o, s in zip(offset, scale)],
             },
         }
     ]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, cast
 
 import numpy as np
 import torch
@@ -12,9 +12,10 @@ from torch import nn
 from torch.nn import functional as F
 
 from hub.cards import Architecture, DatasetCard
-from hub.models._family import Family, FamilyOptions, optional_split, register_family
+from hub.models._family import Family, FamilyOptions, Normalize, optional_split, register_family
 
 if TYPE_CHECKING:
+    from hub.data import ClassificationDataset
     from hub.models.config import TrainConfig
 
 
@@ -36,12 +37,12 @@ class Classifier(Family):
     name = "classifier"
     task = "classification"
     Options = ClassifierOptions
+    opts: ClassifierOptions
     tiled = False
     label = None
     probabilities = True
     normalize = "dataset"
     maps_are_prediction = True
-    class_weight: torch.Tensor | None = None  # set by training for class weighting
 
     def build(self, arch: Architecture, in_chans: int, n_outputs: int, pretrained: bool = False) -> nn.Module:
         from hub.models.nets import classifier
@@ -62,7 +63,7 @@ class Classifier(Family):
         return {"meaning": "class probabilities (softmax)", "axes": "k", "classes": list(card.labels.classes or [])}
 
     def datasets(
-        self, cfg: TrainConfig, path: Path, channels: list[str], targets: list[str], normalize: str
+        self, cfg: TrainConfig, path: Path, channels: list[str], targets: list[str], normalize: Normalize
     ) -> tuple[torch.utils.data.Dataset, torch.utils.data.Dataset | None]:
         """Every crop of the train split; of val, ``val_batches`` batches evenly spaced (default: all)."""
         from hub.data import ClassificationDataset
@@ -74,10 +75,12 @@ class Classifier(Family):
 
         train_set = make("train", cfg.augment)
         val_set = optional_split(lambda: make("val", False))
-        if val_set is not None and cfg.val_batches:  # evenly spaced subset of the split
-            n = min(len(val_set), cfg.val_batches * cfg.batch_size)
-            val_set = torch.utils.data.Subset(val_set, np.linspace(0, len(val_set) - 1, n).round().astype(int).tolist())
-        return train_set, val_set
+        if val_set is None or not cfg.val_batches:
+            return train_set, val_set
+        n = min(len(val_set), cfg.val_batches * cfg.batch_size)  # an evenly spaced subset of the split
+        return train_set, torch.utils.data.Subset(
+            val_set, np.linspace(0, len(val_set) - 1, n).round().astype(int).tolist()
+        )
 
     def sampler(
         self, cfg: TrainConfig, data: torch.utils.data.Dataset, generator: torch.Generator
@@ -86,8 +89,9 @@ class Classifier(Family):
         replacement, each class equally often."""
         if cfg.class_weighting == "none":
             return None
-        targets = np.asarray(data.targets)
-        counts = np.bincount(targets, minlength=self.n_outputs(data.data.card, [])).astype(np.float64)
+        crops = cast("ClassificationDataset", data)  # what datasets() made
+        targets = np.asarray(crops.targets)
+        counts = np.bincount(targets, minlength=self.n_outputs(crops.data.card, [])).astype(np.float64)
         if cfg.class_weighting == "balanced":
             weight = counts.sum() / (len(counts) * np.maximum(counts, 1))
             self.class_weight = torch.tensor(weight, dtype=torch.float32)

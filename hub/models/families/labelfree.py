@@ -11,7 +11,7 @@ from pydantic import Field
 from torch.nn import functional as F
 
 from hub.cards import DatasetCard
-from hub.models._family import Family, UNetOptions, register_family
+from hub.models._family import Family, Normalize, UNetOptions, register_family
 
 if TYPE_CHECKING:
     from hub.models.config import TrainConfig
@@ -32,6 +32,7 @@ class UNetRegression(Family):
     name = "unet-regression"
     task = "label-free"
     Options = RegressionOptions
+    opts: RegressionOptions
     label = None
     maps_are_prediction = True
 
@@ -55,7 +56,7 @@ class UNetRegression(Family):
         split: str,
         channels: list[str],
         targets: list[str],
-        normalize: str,
+        normalize: Normalize,
         augment: bool,
         seed: int,
         n: int | None,

@@ -89,6 +89,7 @@ class DeepWatershed(Family):
     name = "deep-watershed"
     task = "instance-segmentation"
     Options = WatershedOptions
+    opts: WatershedOptions
     sizes = {"min_seed": 2, "min_size": 2}
     tuning_grid = {"threshold": [0.4, 0.5, 0.6], "seed_threshold": [0.5, 0.6, 0.7, 0.8], "min_seed": [4, 16, 64]}
     probabilities = True
@@ -140,6 +141,7 @@ class Embeddings(Family):
     name = "embeddings"
     task = "instance-segmentation"
     Options = EmbeddingOptions
+    opts: EmbeddingOptions
     sizes = {"min_size": 2}
     tuning_grid = {"threshold": [0.5, 0.6, 0.7], "bandwidth": [1.0, 2.0, 3.0, 4.0, 6.0]}
 

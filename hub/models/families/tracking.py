@@ -33,6 +33,7 @@ class DetectLink(DeepWatershed):
     name = "detect-link"
     task = "tracking"
     Options = TrackerOptions
+    opts: TrackerOptions
     label = "tracks"
     sizes = {**DeepWatershed.sizes, "max_distance": 1}
     tuning_metric = "DET (detections)"
