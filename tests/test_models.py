@@ -4,18 +4,21 @@ images of sizes not seen in training; tiled inference; the CLI; weights safety; 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 import tifffile
 import torch
 
+from hub.cards import ModelCard, load_card
 from hub.curate import open_dataset
 from hub.errors import CardError, IntegrityError, InvalidInput, RegistryError
 from hub.models import Model, TrainConfig, create_family, families, load_model, publish_model, train
 from hub.models._tiling import predict_tiled
 from hub.ome import read_man_track
 from hub.registry import Registry
+from hub.tasks import tasks
 
 TINY = dict(
     backbone="test_resnet",
@@ -394,3 +397,187 @@ def test_test_time_views_make_predictions_rotation_and_flip_equivariant(family, 
         np.testing.assert_allclose(model.maps(turned(raw, k, flip)), turned(maps, k, flip), rtol=1e-4, atol=1e-5)
     differs = [np.abs(plain.maps(turned(raw, k, False)) - turned(plain.maps(raw), k, False)).max() for k in (1, 2)]
     assert max(differs) > 1e-4  # without the views the network alone is not invariant
+
+
+# -- family hooks, configuration schemas (no data needed) ------------------------------------------------------
+MODEL_CARDS = Path(__file__).resolve().parent.parent / "model_cards"
+
+
+def test_each_family_owns_its_tuning_grid_and_output_facts():
+    from hub.models._family import family_classes
+
+    classes = family_classes()
+    watershed = {"threshold": [0.4, 0.5, 0.6], "seed_threshold": [0.5, 0.6, 0.7, 0.8], "min_seed": [4, 16, 64]}
+    assert classes["deep-watershed"].tuning_grid == watershed
+    assert classes["detect-link"].tuning_grid == watershed  # the tracker tunes its per-frame detector
+    assert classes["embeddings"].tuning_grid == {"threshold": [0.5, 0.6, 0.7], "bandwidth": [1.0, 2.0, 3.0, 4.0, 6.0]}
+    assert {n for n, c in classes.items() if c.tuning_grid} == {"deep-watershed", "detect-link", "embeddings"}
+    assert classes["detect-link"].tuning_metric.startswith("DET")
+    assert {n for n, c in classes.items() if c.probabilities} == {"classifier", "unet", "deep-watershed", "detect-link"}
+    assert {n for n, c in classes.items() if c.maps_are_prediction} == {"classifier", "unet-regression"}
+    assert {n for n, c in classes.items() if c.normalize == "dataset"} == {"classifier"}
+    assert "movie" in classes["detect-link"].usage and "movie" not in classes["deep-watershed"].usage
+    for spec in tasks():  # the default family of each task does that task
+        assert classes[spec.default_family].task == spec.name
+
+
+def test_output_names_come_from_the_family():
+    card = load_card(ModelCard, MODEL_CARDS / "dsb2018-watershed" / "1.2.0" / "card.yaml")
+    assert create_family("deep-watershed").output_names(card, 3) == ["background", "interior", "boundary"]
+    assert create_family("detect-link").output_names(card, 3) == ["background", "interior", "boundary"]
+    assert create_family("embeddings").output_names(card, 3) == ["foreground", "embedding1", "embedding2"]
+    assert create_family("deep-watershed").output_names(card, 2) == ["channel0", "channel1"]  # not what it names
+    isl = load_card(ModelCard, MODEL_CARDS / "isl-dapi" / "1.1.0" / "card.yaml")
+    assert create_family("unet-regression").output_names(isl, 1) == isl.outputs.channels
+
+
+class _Maps:
+    """A stand-in model: fixed maps for any image, and a record of the calls (image, scale)."""
+
+    def __init__(self, maps: np.ndarray, channels: int = 1):
+        from types import SimpleNamespace
+
+        self.card = SimpleNamespace(ref="stub@0.1.0", inputs=SimpleNamespace(channels=[None] * channels))
+        self.fixed, self.calls = maps, []
+
+    def maps(self, image: np.ndarray, scale: float = 1.0) -> np.ndarray:
+        self.calls.append((image.shape, scale))
+        return self.fixed
+
+
+def _blobs() -> np.ndarray:
+    """Deep-watershed maps (background, interior, boundary) of two squares, 6x6 and 2x2 pixels."""
+    maps = np.zeros((3, 32, 32), np.float32)
+    maps[0] = 1
+    for y, x, n in ((4, 4, 6), (20, 20, 2)):
+        maps[:, y : y + n, x : x + n] = np.array([0, 1, 0], np.float32)[:, None, None]
+    return maps
+
+
+def test_model_predict_delegates_to_its_family():
+    from hub.models.model import Model as M
+
+    calls = []
+
+    class Spy:
+        def predict(self, model, image, scale):
+            calls.append((model, image, scale))
+            return "prediction"
+
+    model = object.__new__(M)  # no card or network needed: prediction is the family's
+    model.family = Spy()
+    image = np.zeros((1, 8, 8))
+    assert model.predict(image, 0.5) == "prediction" and calls == [(model, image, 0.5)]
+    assert model.predict(image) == "prediction" and calls[-1][2] == 1.0
+
+
+def test_family_predict_postprocesses_maps_at_the_inference_scale():
+    stub = _Maps(_blobs())
+    watershed = create_family("deep-watershed", {"min_size": 8, "min_seed": 1})
+    labels = watershed.predict(stub, np.zeros((1, 32, 32)))
+    assert stub.calls == [((1, 32, 32), 1.0)] and labels.max() == 1  # the 2x2 square is under min_size 8
+    assert watershed.predict(stub, np.zeros((1, 32, 32)), scale=2.0).max() == 2  # 8 px at scale 2 -> 2 px
+
+
+def test_the_tracker_predicts_a_movie_frame_by_frame_then_links():
+    stub = _Maps(_blobs())
+    tracker = create_family("detect-link", {"min_size": 1, "min_seed": 1})
+    masks, tracks = tracker.predict(stub, np.zeros((3, 32, 32)))  # (T, Y, X) of a 1-channel model
+    assert masks.shape == (3, 32, 32) and len(stub.calls) == 3 and stub.calls[0] == ((1, 32, 32), 1.0)
+    assert {t.label for t in tracks} == {int(v) for v in np.unique(masks) if v} and len(tracks) == 2
+    assert all((t.begin, t.end, t.parent) == (0, 2, 0) for t in tracks)
+    with pytest.raises(InvalidInput, match="expects a movie"):
+        tracker.predict(stub, np.zeros((32, 32)))
+
+
+def _recipe(tmp_path, text: str) -> Path:
+    path = tmp_path / "recipe.yaml"
+    path.write_text("name: x\ntask: instance-segmentation\ndataset: nowhere\n" + text)
+    return path
+
+
+@pytest.mark.parametrize(
+    "text, words",
+    [
+        ("options: {min_sise: 4}\n", ["options.min_sise: ", "'min_sise': unknown option", "min_size"]),
+        ("family: embeddings\noptions: {bandwidth: 0}\n", ["options.bandwidth: ", "greater than 0"]),
+        ("family: deep-watershd\n", ["family: unknown model family 'deep-watershd'"]),
+        ("tune_postprocess: {seed_treshold: [0.5]}\n", ["tune_postprocess.seed_treshold: ", "unknown option"]),
+        ("tune_postprocess: {threshold: [0.5, 2]}\n", ["tune_postprocess.threshold: ", "less than or equal to 1"]),
+        ("epoch: 3\n", ["epoch: Extra inputs are not permitted"]),
+        ("epochs: 0\n", ["epochs: Input should be greater than 0"]),
+        ("grid: {lrr: [0.1, 0.01]}\n", ["grid: 'lrr' is not a setting a grid can vary"]),
+        ("normalize: percentile\n", ["normalize: Input should be 'image' or 'dataset'"]),
+    ],
+)
+def test_recipe_errors_name_the_file_and_the_field_path(tmp_path, text, words):
+    from hub.models import load_recipe
+
+    path = _recipe(tmp_path, text)
+    with pytest.raises((InvalidInput, CardError)) as info:
+        load_recipe(path)
+    line = str(info.value)
+    assert line.startswith(f"{path}: ") and len(line.splitlines()) == 1, line
+    for w in words:
+        assert w in line, line
+
+
+def test_fine_tune_options_are_checked_with_the_base_model(tmp_path):
+    from hub.models import load_recipe
+
+    # the base model's family is known only once it is loaded: the recipe reads, training refuses the typo
+    cfg = load_recipe(_recipe(tmp_path, f"base_model: {MODEL_CARDS / 'dsb2018-watershed' / '1.2.0'}\n"))
+    assert cfg.options == {}
+    (tmp_path / "ds").mkdir()
+    (tmp_path / "ds" / "card.yaml").write_text("")  # refused before the dataset is read
+    bad = cfg.model_copy(update={"options": {"min_sise": 3}, "dataset": str(tmp_path / "ds")})
+    with pytest.raises(InvalidInput, match=r"options\.min_sise: deep-watershed option 'min_sise': unknown option"):
+        train(bad, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+def test_card_option_typos_name_the_field_path_when_the_model_is_read(tmp_path):
+    import shutil
+
+    import yaml
+
+    folder = tmp_path / "m"
+    shutil.copytree(MODEL_CARDS / "dsb2018-watershed" / "1.2.0", folder)
+    card = yaml.safe_load((folder / "card.yaml").read_text())
+    card["architecture"]["options"]["min_sise"] = 4
+    (folder / "card.yaml").write_text(yaml.safe_dump(card, sort_keys=False))
+    with pytest.raises(InvalidInput) as info:
+        Model.load(folder)
+    line = str(info.value)
+    assert line.startswith(f"{folder / 'card.yaml'}: architecture.options.min_sise: deep-watershed option"), line
+
+
+def test_the_recipes_users_write_have_a_json_schema(cli):
+    import yaml
+
+    def schema(kind):
+        return json.loads(cli("schema", "show", kind, check=True).stdout)
+
+    assert {"model-recipe", "dataset-recipe"} <= set(json.loads(cli("schema", "list", "--json", check=True).stdout))
+    assert "model-recipe\tTrainConfig" in cli("schema", "list", check=True).stdout
+    model_recipe, dataset_recipe = schema("model-recipe"), schema("dataset-recipe")
+    assert model_recipe["title"] == "TrainConfig" and model_recipe["additionalProperties"] is False
+    assert {"name", "task", "dataset"} <= set(model_recipe["required"]) and "tune_postprocess" in model_recipe[
+        "properties"
+    ]
+    assert dataset_recipe["title"] == "Recipe" and dataset_recipe["additionalProperties"] is False
+    for path in sorted(MODEL_CARDS.glob("*/recipe.yaml")):  # every bundled recipe is an instance of the schema
+        assert set(yaml.safe_load(path.read_text())) <= set(model_recipe["properties"]), path
+
+
+def test_tuning_returns_a_new_card_and_leaves_the_old_one_alone():
+    from hub.models.tuning import tuned_card
+
+    card = load_card(ModelCard, MODEL_CARDS / "dsb2018-watershed" / "1.2.0" / "card.yaml")
+    before = card.model_dump()
+    tuning = {"split": "val", "planes": 2, "metric": "acc@[.5:.95]", "grid": {}, "options": {"min_seed": 64}}
+    tuned = tuned_card(card, {**tuning, "score": 0.5, "score_before": 0.4})
+    assert card.model_dump() == before  # unchanged
+    assert tuned.architecture.options == {**card.architecture.options, "min_seed": 64}
+    assert list(tuned.architecture.options)[: len(card.architecture.options)] == list(card.architecture.options)
+    assert tuned.training.postprocess_tuning["score"] == 0.5 and tuned.weights == card.weights

@@ -6,9 +6,10 @@ import json
 import os
 import sys
 import traceback
-from typing import Any
+from typing import Any, cast
 
 import typer
+from pydantic import BaseModel
 from rich.console import Console
 from rich.markup import escape
 from typer.core import TyperGroup
@@ -18,7 +19,7 @@ try:  # recent Typer carries its own copy of click; older versions use click its
 except ImportError:  # pragma: no cover
     from click import exceptions as _click  # type: ignore[no-redef]
 
-from hub.cards import SCHEMAS
+from hub.cards import SCHEMAS as CARD_SCHEMAS
 from hub.cli import bench as _bench
 from hub.cli import datasets as _datasets
 from hub.cli import models as _models
@@ -28,6 +29,14 @@ from hub.cli._legacy import rewrite
 from hub.cli._options import JsonOption
 from hub.config import request_timeout
 from hub.errors import CellHubError, RegistryError
+from hub.tasks import Hook
+
+# every file users write: the cards, and the recipes of a dataset and of a model (imported when asked: torch)
+SCHEMAS: dict[str, type[BaseModel] | Hook] = {
+    **CARD_SCHEMAS,
+    "dataset-recipe": Hook("hub.curate.recipe:Recipe"),
+    "model-recipe": Hook("hub.models.config:TrainConfig"),
+}
 
 
 class _Root(TyperGroup):
@@ -79,15 +88,17 @@ def schema_list(as_json: JsonOption = False) -> None:
         typer.echo(json.dumps(list(SCHEMAS)))
         return
     for kind, model in SCHEMAS.items():
-        typer.echo(f"{kind}\t{model.__name__}")
+        typer.echo(f"{kind}\t{model.target.rpartition(':')[2] if isinstance(model, Hook) else model.__name__}")
 
 
 @schema_app.command("show")
 def schema_show(kind: str = typer.Argument(..., help=f"one of: {', '.join(SCHEMAS)}")) -> None:
-    """Print the JSON Schema of a file CellHub reads (a card)."""
+    """Print the JSON Schema of a file CellHub reads (a card or a recipe)."""
     if kind not in SCHEMAS:
         raise CellHubError(f"no schema {kind!r}; known: {', '.join(SCHEMAS)}")
-    typer.echo(json.dumps(SCHEMAS[kind].model_json_schema(), indent=2))
+    model = SCHEMAS[kind]
+    schema = cast(type[BaseModel], model.resolve()) if isinstance(model, Hook) else model
+    typer.echo(json.dumps(schema.model_json_schema(), indent=2))
 
 
 def _debug() -> bool:

@@ -7,9 +7,10 @@ safetensors persistence and exports.
 
 from hub.models import families as _families  # noqa: F401  (registers the built-in families)
 from hub.models._family import Family, create_family, families, family_for_task, register_family
+from hub.models.config import TrainConfig, load_recipe
 from hub.models.model import Model
 from hub.models.publish import check_model, publish_model
-from hub.models.train import TrainConfig, load_recipe, train
+from hub.models.train import train
 
 
 def load_model(ref: str, registry: str | None = None, device: str = "cpu") -> Model:

@@ -1,24 +1,35 @@
 """Model families, registered by name in the style of timm's ``register_model`` / ``create_model``.
 
-A family knows its task, builds its network from a card's architecture, turns a curated dataset into
-training pairs, defines the loss, and turns raw network output into the task's prediction.
+A family owns every fact about itself: its task, its typed options, how it builds its network from a card's
+architecture, which training data it takes from a curated dataset (channels, patches, class sampling), its
+loss, how raw network output becomes the task's prediction (:meth:`Family.predict`, which
+:meth:`hub.models.Model.predict` delegates to), the names of its output maps, the post-processing grid
+tuned by default and whether its maps are probabilities. Code elsewhere asks the family, never its name.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Self, TypeVar
 
 import numpy as np
 import torch
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from torch import nn
 
-from hub.cards import Architecture, DatasetCard
+from hub.cards import Architecture, DatasetCard, ModelCard
 from hub.errors import InvalidInput
 from hub.tasks import get_task
 
+if TYPE_CHECKING:
+    from hub.data import SegmentationDataset
+    from hub.models.config import TrainConfig
+    from hub.models.model import Model
+
 _FAMILIES: dict[str, type[Family]] = {}
+Normalize = Literal["image", "percentile"]  # how the training datasets normalise their inputs
+D = TypeVar("D", bound=torch.utils.data.Dataset)
 
 
 class FamilyOptions(BaseModel):
@@ -51,16 +62,30 @@ class Family:
     tiled: ClassVar[bool] = True  # dense output, run over tiles with a halo
     label: ClassVar[str | None] = "instances"  # label image trained on (segmentation families)
     sizes: ClassVar[dict[str, int]] = {}  # options in pixels -> 1 (a length) or 2 (an area)
+    tuning_grid: ClassVar[dict[str, list[Any]]] = {}  # post-processing options tuned by default (hub.models.tuning)
+    tuning_metric: ClassVar[str] = "acc@[.5:.95]"  # what tuning maximises (:meth:`tuning_score`)
+    probabilities: ClassVar[bool] = False  # the activated maps are probabilities in [0, 1]
+    normalize: ClassVar[Literal["image", "dataset"]] = "image"  # input normalisation when a recipe names none
+    maps_are_prediction: ClassVar[bool] = False  # post-processing leaves the activated maps as they are
+    usage: ClassVar[str] = "prediction = model.predict(image)  # raw (C, Y, X) or (Y, X) array of any size"
+    bioimageio_note: ClassVar[str] = ""  # appended to the description of a bioimage.io package
+    opts: FamilyOptions  # a subclass narrows it to its Options
+    class_weight: torch.Tensor | None = None  # loss weight per class, set by training (class_weighting: balanced)
 
-    def __init__(self, options: dict[str, Any] | None = None, source: str | Path | None = None):
+    def __init__(self, options: dict[str, Any] | None = None, source: str | Path | None = None, at: str | None = None):
         if options is not None and not isinstance(options, dict):
-            raise InvalidInput(f"{self.name} options must be a mapping, got {type(options).__name__}", source)
+            where = f"{at}: " if at else ""
+            raise InvalidInput(f"{where}{self.name} options must be a mapping, got {type(options).__name__}", source)
         self.options = dict(options or {})
-        self.opts = self.check_options(self.options, source)
+        self.opts = self.check_options(self.options, source, at)
 
     @classmethod
-    def check_options(cls, options: dict[str, Any], source: str | Path | None = None) -> FamilyOptions:
-        """``options`` validated by :attr:`Options`; one line naming the first bad option otherwise."""
+    def check_options(
+        cls, options: dict[str, Any], source: str | Path | None = None, at: str | None = None
+    ) -> FamilyOptions:
+        """``options`` validated by :attr:`Options`; one line naming the first bad option otherwise, prefixed by
+        its field path in the file when ``at`` says where the options sit (``architecture.options.min_sise:``
+        for a card, ``options.min_sise:`` for a recipe)."""
         try:
             return cls.Options.model_validate(options)
         except ValidationError as err:
@@ -70,7 +95,8 @@ class Family:
                 problem = f"unknown option (known: {', '.join(cls.Options.model_fields)})"
             else:
                 problem = f"{e['msg']}, got {repr(e.get('input'))[:40]}"
-            raise InvalidInput(f"{cls.name} option {key!r}: {problem}", source) from None
+            path = f"{at}.{key}: " if at else ""
+            raise InvalidInput(f"{path}{cls.name} option {key!r}: {problem}", source) from None
 
     # -- network --------------------------------------------------------------------------------------
     def out_channels(self, n_outputs: int) -> int:
@@ -81,24 +107,88 @@ class Family:
         """The network for ``arch`` (backbone, regularisation); the family's validated options shape it."""
         from hub.models.nets import UNet
 
+        opts = self.opts
+        assert isinstance(opts, UNetOptions), f"{self.name}: a U-Net family's Options derive from UNetOptions"
         return UNet(
             arch.backbone,
             in_chans,
             self.out_channels(n_outputs),
-            depth=self.opts.depth,
-            decoder_channels=self.opts.decoder_channels,
+            depth=opts.depth,
+            decoder_channels=opts.decoder_channels,
             norm="batchnorm" in arch.regularization,
             dropout=arch.dropout,
             pretrained=pretrained,
         )
 
     # -- training -------------------------------------------------------------------------------------
-    def outputs(self, card: DatasetCard, channels: list[str]) -> dict:
-        """The card's ``outputs`` section for a model trained on ``card`` (meaning, axes, classes)."""
+    def outputs(self, card: DatasetCard, targets: list[str]) -> dict:
+        """The card's ``outputs`` section for a model trained on ``card`` (meaning, axes, classes); ``targets``:
+        the target channels trained on (see :meth:`channels`)."""
         raise NotImplementedError
 
-    def n_outputs(self, card: DatasetCard) -> int:
+    def n_outputs(self, card: DatasetCard, targets: list[str]) -> int:
+        """Classes or target channels the network predicts (``out_channels`` turns them into its width)."""
         return 1
+
+    def channels(self, cfg: TrainConfig, card: DatasetCard) -> tuple[list[str], list[str]]:
+        """The input channels and the target channels (empty: the truth is a label image) trained on."""
+        return list(cfg.channels or card.channel_names), []
+
+    def datasets(
+        self, cfg: TrainConfig, path: Path, channels: list[str], targets: list[str], normalize: Normalize
+    ) -> tuple[torch.utils.data.Dataset, torch.utils.data.Dataset | None]:
+        """Training and validation datasets of the curated dataset at ``path`` (validation ``None`` when it has no
+        ``val`` split): by default random patches, ``steps_per_epoch * batch_size`` of them an epoch, and
+        ``val_batches`` (8) batches of validation patches. ``normalize``: ``image`` or ``percentile``."""
+        n_train = (cfg.steps_per_epoch or 0) * cfg.batch_size or None
+        train_set = self.patches(cfg, path, "train", channels, targets, normalize, cfg.augment, cfg.seed, n_train)
+        n_val = (cfg.val_batches or 8) * cfg.batch_size
+        val_set = optional_split(
+            lambda: self.patches(cfg, path, "val", channels, targets, normalize, False, cfg.seed + 1, n_val)
+        )
+        return train_set, val_set
+
+    def patches(
+        self,
+        cfg: TrainConfig,
+        path: Path,
+        split: str,
+        channels: list[str],
+        targets: list[str],
+        normalize: Normalize,
+        augment: bool,
+        seed: int,
+        n: int | None,
+    ) -> torch.utils.data.Dataset:
+        """Random patches of ``split`` with their training targets (:meth:`target` of a label image)."""
+        from hub.data import SegmentationDataset
+
+        data = SegmentationDataset(
+            path,
+            split,
+            patch=cfg.patch,
+            samples_per_epoch=n,
+            label=cfg.label or self.label or "instances",
+            channels=channels,
+            normalize=normalize,
+            augment=augment,
+            seed=seed,
+            frames=cfg.frames if split == "train" else None,
+            foreground=cfg.foreground if split == "train" else 0.0,
+        )
+        return _Targets(data, self)
+
+    def sampler(
+        self, cfg: TrainConfig, data: torch.utils.data.Dataset, generator: torch.Generator
+    ) -> torch.utils.data.Sampler | None:
+        """The training sampler (``None``: shuffle); a family may also set up its loss for ``class_weighting``."""
+        return None
+
+    def per_class_recall(
+        self, net: nn.Module, data: torch.utils.data.Dataset | None, device: torch.device, card: DatasetCard
+    ) -> dict[str, float] | None:
+        """Validation recall per class, recorded in the card (classifiers)."""
+        return None
 
     def target(self, label: np.ndarray) -> np.ndarray:
         """Training target from a label patch (default: unchanged)."""
@@ -122,7 +212,7 @@ class Family:
         inputs = [torch.rot90(x, k, (-2, -1)).flip(-1) if flip else torch.rot90(x, k, (-2, -1)) for k, flip in views]
         if not self.tiled:  # whole small crops: one batch of all views
             return self.activate(net(torch.cat(inputs))).unflatten(0, (len(views), -1)).mean(0)
-        total = 0
+        total = torch.zeros(())  # the sum of the views, each turned back (from 0, as a 0-d tensor)
         for (k, flip), view in zip(views, inputs):
             y = self.activate(net(view))
             total = total + torch.rot90(y.flip(-1) if flip else y, -k, (-2, -1))
@@ -132,7 +222,24 @@ class Family:
         """Stitched maps (C, Y, X) of one image -> the prediction."""
         return maps
 
-    def at_scale(self, scale: float) -> Family:
+    def predict(self, model: Model, image: np.ndarray, scale: float = 1.0) -> Any:
+        """The prediction of ``model`` for one raw image (what :meth:`hub.models.Model.predict` returns): its maps
+        post-processed, sizes in pixels following ``scale`` (:meth:`at_scale`)."""
+        return self.at_scale(scale).postprocess(model.maps(image, scale))
+
+    def output_names(self, card: ModelCard, n: int) -> list[str]:
+        """Names of the ``n`` channels of the activated maps (the bioimage.io output axis): the card's classes or
+        channels by default; ``channel0``... when they are not ``n``."""
+        return _named(list(card.outputs.classes or card.outputs.channels or []), n)
+
+    # -- tuning ---------------------------------------------------------------------------------------
+    def tuning_score(self, truth: list[np.ndarray], predictions: list[np.ndarray]) -> float:
+        """The score tuning maximises (:attr:`tuning_metric`) of post-processed maps against label images."""
+        from hub.models.tuning import instance_score
+
+        return instance_score(truth, predictions)
+
+    def at_scale(self, scale: float) -> Self:
         """This family for the maps of an image the network saw resized by ``scale``: its options in pixels
         (``sizes``: minimum areas, distances) are converted to the image's pixels (lengths / scale, areas /
         scale**2), so a model tuned on its training data keeps the same thresholds in object terms."""
@@ -146,22 +253,62 @@ class Family:
         return type(self)(options)
 
 
+def _named(names: list[str], n: int) -> list[str]:
+    return names if len(names) == n else [f"channel{i}" for i in range(n)]
+
+
+def optional_split(make: Callable[[], D]) -> D | None:
+    """``make()``, or ``None`` when the dataset has no such split."""
+    try:
+        return make()
+    except InvalidInput:
+        return None
+
+
+class _Targets(torch.utils.data.Dataset):
+    """A segmentation dataset whose labels go through the family's ``target`` (boundaries, classes...)."""
+
+    def __init__(self, base: SegmentationDataset, family: Family):
+        self.base, self.family = base, family
+
+    def __len__(self) -> int:
+        return len(self.base)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.base.set_epoch(epoch)
+
+    def __getitem__(self, i: int):
+        x, y = self.base[i]
+        return x, torch.from_numpy(np.ascontiguousarray(self.family.target(y.numpy())))
+
+
 def register_family(cls: type[Family]) -> type[Family]:
     """Class decorator: make a family available by its ``name``."""
     _FAMILIES[cls.name] = cls
     return cls
 
 
-def create_family(name: str, options: dict[str, Any] | None = None, source: str | Path | None = None) -> Family:
-    """The family ``name`` with ``options`` validated (errors name ``source``, the card or recipe)."""
-    if name not in _FAMILIES:
-        raise InvalidInput(f"unknown model family {name!r} (known: {', '.join(sorted(_FAMILIES))})", source)
-    return _FAMILIES[name](options, source)
+def create_family(
+    name: str, options: dict[str, Any] | None = None, source: str | Path | None = None, at: str | None = None
+) -> Family:
+    """The family ``name`` with ``options`` validated (errors name ``source``, the card or recipe, and with
+    ``at`` the options' field path in it)."""
+    known = _FAMILIES
+    if name not in known:
+        parent = at.rpartition(".")[0] if at else ""
+        where = f"{parent + '.' if parent else ''}family: " if at else ""
+        raise InvalidInput(f"{where}unknown model family {name!r} (known: {', '.join(sorted(known))})", source)
+    return known[name](options, source, at)
 
 
 def families() -> dict[str, str]:
     """Registered family name -> task."""
-    return {n: c.task for n, c in sorted(_FAMILIES.items())}
+    return {n: c.task for n, c in family_classes().items()}
+
+
+def family_classes() -> dict[str, type[Family]]:
+    """Registered family name -> class, by name (ask a class its facts: ``tuning_grid``, ``task``...)."""
+    return dict(sorted(_FAMILIES.items()))
 
 
 def family_for_task(task: str) -> str:

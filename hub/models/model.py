@@ -6,7 +6,9 @@ import hashlib
 import os
 import shutil
 import uuid
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -97,57 +99,26 @@ class Model:
         )
         return out if scale == 1.0 else _resize(out, size)
 
-    def predict(self, image: np.ndarray, scale: float = 1.0):
-        """Prediction for one raw image: class probabilities, a label image, or predicted channels.
+    def predict(self, image: np.ndarray, scale: float = 1.0) -> Any:
+        """Prediction for one raw image: class probabilities, a label image, or predicted channels; what the
+        family's :meth:`~hub.models.Family.predict` makes of it.
 
         Tracking models take a movie (T, Y, X) / (T, C, Y, X) and return ``(masks, tracks)``. ``scale``: see
         :meth:`maps`; the post-processing's sizes in pixels follow it (:meth:`Family.at_scale`).
         """
-        if self.card.task == "tracking":
-            return self.track(image, scale)
-        return self.family.at_scale(scale).postprocess(self.maps(image, scale))
-
-    def track(self, movie: np.ndarray, scale: float = 1.0):
-        n = len(self.card.inputs.channels)
-        if movie.ndim == 3 and n == 1:
-            movie = movie[:, None]
-        if movie.ndim != 4:
-            raise InvalidInput(
-                f"tracking model {self.card.ref} expects a movie (T, Y, X) or (T, C, Y, X), got shape {movie.shape}"
-            )
-        family = self.family.at_scale(scale)
-        masks = np.stack([family.postprocess(self.maps(frame, scale)) for frame in movie])
-        return family.link(masks)  # type: ignore[attr-defined]  # tracking families link
+        return self.family.predict(self, image, scale)
 
     # -- persistence ------------------------------------------------------------------------------------
     def save(self, folder: str | Path) -> Path:
-        """Write ``card.yaml`` + ``weights.safetensors`` (the card records the weights' SHA-256), atomically."""
-        folder = Path(folder)
-        tmp = folder.parent / f".{folder.name}.partial-{uuid.uuid4().hex[:8]}"
-        tmp.mkdir(parents=True)
-        try:
-            dtype = torch.float16 if self.card.weights.dtype == "float16" else torch.float32
-            state = {
-                k: (v.to(dtype) if v.is_floating_point() else v).contiguous().cpu()
-                for k, v in self.net.state_dict().items()
-            }
-            save_file(state, tmp / WEIGHTS, metadata={"name": self.card.name, "version": self.card.version})
-            data = (tmp / WEIGHTS).read_bytes()
-            self.card.weights = Weights(
-                file=WEIGHTS,
-                sha256=hashlib.sha256(data).hexdigest(),
-                size=len(data),
-                parameters=sum(p.numel() for p in self.net.parameters()),
-                dtype=self.card.weights.dtype,
-            )
+        """Write ``card.yaml`` + ``weights.safetensors`` (the card records the weights' SHA-256), atomically;
+        ``self.card`` becomes the card written."""
+
+        def write(tmp: Path) -> None:
+            weights = write_weights(self.net, tmp / WEIGHTS, self.card.weights.dtype, self.card.name, self.card.version)
+            self.card = self.card.model_copy(update={"weights": weights})
             save_card(self.card, tmp / CARD)
-            if folder.exists():
-                shutil.rmtree(folder)
-            os.replace(tmp, folder)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
-        return folder
+
+        return write_model_folder(folder, write)
 
     @classmethod
     def load(cls, folder: str | Path, device: str | torch.device = "cpu") -> Model:
@@ -159,7 +130,9 @@ class Model:
             raise InvalidInput("weights file not found", path)
         if file_sha256(path) != card.weights.sha256:
             raise IntegrityError("weights SHA-256 does not match the card", path)
-        family = create_family(card.architecture.family, card.architecture.options, folder / CARD)  # before build
+        family = create_family(  # before build: an option out of bounds never allocates a network
+            card.architecture.family, card.architecture.options, folder / CARD, at="architecture.options"
+        )
         net = build_network(
             family,
             card.architecture,
@@ -179,6 +152,41 @@ class Model:
                 f"weights do not fit architecture {card.architecture.backbone}: {str(err).splitlines()[0]}", path
             ) from None
         return cls(card, net.to(device), family)
+
+
+def write_weights(net: nn.Module, path: Path, dtype: str, name: str, version: str) -> Weights:
+    """The network's state as a safetensors file (``dtype``: float32 or float16 for floating tensors); returns
+    the card's record of it (SHA-256, size, parameter count)."""
+    torch_dtype = torch.float16 if dtype == "float16" else torch.float32
+    state = {
+        k: (v.to(torch_dtype) if v.is_floating_point() else v).contiguous().cpu() for k, v in net.state_dict().items()
+    }
+    save_file(state, path, metadata={"name": name, "version": version})
+    data = path.read_bytes()
+    return Weights(
+        file=WEIGHTS,
+        sha256=hashlib.sha256(data).hexdigest(),
+        size=len(data),
+        parameters=sum(p.numel() for p in net.parameters()),
+        dtype=dtype,
+    )
+
+
+def write_model_folder(folder: str | Path, write: Callable[[Path], None]) -> Path:
+    """Run ``write(tmp)`` in a scratch folder beside ``folder`` that then replaces it: a model folder appears
+    complete or not at all (an existing one is replaced)."""
+    folder = Path(folder)
+    tmp = folder.parent / f".{folder.name}.partial-{uuid.uuid4().hex[:8]}"
+    tmp.mkdir(parents=True)
+    try:
+        write(tmp)
+        if folder.exists():
+            shutil.rmtree(folder)
+        os.replace(tmp, folder)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return folder
 
 
 def _resize(x: np.ndarray, size: tuple[int, int]) -> np.ndarray:

@@ -26,7 +26,7 @@ def check_model(folder: Path) -> None:
     if file_sha256(weights) != card.weights.sha256:
         raise RegistryError("weights SHA-256 does not match the card", weights)
     check_safetensors(weights)
-    create_family(card.architecture.family, card.architecture.options, source=card_path)
+    create_family(card.architecture.family, card.architecture.options, card_path, at="architecture.options")
     pickled = [p.name for p in folder.rglob("*") if p.suffix in PICKLED]
     if pickled:
         raise RegistryError(f"refusing pickle-based weight file {pickled[0]!r}: safetensors only", folder)

@@ -2,11 +2,13 @@
 
 The network's maps are computed once per image (or per sampled movie frame), and once more with test-time
 views if the grid has ``tta: [false, true]`` (chosen only when they gain ``TTA_GAIN``: they cost 8x the
-inference time); every combination of the grid then post-processes them and is scored: instance models by
-the pooled accuracy averaged over IoU 0.5:0.95 (the DSB2018/StarDist measure), tracking detectors by the CTC
-DET measure of their detections (a reference marker is found when one object covers more than half of it;
-weights 10 per missed marker, 1 per extra object, 5 per object covering several markers). The weights never
-change; the card records what was tuned on which split and both scores.
+inference time); every combination of the grid (default: the family's :attr:`~hub.models.Family.tuning_grid`)
+then post-processes them and is scored by the family's :meth:`~hub.models.Family.tuning_score`: instance
+models by the pooled accuracy averaged over IoU 0.5:0.95 (the DSB2018/StarDist measure, :func:`instance_score`),
+tracking detectors by the CTC DET measure of their detections (:func:`det_score`: a reference marker is found
+when one object covers more than half of it; weights 10 per missed marker, 1 per extra object, 5 per object
+covering several markers). The weights never change; the card records what was tuned on which split and both
+scores.
 """
 
 from __future__ import annotations
@@ -22,32 +24,29 @@ from hub.dataset import open_dataset
 from hub.errors import InvalidInput
 from hub.metrics import overlap_table
 from hub.metrics.instance import instance_counts, pooled_stats
-from hub.models._family import create_family
+from hub.models._family import create_family, family_classes
 from hub.models.model import CARD, Model
 from hub.models.predict import samples
+from hub.tasks import get_task
 
 TTA_GAIN = 0.005  # test-time views are chosen only when they beat the best setting without them by this much
-GRIDS: dict[str, dict[str, list]] = {
-    "deep-watershed": {"threshold": [0.4, 0.5, 0.6], "seed_threshold": [0.5, 0.6, 0.7, 0.8], "min_seed": [4, 16, 64]},
-    "embeddings": {"threshold": [0.5, 0.6, 0.7], "bandwidth": [1.0, 2.0, 3.0, 4.0, 6.0]},
-}
-GRIDS["detect-link"] = GRIDS["deep-watershed"]
 
 
 def _planes(model: Model, dataset: Path, split: str, label: str, max_planes: int):
     """``(raw image, label image)`` pairs of ``split``: every image, or evenly spaced frames of movies."""
     ds = open_dataset(dataset)
+    movies = get_task(model.card.task).sequences
     pairs = []
     for sid, image in samples(model, dataset, split):
         lab = ds.image(sid).label(label)
-        if model.card.task == "tracking":
+        if movies:
             for t in np.linspace(0, len(image) - 1, min(len(image), max_planes)).round().astype(int):
                 pairs.append((image[t], np.asarray(lab[int(t)])))
         else:
             pairs.append((image, np.asarray(lab[...])))
     if not pairs:
         raise InvalidInput(f"no labelled images in split {split!r}", dataset)
-    return pairs[:max_planes] if model.card.task == "tracking" else pairs
+    return pairs[:max_planes] if movies else pairs
 
 
 def det_score(truth: list[np.ndarray], predictions: list[np.ndarray]) -> float:
@@ -91,16 +90,32 @@ def tune(
     """Tune the post-processing options of the model in ``folder`` on ``split`` of the curated ``dataset``
     (default: val, else train), write the best into its card, and return what was done (``options`` is
     empty when no combination beats the trained options)."""
-    folder, dataset = Path(folder), Path(dataset)
-    model = Model.load(folder)
+    folder = Path(folder)
+    tuning = tune_options(Model.load(folder), dataset, split, grid, max_planes)
+    save_card(tuned_card(load_card(ModelCard, folder / CARD), tuning), folder / CARD)
+    return tuning
+
+
+def tune_options(
+    model: Model,
+    dataset: str | Path,
+    split: str | None = None,
+    grid: dict[str, list] | None = None,
+    max_planes: int = 24,
+) -> dict[str, Any]:
+    """What :func:`tune` records (``split``, ``planes``, ``metric``, ``grid``, the best ``options``, ``score``,
+    ``score_before``), computed without changing the model or its card."""
+    dataset = Path(dataset)
     card = model.card
     family = card.architecture.family
-    grid = grid or GRIDS.get(family)
+    grid = grid or {k: list(v) for k, v in model.family.tuning_grid.items()}
     if not grid:
-        raise InvalidInput(f"no post-processing to tune for family {family!r} (tunable: {', '.join(GRIDS)})")
+        tunable = ", ".join(n for n, c in family_classes().items() if c.tuning_grid)
+        raise InvalidInput(f"no post-processing to tune for family {family!r} (tunable: {tunable})")
     ds = open_dataset(dataset)
     split = split or ("val" if ds.ids("val") else "train")
-    label = card.training.hyperparameters.get("label") or model.family.label or "instances"
+    trained_on = card.training.hyperparameters.get("label") if card.training else None
+    label = trained_on or model.family.label or "instances"
     pairs = _planes(model, dataset, split, label, max_planes)
     trained = bool(card.architecture.options.get("tta", False))
     maps = {}  # test-time views off/on -> the maps of every plane, computed once
@@ -108,27 +123,30 @@ def tune(
         views = create_family(family, {**card.architecture.options, "tta": tta})
         maps[tta] = [Model(card, model.net, views).maps(image) for image, _ in pairs]
     truth = [lab for _, lab in pairs]
-    score = det_score if card.task == "tracking" else instance_score
-    metric = "DET (detections)" if card.task == "tracking" else "acc@[.5:.95]"
+    score = model.family.tuning_score
     before = score(truth, [model.family.postprocess(m) for m in maps[trained]])
-    trials = [(before, {}, trained)]  # first: the card's options are kept unless the grid does better
+    # first: the card's options, kept unless the grid does better
+    trials: list[tuple[float, dict[str, Any], bool]] = [(before, {}, trained)]
     for values in itertools.product(*grid.values()):
         options = {**card.architecture.options, **dict(zip(grid, values))}
         fam = create_family(family, options)
         tta = bool(options.get("tta", False))
         trials.append((score(truth, [fam.postprocess(m) for m in maps[tta]]), dict(zip(grid, values)), tta))
     best_score, best = choose(trials)
-    tuning = {
+    return {
         "split": split,
         "planes": len(pairs),
-        "metric": metric,
+        "metric": model.family.tuning_metric,
         "grid": grid,
         "options": best,
         "score": round(best_score, 4),
         "score_before": round(before, 4),
     }
-    card = load_card(ModelCard, folder / CARD)
-    card.architecture.options.update(best)
-    card.training.postprocess_tuning = tuning
-    save_card(card, folder / CARD)
-    return tuning
+
+
+def tuned_card(card: ModelCard, tuning: dict[str, Any]) -> ModelCard:
+    """A new card: ``card`` with the tuned options merged into its architecture's and ``tuning`` recorded in its
+    training section (``card`` itself is left as it is)."""
+    arch = card.architecture.model_copy(update={"options": {**card.architecture.options, **tuning["options"]}})
+    training = card.training.model_copy(update={"postprocess_tuning": tuning}) if card.training else None
+    return card.model_copy(update={"architecture": arch, "training": training})

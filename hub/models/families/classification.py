@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal, cast
 
 import numpy as np
 import torch
@@ -11,7 +12,11 @@ from torch import nn
 from torch.nn import functional as F
 
 from hub.cards import Architecture, DatasetCard
-from hub.models._family import Family, FamilyOptions, register_family
+from hub.models._family import Family, FamilyOptions, Normalize, optional_split, register_family
+
+if TYPE_CHECKING:
+    from hub.data import ClassificationDataset
+    from hub.models.config import TrainConfig
 
 
 class ClassifierOptions(FamilyOptions):
@@ -24,18 +29,20 @@ class ClassifierOptions(FamilyOptions):
 class Classifier(Family):
     """A timm classifier (``drop_rate`` = the card's dropout); outputs class probabilities.
 
-    Option ``output_stride`` (8/16): see :func:`hub.models.nets.classifier`.
+    Option ``output_stride`` (8/16): see :func:`hub.models.nets.classifier`. Trains on whole crops, normalised by
+    the train split's statistics unless the recipe says otherwise; ``class_weighting`` weighs the loss
+    (``balanced``) or resamples the crops (``resample``).
     """
 
     name = "classifier"
     task = "classification"
     Options = ClassifierOptions
+    opts: ClassifierOptions
     tiled = False
     label = None
-
-    def __init__(self, options=None, source=None):
-        super().__init__(options, source)
-        self.class_weight: torch.Tensor | None = None  # set by training for class weighting
+    probabilities = True
+    normalize = "dataset"
+    maps_are_prediction = True
 
     def build(self, arch: Architecture, in_chans: int, n_outputs: int, pretrained: bool = False) -> nn.Module:
         from hub.models.nets import classifier
@@ -49,11 +56,62 @@ class Classifier(Family):
             output_stride=self.opts.output_stride,
         )
 
-    def n_outputs(self, card: DatasetCard) -> int:
+    def n_outputs(self, card: DatasetCard, targets: list[str]) -> int:
         return len(card.labels.classes or [])
 
-    def outputs(self, card: DatasetCard, channels: list[str]) -> dict:
+    def outputs(self, card: DatasetCard, targets: list[str]) -> dict:
         return {"meaning": "class probabilities (softmax)", "axes": "k", "classes": list(card.labels.classes or [])}
+
+    def datasets(
+        self, cfg: TrainConfig, path: Path, channels: list[str], targets: list[str], normalize: Normalize
+    ) -> tuple[torch.utils.data.Dataset, torch.utils.data.Dataset | None]:
+        """Every crop of the train split; of val, ``val_batches`` batches evenly spaced (default: all)."""
+        from hub.data import ClassificationDataset
+
+        def make(split: str, augment: bool) -> ClassificationDataset:
+            return ClassificationDataset(
+                path, split, channels=channels, normalize=normalize, augment=augment, seed=cfg.seed
+            )
+
+        train_set = make("train", cfg.augment)
+        val_set = optional_split(lambda: make("val", False))
+        if val_set is None or not cfg.val_batches:
+            return train_set, val_set
+        n = min(len(val_set), cfg.val_batches * cfg.batch_size)  # an evenly spaced subset of the split
+        return train_set, torch.utils.data.Subset(
+            val_set, np.linspace(0, len(val_set) - 1, n).round().astype(int).tolist()
+        )
+
+    def sampler(
+        self, cfg: TrainConfig, data: torch.utils.data.Dataset, generator: torch.Generator
+    ) -> torch.utils.data.Sampler | None:
+        """``balanced``: the loss weighs each class by its inverse frequency; ``resample``: crops are drawn with
+        replacement, each class equally often."""
+        if cfg.class_weighting == "none":
+            return None
+        crops = cast("ClassificationDataset", data)  # what datasets() made
+        targets = np.asarray(crops.targets)
+        counts = np.bincount(targets, minlength=self.n_outputs(crops.data.card, [])).astype(np.float64)
+        if cfg.class_weighting == "balanced":
+            weight = counts.sum() / (len(counts) * np.maximum(counts, 1))
+            self.class_weight = torch.tensor(weight, dtype=torch.float32)
+            return None
+        return torch.utils.data.WeightedRandomSampler(1.0 / counts[targets], len(targets), generator=generator)
+
+    @torch.no_grad()
+    def per_class_recall(
+        self, net: nn.Module, data: torch.utils.data.Dataset | None, device: torch.device, card: DatasetCard
+    ) -> dict[str, float] | None:
+        if data is None:
+            return None
+        net.eval()
+        preds, truth = [], []
+        for x, y in torch.utils.data.DataLoader(data, batch_size=64, shuffle=False):
+            preds.append(net(x.to(device)).argmax(1).cpu().numpy())
+            truth.append(np.asarray(y))
+        p, t = np.concatenate(preds), np.concatenate(truth)
+        classes = card.labels.classes or []
+        return {c: float((p[t == k] == k).mean()) if (t == k).any() else float("nan") for k, c in enumerate(classes)}
 
     def loss(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         weight = None if self.class_weight is None else self.class_weight.to(output.device)

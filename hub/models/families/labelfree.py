@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import torch
@@ -10,7 +11,10 @@ from pydantic import Field
 from torch.nn import functional as F
 
 from hub.cards import DatasetCard
-from hub.models._family import Family, UNetOptions, register_family
+from hub.models._family import Family, Normalize, UNetOptions, register_family
+
+if TYPE_CHECKING:
+    from hub.models.config import TrainConfig
 
 
 class RegressionOptions(UNetOptions):
@@ -21,23 +25,55 @@ class RegressionOptions(UNetOptions):
 class UNetRegression(Family):
     """U-Net regressing the card's target channels (each percentile-normalised per image) from its inputs.
 
-    The loss is the mean squared error (``loss: l1`` for the mean absolute error).
+    The loss is the mean squared error (``loss: l1`` for the mean absolute error). A recipe's ``channels`` and
+    ``targets`` choose among the card's label-free inputs and targets (default: all of them).
     """
 
     name = "unet-regression"
     task = "label-free"
     Options = RegressionOptions
+    opts: RegressionOptions
     label = None
+    maps_are_prediction = True
 
-    def n_outputs(self, card: DatasetCard) -> int:
-        return len(card.labels.targets or [])
+    def channels(self, cfg: TrainConfig, card: DatasetCard) -> tuple[list[str], list[str]]:
+        return list(cfg.channels or card.labels.inputs or []), list(cfg.targets or card.labels.targets or [])
 
-    def outputs(self, card: DatasetCard, channels: list[str]) -> dict:
+    def n_outputs(self, card: DatasetCard, targets: list[str]) -> int:
+        return len(targets)
+
+    def outputs(self, card: DatasetCard, targets: list[str]) -> dict:
         return {
             "meaning": "predicted fluorescence, percentile-normalised (p1 -> 0, p99.8 -> 1 of a typical image)",
             "axes": "cyx",
-            "channels": list(card.labels.targets or []),
+            "channels": list(targets),
         }
+
+    def patches(
+        self,
+        cfg: TrainConfig,
+        path: Path,
+        split: str,
+        channels: list[str],
+        targets: list[str],
+        normalize: Normalize,
+        augment: bool,
+        seed: int,
+        n: int | None,
+    ) -> torch.utils.data.Dataset:
+        from hub.data import LabelFreeDataset
+
+        return LabelFreeDataset(
+            path,
+            split,
+            patch=cfg.patch,
+            samples_per_epoch=n,
+            normalize=normalize,
+            augment=augment,
+            seed=seed,
+            inputs=channels,
+            targets=targets,
+        )
 
     def loss(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         if self.opts.loss == "l1":

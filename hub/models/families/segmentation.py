@@ -9,8 +9,8 @@ from scipy import ndimage as ndi
 from skimage.segmentation import find_boundaries, relabel_sequential, watershed
 from torch.nn import functional as F
 
-from hub.cards import DatasetCard
-from hub.models._family import Family, UNetOptions, register_family
+from hub.cards import DatasetCard, ModelCard
+from hub.models._family import Family, UNetOptions, _named, register_family
 
 _AREA = "in pixels (an area: scaled by 1 / scale**2 at inference on a resized image)"
 
@@ -39,11 +39,12 @@ class SemanticUNet(Family):
 
     name = "unet"
     task = "semantic-segmentation"
+    probabilities = True
 
-    def n_outputs(self, card: DatasetCard) -> int:
+    def n_outputs(self, card: DatasetCard, targets: list[str]) -> int:
         return len(card.labels.semantic or {0: "background", 1: "foreground"})
 
-    def outputs(self, card: DatasetCard, channels: list[str]) -> dict:
+    def outputs(self, card: DatasetCard, targets: list[str]) -> dict:
         classes = card.labels.semantic or {0: "background", 1: "foreground"}
         return {
             "meaning": "semantic label image: one class index per pixel",
@@ -72,7 +73,7 @@ def remove_small(labels: np.ndarray, min_size: int) -> np.ndarray:
     return labels
 
 
-def _instance_outputs(card: DatasetCard, channels: list[str]) -> dict:
+def _instance_outputs(card: DatasetCard) -> dict:
     return {"meaning": "instance label image: 0 background, 1..N one object each", "axes": "yx"}
 
 
@@ -88,13 +89,19 @@ class DeepWatershed(Family):
     name = "deep-watershed"
     task = "instance-segmentation"
     Options = WatershedOptions
+    opts: WatershedOptions
     sizes = {"min_seed": 2, "min_size": 2}
+    tuning_grid = {"threshold": [0.4, 0.5, 0.6], "seed_threshold": [0.5, 0.6, 0.7, 0.8], "min_seed": [4, 16, 64]}
+    probabilities = True
 
     def out_channels(self, n_outputs: int) -> int:
         return 3
 
-    def outputs(self, card: DatasetCard, channels: list[str]) -> dict:
-        return _instance_outputs(card, channels)
+    def outputs(self, card: DatasetCard, targets: list[str]) -> dict:
+        return _instance_outputs(card)
+
+    def output_names(self, card: ModelCard, n: int) -> list[str]:
+        return _named(["background", "interior", "boundary"], n)
 
     def target(self, label: np.ndarray) -> np.ndarray:
         boundary = find_boundaries(label, mode="inner")
@@ -134,7 +141,9 @@ class Embeddings(Family):
     name = "embeddings"
     task = "instance-segmentation"
     Options = EmbeddingOptions
+    opts: EmbeddingOptions
     sizes = {"min_size": 2}
+    tuning_grid = {"threshold": [0.5, 0.6, 0.7], "bandwidth": [1.0, 2.0, 3.0, 4.0, 6.0]}
 
     @property
     def dim(self) -> int:
@@ -143,8 +152,11 @@ class Embeddings(Family):
     def out_channels(self, n_outputs: int) -> int:
         return 1 + self.dim
 
-    def outputs(self, card: DatasetCard, channels: list[str]) -> dict:
-        return _instance_outputs(card, channels)
+    def outputs(self, card: DatasetCard, targets: list[str]) -> dict:
+        return _instance_outputs(card)
+
+    def output_names(self, card: ModelCard, n: int) -> list[str]:
+        return _named(["foreground"] + [f"embedding{i}" for i in range(1, n)], n)
 
     def loss(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         fg = F.binary_cross_entropy_with_logits(output[:, 0], (target > 0).float())
