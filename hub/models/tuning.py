@@ -117,7 +117,7 @@ def tune_options(
     trained_on = card.training.hyperparameters.get("label") if card.training else None
     label = trained_on or model.family.label or "instances"
     pairs = _planes(model, dataset, split, label, max_planes)
-    trained = bool(card.architecture.options.get("tta", False))
+    trained = model.family.opts.tta
     maps = {}  # test-time views off/on -> the maps of every plane, computed once
     for tta in {trained, *(bool(v) for v in grid.get("tta", []))}:
         views = create_family(family, {**card.architecture.options, "tta": tta})
@@ -130,7 +130,7 @@ def tune_options(
     for values in itertools.product(*grid.values()):
         options = {**card.architecture.options, **dict(zip(grid, values))}
         fam = create_family(family, options)
-        tta = bool(options.get("tta", False))
+        tta = fam.opts.tta
         trials.append((score(truth, [fam.postprocess(m) for m in maps[tta]]), dict(zip(grid, values)), tta))
     best_score, best = choose(trials)
     return {
