@@ -60,7 +60,7 @@ class TaskSpec:
       the others' predictions pass ``adapt`` first, e.g. instance labels binarised for a semantic benchmark).
     - ``hf_task`` / ``hf_pipeline`` / ``bioimageio_tag``: the Hugging Face task type of a model card's results,
       whether it is also the card's pipeline tag (Hugging Face has no tracking pipeline), and the bioimage.io tag.
-    - ``card_needs``: (dataset card field, why) pairs the validator warns about when the field is empty.
+    - ``card_needs``: (dataset card field, warning) pairs: the validator warns when the field is empty.
     - ``default_family``: the model family a recipe gets when it names none.
     - hooks: ``truth(bench, ds, sid)`` one sample's truth; ``score(bench, ds, ids, folder)`` -> (metrics,
       per-sample scores, bootstrap 95% interval of the primary metric); ``write(prediction, sid, folder, rows)``
@@ -113,7 +113,8 @@ def get_task(name: str) -> TaskSpec:
     """The spec of a task, by card name (``instance-segmentation``) or benchmark key (``instance``)."""
     spec = _TASKS.get(name) or _BY_KEY.get(name)
     if spec is None:
-        raise InvalidInput(f"unknown task {name!r} (known: {', '.join(_TASKS)})")
+        known = ", ".join(s.name if s.key == s.name else f"{s.name} ({s.key})" for s in _TASKS.values())
+        raise InvalidInput(f"unknown task {name!r} (known: {known})")
     return spec
 
 
@@ -172,7 +173,12 @@ register_task(
         secondary=("iou",),
         label="instances",
         model_tasks=("instance-segmentation",),
-        card_needs=(("labels.semantic", "the semantic classes of a segmentation task are not declared"),),
+        card_needs=(
+            (
+                "labels.semantic",
+                "labels.semantic missing: the semantic classes of a segmentation task are not declared",
+            ),
+        ),
         adapt=Hook("hub.bench.scoring:binarise"),
         hf_task="image-segmentation",
         bioimageio_tag="semantic-segmentation",
@@ -206,7 +212,7 @@ register_task(
         label="tracks",
         seg_label="segmentation",
         sequences=True,
-        card_needs=(("acquisition.frame_interval", "the frame interval of a time-lapse dataset is not declared"),),
+        card_needs=(("acquisition.frame_interval", "acquisition.frame_interval missing for a time-lapse dataset"),),
         hf_task="image-segmentation",
         hf_pipeline=False,
         bioimageio_tag="instance-segmentation",

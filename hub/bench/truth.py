@@ -157,10 +157,10 @@ def verify_truth(bench: Benchmark, ds: Dataset) -> list[str]:
                 path,
             )
         listed = ds.sample(sid).class_index
-        listed_class = "" if listed is None else str(listed)
-        if listed_class not in ("", hashed_class):  # the class a classification benchmark scores
+        listed_class = "None" if listed is None else str(listed)  # as the targets print "no class"
+        if listed_class != hashed_class:  # the class a classification benchmark scores, blanked or changed
             raise IntegrityError(
-                f"sample {sid!r}: class {listed_class!r} in {SAMPLES} is not the class "
+                f"sample {sid!r}: class {'' if listed is None else listed_class!r} in {SAMPLES} is not the class "
                 f"{hashed_class} the content SHA-256 covers",
                 ds.path / SAMPLES,
             )

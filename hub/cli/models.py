@@ -24,6 +24,7 @@ from hub.cli._options import (
     SearchOption,
 )
 from hub.cli.registry import info_published, is_local, list_published, publish_cmd, pull_cmd
+from hub.tasks import task_names
 
 app = typer.Typer(
     help="Models: list and inspect published ones; train, fine-tune, run, tune, publish, pull, export.",
@@ -193,9 +194,7 @@ def _train(overrides: dict, recipe: Path | None, grid: list[str], out: Path | No
 @app.command("train")
 def train_cmd(
     recipe: Path | None = typer.Option(None, help="training recipe YAML (model_cards/<name>/recipe.yaml)"),
-    task: str | None = typer.Option(
-        None, help="classification, semantic-segmentation, instance-segmentation, tracking or label-free"
-    ),
+    task: str | None = typer.Option(None, help=", ".join(task_names())),
     dataset: str | None = typer.Option(None, help="curated dataset folder, or NAME@VERSION from the registry"),
     family: str | None = typer.Option(None, help="model family (see `cellhub models families`)"),
     name: str | None = typer.Option(None, help="model name (lower case, dashes)"),

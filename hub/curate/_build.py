@@ -92,11 +92,13 @@ def _swap_into_place(tmp: Path, out: Path) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
-def _convert_all(importer: Importer, tmp: Path, card: DatasetCard, workers: int | None) -> list[SampleRecord]:
-    """Every sample of the source converted into ``tmp/images``, one record each; sample ids must be unique."""
+def _convert_all(
+    importer: Importer, items: list, tmp: Path, card: DatasetCard, workers: int | None
+) -> list[SampleRecord]:
+    """The scanned ``items`` converted into ``tmp/images``, one record each; sample ids must be unique."""
     records = map_samples(
         convert_sample,
-        [(importer, it, str(tmp), _geometry(card)) for it in importer.scan()],
+        [(importer, it, str(tmp), _geometry(card)) for it in items],
         workers=workers,
         description=f"importing {card.name}",
     )
@@ -198,11 +200,12 @@ def import_dataset(
     out = Path(out)
     if out.exists() and not overwrite:
         raise BuildError("output already exists; choose another path or remove it", out)
+    items = importer.scan()  # a source that cannot be read leaves nothing behind, not even a parent folder
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.parent / f".{out.name}.partial-{uuid.uuid4().hex[:8]}"
     (tmp / "images").mkdir(parents=True)
     try:
-        records = _convert_all(importer, tmp, card, workers)
+        records = _convert_all(importer, items, tmp, card, workers)
         manifest = _split(records, split, expected_manifest_sha256)
         card = _final_card(card, importer, split, records, manifest)
         _write_tables(tmp, card, records, manifest)

@@ -169,9 +169,9 @@ def _check_card(card: DatasetCard, f: Findings, where: str) -> None:
     if card.acquisition.organism == PLACEHOLDER:
         f.add("warning", "card", "acquisition.organism not recorded", file=where)
     for task in card.tasks:  # the card fields each of its tasks needs
-        for path, why in get_task(task).card_needs:
+        for path, warning in get_task(task).card_needs:
             if not attrgetter(path)(card):
-                f.add("warning", "card", f"{path} missing: {why}", file=where)
+                f.add("warning", "card", warning, file=where)
 
 
 def _check_splits(ds: Dataset, rows: tuple[Sample, ...], f: Findings, guard: int) -> None:
