@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import typer
 
-KINDS = ("datasets", "models")
+from hub.registry.ref import KINDS
+
 MOVED = {  # old top-level verb -> (noun, verb): the arguments stay as they are
     "reindex": ("registry", "reindex"),
     "lock": ("registry", "lock"),
