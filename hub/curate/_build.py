@@ -16,7 +16,17 @@ from hub.curate._importer import Importer
 from hub.curate._sample import SampleRecord
 from hub.curate.splits import SplitSpec, assign_splits, split_manifest
 from hub.curate.stats import channel_statistics
-from hub.dataset import CARD, COLUMNS, REPORT, SAMPLES, SPLIT_NAMES, SPLITS, canonical_json, manifest_sha256
+from hub.dataset import (
+    CARD,
+    COLUMNS,
+    REPORT,
+    SAMPLES,
+    SPLIT_NAMES,
+    SPLITS,
+    Sample,
+    canonical_json,
+    manifest_sha256,
+)
 from hub.errors import BuildError, SplitDrift
 
 
@@ -33,27 +43,28 @@ def _geometry(card: DatasetCard) -> Geometry:
     )
 
 
-def _row(r: SampleRecord, classes: list[str] | None) -> dict:
+def _sample(r: SampleRecord, classes: list[str] | None) -> Sample:
+    """The ``samples.csv`` row of a written sample, as the read model holds it (:meth:`Sample.to_row` writes it)."""
     cls = r.targets.get("class")
-    return {
-        "id": r.id,
-        "path": r.path,
-        "split": r.split,
-        "group": r.group,
-        "source": r.source,
-        "region": " ".join(map(str, r.region)) if r.region else "",
-        "shape": "x".join(map(str, r.shape)),
-        "dtype": r.dtype,
-        "class": "" if cls is None else cls,
-        "class_name": classes[cls] if classes and cls is not None else "",
-        "objects": r.objects,
-        "tracks": r.tracks,
-        "divisions": r.divisions,
-        "frames": r.frames,
-        "sha256": r.sha256,
-        "image_sha256": r.image_sha256,
-        "phash": r.phash,
-    }
+    return Sample(
+        id=r.id,
+        path=r.path,
+        split=r.split,
+        group=r.group,
+        source=r.source,
+        region=tuple(r.region) if r.region else None,
+        shape=tuple(r.shape),
+        dtype=r.dtype,
+        class_index=None if cls is None else int(cls),
+        class_name=classes[cls] if classes and cls is not None else None,
+        objects=r.objects,
+        tracks=r.tracks,
+        divisions=r.divisions,
+        frames=r.frames,
+        sha256=r.sha256,
+        image_sha256=r.image_sha256,
+        phash=r.phash,
+    )
 
 
 def _counts(records: list[SampleRecord], card: DatasetCard) -> Counts:
@@ -154,7 +165,7 @@ def _write_tables(tmp: Path, card: DatasetCard, records: list[SampleRecord], man
     with open(tmp / SAMPLES, "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=COLUMNS)
         w.writeheader()
-        w.writerows(_row(r, card.labels.classes) for r in records)
+        w.writerows(_sample(r, card.labels.classes).to_row() for r in records)
     totals: Counter[str] = Counter()
     for r in records:
         totals.update(r.report)
