@@ -44,14 +44,22 @@ def truth(bench: Benchmark, ds: Dataset, sid: str):
     return get_task(bench.task).truth(bench, ds, sid)
 
 
+def truth_label(bench: Benchmark) -> str:
+    """The label image holding ``bench``'s truth: the benchmark's own, else its task's (:attr:`TaskSpec.label`)."""
+    name = bench.label or get_task(bench.task).label
+    if name is None:
+        raise InvalidInput(f"benchmark {bench.name} names no label image")
+    return name
+
+
 def truth_instance(bench: Benchmark, ds: Dataset, sid: str) -> np.ndarray:
     """An instance label image."""
-    return _label(ds, sid, bench.label or "instances")
+    return _label(ds, sid, truth_label(bench))
 
 
 def truth_semantic(bench: Benchmark, ds: Dataset, sid: str) -> np.ndarray:
     """A foreground mask (0/1) of the instance label image."""
-    return (_label(ds, sid, bench.label or "instances") > 0).astype(np.uint8)
+    return (_label(ds, sid, truth_label(bench)) > 0).astype(np.uint8)
 
 
 def truth_classification(bench: Benchmark, ds: Dataset, sid: str) -> int:
@@ -72,7 +80,7 @@ def truth_labelfree(bench: Benchmark, ds: Dataset, sid: str) -> np.ndarray:
 def truth_tracking(bench: Benchmark, ds: Dataset, sid: str) -> TrackingTruth:
     """The track masks of a movie with their lineage, and the sparse segmentation truth where there is one."""
     img = ds.image(sid)
-    name = bench.label or "tracks"
+    name = truth_label(bench)
     masks = _label(ds, sid, name)
     attrs = img.label_attrs(name)
     if "lineage" not in attrs:

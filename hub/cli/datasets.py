@@ -24,7 +24,7 @@ from hub.cli._options import (
     SearchOption,
     WorkersOption,
 )
-from hub.cli.registry import info_published, is_local, list_published, publish_cmd, pull_cmd
+from hub.cli.registry import info_published, is_local, list_kind, publish_cmd, pull_cmd
 from hub.config import build_root
 from hub.curate import SplitSpec, check_dataset, create_importer, import_dataset, validate_dataset
 from hub.curate.export import export_ctc
@@ -157,12 +157,7 @@ def list_(
     as_json: JsonOption = False,
 ) -> None:
     """List the datasets published in a registry; with --local, the recipes and the datasets built on this machine."""
-    if local or root is not None:
-        if search is not None or registry is not None:
-            raise typer.BadParameter("--search and --registry list a registry; --local lists the build folder")
-        _list_local(root, as_json)
-    else:
-        list_published("datasets", search, registry, as_json)
+    list_kind("datasets", local, root, search, registry, as_json, _list_local)
 
 
 def _list_local(root: Path | None, as_json: bool) -> None:

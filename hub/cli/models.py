@@ -23,7 +23,7 @@ from hub.cli._options import (
     RootOption,
     SearchOption,
 )
-from hub.cli.registry import info_published, is_local, list_published, publish_cmd, pull_cmd
+from hub.cli.registry import info_published, is_local, list_kind, publish_cmd, pull_cmd
 from hub.tasks import task_names
 
 app = typer.Typer(
@@ -86,12 +86,7 @@ def list_cmd(
     as_json: JsonOption = False,
 ) -> None:
     """List the models published in a registry; with --local, the model folders trained on this machine."""
-    if local or root is not None:
-        if search is not None or registry is not None:
-            raise typer.BadParameter("--search and --registry list a registry; --local lists the build folder")
-        _list_local(root, as_json)
-    else:
-        list_published("models", search, registry, as_json)
+    list_kind("models", local, root, search, registry, as_json, _list_local)
 
 
 def _list_local(root: Path | None, as_json: bool) -> None:

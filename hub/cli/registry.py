@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import typer
@@ -75,6 +76,25 @@ def list_published(kind: str | None, search: str | None, registry: str | None, a
     """The published versions of ``kind`` (``None``: both) in a registry, those matching ``search`` only."""
     reg = Registry(registry)
     _print_rows(reg.search(search, kind) if search is not None else reg.list(kind), as_json)
+
+
+def list_kind(
+    kind: str,
+    local: bool,
+    root: Path | None,
+    search: str | None,
+    registry: str | None,
+    as_json: bool,
+    list_local: Callable[[Path | None, bool], None],
+) -> None:
+    """``cellhub KIND list``: the registry's versions of ``kind``, or with ``--local`` / ``--root`` what
+    ``list_local`` finds on this machine."""
+    if local or root is not None:
+        if search is not None or registry is not None:
+            raise typer.BadParameter("--search and --registry list a registry; --local lists the build folder")
+        list_local(root, as_json)
+    else:
+        list_published(kind, search, registry, as_json)
 
 
 def is_local(ref: str) -> bool:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hub.bench.truth import truth
+from hub.bench.truth import truth, truth_label
 from hub.cards import Benchmark
 from hub.dataset import Dataset
 from hub.errors import InvalidInput
@@ -156,7 +156,7 @@ def draw_tracking(model, ds, bench, site, folder) -> list[Group]:
     sid = ds.ids(bench.split)[0]
     img = ds.image(sid)
     n = min(TRACK_FRAMES, img.array().shape[0])
-    true = np.asarray(img.label(bench.label or "tracks")[:n])
+    true = np.asarray(img.label(truth_label(bench))[:n])
     y, x = _window(true.shape, np.asarray(true.any(0)))
     movie, true = _model_input(model, ds, sid, n)[..., y, x], true[:, y, x]
     masks, _ = model.predict(movie)
