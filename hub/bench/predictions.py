@@ -18,9 +18,9 @@ from hub._readers import read_csv
 from hub.errors import InvalidInput
 from hub.metrics import TrackingPrediction
 from hub.ome import ctc, open_image
-from hub.ome.files import image_shape, read_image_file
+from hub.ome.files import IMAGE_SUFFIXES, image_shape, read_image_file
 
-IMAGE_EXTS = (".tif", ".tiff", ".png", ".ome.zarr")
+IMAGE_EXTS = (*IMAGE_SUFFIXES, ".ome.zarr")  # the image files a tool writes, or OME-Zarr
 
 
 def _stem(p: Path) -> str | None:

@@ -14,8 +14,6 @@ from hub.curate._sample import SampleRecord
 from hub.dataset import SPLIT_NAMES
 from hub.errors import BuildError
 
-SPLITS = SPLIT_NAMES
-
 
 class SplitSpec(BaseModel):
     """How a recipe splits its samples.
@@ -81,7 +79,7 @@ def assign_splits(records: list[SampleRecord], spec: SplitSpec) -> dict[str, str
 
 def split_manifest(records: list[SampleRecord], spec: SplitSpec) -> dict:
     """The frozen split: method, seed, and per split the sorted sample ids with their content hashes."""
-    by = {s: sorted((r.id, r.sha256) for r in records if r.split == s) for s in SPLITS}
+    by = {s: sorted((r.id, r.sha256) for r in records if r.split == s) for s in SPLIT_NAMES}
     return {
         "method": spec.method,
         "seed": spec.seed,
