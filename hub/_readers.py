@@ -1,5 +1,5 @@
-"""Text files from outside (CSV tables, JSON records) read so that bad bytes or bad syntax become one line naming
-the file and the line, never a traceback."""
+"""Text files from outside (CSV tables, JSON records, XML annotations) read so that bad bytes or bad syntax become
+one line naming the file and the line, never a traceback."""
 
 from __future__ import annotations
 
@@ -67,3 +67,28 @@ def read_json(path: str | Path, what: str = "JSON file"):
     """A local JSON file, parsed; see :func:`parse_json` (a missing file raises FileNotFoundError)."""
     path = Path(path)
     return parse_json(path.read_bytes(), path, what)
+
+
+MAX_XML_BYTES = 64 * 2**20  # an annotation file (VOC, ImageScope) is kilobytes to a few megabytes
+
+
+def read_xml(path: str | Path, what: str = "XML file", max_bytes: int = MAX_XML_BYTES):
+    """The root element of a local XML file, parsed by the standard library.
+
+    A file over ``max_bytes``, a document type declaration (the door to entity expansion: no annotation format
+    needs one) and bad syntax are a one-line :class:`InvalidInput` naming the file; a missing file raises
+    FileNotFoundError.
+    """
+    from xml.etree import ElementTree
+
+    path = Path(path)
+    size = path.stat().st_size
+    if size > max_bytes:
+        raise InvalidInput(f"{what} has {size} bytes, more than the {max_bytes} an annotation file may have", path)
+    data = path.read_bytes()
+    if b"<!DOCTYPE" in data or b"<!ENTITY" in data:
+        raise InvalidInput(f"{what} declares a document type or entities, which are refused", path)
+    try:
+        return ElementTree.fromstring(data)
+    except ElementTree.ParseError as err:
+        raise InvalidInput(f"{what} is not valid XML ({err})", path) from None
