@@ -24,6 +24,7 @@ from hub.errors import InvalidInput
 from hub.metrics import (
     TAUS,
     classification_metrics,
+    detection_metrics,
     instance_metrics,
     labelfree_metrics,
     semantic_metrics,
@@ -64,8 +65,9 @@ class TaskSpec:
     - ``default_family``: the model family a recipe gets when it names none.
     - hooks: ``truth(bench, ds, sid)`` one sample's truth; ``score(bench, ds, ids, folder)`` -> (metrics,
       per-sample scores, bootstrap 95% interval of the primary metric); ``write(prediction, sid, folder, rows)``
-      one model prediction into a prediction folder (or a row of its table); ``draw(model, ds, bench, site,
-      folder)`` the site's example panels.
+      one model prediction into a prediction folder (or a row of its table); ``table(model, folder, rows)``
+      writes the rows of a table once every sample is predicted; ``draw(model, ds, bench, site, folder)`` the
+      site's example panels.
     """
 
     name: str
@@ -87,6 +89,7 @@ class TaskSpec:
     sequences: bool = False
     model_tasks: tuple[str, ...] = ()
     adapt: Hook | None = None
+    table: Hook | None = None
     card_needs: tuple[tuple[str, str], ...] = ()
     hf_pipeline: bool = True
 
@@ -161,7 +164,8 @@ register_task(
         hf_task="image-classification",
         bioimageio_tag="image-classification",
         default_family="classifier",
-        **_hooks("classification", "write_class_scores"),
+        table=Hook("hub.models.predict:write_class_table"),
+        **_hooks("classification", "write_row"),
     )
 )
 register_task(
@@ -232,5 +236,23 @@ register_task(
         bioimageio_tag="in-silico-labeling",
         default_family="unet-regression",
         **_hooks("label-free", "write_float_image"),
+    )
+)
+register_task(
+    TaskSpec(
+        name="object-detection",
+        key="detection",
+        suite=detection_metrics,
+        primary="mAP@[.5:.95]",
+        secondary=("mAP@0.5", "mAP@0.75", "AR@100"),
+        parameters=MappingProxyType({"iou_thresholds": "0.50:0.05:0.95", "max_detections": 100}),
+        card_needs=(
+            ("labels.classes", "labels.classes missing: the box classes of a detection task are not declared"),
+        ),
+        hf_task="object-detection",
+        bioimageio_tag="object-detection",
+        default_family="faster-rcnn",
+        table=Hook("hub.models.predict:write_box_table"),
+        **_hooks("detection", "write_row"),
     )
 )

@@ -4,7 +4,11 @@
 - label-free: one image per sample (``(Y, X)`` for one target channel, else ``(C, Y, X)``), same names;
 - classification: one ``*.csv`` with an ``id`` column and either one probability column per class name or a
   ``predicted`` column of class names;
-- tracking: one CTC ``<sequence id>_RES/`` folder per sequence: ``maskTTT.tif`` per frame + ``res_track.txt``.
+- tracking: one CTC ``<sequence id>_RES/`` folder per sequence: ``maskTTT.tif`` per frame + ``res_track.txt``;
+- detection: one COCO results ``*.json`` (``[{"image_id": "<sample id>", "category_id": k, "bbox": [x, y, w, h],
+  "score": s}, ...]``, ``category_id`` = class index + 1 as ``cellhub datasets export coco`` numbers them) or one
+  ``*.csv`` with the columns ``id, class, x0, y0, x1, y1, score`` (``class``: a class name); pixel coordinates as
+  in :mod:`hub.dataset._boxes`. Samples without a box simply have no row.
 """
 
 from __future__ import annotations
@@ -14,9 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
-from hub._readers import read_csv
+from hub._readers import parse_json, read_csv_lines
 from hub.errors import InvalidInput
-from hub.metrics import TrackingPrediction
+from hub.metrics import Detections, TrackingPrediction
 from hub.ome import ctc, open_image
 from hub.ome.files import IMAGE_SUFFIXES, image_shape, read_image_file
 
@@ -118,7 +122,7 @@ def read_class_csv(folder: Path, ids: list[str], classes: list[str]) -> tuple[np
     if len(files) != 1 or not files[0].is_file():
         raise InvalidInput("expected one CSV of class predictions", folder)
     path = files[0]
-    rows = read_csv(path, "class-prediction CSV")
+    rows = [r for _, r in read_csv_lines(path, "class-prediction CSV")]
     cols = set(rows[0]) if rows else set()
     if "id" not in cols:
         raise InvalidInput("the CSV needs an 'id' column", path)
@@ -161,3 +165,84 @@ def predictions_sha256(folder: Path) -> str:
         rel = p.name if folder.is_file() else p.relative_to(folder).as_posix()
         h.update(f"{rel}\0{hashlib.sha256(p.read_bytes()).hexdigest()}\n".encode())
     return h.hexdigest()
+
+
+MAX_TABLE_BYTES = 512 * 2**20  # a prediction table (CSV or COCO results JSON)
+BOX_COLUMNS = ("id", "class", "x0", "y0", "x1", "y1", "score")
+
+
+def _box_table(folder: Path) -> Path:
+    files = [folder] if folder.is_file() else sorted([*folder.glob("*.json"), *folder.glob("*.csv")])
+    if len(files) != 1 or not files[0].is_file():
+        raise InvalidInput("expected one COCO results .json or one .csv of boxes", folder)
+    size = files[0].stat().st_size
+    if size > MAX_TABLE_BYTES:
+        raise InvalidInput(f"{size} bytes, more than the {MAX_TABLE_BYTES} a prediction table may have", files[0])
+    return files[0]
+
+
+def _coco_rows(path: Path, classes: list[str]) -> list[tuple[str, int, list[float], float]]:
+    data = parse_json(path.read_bytes(), path, "COCO results JSON")
+    if not isinstance(data, list):
+        raise InvalidInput("a COCO results file is a list of detections", path)
+    rows = []
+    for i, d in enumerate(data):
+        if not isinstance(d, dict) or not {"image_id", "category_id", "bbox", "score"} <= set(d):
+            raise InvalidInput(f"detection {i}: needs image_id, category_id, bbox and score", path)
+        cat, bbox, score = d["category_id"], d["bbox"], d["score"]
+        if isinstance(cat, bool) or not isinstance(cat, int) or not 1 <= cat <= len(classes):
+            raise InvalidInput(f"detection {i}: category_id {cat!r} is not one of 1..{len(classes)}", path)
+        if not (isinstance(bbox, list) and len(bbox) == 4 and all(_finite(v) for v in bbox)) or not _finite(score):
+            raise InvalidInput(f"detection {i}: bbox is not [x, y, w, h] or score is not a number", path)
+        x, y, w, h = (float(v) for v in bbox)
+        rows.append((str(d["image_id"]), cat - 1, [x, y, x + w, y + h], float(score)))
+    return rows
+
+
+def _csv_rows(path: Path, classes: list[str]) -> list[tuple[str, int, list[float], float]]:
+    lines = read_csv_lines(path, "box-prediction CSV")
+    if lines and set(BOX_COLUMNS) - set(lines[0][1]):
+        raise InvalidInput(f"the CSV needs the columns {', '.join(BOX_COLUMNS)}", path)
+    index = {c: k for k, c in enumerate(classes)}
+    rows = []
+    for n, r in lines:
+        if r["class"] not in index:
+            raise InvalidInput(f"line {n}: unknown class {r['class']!r} (classes: {', '.join(classes)})", path)
+        try:
+            x0, y0, x1, y1, score = (float(r[k]) for k in BOX_COLUMNS[2:])
+        except ValueError:
+            x0 = float("nan")
+        if not all(map(np.isfinite, (x0, y0, x1, y1, score))):
+            raise InvalidInput(f"line {n}: a coordinate or the score is not a finite number", path)
+        rows.append((r["id"], index[r["class"]], [x0, y0, x1, y1], score))
+    return rows
+
+
+def _finite(v) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool) and bool(np.isfinite(v))
+
+
+def read_boxes(folder: Path, ids: list[str], classes: list[str]) -> dict[str, Detections]:
+    """The predicted boxes of every sample of ``ids`` from a COCO results JSON or a CSV (see the module docstring):
+    boxes must have ``x1 >= x0`` and ``y1 >= y0``; a sample outside the split is an error, a sample without a row
+    has no detections."""
+    path = _box_table(folder)
+    rows = _coco_rows(path, classes) if path.suffix.lower() == ".json" else _csv_rows(path, classes)
+    known = set(ids)
+    stray = next((r[0] for r in rows if r[0] not in known), None)
+    if stray is not None:
+        raise InvalidInput(f"a box for sample {stray!r}, which is not in the split", path)
+    bad = next((r for r in rows if r[2][2] < r[2][0] or r[2][3] < r[2][1]), None)
+    if bad is not None:
+        raise InvalidInput(f"sample {bad[0]!r}: box {bad[2]} has x1 < x0 or y1 < y0", path)
+    by_id: dict[str, list] = {sid: [] for sid in ids}
+    for r in rows:
+        by_id[r[0]].append(r)
+    return {
+        sid: Detections(
+            np.array([r[2] for r in mine], float).reshape(-1, 4),
+            np.array([r[1] for r in mine], np.int64),
+            np.array([r[3] for r in mine], float),
+        )
+        for sid, mine in by_id.items()
+    }

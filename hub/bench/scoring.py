@@ -2,7 +2,8 @@
 
 Each returns ``(metrics, per-sample scores, ci95)``: the task's metric suite over the split, and a bootstrap
 95% interval of the primary metric (samples resampled with replacement, 1000 draws, seed 0; for pooled
-instance metrics the per-image counts are resampled and pooled again; classification recomputes macro F1).
+instance metrics the per-image counts are resampled and pooled again; classification recomputes macro F1; detection
+accumulates the resampled images' box matches again).
 Predictions are read one sample at a time, each checked against its truth's shape.
 """
 
@@ -17,6 +18,7 @@ import numpy as np
 from hub._progress import progress_bar
 from hub.bench.predictions import (
     prediction_files,
+    read_boxes,
     read_channels,
     read_class_csv,
     read_ctc_result,
@@ -25,7 +27,14 @@ from hub.bench.predictions import (
 from hub.bench.truth import truth
 from hub.cards import Benchmark
 from hub.errors import InvalidInput
-from hub.metrics import classification_metrics, instance_counts, instance_metrics
+from hub.metrics import (
+    accumulate,
+    classification_metrics,
+    detection_matches,
+    detection_metrics,
+    instance_counts,
+    instance_metrics,
+)
 from hub.tasks import get_task
 
 N_BOOT, SEED = 1000, 0
@@ -105,6 +114,20 @@ def score_instance(bench: Benchmark, ds, ids: list[str], folder: Path) -> Scores
         return np.mean(np.where(d > 0, t_ / np.maximum(d, 1), 0))
 
     return out["metrics"], out["per_sample"], _bootstrap(np.arange(len(ids)), pooled_acc)
+
+
+def score_detection(bench: Benchmark, ds, ids: list[str], folder: Path) -> Scores:
+    classes = list(ds.card.labels.classes or [])
+    preds = read_boxes(folder, ids, classes)
+    truths = [truth(bench, ds, sid) for sid in ids]
+    out = detection_metrics(truths, [preds[sid] for sid in ids], classes)
+    matches = [detection_matches(t, preds[sid], len(classes)) for t, sid in zip(truths, ids)]
+    primary = get_task(bench.task).primary
+
+    def resampled(i):
+        return accumulate([matches[j] for j in i], classes)[primary]
+
+    return out["metrics"], out["per_sample"], _bootstrap(np.arange(len(ids)), resampled)
 
 
 def _foreground(path: Path, t: np.ndarray) -> np.ndarray:

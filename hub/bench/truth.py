@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 
 from hub.cards import Benchmark
-from hub.dataset import SAMPLES, SPLITS, Dataset, manifest_sha256, sample_sha256
+from hub.dataset import SAMPLES, SPLITS, Boxes, Dataset, manifest_sha256, sample_sha256
 from hub.errors import IntegrityError, InvalidInput
-from hub.metrics import TrackingTruth
+from hub.metrics import DetectionTruth, TrackingTruth
 from hub.ome import lineage_from_attrs, open_image
 from hub.tasks import get_task
 
@@ -75,6 +75,14 @@ def truth_labelfree(bench: Benchmark, ds: Dataset, sid: str) -> np.ndarray:
     img = ds.image(sid)
     arr = img.read()
     return (arr if "c" in img.axes else arr[None])[target_channels(bench, ds)].astype(np.float32)
+
+
+def truth_detection(bench: Benchmark, ds: Dataset, sid: str) -> DetectionTruth:
+    """The boxes of an image (``targets.boxes``, checked against the image and the card's classes)."""
+    img = ds.image(sid)
+    stored = img.attrs.get("targets", {}).get("boxes", [])
+    boxes = Boxes.from_targets(stored, img.shape[-2:], len(ds.card.labels.classes or []), img.path)
+    return DetectionTruth(boxes.xyxy, boxes.classes, boxes.difficult)
 
 
 def truth_tracking(bench: Benchmark, ds: Dataset, sid: str) -> TrackingTruth:

@@ -113,10 +113,13 @@ class Acquisition(_Model):
 class LabelSchema(_Model):
     """What the targets mean."""
 
-    classes: list[str] | None = Field(None, description="Class names, index = label value (classification)")
+    classes: list[str] | None = Field(
+        None, description="Class names, index = label value (classification) or box class (detection)"
+    )
     instance: str | None = Field(None, description="Meaning of instance labels: 0 background, 1..N one object each")
     semantic: dict[int, str] | None = Field(None, description="Semantic label value -> class name (0 = background)")
     lineage: str | None = Field(None, description="Meaning of the lineage table (tracking)")
+    boxes: str | None = Field(None, description="Meaning of the bounding boxes (detection), one table per image")
     targets: list[str] | None = Field(None, description="Target channels (label-free): names of channels predicted")
     inputs: list[str] | None = Field(None, description="Input channels (label-free)")
 

@@ -72,6 +72,7 @@ def _counts(records: list[SampleRecord], card: DatasetCard) -> Counts:
     per_class = None
     if classes:
         c = Counter(int(r.targets["class"]) for r in records if "class" in r.targets)
+        c.update(int(b["class"]) for r in records for b in r.targets.get("boxes", ()))  # detection: boxes per class
         per_class = {name: c.get(i, 0) for i, name in enumerate(classes)}
     return Counts(
         samples=len(records),

@@ -96,11 +96,21 @@ def convert_sample(job: tuple) -> SampleRecord:
         sha256=sample_sha256(s.image, s.labels, s.label_attrs, s.targets),
         image_sha256=array_sha256(s.image),
         phash=dhash(s.image, s.axes),
-        objects=int(np.count_nonzero(np.unique(instance))) if instance is not None and "t" not in s.axes else 0,
+        objects=_objects(s, instance),
         tracks=len(lineage),
         divisions=sum(n >= 2 for n in Counter(r[3] for r in lineage if r[3] > 0).values()),
         frames=s.image.shape[0] if s.axes.startswith("t") else 0,
         channels=list(channels),
         hist=histograms(s.image, s.axes),
         report=dict(s.report),
+        source_split=s.split,
     )
+
+
+def _objects(s: SampleData, instance: np.ndarray | None) -> int:
+    """Objects of a still image: its instances, else its boxes (movies count tracks instead)."""
+    if "t" in s.axes:
+        return 0
+    if instance is not None:
+        return int(np.count_nonzero(np.unique(instance)))
+    return len(s.targets.get("boxes", ()))

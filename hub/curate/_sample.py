@@ -21,6 +21,7 @@ class SampleData:
     group: str | None = None  # unit that splits keep together (default: the sample id)
     source: str | None = None  # field or movie the sample was cut from (default: the sample id)
     region: list[int] | None = None  # [y0, x0, y1, x1] within the source field, or [t0, t1] within a movie
+    split: str | None = None  # the source's own split of this sample (recipes with split method 'source')
     attrs: dict = field(default_factory=dict)  # extra per-sample metadata stored in the OME-Zarr group
     report: dict[str, int] = field(default_factory=dict)  # importer findings, e.g. overlapping pixels
 
@@ -47,6 +48,7 @@ class SampleRecord:
     channels: list[str] = field(default_factory=list)  # channel names, in the image's channel order
     hist: list[tuple[np.ndarray, np.ndarray]] = field(default_factory=list, repr=False)  # per channel
     report: dict[str, int] = field(default_factory=dict)
+    source_split: str | None = None  # the source's own split (SampleData.split)
     split: str = ""
 
 

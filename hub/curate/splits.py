@@ -21,10 +21,11 @@ class SplitSpec(BaseModel):
     - ``stratified-group``: groups never straddle splits; classes (or another ``stratify`` key) keep their
       proportions; ``fractions`` of val and test, the rest train; seeded.
     - ``assign``: explicit lists of sample ids (or groups) per split, for sequences and spatial blocks.
+    - ``source``: the source's own split, as its importer reads it (e.g. PASCAL VOC's ``ImageSets`` lists).
     """
 
     model_config = ConfigDict(extra="forbid")
-    method: Literal["stratified-group", "assign"]
+    method: Literal["stratified-group", "assign", "source"]
     seed: int = 0
     fractions: dict[str, float] = Field(default_factory=lambda: {"val": 0.15, "test": 0.15})
     stratify: Literal["class", "shape"] | None = None
@@ -52,6 +53,11 @@ def assign_splits(records: list[SampleRecord], spec: SplitSpec) -> dict[str, str
                 raise BuildError(f"split 'assign' does not place sample {r.id!r}")
             out[r.id] = split
         return out
+    if spec.method == "source":
+        unplaced = next((r.id for r in records if r.source_split not in SPLIT_NAMES), None)
+        if unplaced is not None:
+            raise BuildError(f"split method 'source': the source places sample {unplaced!r} in no split")
+        return {r.id: str(r.source_split) for r in records}
     ids = np.array([r.id for r in records])
     groups = np.array([r.group for r in records])
     if spec.stratify == "class":

@@ -20,6 +20,7 @@ from hub.dataset import (
     SAMPLES,
     SPLIT_NAMES,
     SPLITS,
+    Boxes,
     Dataset,
     Sample,
     array_sha256,
@@ -123,6 +124,9 @@ def _check_sample_unsafe(job: tuple) -> tuple[list[tuple], list]:
                     )
         if lab.size and lab.min() < 0:
             out.append(("error", "labels", "negative label values", sid, where))
+        problem = _image_label_problem(img.group, name)
+        if problem:
+            out.append(("error", "labels", problem, sid, where))
         if semantic and name == "semantic" and not set(np.unique(lab).tolist()) <= set(semantic):
             out.append(("error", "labels", "values outside the card's semantic schema", sid, where))
         if "lineage" in label_attrs[name]:
@@ -136,6 +140,13 @@ def _check_sample_unsafe(job: tuple) -> tuple[list[tuple], list]:
     if row.class_index is not None and str(targets.get("class")) != str(row.class_index):
         what = f"class {targets.get('class')} in the image, {row.class_index} in {SAMPLES}"
         out.append(("error", "classes", what, sid, path))
+    if "boxes" in targets:
+        try:
+            boxes = Boxes.from_targets(targets["boxes"], geometry[-2:], len(card_classes or []), path)
+            if len(boxes) != row.objects:
+                out.append(("error", "boxes", f"{len(boxes)} boxes, {row.objects} objects in {SAMPLES}", sid, path))
+        except CellHubError as err:
+            out.append(("error", "boxes", err.problem, sid, path))
     if sample_sha256(image, labels, label_attrs, targets) != row.sha256:
         out.append(("error", "content", f"content differs from the sha256 in {SAMPLES}", sid, path))
     if array_sha256(image) != row.image_sha256:
@@ -144,6 +155,23 @@ def _check_sample_unsafe(job: tuple) -> tuple[list[tuple], list]:
     if unknown:
         out.append(("error", "channels", f"channels {unknown} are not in the card", sid, path))
     return out, list(zip(img.channel_names, histograms(image, img.axes)))
+
+
+def _image_label_problem(group, name: str) -> str | None:
+    """Why viewers would not open label image ``name`` as labels (NGFF ``image-label`` metadata), or None."""
+    listed = group["labels"].attrs.get("ome", {}).get("labels", [])
+    if name not in listed:
+        return "not listed in the 'labels' group's metadata"
+    meta = group[f"labels/{name}"].attrs.get("ome", {}).get("image-label")
+    if not isinstance(meta, dict):
+        return "no NGFF 'image-label' metadata: viewers open it as an image, not as labels"
+    if meta.get("source", {}).get("image") != "../../":
+        return "'image-label' does not name its source image ('source': {'image': '../../'})"
+    for key in ("colors", "properties"):
+        entries = meta.get(key, [])
+        if not isinstance(entries, list) or not all(isinstance(e, dict) and "label-value" in e for e in entries):
+            return f"'image-label' {key} entries need a 'label-value'"
+    return None
 
 
 def _regions_touch(a: tuple[int, ...], b: tuple[int, ...], guard: int) -> bool:

@@ -65,16 +65,34 @@ def image_percentiles(
     return np.percentile(flat, [low, high], axis=1).T.astype(np.float32)
 
 
+def random_view(rng: np.random.Generator, square: bool) -> tuple[int, bool]:
+    """A random view of the dihedral group: ``k`` quarter turns (0 or 2 unless ``square``), then a flip or not."""
+    k = int(rng.integers(4)) if square else 2 * int(rng.integers(2))
+    return k, bool(rng.integers(2))
+
+
+def dihedral(a: np.ndarray, k: int, flip: bool) -> np.ndarray:
+    """``a`` turned ``k`` quarter turns (``np.rot90`` of the last two axes), then flipped left-right if ``flip``."""
+    a = np.rot90(a, k, axes=(-2, -1))
+    return np.ascontiguousarray(a[..., ::-1] if flip else a)
+
+
+def dihedral_boxes(xyxy: np.ndarray, k: int, flip: bool, shape: tuple[int, int]) -> np.ndarray:
+    """Boxes ``[x0, y0, x1, y1]`` of an image of ``shape`` (Y, X) moved as :func:`dihedral` moves its pixels."""
+    h, w = shape
+    b = np.asarray(xyxy, float).reshape(-1, 4)
+    for _ in range(k % 4):  # a quarter turn maps the point (x, y) to (y, w - x); the image becomes w x h
+        b = np.stack([b[:, 1], w - b[:, 2], b[:, 3], w - b[:, 0]], 1)
+        h, w = w, h
+    if flip:
+        b = np.stack([w - b[:, 2], b[:, 1], w - b[:, 0], b[:, 3]], 1)
+    return b
+
+
 def random_dihedral(rng: np.random.Generator, *arrays: np.ndarray) -> list[np.ndarray]:
     """The same random flip / 90-degree rotation of the last two axes for every array (8 cases if square)."""
-    square = arrays[0].shape[-1] == arrays[0].shape[-2]
-    k = int(rng.integers(4)) if square else 2 * int(rng.integers(2))
-    flip = bool(rng.integers(2))
-    out = []
-    for a in arrays:
-        a = np.rot90(a, k, axes=(-2, -1))
-        out.append(np.ascontiguousarray(a[..., ::-1] if flip else a))
-    return out
+    k, flip = random_view(rng, arrays[0].shape[-1] == arrays[0].shape[-2])
+    return [dihedral(a, k, flip) for a in arrays]
 
 
 def pad_to(a: np.ndarray, size: int) -> np.ndarray:

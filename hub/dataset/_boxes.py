@@ -83,10 +83,11 @@ def _number(v: Any) -> bool:
 
 
 def clean_boxes(
-    xyxy: np.ndarray, classes: np.ndarray, difficult: np.ndarray, shape_yx: tuple[int, int]
+    xyxy: np.ndarray, classes: np.ndarray, difficult: np.ndarray, shape_yx: tuple[int, int], min_size: float = 0.0
 ) -> tuple[Boxes, dict[str, int]]:
     """Source boxes made storable, deterministically, with a report of what was changed: boxes reaching beyond the
-    image are clipped to it (``boxes_clipped``), boxes left empty are dropped (``boxes_empty``) and exact
+    image are clipped to it (``boxes_clipped``), boxes left empty are dropped (``boxes_empty``), so are boxes
+    narrower or lower than ``min_size`` pixels (``boxes_too_small``: annotation clicks, not objects), and exact
     duplicates (same class and corners) are kept once (``boxes_duplicate``); the order is otherwise kept."""
     h, w = shape_yx
     xyxy = np.asarray(xyxy, float).reshape(-1, 4)
@@ -94,6 +95,8 @@ def clean_boxes(
     n_clipped = int(np.any(clipped != xyxy, axis=1).sum())
     keep = (clipped[:, 2] > clipped[:, 0]) & (clipped[:, 3] > clipped[:, 1])
     n_empty = int((~keep).sum())
+    small = keep & ((clipped[:, 2] - clipped[:, 0] < min_size) | (clipped[:, 3] - clipped[:, 1] < min_size))
+    keep &= ~small
     seen: set[tuple] = set()
     n_dup = 0
     for i in np.flatnonzero(keep):
@@ -103,5 +106,10 @@ def clean_boxes(
             n_dup += 1
         seen.add(key)
     boxes = Boxes(clipped[keep], np.asarray(classes, np.int64)[keep], np.asarray(difficult, bool)[keep])
-    report = {"boxes_clipped": n_clipped, "boxes_empty": n_empty, "boxes_duplicate": n_dup}
+    report = {
+        "boxes_clipped": n_clipped,
+        "boxes_empty": n_empty,
+        "boxes_too_small": int(small.sum()),
+        "boxes_duplicate": n_dup,
+    }
     return boxes, {k: v for k, v in report.items() if v}

@@ -197,6 +197,33 @@ class Family:
     def loss(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
+    def collate(self, batch: list) -> Any:
+        """A training batch from a list of dataset items (default: stacked tensors)."""
+        return torch.utils.data.default_collate(batch)
+
+    def train_loss(self, net: nn.Module, x: Any, y: Any, device: torch.device) -> torch.Tensor:
+        """The loss of one training batch (default: :meth:`loss` of the network's output)."""
+        x = x.to(device, memory_format=torch.channels_last) if x.dim() == 4 else x.to(device)
+        return self.loss(net(x), y.to(device))
+
+    def val_criterion(
+        self, net: nn.Module, data: torch.utils.data.Dataset, cfg: TrainConfig, device: torch.device
+    ) -> float:
+        """What early stopping minimises on the validation split (default: the unweighted loss, comparable across
+        class weightings)."""
+        net.eval()
+        loader = torch.utils.data.DataLoader(
+            data, batch_size=cfg.batch_size, shuffle=False, num_workers=cfg.workers, collate_fn=self.collate
+        )
+        total, n = 0.0, 0
+        weight, self.class_weight = self.class_weight, None
+        with torch.no_grad():
+            for x, y in loader:
+                total += float(self.loss(net(x.to(device)), y.to(device))) * len(x)
+                n += len(x)
+        self.class_weight = weight
+        return total / max(n, 1)
+
     # -- inference ------------------------------------------------------------------------------------
     def activate(self, output: torch.Tensor) -> torch.Tensor:
         """Raw network output -> the maps that are stitched and post-processed (probabilities, ...)."""

@@ -92,8 +92,113 @@ def classifier(
 
 
 def encoder_parameters(net: nn.Module) -> list[nn.Parameter]:
-    """Parameters of the pretrained part: the U-Net encoder, or everything but a classifier's head."""
+    """Parameters of the pretrained part: the U-Net or R-CNN encoder, or everything but a classifier's head."""
     if isinstance(net, UNet):
         return list(net.encoder.parameters())
+    if isinstance(getattr(net, "backbone", None), TimmFPN):
+        return list(net.backbone.encoder.parameters())  # type: ignore[union-attr]
     head = set(map(id, net.get_classifier().parameters()))  # type: ignore[operator]  # a timm classifier
     return [p for p in net.parameters() if id(p) not in head]
+
+
+class TimmFPN(nn.Module):
+    """A timm ``features_only`` encoder with torchvision's feature pyramid: the backbone of the R-CNN families.
+
+    The last ``levels`` encoder stages feed the pyramid (``out_channels`` each) and a max-pooled level is added
+    on top, so the anchor generator sees ``levels + 1`` maps.
+    """
+
+    def __init__(self, backbone: str, in_chans: int, out_channels: int, levels: int, pretrained: bool, norm: bool):
+        super().__init__()
+        from torchvision.ops.feature_pyramid_network import FeaturePyramidNetwork, LastLevelMaxPool
+
+        extra: dict[str, Any] = {} if norm else {"norm_layer": nn.Identity}
+        probe = timm.create_model(backbone, features_only=True, pretrained=False, in_chans=in_chans, **extra)
+        n = len(probe.feature_info)  # type: ignore[arg-type]
+        indices = tuple(range(n - levels, n))
+        self.encoder = timm.create_model(
+            backbone, features_only=True, pretrained=pretrained, in_chans=in_chans, out_indices=indices, **extra
+        )
+        chans = self.encoder.feature_info.channels()  # type: ignore[union-attr, operator]
+        self.fpn = FeaturePyramidNetwork(chans, out_channels, extra_blocks=LastLevelMaxPool())
+        self.out_channels = out_channels
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        return self.fpn({str(i): f for i, f in enumerate(self.encoder(x))})
+
+
+def rcnn(
+    backbone: str,
+    in_chans: int,
+    num_classes: int,
+    *,
+    masks: bool,
+    fpn_channels: int,
+    levels: int,
+    anchor_sizes: tuple[int, ...],
+    scale: float,
+    norm: bool,
+    pretrained: bool = False,
+    **heads: Any,
+) -> nn.Module:
+    """torchvision's Faster R-CNN (``masks=False``) or Mask R-CNN on a :class:`TimmFPN` backbone, for
+    ``num_classes`` object classes (+ background), inputs already normalised (no mean/std of its own).
+
+    ``anchor_sizes``: one size per pyramid level (``levels + 1``), each with the aspect ratios 0.5, 1, 2;
+    ``scale``: the resize factor of every input (:class:`ScaledTransform`).
+    ``heads``: torchvision's keyword arguments (``min_size``, ``max_size``, ``box_score_thresh``,
+    ``box_nms_thresh``, ``box_detections_per_img``...).
+    """
+    from torchvision.models.detection import FasterRCNN, MaskRCNN
+    from torchvision.models.detection.anchor_utils import AnchorGenerator
+    from torchvision.ops import MultiScaleRoIAlign
+
+    if len(anchor_sizes) != levels + 1:
+        raise ValueError(f"{levels} levels take {levels + 1} anchor sizes, got {len(anchor_sizes)}")
+    body = TimmFPN(backbone, in_chans, fpn_channels, levels, pretrained, norm)
+    anchors = AnchorGenerator(tuple((s,) for s in anchor_sizes), ((0.5, 1.0, 2.0),) * len(anchor_sizes))
+    names = [str(i) for i in range(levels)]
+    pools: dict[str, Any] = {"box_roi_pool": MultiScaleRoIAlign(names, 7, 2)}
+    if masks:
+        pools["mask_roi_pool"] = MultiScaleRoIAlign(names, 14, 2)
+    cls = MaskRCNN if masks else FasterRCNN
+    net = cls(body, num_classes=num_classes + 1, rpn_anchor_generator=anchors, **pools, **heads)
+    net.transform = ScaledTransform(scale, in_chans)
+    return net
+
+
+class ScaledTransform(nn.Module):
+    """The R-CNN input transform at a fixed ``scale`` (torchvision's resizes every image to one size; objects in
+    microscopy have a physical size instead): images (and their boxes and masks) are resized by ``scale`` and
+    batched (padded to multiples of 32); predictions are mapped back to the input's pixels. Inputs come
+    normalised, so there is no mean/std here."""
+
+    def __init__(self, scale: float, in_chans: int):
+        super().__init__()
+        from torchvision.models.detection.transform import GeneralizedRCNNTransform
+
+        self.scale = float(scale)
+        self.batcher = GeneralizedRCNNTransform(1, 1, [0.0] * in_chans, [1.0] * in_chans)
+
+    def forward(self, images: list[torch.Tensor], targets: list[dict[str, torch.Tensor]] | None = None):
+        from torchvision.models.detection.image_list import ImageList
+        from torchvision.models.detection.transform import resize_boxes
+
+        out_images, out_targets = [], []
+        for i, image in enumerate(images):
+            size = image.shape[-2:]
+            if self.scale != 1.0:
+                image = F.interpolate(image[None], scale_factor=self.scale, mode="bilinear", align_corners=False)[0]
+            out_images.append(image)
+            if targets is not None:
+                t = dict(targets[i])
+                t["boxes"] = resize_boxes(t["boxes"], list(size), list(image.shape[-2:]))
+                if "masks" in t and self.scale != 1.0:
+                    t["masks"] = F.interpolate(t["masks"][:, None].float(), size=image.shape[-2:])[:, 0].byte()
+                out_targets.append(t)
+        sizes = [(int(im.shape[-2]), int(im.shape[-1])) for im in out_images]
+        batch = self.batcher.batch_images(out_images, size_divisible=32)
+        return ImageList(batch, sizes), (out_targets if targets is not None else None)
+
+    def postprocess(self, result: list[dict], image_sizes: list, original_sizes: list) -> list[dict]:
+        return self.batcher.postprocess(result, image_sizes, original_sizes)

@@ -1,8 +1,9 @@
 """Run a model over an image file, a folder of images or a curated dataset; one output per sample.
 
 Outputs, named by sample id (file stem for image files): ``<id>.tif`` label images (segmentation) or
-float32 images (label-free), a CTC ``<id>_RES/`` folder (tracking), or one ``predictions.csv`` of class
-probabilities (classification). The output folder appears complete or not at all.
+float32 images (label-free), a CTC ``<id>_RES/`` folder (tracking), one ``predictions.csv`` of class
+probabilities (classification) or one ``boxes.csv`` of scored boxes (detection). The output folder appears
+complete or not at all.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import csv
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import tifffile
@@ -18,6 +20,7 @@ from hub._atomic import new_folder
 from hub._progress import progress_bar
 from hub.dataset import open_dataset
 from hub.errors import InvalidInput
+from hub.metrics import Detections
 from hub.models.model import Model
 from hub.ome.files import IMAGE_SUFFIXES, grey_or_colour, image_files, read_image_file
 from hub.tasks import get_task
@@ -114,9 +117,31 @@ def write_ctc_tracks(pred: tuple, sid: str, folder: Path, rows: list) -> None:
     write_ctc_result(masks, tracks, folder / f"{sid}_RES")
 
 
-def write_class_scores(pred: np.ndarray, sid: str, folder: Path, rows: list) -> None:
-    """A row of ``predictions.csv`` (written once every sample is predicted)."""
+def write_row(pred: Any, sid: str, folder: Path, rows: list) -> None:
+    """A row of the task's table (written by its ``table`` hook once every sample is predicted)."""
     rows.append((sid, pred))
+
+
+def write_class_table(model: Model, folder: Path, rows: list[tuple[str, np.ndarray]]) -> None:
+    """``predictions.csv``: per sample the predicted class and the probability of each class."""
+    classes = model.card.outputs.classes or []
+    with open(folder / "predictions.csv", "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["id", "predicted", *classes])
+        for sid, prob in rows:
+            w.writerow([sid, classes[int(np.argmax(prob))], *(f"{p:.6g}" for p in prob)])
+
+
+def write_box_table(model: Model, folder: Path, rows: list[tuple[str, Detections]]) -> None:
+    """``boxes.csv``: one row per predicted box, ``id, class, x0, y0, x1, y1, score`` (see
+    :mod:`hub.bench.predictions`)."""
+    classes = model.card.outputs.classes or []
+    with open(folder / "boxes.csv", "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["id", "class", "x0", "y0", "x1", "y1", "score"])
+        for sid, det in rows:
+            for box, k, score in zip(det.xyxy.tolist(), det.classes.tolist(), det.scores.tolist()):
+                w.writerow([sid, classes[k], *(f"{v:.2f}" for v in box), f"{score:.6g}"])
 
 
 def predict_to(
@@ -127,22 +152,17 @@ def predict_to(
     task's writer (:attr:`hub.tasks.TaskSpec.write`)."""
     items = samples(model, source, split)  # streamed: one image in memory at a time
     done: list[str] = []
-    write = get_task(model.card.task).write
-    rows: list[tuple[str, np.ndarray]] = []
+    spec = get_task(model.card.task)
+    rows: list[tuple[str, Any]] = []
     with new_folder(out) as tmp:
         with progress_bar() as bar:
             job = bar.add_task(f"predicting with {model.card.ref}", total=None)
             for sid, image in items:
-                write(model.predict(image, scale), sid, tmp, rows)
+                spec.write(model.predict(image, scale), sid, tmp, rows)
                 bar.advance(job)
                 done.append(sid)
         if not done:
             raise InvalidInput(f"no samples to predict{f' in split {split!r}' if split else ''}", source)
-        if rows:
-            classes = model.card.outputs.classes or []
-            with open(tmp / "predictions.csv", "w", newline="") as fh:
-                w = csv.writer(fh)
-                w.writerow(["id", "predicted", *classes])
-                for sid, prob in rows:
-                    w.writerow([sid, classes[int(np.argmax(prob))], *(f"{p:.6g}" for p in prob)])
+        if spec.table is not None:
+            spec.table(model, tmp, rows)
     return done

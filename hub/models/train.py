@@ -262,7 +262,7 @@ def _epochs(
             if val_set is None:
                 bar.console.print(line, highlight=False)
                 continue
-            val_loss = _evaluate(net, family, val_set, cfg, device)
+            val_loss = family.val_criterion(net, val_set, cfg, device)
             improved = best_loss is None or val_loss < best_loss
             bar.console.print(f"{line}, val loss {val_loss:.4f}{' (best)' if improved else ''}", highlight=False)
             if improved:
@@ -300,8 +300,7 @@ def _epoch(
         encoder.eval()  # frozen batch-norm statistics too
     losses = []
     for _, (x, y) in zip(range(steps), loader):
-        x = x.to(device, memory_format=torch.channels_last) if x.dim() == 4 else x.to(device)
-        loss = family.loss(net(x), y.to(device))
+        loss = family.train_loss(net, x, y, device)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -324,26 +323,11 @@ def _loader(
         sampler=sampler,
         generator=gen,
         num_workers=cfg.workers,
+        collate_fn=family.collate,
         drop_last=True,
         pin_memory=device.type == "cuda",
         persistent_workers=False,
     )
-
-
-@torch.no_grad()
-def _evaluate(
-    net: nn.Module, family: Family, data: torch.utils.data.Dataset, cfg: TrainConfig, device: torch.device
-) -> float:
-    net.eval()
-    loader = torch.utils.data.DataLoader(data, batch_size=cfg.batch_size, shuffle=False, num_workers=cfg.workers)
-    total, n = 0.0, 0
-    weight = family.class_weight
-    family.class_weight = None  # the validation loss is unweighted, comparable across weightings
-    for x, y in loader:
-        total += float(family.loss(net(x.to(device)), y.to(device))) * len(x)
-        n += len(x)
-    family.class_weight = weight
-    return total / max(n, 1)
 
 
 def _load_base(cfg: TrainConfig) -> _Base | None:

@@ -40,6 +40,11 @@ class OmeImage:
     def channel_names(self) -> list[str]:
         return [c.get("label", str(i)) for i, c in enumerate(self.ome.get("omero", {}).get("channels", []))]
 
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """The shape of the full-resolution image (from its metadata: no pixel is read)."""
+        return tuple(int(n) for n in self.array().shape)
+
     def array(self, level: int = 0) -> zarr.Array:
         return self._bounded(self.group[self.level_paths[level]], self.level_paths[level])
 

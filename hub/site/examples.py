@@ -14,7 +14,7 @@ from hub.dataset import Dataset
 from hub.errors import InvalidInput
 from hub.site.figures import Group, save_png
 from hub.tasks import get_task
-from hub.viz.preview import fit, labelled_box, to_rgb
+from hub.viz.preview import fit, labelled_box, shown, to_rgb
 
 CROP = 512
 PANEL = 240
@@ -60,9 +60,9 @@ def _window(shape: tuple[int, ...], mask: np.ndarray | None) -> tuple[slice, sli
     return slice(y0, y0 + CROP), slice(x0, x0 + CROP)
 
 
-def _display(x: np.ndarray) -> np.ndarray:
-    """What to show of a (C, Y, X) input: its first channel, in grey (channels are not colours)."""
-    return to_rgb(x[0])
+def _display(x: np.ndarray, model) -> np.ndarray:
+    """What to show of a (C, Y, X) input: colour for a colour image, else its first channel in grey."""
+    return shown(x, model.card.channel_names)
 
 
 def _count(lab: np.ndarray) -> int:
@@ -79,7 +79,7 @@ def draw_instance(model, ds, bench, site, folder) -> list[Group]:
         y, x = _window(true.shape, true > 0)
         image, true = _model_input(model, ds, sid)[:, y, x], true[y, x]
         pred = np.asarray(model.predict(image))
-        shown = _display(image)
+        shown = _display(image, model)
         group = Group(f"test sample {sid[:16]}")
         for j, (caption, outline) in enumerate(
             [
@@ -142,7 +142,7 @@ def draw_classification(model, ds, bench, site, folder) -> list[Group]:
         caption = f"true {classes[k]} · predicted {outputs[guess]} ({probs[guess]:.2f})"
         group.pictures.append(
             save_png(
-                fit(_display(image), size=PANEL // 2),
+                fit(_display(image, model), size=PANEL // 2),
                 site,
                 f"{folder}/example-0-{k}.png",
                 f"{model.card.ref} on {sid}: {caption}",
@@ -169,10 +169,45 @@ def draw_tracking(model, ds, bench, site, folder) -> list[Group]:
             caption = f"t={t}: {_count(labels[t])} cells"
             group.pictures.append(
                 save_png(
-                    fit(_display(movie[t])[box], fill=labels[t][box], size=PANEL),
+                    fit(_display(movie[t], model)[box], fill=labels[t][box], size=PANEL),
                     site,
                     f"{folder}/example-{k}-{t}.png",
                     f"{model.card.ref} on {sid}, {title}, {caption}",
+                    caption,
+                )
+            )
+        groups.append(group)
+    return groups
+
+
+def draw_detection(model, ds, bench, site, folder) -> list[Group]:
+    rows = sorted((r for r in ds.samples if r.split == bench.split), key=lambda r: r.objects)
+    picks = [rows[len(rows) // 4], rows[(3 * len(rows)) // 4]] if len(rows) > 1 else rows
+    groups = []
+    for k, row in enumerate(picks):
+        sid = row.id
+        image = _model_input(model, ds, sid)
+        y, x = _window(image.shape, None)
+        image = image[:, y, x]
+        true = truth(bench, ds, sid)
+        pred = model.predict(image)
+        keep = pred.scores >= 0.5
+        h, w = image.shape[-2:]
+        shifted = np.clip(true.xyxy - [x.start, y.start, x.start, y.start], 0, [w, h, w, h])
+        seen = (shifted[:, 2] > shifted[:, 0]) & (shifted[:, 3] > shifted[:, 1])
+        group = Group(f"test sample {sid[:16]}")
+        for j, (caption, boxes) in enumerate(
+            [
+                (f"prediction ({int(keep.sum())} boxes, score >= 0.5)", (pred.xyxy[keep], pred.classes[keep])),
+                (f"ground truth ({int(seen.sum())} boxes)", (shifted[seen], true.classes[seen])),
+            ]
+        ):
+            group.pictures.append(
+                save_png(
+                    fit(_display(image, model), size=2 * PANEL, boxes=boxes),
+                    site,
+                    f"{folder}/example-{k}-{j}.png",
+                    f"{model.card.ref} on {sid}: {caption}",
                     caption,
                 )
             )

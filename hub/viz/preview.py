@@ -1,9 +1,9 @@
 """Pictures of a curated dataset, for people who would rather look than read.
 
-Segmentation: images with instance outlines; tracking: first, middle and last frame, each track tinted in
-its own colour; classification: examples per class; label-free: input next to target. Rendered with Pillow,
-offline. :func:`sample_views` gives the single pictures (the static site lays them out itself);
-:func:`preview_dataset` puts them on one captioned contact sheet.
+Segmentation: images with instance outlines; detection: images with their boxes, one colour per class; tracking:
+first, middle and last frame, each track tinted in its own colour; classification: examples per class; label-free:
+input next to target. Rendered with Pillow, offline. :func:`sample_views` gives the single pictures (the static
+site lays them out itself); :func:`preview_dataset` puts them on one captioned contact sheet.
 """
 
 from __future__ import annotations
@@ -16,11 +16,13 @@ from PIL import Image, ImageDraw
 from skimage.segmentation import find_boundaries
 from skimage.transform import resize
 
-from hub.dataset import open_dataset
+from hub.dataset import Boxes, open_dataset
 from hub.errors import InvalidInput
 
 TILE = 192
 OUTLINE = (255, 200, 0)
+BOX_COLOURS = ((255, 80, 80), (80, 160, 255), (255, 220, 0), (80, 220, 120), (220, 120, 255), (255, 150, 50))
+RGB = ["red", "green", "blue"]
 
 
 @dataclass
@@ -50,11 +52,22 @@ def track_colours(lab: np.ndarray) -> np.ndarray:
     return palette[lab]
 
 
+def shown(image: np.ndarray, channels: list[str]) -> np.ndarray:
+    """What to show of a channels-first image (C, Y, X): a colour image as colour, else its first channel in grey
+    (fluorescence channels are not colours)."""
+    return to_rgb(image[:3] if channels[:3] == RGB else image[0])
+
+
 def fit(
-    rgb: np.ndarray, outline: np.ndarray | None = None, fill: np.ndarray | None = None, size: int = TILE
+    rgb: np.ndarray,
+    outline: np.ndarray | None = None,
+    fill: np.ndarray | None = None,
+    size: int = TILE,
+    boxes: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> Image.Image:
     """Scale to ``size`` x ``size`` (keeping aspect, padded black); draw label outlines, or tint each labelled
-    object with its label's colour (``fill``: tracks keep one colour across frames)."""
+    object with its label's colour (``fill``: tracks keep one colour across frames); draw ``boxes`` (xyxy in the
+    image's pixels, class indices), one colour per class."""
     h, w = rgb.shape[:2]
     s = size / max(h, w)
     nh, nw = max(1, round(h * s)), max(1, round(w * s))
@@ -67,7 +80,13 @@ def fit(
         tint, on = track_colours(lab), lab > 0
         small[on] = (0.45 * tint[on] + 0.55 * small[on]).astype(np.uint8)
     canvas = Image.new("RGB", (size, size))
-    canvas.paste(Image.fromarray(small), ((size - nw) // 2, (size - nh) // 2))
+    ox, oy = (size - nw) // 2, (size - nh) // 2
+    canvas.paste(Image.fromarray(small), (ox, oy))
+    if boxes is not None:
+        draw = ImageDraw.Draw(canvas)
+        for (x0, y0, x1, y1), k in zip(np.asarray(boxes[0]).tolist(), np.asarray(boxes[1]).tolist()):
+            xy = (ox + x0 * s, oy + y0 * s, ox + max(x1 * s - 1, x0 * s), oy + max(y1 * s - 1, y0 * s))
+            draw.rectangle(xy, outline=BOX_COLOURS[int(k) % len(BOX_COLOURS)])
     return canvas
 
 
@@ -110,6 +129,16 @@ def sample_views(ds, n: int = 12, split: str | None = None, size: int = TILE) ->
     if not rows:
         raise InvalidInput(f"no samples in split {split!r}", ds.path / "samples.csv")
     views = []
+    if card.labels.boxes:  # detection: every image with its boxes, one colour per class
+        for r in rows[:: max(1, len(rows) // n)][:n]:
+            img = ds.image(r.id)
+            b = Boxes.from_targets(
+                img.attrs.get("targets", {}).get("boxes", []), img.shape[-2:], len(card.labels.classes or []), img.path
+            )
+            image = img.read()
+            rgb = shown(image if "c" in img.axes else image[None], img.channel_names)
+            views.append(View(fit(rgb, size=size, boxes=(b.xyxy, b.classes)), f"{r.id[:18]} ({len(b)})", r.id))
+        return views
     if card.labels.classes:  # examples per class
         per = max(1, n // len(card.labels.classes))
         names = card.channel_names
