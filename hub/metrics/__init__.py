@@ -7,6 +7,14 @@ one entry per sequence). No torch here: scores must not depend on the model stac
 
 from hub.metrics._overlap import Overlap, overlap_table
 from hub.metrics.classification import classification_metrics
+from hub.metrics.detection import (
+    Detections,
+    DetectionTruth,
+    ImageMatches,
+    accumulate,
+    detection_matches,
+    detection_metrics,
+)
 from hub.metrics.instance import TAUS, InstanceCounts, instance_counts, instance_metrics, pooled_stats
 from hub.metrics.labelfree import labelfree_metrics
 from hub.metrics.semantic import semantic_metrics
@@ -18,11 +26,17 @@ SUITE_VERSION = "1.0"
 __all__ = [
     "SUITE_VERSION",
     "TAUS",
+    "DetectionTruth",
+    "Detections",
+    "ImageMatches",
     "InstanceCounts",
     "Overlap",
     "TrackingPrediction",
     "TrackingTruth",
+    "accumulate",
     "classification_metrics",
+    "detection_matches",
+    "detection_metrics",
     "instance_counts",
     "instance_metrics",
     "labelfree_metrics",
