@@ -5,7 +5,8 @@ bounded and without a DTD: a file over :data:`MAX_XML_BYTES`, or one that declar
 entity), is refused before it is parsed.
 
 Rasterisation: a vertex's X is a column and Y a row, in pixels, with the centre of pixel (row r, column c) at
-(Y=r, X=c); a pixel belongs to a polygon when its centre lies inside it (``skimage.draw.polygon``). Regions are
+(Y=r, X=c); a pixel belongs to a polygon when its centre lies inside it or on an edge (``skimage.draw.polygon``):
+MoNuSeg's vertices trace the outermost pixels of a nucleus, and those pixels stay with it. Regions are
 painted in file order and a pixel already painted stays with the earlier region, so overlaps resolve the same
 way every time. A polygon reaching past the image is clipped to it (``clipped_polygons``). Dropped, and counted in
 the sample's report: polygons with fewer than 3 distinct vertices (``degenerate_polygons``), polygons that cover
