@@ -9,6 +9,7 @@ import json
 from pathlib import Path
 
 from hub.errors import InvalidInput
+from hub.safety import read_capped
 
 
 def _text(data: bytes, path: Path, what: str) -> str:
@@ -72,23 +73,45 @@ def read_json(path: str | Path, what: str = "JSON file"):
 MAX_XML_BYTES = 64 * 2**20  # an annotation file (VOC, ImageScope) is kilobytes to a few megabytes
 
 
+class _RootReached(Exception):
+    """The prolog check is done: the root element started and no DOCTYPE came before it."""
+
+
+def _refuse_dtd(data: bytes, path: Path, what: str) -> None:
+    """Refuse a document with a DOCTYPE (the only place entities can be declared); parses the prolog only."""
+    from xml.parsers import expat
+
+    def doctype(*_):
+        raise InvalidInput(f"{what} declares a DOCTYPE (DTDs and entities are refused)", path)
+
+    def root(*_):
+        raise _RootReached
+
+    p = expat.ParserCreate()
+    p.StartDoctypeDeclHandler = doctype
+    p.StartElementHandler = root
+    try:
+        p.Parse(data, True)
+    except _RootReached:
+        return
+    except expat.ExpatError as err:
+        raise InvalidInput(f"{what} is not well-formed XML ({err})", path) from None
+    raise InvalidInput(f"{what} has no root element", path)
+
+
 def read_xml(path: str | Path, what: str = "XML file", max_bytes: int = MAX_XML_BYTES):
     """The root element of a local XML file, parsed by the standard library.
 
     A file over ``max_bytes``, a document type declaration (the door to entity expansion: no annotation format
-    needs one) and bad syntax are a one-line :class:`InvalidInput` naming the file; a missing file raises
-    FileNotFoundError.
+    needs one; checked on the prolog before the document is parsed) and bad syntax are a one-line
+    :class:`InvalidInput` naming the file; a missing file raises FileNotFoundError.
     """
     from xml.etree import ElementTree
 
     path = Path(path)
-    size = path.stat().st_size
-    if size > max_bytes:
-        raise InvalidInput(f"{what} has {size} bytes, more than the {max_bytes} an annotation file may have", path)
-    data = path.read_bytes()
-    if b"<!DOCTYPE" in data or b"<!ENTITY" in data:
-        raise InvalidInput(f"{what} declares a document type or entities, which are refused", path)
+    data = read_capped(path, max_bytes, what)
+    _refuse_dtd(data, path, what)
     try:
         return ElementTree.fromstring(data)
     except ElementTree.ParseError as err:
-        raise InvalidInput(f"{what} is not valid XML ({err})", path) from None
+        raise InvalidInput(f"{what} is not well-formed XML ({err})", path) from None

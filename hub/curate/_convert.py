@@ -80,6 +80,7 @@ def convert_sample(job: tuple) -> SampleRecord:
         time_unit=geometry.time_unit,
         labels=s.labels,
         label_attrs=s.label_attrs,
+        label_properties=s.label_properties,
         attrs=attrs,
     )
     instance = next((s.labels[n] for n in ("instances", "masks", "tracks") if n in s.labels), None)

@@ -17,6 +17,7 @@ class SampleData:
     axes: str
     labels: dict[str, np.ndarray] = field(default_factory=dict)
     label_attrs: dict[str, dict] = field(default_factory=dict)
+    label_properties: dict[str, list[dict]] = field(default_factory=dict)  # NGFF image-label properties per label
     targets: dict[str, Any] = field(default_factory=dict)  # e.g. {"class": 3}
     group: str | None = None  # unit that splits keep together (default: the sample id)
     source: str | None = None  # field or movie the sample was cut from (default: the sample id)

@@ -18,6 +18,17 @@ from ome_zarr.writer import add_metadata, write_label_metadata, write_multiscale
 FMT = FormatV05()
 CHUNK = 256
 MIN_LEVEL_SIZE = 256  # add pyramid levels while the smaller side stays at least this large
+MAX_COLOURED = 8  # a class map with at most this many classes gets NGFF colours
+PALETTE = (
+    (230, 25, 75, 255),
+    (60, 180, 75, 255),
+    (0, 130, 200, 255),
+    (255, 225, 25, 255),
+    (145, 30, 180, 255),
+    (70, 240, 240, 255),
+    (240, 50, 230, 255),
+    (245, 130, 48, 255),
+)
 
 
 def pyramid_levels(shape_yx: tuple[int, int]) -> int:
@@ -111,6 +122,7 @@ def write_image(
     time_unit: str | None = None,
     labels: Mapping[str, np.ndarray] | None = None,
     label_attrs: Mapping[str, dict] | None = None,
+    label_properties: Mapping[str, list[dict]] | None = None,
     attrs: dict | None = None,
     levels: int | None = None,
 ) -> None:
@@ -160,7 +172,7 @@ def write_image(
     if attrs:
         root.attrs["cellhub"] = attrs
     if labels:
-        _write_labels(root, image, axes, labels, label_attrs or {}, levels, scale, units)
+        _write_labels(root, axes, labels, label_attrs or {}, label_properties or {}, levels, scale, units)
 
 
 def _check_labels(image: np.ndarray, axes: str, labels: Mapping[str, np.ndarray]) -> None:
@@ -173,12 +185,23 @@ def _check_labels(image: np.ndarray, axes: str, labels: Mapping[str, np.ndarray]
             raise ValueError(f"label {name!r} has dtype {lab.dtype}; labels must be integer")
 
 
+def _colours(name: str, lab: np.ndarray) -> list[dict] | None:
+    """NGFF label colours for a class map (a label image named ``semantic``) of few values; none for instances."""
+    if name != "semantic":
+        return None
+    values = np.unique(lab)
+    values = values[values > 0]
+    if len(values) > MAX_COLOURED:
+        return None
+    return [{"label-value": int(v), "rgba": list(PALETTE[i % len(PALETTE)])} for i, v in enumerate(values)]
+
+
 def _write_labels(
     root: zarr.Group,
-    image: np.ndarray,
     axes: str,
     labels: Mapping[str, np.ndarray],
     label_attrs: Mapping[str, dict],
+    label_properties: Mapping[str, list[dict]],
     levels: int,
     scale: dict,
     units: dict,
@@ -189,8 +212,15 @@ def _write_labels(
         g = labels_group.create_group(name)
         datasets = _write_pyramid(g, lab, label_axes, levels, True, scale)
         write_multiscales_metadata(g, datasets, fmt=FMT, axes=list(label_axes), axes_units=units or None, name=name)
-        write_label_metadata(labels_group, name, fmt=FMT, source={"image": "../../"})
-        if name in label_attrs:
+        if name in label_attrs:  # before the image-label metadata: this handle's attributes would overwrite it
             g.attrs["cellhub"] = label_attrs[name]
+        write_label_metadata(
+            labels_group,
+            name,
+            colors=_colours(name, lab),
+            properties=label_properties.get(name),
+            fmt=FMT,
+            source={"image": "../../"},
+        )
     # ome-zarr-py leaves the 'labels' group without its own version (NGFF 0.5 requires it)
     add_metadata(labels_group, {"version": FMT.version}, fmt=FMT)

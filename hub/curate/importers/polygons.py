@@ -18,46 +18,19 @@ The survivors are numbered 1..N in region order.
 from __future__ import annotations
 
 import math
-import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
-from xml.parsers import expat
 
 import numpy as np
 
+from hub._readers import read_xml
 from hub.curate._importer import Importer, register_importer
 from hub.curate._sample import SampleData
 from hub.curate.importers._names import group_of
 from hub.errors import InvalidInput
 from hub.ome.files import IMAGE_SUFFIXES, read_image_file
-from hub.safety import read_capped
 
 MAX_XML_BYTES = 16 * 2**20  # the largest MoNuSeg annotation is 2 MB
-
-
-class _RootReached(Exception):
-    """The prolog check is done: the root element started and no DOCTYPE came before it."""
-
-
-def _refuse_dtd(data: bytes, path: Path) -> None:
-    """Refuse a document with a DOCTYPE (the only place entities can be declared); parses the prolog only."""
-
-    def doctype(*_):
-        raise InvalidInput("annotation XML declares a DOCTYPE (DTDs and entities are refused)", path)
-
-    def root(*_):
-        raise _RootReached
-
-    p = expat.ParserCreate()
-    p.StartDoctypeDeclHandler = doctype
-    p.StartElementHandler = root
-    try:
-        p.Parse(data, True)
-    except _RootReached:
-        return
-    except expat.ExpatError as err:
-        raise InvalidInput(f"annotation is not well-formed XML ({err})", path) from None
-    raise InvalidInput("annotation XML has no root element", path)
 
 
 def _number(text: str | None, what: str, path: Path) -> float:
@@ -73,12 +46,7 @@ def _number(text: str | None, what: str, path: Path) -> float:
 def read_imagescope(path: Path) -> tuple[list[np.ndarray], dict[str, str]]:
     """The polygons of an ImageScope XML, in file order, as (n, 2) float arrays of (Y, X), and the root's
     attributes (``MicronsPerPixel``)."""
-    data = read_capped(path, MAX_XML_BYTES, "annotation XML")
-    _refuse_dtd(data, path)
-    try:
-        root = ET.fromstring(data)
-    except ET.ParseError as err:
-        raise InvalidInput(f"annotation is not well-formed XML ({err})", path) from None
+    root = read_xml(path, "annotation XML", MAX_XML_BYTES)
     if root.tag != "Annotations":
         raise InvalidInput(f"not an Aperio ImageScope annotation: root <{root.tag[:40]}>, not <Annotations>", path)
     if root.find("Annotation") is None:

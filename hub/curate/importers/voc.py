@@ -3,8 +3,8 @@
 Each ``<object>`` is a box ``<name>`` with ``<bndbox>`` ``xmin ymin xmax ymax`` (1-based, inclusive pixel
 indices, so the stored box is ``[xmin - 1, ymin - 1, xmax, ymax]``: see :mod:`hub.dataset._boxes`) and an optional
 ``<difficult>`` flag. Boxes beyond the image are clipped, empty ones and those under ``min_box_size`` pixels
-dropped and exact duplicates kept once; the import report counts each. The source's own split (``train.txt``, ``val.txt``, ``test.txt``) is read for recipes
-with split method ``source``.
+dropped and exact duplicates kept once; the import report counts each. The source's own split (``train.txt``,
+``val.txt``, ``test.txt``) is read for recipes with split method ``source``.
 """
 
 from __future__ import annotations
