@@ -254,19 +254,11 @@ def instance_labels(
 
 
 def xywh(box: list[float] | tuple[float, ...]) -> list[float]:
-    """A stored ``[x0, y0, x1, y1]`` as COCO's ``[x, y, w, h]``, with ``x + w == x1`` and ``y + h == y1`` exactly in
-    floating point (so that reading the box back gives the same corners); integers stay integers."""
+    """A stored ``[x0, y0, x1, y1]`` as COCO's ``[x, y, w, h]`` (integers stay integers). Reading it back gives the
+    same corners: a stored corner is a sum ``x + w`` read from COCO (or the image's edge), and in floating point
+    ``x + ((x + w) - x)`` is ``x + w`` again (checked on random non-negative boxes in tests/test_coco.py)."""
     x0, y0, x1, y1 = box
-    return [x0, y0, _span(x0, x1), _span(y0, y1)]
-
-
-def _span(a: float, b: float) -> float:
-    d = b - a
-    for _ in range(4):  # b - a rounds; a neighbour of it may be the value that adds back to b exactly
-        if a + d == b:
-            break
-        d = math.nextafter(d, math.inf if a + d < b else -math.inf)
-    return int(d) if isinstance(a, int) and isinstance(b, int) else d
+    return [x0, y0, x1 - x0, y1 - y0]
 
 
 def _int(v: Any) -> bool:
