@@ -229,6 +229,7 @@ def test_bccd_boxes_import_exactly(data_dir, tmp_path):
     assert [i.sample_id for i in imp.scan()] == BCCD_STEMS
     card = imp.card_defaults()
     assert card["tasks"] == ["object-detection"] and card["labels"] == {"classes": BCCD_CLASSES}
+    assert [c["name"] for c in card["channels"]] == ["red", "green", "blue"]
     for item in imp.scan():
         s = imp.load(item)
         assert (
@@ -267,6 +268,7 @@ def test_dsb_rle_masks_import_exactly(data_dir, tmp_path):
     imp = create_importer("coco", root, annotations="coco.json", images="img")
     card = imp.card_defaults()
     assert card["tasks"] == ["object-detection", "instance-segmentation", "semantic-segmentation"]
+    assert [c["name"] for c in card["channels"]] == ["grey"]
     assert card["labels"]["classes"] == ["nucleus"] and card["labels"]["semantic"] == {0: "background", 1: "foreground"}
     for item in imp.scan():
         s = imp.load(item)
@@ -295,6 +297,7 @@ def test_dsb_polygons_rasterise_to_the_nuclei(data_dir, tmp_path):
     assert np.median(ious) > 0.97 and np.mean(ious) > 0.9
 
 
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # pycocotools on numpy 2
 def test_polygons_agree_with_pycocotools(data_dir, tmp_path):
     pycoco = pytest.importorskip("pycocotools.mask")
     root = tmp_path / "dsb"

@@ -56,10 +56,7 @@ class Coco(Importer):
         return str(item.path)
 
     def load(self, item: CocoImage) -> SampleData:
-        try:
-            image, axes = grey_or_colour(read_image_file(item.path))
-        except ValueError as err:
-            raise InvalidInput(str(err), item.path) from None
+        image, axes = _read(item)
         shape = image.shape[-2:]
         if shape != (item.height, item.width):
             raise InvalidInput(
@@ -81,9 +78,7 @@ class Coco(Importer):
                 "classes": classes.tolist(),
                 "boxes": _box_of_each(boxes, classes, xyxy, shape),
             }
-        channels = ["grey"] if axes == "yx" else [f"c{i}" for i in range(image.shape[0])]
-        if axes == "cyx" and image.shape[0] == 3:
-            channels = ["red", "green", "blue"]
+        channels = _channel_names(image, axes)
         return SampleData(
             id=item.sample_id,
             image=image,
@@ -106,7 +101,21 @@ class Coco(Importer):
             labels["instance"] = "0 background; 1..N one annotation each (in the COCO file's order)"
             labels["semantic"] = {0: "background", 1: "foreground"}
         tasks = ["object-detection", *(["instance-segmentation", "semantic-segmentation"] if masks else [])]
-        return {"tasks": tasks, "channels": [{"name": "grey", "modality": "other"}], "labels": labels}
+        names = _channel_names(*_read(coco.images[0])) if coco.images else ["grey"]  # as the first image has them
+        return {"tasks": tasks, "channels": [{"name": c, "modality": "other"} for c in names], "labels": labels}
+
+
+def _read(item: CocoImage) -> tuple[np.ndarray, str]:
+    try:
+        return grey_or_colour(read_image_file(item.path))
+    except ValueError as err:
+        raise InvalidInput(str(err), item.path) from None
+
+
+def _channel_names(image: np.ndarray, axes: str) -> list[str]:
+    if axes == "yx":
+        return ["grey"]
+    return ["red", "green", "blue"] if image.shape[0] == 3 else [f"c{i}" for i in range(image.shape[0])]
 
 
 def _box_of_each(boxes: Boxes, classes: np.ndarray, xyxy: np.ndarray, shape: tuple[int, int]) -> list[int | None]:
