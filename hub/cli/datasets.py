@@ -27,7 +27,7 @@ from hub.cli._options import (
 from hub.cli.registry import info_published, is_local, list_kind, publish_cmd, pull_cmd
 from hub.config import build_root
 from hub.curate import SplitSpec, check_dataset, create_importer, import_dataset, validate_dataset
-from hub.curate.export import export_ctc
+from hub.curate.export import EXPORTERS
 from hub.curate.recipe import build_dataset, recipe_names
 from hub.dataset import open_dataset
 from hub.errors import CardError, InvalidInput
@@ -233,7 +233,7 @@ def info(
 
 @app.command("import")
 def import_(
-    format: str = typer.Argument(..., help="source layout: kaggle-dsb, ctc, npz, paired, folder"),
+    format: str = typer.Argument(..., help="source layout: kaggle-dsb, ctc, npz, paired, folder, coco"),
     source: Path = typer.Argument(..., help="source folder or file"),
     name: str = typer.Option(..., "--name", help="dataset name (lower-case, dashes)"),
     out: Path = typer.Option(..., "--out", help="dataset folder to create"),
@@ -250,7 +250,8 @@ def import_(
     """Import a source in a known layout into a validated OME-Zarr dataset folder."""
     importer = create_importer(format, source, **_parse_options(option))
     dataset_card = _import_card(importer, name, version, card)
-    strat = stratify.value if stratify else ("class" if dataset_card.labels.classes else None)
+    by_class = "classification" in dataset_card.tasks  # detection classes name boxes, not samples
+    strat = stratify.value if stratify else ("class" if by_class else None)
     spec = SplitSpec(method="stratified-group", seed=seed, fractions={"val": val, "test": test}, stratify=strat)
     import_dataset(importer, out, dataset_card, spec, workers=workers)
     _report(out, as_json)
@@ -338,12 +339,14 @@ def preview(
 
 @app.command()
 def export(
-    format: str = typer.Argument(..., help="target layout: ctc"),
+    format: str = typer.Argument(..., help=f"target layout: {', '.join(EXPORTERS)}"),
     path: Path = typer.Argument(..., help="dataset folder"),
     out: Path = typer.Option(..., "--out", help="folder to write"),
 ) -> None:
-    """Write a dataset back in a source layout (ctc: Cell Tracking Challenge folders)."""
-    if format != "ctc":
-        raise InvalidInput(f"no exporter {format!r}; known: ctc")
-    seqs = export_ctc(path, out)
-    console.print(f"[green]wrote[/] {len(seqs)} sequence(s) {', '.join(seqs)} -> {out}", highlight=False)
+    """Write a dataset back in a source layout (ctc: Cell Tracking Challenge folders; coco: COCO JSON + images)."""
+    if format not in EXPORTERS:
+        raise InvalidInput(f"no exporter {format!r}; known: {', '.join(EXPORTERS)}")
+    exporter, what = EXPORTERS[format]
+    written = exporter(path, out)
+    shown = ", ".join(written[:10]) + (f", ... ({len(written) - 10} more)" if len(written) > 10 else "")
+    console.print(f"[green]wrote[/] {what} of {len(written)} sample(s) {shown} -> {out}", highlight=False)

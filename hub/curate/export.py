@@ -1,13 +1,26 @@
-"""Export curated tracking samples back to the Cell Tracking Challenge layout, losslessly."""
+"""Export curated samples back to source layouts, losslessly: tracking samples to the Cell Tracking Challenge
+layout (``ctc``), images with boxes and instance masks to COCO JSON (``coco``). :data:`EXPORTERS` names them."""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
 
 from hub._atomic import new_folder
-from hub.dataset import open_dataset
+from hub.curate import rle
+from hub.curate.coco import xywh
+from hub.dataset import Boxes, open_dataset
 from hub.errors import InvalidInput
 from hub.ome.ctc import TRUTH_TRACKS, check_lineage, lineage_from_attrs, write_frames, write_man_track
+
+if TYPE_CHECKING:
+    from hub.ome import OmeImage
+
+COCO_JSON = "annotations.json"
 
 
 def export_ctc(dataset: str | Path, out: str | Path, ids: list[str] | None = None) -> list[str]:
@@ -53,3 +66,134 @@ def _write_masks(img, label: str, folder: Path, prefix: str, digits: int, labels
     masks = img.label(label)
     d = int(attrs.get("mask_digits", digits))
     return write_frames(folder, prefix, masks, _annotated(attrs, masks.shape[0]), d, labels=labels)
+
+
+def export_coco(dataset: str | Path, out: str | Path, ids: list[str] | None = None) -> list[str]:
+    """Write ``out/annotations.json`` (COCO) and ``out/images/<id>.png`` (8-bit grey or RGB; ``.tif`` otherwise)
+    for the samples ``ids`` (default: all); returns the ids written. Per sample, one annotation per stored box
+    (category = class, ``iscrowd`` = difficult) or, when it has an ``instances`` label image, one per instance with
+    a compressed RLE segmentation, its area, and its box (the stored box the ``coco`` importer linked it to; else
+    the mask's extent). Category and image ids are those the ``coco`` importer recorded, where it did; the
+    ``coco`` importer reads the folder back (``images: images``) to the same boxes and masks."""
+    ds = open_dataset(dataset)
+    chosen = ids or [s.id for s in ds.samples]
+    if not chosen:
+        raise InvalidInput("dataset has no samples to export", ds.path)
+    classes = ds.card.labels.classes or ["object"]
+    images: list[dict] = []
+    annotations: list[dict] = []
+    recorded: list[dict] = []
+    with new_folder(out) as tmp:
+        (tmp / "images").mkdir()
+        for sid in chosen:
+            img = ds.image(sid)
+            if img.axes not in ("yx", "cyx"):
+                raise InvalidInput(f"sample {sid!r} has axes {img.axes}; COCO holds 2-D images", img.path)
+            pixels = np.asarray(img.read())
+            h, w = pixels.shape[-2:]
+            name = _write_image(pixels, img.axes, tmp / "images", sid)
+            coco = img.attrs.get("coco") or {}
+            recorded.append(coco)
+            images.append({"id": coco.get("image_id"), "file_name": name, "width": w, "height": h})
+            for a in _coco_annotations(img, (h, w), len(classes)):
+                annotations.append({"id": len(annotations) + 1, "image_id": len(images), **a})
+        image_ids = _recorded_ids([c.get("image_id") for c in recorded], len(images))
+        for entry, iid in zip(images, image_ids):
+            entry["id"] = iid
+        for a in annotations:
+            a["image_id"] = image_ids[a["image_id"] - 1]
+        category_ids = _category_ids([c.get("category_ids") for c in recorded], len(classes))
+        for a in annotations:
+            a["category_id"] = category_ids[a.pop("class")]
+        doc = {
+            "info": {"description": f"{ds.card.name} {ds.card.version}, exported by CellHub"},
+            "images": images,
+            "annotations": annotations,
+            "categories": [{"id": i, "name": n} for i, n in zip(category_ids, classes)],
+        }
+        (tmp / COCO_JSON).write_text(json.dumps(doc))
+    return chosen
+
+
+def _coco_annotations(img: OmeImage, shape: tuple[int, int], n_classes: int) -> list[dict]:
+    """The annotations of one sample (``class`` not yet a category id), see :func:`export_coco`."""
+    targets = img.attrs.get("targets") or {}
+    boxes = Boxes.from_targets(targets["boxes"], shape, n_classes, img.path).to_targets() if "boxes" in targets else []
+    if "instances" not in img.label_names:
+        return [_box_annotation(b["box"], b["class"], b["difficult"]) for b in boxes]
+    labels = np.asarray(img.label("instances")[...])
+    attrs = img.label_attrs("instances")
+    if "boxes" not in attrs:
+        if boxes:
+            raise InvalidInput("sample has boxes and instance masks, but no link from the masks to the boxes", img.path)
+        return [_mask_annotation(labels == k, 0, None, False) for k in np.unique(labels) if k]
+    links, cls = attrs["boxes"], attrs.get("classes")
+    if not (isinstance(links, list) and isinstance(cls, list) and len(links) == len(cls)):
+        raise InvalidInput("instances: 'boxes' and 'classes' are not lists of one entry per label", img.path)
+    out = []
+    for k, (b, c) in enumerate(zip(links, cls), 1):
+        if not (b is None or _index(b, len(boxes))) or not _index(c, n_classes):
+            raise InvalidInput(f"instances: label {k} links to box {b!r} and class {c!r}, not stored ones", img.path)
+        if b is None:  # its box was empty: an empty box again, so that reading it back drops it again
+            out.append(_mask_annotation(labels == k, c, [0, 0, 0, 0], False))
+        else:
+            out.append(_mask_annotation(labels == k, c, boxes[b]["box"], boxes[b]["difficult"]))
+    return out
+
+
+def _index(v: object, n: int) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and 0 <= v < n
+
+
+def _box_annotation(box: list, cls: int, difficult: bool) -> dict:
+    bbox = xywh(box)
+    return {"class": cls, "bbox": bbox, "area": bbox[2] * bbox[3], "iscrowd": int(difficult)}
+
+
+def _mask_annotation(mask: np.ndarray, cls: int, box: list | None, difficult: bool) -> dict:
+    """An annotation with the RLE of ``mask``; without ``box``, its box is the mask's extent."""
+    if box is None:
+        ys, xs = np.nonzero(mask)
+        box = [int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1]
+    seg = rle.encode(mask)
+    return {"class": cls, "bbox": xywh(box), "area": rle.area(seg), "iscrowd": int(difficult), "segmentation": seg}
+
+
+def _recorded_ids(recorded: list, n: int) -> list[int]:
+    """The image ids the importer recorded, when every sample has a distinct one; else 1..n."""
+    if all(isinstance(i, int) and not isinstance(i, bool) for i in recorded) and len(set(recorded)) == n:
+        return list(recorded)
+    return list(range(1, n + 1))
+
+
+def _category_ids(recorded: list, n_classes: int) -> list[int]:
+    """The category ids the importer recorded (by class index), when all samples agree on them; else 1..K."""
+    first = recorded[0] if recorded else None
+    if (
+        isinstance(first, list)
+        and all(isinstance(i, int) and not isinstance(i, bool) for i in first)
+        and len(first) == n_classes == len(set(first))
+        and all(r == first for r in recorded)
+    ):
+        return list(first)
+    return list(range(1, n_classes + 1))
+
+
+def _write_image(pixels: np.ndarray, axes: str, folder: Path, sid: str) -> str:
+    """Write a sample's pixels as ``<sid>.png`` (8-bit grey or RGB) or ``<sid>.tif``; returns the file name."""
+    if pixels.dtype == np.uint8 and (axes == "yx" or pixels.shape[0] == 3):
+        from PIL import Image
+
+        Image.fromarray(pixels if axes == "yx" else np.moveaxis(pixels, 0, -1)).save(folder / f"{sid}.png")
+        return f"{sid}.png"
+    import tifffile
+
+    tifffile.imwrite(folder / f"{sid}.tif", pixels)
+    return f"{sid}.tif"
+
+
+#: The layouts ``cellhub datasets export FORMAT`` writes: name -> (function(dataset, out folder, ids), what it writes).
+EXPORTERS: dict[str, tuple[Callable[..., list[str]], str]] = {
+    "ctc": (export_ctc, "Cell Tracking Challenge folders <seq>/, <seq>_GT/TRA, <seq>_GT/SEG"),
+    "coco": (export_coco, f"COCO JSON {COCO_JSON} with images/"),
+}

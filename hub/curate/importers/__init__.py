@@ -1,3 +1,3 @@
 """One module per source layout; importing this package registers them all."""
 
-from hub.curate.importers import bbbc, ctc, folder, kaggle_dsb, npz, paired, polygons, voc  # noqa: F401
+from hub.curate.importers import bbbc, coco, ctc, folder, kaggle_dsb, npz, paired, polygons, voc  # noqa: F401
