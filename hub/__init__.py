@@ -16,7 +16,7 @@ __version__ = cellhub_version()
 
 
 def load_dataset(ref: str, registry: str | None = None):
-    """Pull dataset ``name[@version]`` (verified, cached) and open it: ``hub.load_dataset("dsb2018-fluo@1.0.0")``."""
+    """Pull dataset ``name[@version]`` (verified, cached) and open it: ``hub.load_dataset("dsb2018-fluo@1.0.1")``."""
     from hub.dataset import open_dataset
     from hub.registry import Registry, pull
 

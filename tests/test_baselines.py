@@ -21,7 +21,7 @@ from hub.registry import Registry
 TINY = {
     "name": "tiny-base",
     "task": "instance-segmentation",
-    "dataset": "dsb2018-fluo@1.0.0",
+    "dataset": "dsb2018-fluo@1.0.1",
     "benchmarks": ["dsb2018-fluo/instance"],
     "backbone": "test_resnet",
     "options": {"depth": 3, "decoder_channels": 8},

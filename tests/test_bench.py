@@ -48,6 +48,11 @@ def test_every_dataset_declares_frozen_benchmarks():
         "jurkat-cellcycle/classification",
         "jurkat-cellcycle/label-free",
         "isl-condition-b/label-free",
+        "bbbc039/instance",
+        "bbbc039/semantic",
+        "monuseg/instance",
+        "monuseg/semantic",
+        "bccd/detection",
     }
     for b in benchmarks():
         recipe = yaml.safe_load(open(f"datasets/{b.dataset.split('@')[0]}/recipe.yaml"))
@@ -137,7 +142,7 @@ def test_bad_predictions_are_one_line_errors(built, tmp_path, cli):
     tifffile.imwrite(bad / first.name, tifffile.imread(good / first.name).astype(np.float32))
     assert "labels must be integers" in err(bad)
     other = built("isl-condition-b")
-    assert "frozen on dsb2018-fluo@1.0.0" in err(good, "--dataset", other).replace(str(other) + ": ", "")
+    assert "frozen on dsb2018-fluo@1.0.1" in err(good, "--dataset", other).replace(str(other) + ": ", "")
 
 
 def test_tracking_predictions_in_ctc_layout(built, tmp_path, cli):

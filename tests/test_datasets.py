@@ -12,7 +12,7 @@ import tifffile
 
 from hub.curate import open_dataset
 from hub.curate.export import export_ctc
-from hub.curate.recipe import load_recipe
+from hub.curate.recipe import load_recipe, recipe_names
 from hub.ome import lineage_from_attrs, read_man_track
 
 
@@ -125,7 +125,7 @@ def test_isl_tiles_are_disjoint_with_guard(built, data_dir):
     np.testing.assert_array_equal(tile[5], read_image_file(dapi)[256:480, 512:736])
 
 
-@pytest.mark.parametrize("name", ["dsb2018-fluo", "ctc-gowt1", "ecoli-lineage", "jurkat-cellcycle", "isl-condition-b"])
+@pytest.mark.parametrize("name", recipe_names())
 def test_split_is_frozen(built, name):
     path = built(name)  # the build itself runs the validator and refuses any error
     recipe, _, _ = load_recipe(name)

@@ -30,6 +30,8 @@ TINY = dict(
     val_batches=1,
 )
 
+RCNN = {"levels": 3, "fpn_channels": 16, "anchor_sizes": [8, 16, 32, 64], "proposals": 50, "roi_samples": 16}
+
 # family -> (dataset, task, extra config)
 CASES = {
     "classifier": (
@@ -46,6 +48,8 @@ CASES = {
         dict(foreground=0.5, lr_schedule="one-cycle", options={"depth": 3, "decoder_channels": 8, "boundary_width": 2}),
     ),
     "unet-regression": ("isl-condition-b", "label-free", dict(targets=["DAPI"])),
+    "faster-rcnn": ("bccd", "object-detection", dict(patch=128, options=RCNN)),
+    "mask-rcnn": ("dsb2018-fluo", "instance-segmentation", dict(options=RCNN)),
 }
 
 
@@ -61,6 +65,7 @@ def test_every_task_has_a_family():
         "instance-segmentation",
         "tracking",
         "label-free",
+        "object-detection",
     }
     assert set(CASES) == set(families())
 
@@ -101,6 +106,13 @@ def test_family_trains_saves_reloads_and_predicts(family, built, tmp_path):
         return
     cut = raw[:, : raw.shape[1] - 27, : raw.shape[2] - 13]  # not a multiple of the network stride
     pred = again.predict(cut)
+    if family == "faster-rcnn":  # scored boxes inside the image, classes of the card
+        h, w = cut.shape[1:]
+        assert pred.xyxy.shape == (len(pred.scores), 4) and len(pred.classes) == len(pred.scores) <= 100
+        assert (pred.xyxy >= 0).all() and (pred.xyxy[:, [0, 2]] <= w).all() and (pred.xyxy[:, [1, 3]] <= h).all()
+        assert set(pred.classes.tolist()) <= {0, 1, 2} and card.outputs.classes == ["RBC", "WBC", "Platelets"]
+        np.testing.assert_allclose(pred.xyxy, model.predict(cut).xyxy, atol=1e-4)
+        return
     if family == "unet-regression":
         assert pred.shape == (1, *cut.shape[1:]) and pred.dtype == np.float32 and np.isfinite(pred).all()
     else:

@@ -4,6 +4,7 @@ tables that round-trip byte for byte."""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import imageio.v3 as iio
@@ -12,8 +13,10 @@ import pytest
 import tifffile
 import zarr
 from ome_zarr.io import parse_url
-from ome_zarr.reader import Reader
+from ome_zarr.reader import Label, Reader
 
+from hub.curate import validate_dataset
+from hub.dataset import open_dataset
 from hub.errors import InvalidInput
 from hub.ome import (
     Track,
@@ -303,3 +306,28 @@ def test_malformed_man_track_line_names_file_and_line(tmp_path, data_dir, bad):
 def test_missing_man_track_is_invalid_input(tmp_path):
     with pytest.raises(InvalidInput, match="not found"):
         read_man_track(tmp_path / "nope.txt")
+
+
+@pytest.mark.parametrize("name", ["dsb2018-fluo", "ctc-gowt1", "bbbc039", "monuseg"])
+def test_every_label_image_opens_as_labels_in_ome_zarr_py(built, name):
+    """ome-zarr-py's reader (napari-ome-zarr's) returns a Label node for each label image: image-label metadata."""
+    ds = open_dataset(built(name))
+    for row in ds.samples[:3]:
+        img = ds.image(row.id)
+        nodes = list(Reader(parse_url(str(img.path)))())
+        labels = {
+            str(n.zarr.path).rstrip("/").rsplit("/", 1)[-1] for n in nodes if any(isinstance(s, Label) for s in n.specs)
+        }
+        assert img.label_names and labels == set(img.label_names), (row.id, labels)
+
+
+def test_the_validator_refuses_a_label_image_viewers_would_open_as_an_image(built, tmp_path):
+    copy = tmp_path / "bbbc039"
+    shutil.copytree(built("bbbc039"), copy)
+    sid = open_dataset(copy).samples[0].id
+    group = zarr.open_group(str(copy / f"images/{sid}.ome.zarr/labels/instances"), mode="r+")
+    ome = dict(group.attrs["ome"])
+    del ome["image-label"]
+    group.attrs["ome"] = ome
+    found = [f for f in validate_dataset(copy).errors if f.sample == sid]
+    assert [f.check for f in found] == ["labels"] and "viewers open it as an image" in found[0].message

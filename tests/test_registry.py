@@ -169,7 +169,7 @@ def test_publish_killed_mid_upload_leaves_nothing_visible(built, tmp_path, cache
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    version = root / "datasets" / "ctc-gowt1" / "1.0.0"
+    version = root / "datasets" / "ctc-gowt1" / "1.0.1"
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and not any(version.glob("upload-*/images/*/*")):
         time.sleep(0.05)
@@ -179,9 +179,9 @@ def test_publish_killed_mid_upload_leaves_nothing_visible(built, tmp_path, cache
     reg = Registry(root)
     assert reg.versions("datasets", "ctc-gowt1") == [] and reg.list() == []
     with pytest.raises(NotFound):
-        pull("datasets", "ctc-gowt1@1.0.0", reg)
+        pull("datasets", "ctc-gowt1@1.0.1", reg)
     r = cli("datasets", "publish", built("ctc-gowt1"), "--registry", root, "--accept-terms", "--json", check=True)
-    assert json.loads(r.stdout)["ref"] == "ctc-gowt1@1.0.0"
+    assert json.loads(r.stdout)["ref"] == "ctc-gowt1@1.0.1"
     same_bytes(built("ctc-gowt1"), pull("datasets", "ctc-gowt1", reg).path)
 
 

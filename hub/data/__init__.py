@@ -8,6 +8,7 @@ pickled and are reopened in each worker process.
 from hub.data._reader import DEFAULT_CACHE_BYTES, Reader
 from hub.data._transforms import Normalizer, random_dihedral
 from hub.data.classification import ClassificationDataset
+from hub.data.detection import DetectionDataset
 from hub.data.hf import to_hf_dataset
 from hub.data.labelfree import LabelFreeDataset
 from hub.data.segmentation import SegmentationDataset
@@ -16,6 +17,7 @@ from hub.data.tracking import Frames, TrackingDataset, TrackingSequence
 __all__ = [
     "DEFAULT_CACHE_BYTES",
     "ClassificationDataset",
+    "DetectionDataset",
     "Frames",
     "LabelFreeDataset",
     "Normalizer",

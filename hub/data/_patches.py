@@ -41,7 +41,7 @@ class PatchDataset(torch.utils.data.Dataset):
     smaller than the patch; the caller pads). With an integer ``seed`` window ``i`` is a pure function of
     (seed, epoch, i) -- call :meth:`set_epoch` for new windows each epoch (workers see it unless they are
     persistent); with ``seed=None`` every draw is fresh. ``frames(reader, sample_id, n_frames)`` picks the
-    usable frames of a time-lapse sample.
+    usable frames of a time-lapse sample; ``samples`` keeps only those samples of the split (few-shot training).
     """
 
     def __init__(
@@ -53,13 +53,18 @@ class PatchDataset(torch.utils.data.Dataset):
         seed: int | None,
         cache_bytes: int,
         frames: Callable[[Reader, str, int], list[int]] | None = None,
+        samples: list[str] | None = None,
     ):
         self.data = open_dataset(path)
         self.reader = Reader(path, cache_bytes)
         self.split, self.patch, self.seed, self.epoch = split, int(patch), seed, 0
         self.planes: list[tuple[str, int | None, int, int]] = []
+        if samples is not None:
+            outside = sorted(set(samples) - set(self.data.ids(split)))
+            if outside:
+                raise InvalidInput(f"sample {outside[0]!r} is not in split {split!r}", self.data.path / "samples.csv")
         for row in self.data.samples:
-            if row.split != split:
+            if row.split != split or (samples is not None and row.id not in samples):
                 continue
             shape = row.shape
             if row.is_timelapse:

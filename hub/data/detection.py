@@ -59,8 +59,9 @@ class DetectionDataset(PatchDataset):
         augment: bool = False,
         seed: int | None = None,
         cache_bytes: int = DEFAULT_CACHE_BYTES,
+        samples: list[str] | None = None,
     ):
-        super().__init__(path, split, patch, samples_per_epoch, seed, cache_bytes)
+        super().__init__(path, split, patch, samples_per_epoch, seed, cache_bytes, samples=samples)
         self.label, self.augment = label, augment
         names = self.data.card.channel_names
         self.channels = list(channels or names)

@@ -32,8 +32,9 @@ class LabelFreeDataset(PatchDataset):
         cache_bytes: int = DEFAULT_CACHE_BYTES,
         inputs: list[str] | None = None,
         targets: list[str] | None = None,
+        samples: list[str] | None = None,
     ):
-        super().__init__(path, split, patch, samples_per_epoch, seed, cache_bytes)
+        super().__init__(path, split, patch, samples_per_epoch, seed, cache_bytes, samples=samples)
         card = self.data.card
         self.inputs, self.targets = list(inputs or card.labels.inputs or []), list(targets or card.labels.targets or [])
         if not self.inputs or not self.targets:

@@ -33,7 +33,7 @@ class SegmentationDataset(PatchDataset):
 
     ``label`` names the label image (``instances``; ``tracks`` or ``segmentation`` for tracking movies);
     ``semantic=True`` turns instances into foreground 1 / background 0; ``frames`` keeps only those frames of
-    each movie. Planes smaller than ``patch`` are
+    each movie and ``samples`` only those samples (few-shot). Planes smaller than ``patch`` are
     zero-padded at the bottom/right (after normalisation). ``channels`` selects image channels by name.
     ``foreground`` is the fraction of windows centred on a random labelled pixel instead of drawn uniformly
     (nnU-Net-style oversampling: sparse fields such as a young colony are mostly background).
@@ -54,9 +54,17 @@ class SegmentationDataset(PatchDataset):
         cache_bytes: int = DEFAULT_CACHE_BYTES,
         frames: list[int] | None = None,
         foreground: float = 0.0,
+        samples: list[str] | None = None,
     ):
         super().__init__(
-            path, split, patch, samples_per_epoch, seed, cache_bytes, frames=annotated_frames(label, frames)
+            path,
+            split,
+            patch,
+            samples_per_epoch,
+            seed,
+            cache_bytes,
+            frames=annotated_frames(label, frames),
+            samples=samples,
         )
         self.label, self.semantic, self.augment = label, semantic, augment
         if not 0.0 <= foreground <= 1.0:

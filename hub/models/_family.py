@@ -69,6 +69,7 @@ class Family:
     maps_are_prediction: ClassVar[bool] = False  # post-processing leaves the activated maps as they are
     usage: ClassVar[str] = "prediction = model.predict(image)  # raw (C, Y, X) or (Y, X) array of any size"
     bioimageio_note: ClassVar[str] = ""  # appended to the description of a bioimage.io package
+    tensor_output: ClassVar[bool] = True  # the network maps a tensor to a tensor (what a bioimage.io package holds)
     opts: FamilyOptions  # a subclass narrows it to its Options
     class_weight: torch.Tensor | None = None  # loss weight per class, set by training (class_weighting: balanced)
 
@@ -174,6 +175,7 @@ class Family:
             augment=augment,
             seed=seed,
             frames=cfg.frames if split == "train" else None,
+            samples=cfg.samples if split == "train" else None,
             foreground=cfg.foreground if split == "train" else 0.0,
         )
         return _Targets(data, self)

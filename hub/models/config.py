@@ -39,6 +39,7 @@ class TrainConfig(BaseModel):
     targets: list[str] | None = Field(None, description="Label-free target channels (default: the card's)")
     label: str | None = Field(None, description="Label image to train on (default: the family's)")
     frames: list[int] | None = Field(None, description="Train on these frames of each movie only (few-shot)")
+    samples: list[str] | None = Field(None, description="Train on these samples of the train split only (few-shot)")
     normalize: Literal["image", "dataset"] | None = Field(
         None,
         description="image: per-image p1/p99.8; dataset: the train statistics (default: the family's: dataset "

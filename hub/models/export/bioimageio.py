@@ -21,7 +21,7 @@ import yaml
 from torch import nn
 
 from hub.cards import ModelCard, Training
-from hub.errors import BuildError
+from hub.errors import BuildError, InvalidInput
 from hub.models._family import Family
 from hub.models.export._shared import copy_model, prose, sha256, write_folder
 from hub.models.model import Model
@@ -52,6 +52,11 @@ def export_bioimageio(
     """A bioimage.io model package folder: ``rdf.yaml``, TorchScript weights, test tensors, sample TIFFs, README
     and the hub's ``card.yaml`` + ``weights.safetensors``. ``sample``: raw (C, Y, X) image for the test tensors;
     ``source``: the model's folder, to copy its weights file byte for byte."""
+    if not model.family.tensor_output:
+        raise InvalidInput(
+            f"a bioimage.io package holds a network from tensors to tensors; {model.family.name} returns lists of "
+            "scored boxes: export it with --format hf"
+        )
     raw, real = _test_input(model, sample)
 
     def write(tmp: Path) -> None:

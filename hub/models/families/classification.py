@@ -12,6 +12,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from hub.cards import Architecture, DatasetCard
+from hub.errors import InvalidInput
 from hub.models._family import Family, FamilyOptions, Normalize, optional_split, register_family
 
 if TYPE_CHECKING:
@@ -67,6 +68,9 @@ class Classifier(Family):
     ) -> tuple[torch.utils.data.Dataset, torch.utils.data.Dataset | None]:
         """Every crop of the train split; of val, ``val_batches`` batches evenly spaced (default: all)."""
         from hub.data import ClassificationDataset
+
+        if cfg.samples is not None:
+            raise InvalidInput("samples: the classifier trains on every crop of the train split (no sample list)")
 
         def make(split: str, augment: bool) -> ClassificationDataset:
             return ClassificationDataset(

@@ -73,6 +73,7 @@ class UNetRegression(Family):
             seed=seed,
             inputs=channels,
             targets=targets,
+            samples=cfg.samples if split == "train" else None,
         )
 
     def loss(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

@@ -48,6 +48,7 @@ class _Rcnn(Family):
     Options = RcnnOptions
     opts: RcnnOptions
     tiled = False
+    tensor_output = False  # lists of scored boxes (and masks): no bioimage.io package, a Hugging Face card instead
     masks = False
     normalize = "image"
     usage = "prediction = model.predict(image)  # raw (C, Y, X) or (Y, X) array of any size"
