@@ -251,3 +251,30 @@ def test_preview_draws_the_boxes_in_colour(built, tmp_path, cli):
     pixels = np.asarray(Image.open(tmp_path / "p.png").convert("RGB")).reshape(-1, 3)
     for colour in BOX_COLOURS[:2]:  # RBC and WBC boxes are in every picture
         assert (pixels == colour).all(1).any()
+
+
+def test_site_examples_draw_predicted_and_true_boxes(built, tmp_path):
+    from hub.models import Model, TrainConfig, train
+    from hub.site.examples import model_examples
+
+    path = built("bccd")
+    cfg = TrainConfig(
+        name="tiny-frcnn",
+        task="object-detection",
+        dataset=str(path),
+        backbone="test_resnet",
+        options={"levels": 3, "fpn_channels": 16, "anchor_sizes": [8, 16, 32, 64], "proposals": 20, "roi_samples": 8},
+        epochs=1,
+        steps_per_epoch=1,
+        batch_size=2,
+        patch=128,
+        val_batches=1,
+    )
+    train(cfg, tmp_path / "m")
+    groups = model_examples(
+        Model.load(tmp_path / "m"), open_dataset(path), get_benchmark("bccd/detection"), tmp_path / "site", "m"
+    )
+    pictures = [p for g in groups for p in g.pictures]
+    assert len(groups) == 2 and len(pictures) == 4
+    assert all((tmp_path / "site" / p.src).is_file() for p in pictures)
+    assert any("ground truth (" in p.caption and " boxes)" in p.caption for p in pictures)

@@ -26,7 +26,7 @@ from hub.cli._options import (
 )
 from hub.cli.registry import info_published, is_local, list_kind, publish_cmd, pull_cmd
 from hub.config import build_root
-from hub.curate import SplitSpec, check_dataset, create_importer, import_dataset, validate_dataset
+from hub.curate import IMPORTERS, SplitSpec, check_dataset, create_importer, import_dataset, validate_dataset
 from hub.curate.export import EXPORTERS
 from hub.curate.recipe import build_dataset, recipe_names
 from hub.dataset import open_dataset
@@ -233,7 +233,7 @@ def info(
 
 @app.command("import")
 def import_(
-    format: str = typer.Argument(..., help="source layout: kaggle-dsb, ctc, npz, paired, folder, coco"),
+    format: str = typer.Argument(..., help="source layout: " + ", ".join(sorted(IMPORTERS))),
     source: Path = typer.Argument(..., help="source folder or file"),
     name: str = typer.Option(..., "--name", help="dataset name (lower-case, dashes)"),
     out: Path = typer.Option(..., "--out", help="dataset folder to create"),
