@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from hub.data._reader import Lead, Reader
-from hub.data._transforms import Normalizer, image_percentiles
+from hub.data._transforms import Normalize, Normalizer, image_percentiles
 from hub.dataset import open_dataset
 from hub.errors import InvalidInput
 
@@ -79,6 +79,16 @@ class PatchDataset(torch.utils.data.Dataset):
 
     def __len__(self) -> int:
         return self.samples_per_epoch
+
+    def select_channels(self, channels: list[str] | None, normalize: Normalize) -> None:
+        """The input ``channels`` by name (default: all of the card's), their indices and their normaliser."""
+        names = self.data.card.channel_names
+        self.channels = list(channels or names)
+        unknown = [c for c in self.channels if c not in names]
+        if unknown:
+            raise InvalidInput(f"no channel {unknown[0]!r} (channels: {', '.join(names)})", self.data.path)
+        self.channel_index = [names.index(c) for c in self.channels]
+        self.normalizer = Normalizer(self.data.card, self.channels, normalize)
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = int(epoch)

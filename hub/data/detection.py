@@ -18,9 +18,8 @@ from scipy import ndimage as ndi
 
 from hub.data._patches import PatchDataset, Window
 from hub.data._reader import DEFAULT_CACHE_BYTES
-from hub.data._transforms import Normalize, Normalizer, dihedral, dihedral_boxes, pad_to, random_view
+from hub.data._transforms import Normalize, dihedral, dihedral_boxes, pad_to, random_view
 from hub.dataset import Boxes
-from hub.errors import InvalidInput
 
 MIN_VISIBLE = 0.4  # fraction of a box's area inside the window for it to count there
 
@@ -63,13 +62,7 @@ class DetectionDataset(PatchDataset):
     ):
         super().__init__(path, split, patch, samples_per_epoch, seed, cache_bytes, samples=samples)
         self.label, self.augment = label, augment
-        names = self.data.card.channel_names
-        self.channels = list(channels or names)
-        unknown = [c for c in self.channels if c not in names]
-        if unknown:
-            raise InvalidInput(f"no channel {unknown[0]!r} (channels: {', '.join(names)})", self.data.path)
-        self.channel_index = [names.index(c) for c in self.channels]
-        self.normalizer = Normalizer(self.data.card, self.channels, normalize)
+        self.select_channels(channels, normalize)
         self.n_classes = len(self.data.card.labels.classes or []) if label is None else 1
         self._boxes: dict[str, Boxes] = {}
 

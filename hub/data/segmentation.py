@@ -9,7 +9,7 @@ import torch
 
 from hub.data._patches import PatchDataset, Window, lead
 from hub.data._reader import DEFAULT_CACHE_BYTES, Reader
-from hub.data._transforms import Normalize, Normalizer, pad_to, random_dihedral
+from hub.data._transforms import Normalize, pad_to, random_dihedral
 from hub.errors import InvalidInput
 
 
@@ -71,13 +71,7 @@ class SegmentationDataset(PatchDataset):
             raise InvalidInput(f"foreground must be a fraction in [0, 1], got {foreground}")
         self.foreground = float(foreground)
         self._points: dict[tuple[str, int | None], np.ndarray] = {}
-        names = self.data.card.channel_names
-        self.channels = list(channels or names)
-        unknown = [c for c in self.channels if c not in names]
-        if unknown:
-            raise InvalidInput(f"no channel {unknown[0]!r} (channels: {', '.join(names)})", self.data.path)
-        self.channel_index = [names.index(c) for c in self.channels]
-        self.normalizer = Normalizer(self.data.card, self.channels, normalize)
+        self.select_channels(channels, normalize)
 
     def window(self, index: int, rng: np.random.Generator | None = None) -> Window:
         rng = rng or self.rng(index)

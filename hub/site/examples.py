@@ -69,35 +69,36 @@ def _count(lab: np.ndarray) -> int:
     return int(len(np.unique(lab[lab > 0])))
 
 
-def draw_instance(model, ds, bench, site, folder) -> list[Group]:
+def _picks(ds: Dataset, bench) -> list[str]:
+    """Two samples of the split: at the first and third quartile of their object counts."""
     rows = sorted((r for r in ds.samples if r.split == bench.split), key=lambda r: r.objects)
-    picks = [rows[len(rows) // 4], rows[(3 * len(rows)) // 4]] if len(rows) > 1 else rows
+    return [r.id for r in ([rows[len(rows) // 4], rows[(3 * len(rows)) // 4]] if len(rows) > 1 else rows)]
+
+
+def _group(title: str, panels: list, model, sid: str, site: Path, folder: str, k: int) -> Group:
+    """A group of ``(caption, picture)`` panels of sample ``sid``, saved as ``folder/example-k-j.png``."""
+    group = Group(title)
+    for j, (caption, picture) in enumerate(panels):
+        group.pictures.append(
+            save_png(picture, site, f"{folder}/example-{k}-{j}.png", f"{model.card.ref} on {sid}: {caption}", caption)
+        )
+    return group
+
+
+def draw_instance(model, ds, bench, site, folder) -> list[Group]:
     groups = []
-    for k, row in enumerate(picks):
-        sid = row.id
+    for k, sid in enumerate(_picks(ds, bench)):
         true = np.asarray(truth(bench, ds, sid))
         y, x = _window(true.shape, true > 0)
         image, true = _model_input(model, ds, sid)[:, y, x], true[y, x]
         pred = np.asarray(model.predict(image))
         shown = _display(image, model)
-        group = Group(f"test sample {sid[:16]}")
-        for j, (caption, outline) in enumerate(
-            [
-                ("input", None),
-                (f"prediction ({_count(pred)} objects)", pred),
-                (f"ground truth ({_count(true)} objects)", true),
-            ]
-        ):
-            group.pictures.append(
-                save_png(
-                    fit(shown, outline, size=PANEL),
-                    site,
-                    f"{folder}/example-{k}-{j}.png",
-                    f"{model.card.ref} on {sid}: {caption}",
-                    caption,
-                )
-            )
-        groups.append(group)
+        panels = [
+            ("input", fit(shown, size=PANEL)),
+            (f"prediction ({_count(pred)} objects)", fit(shown, pred, size=PANEL)),
+            (f"ground truth ({_count(true)} objects)", fit(shown, true, size=PANEL)),
+        ]
+        groups.append(_group(f"test sample {sid[:16]}", panels, model, sid, site, folder, k))
     return groups
 
 
@@ -181,11 +182,8 @@ def draw_tracking(model, ds, bench, site, folder) -> list[Group]:
 
 
 def draw_detection(model, ds, bench, site, folder) -> list[Group]:
-    rows = sorted((r for r in ds.samples if r.split == bench.split), key=lambda r: r.objects)
-    picks = [rows[len(rows) // 4], rows[(3 * len(rows)) // 4]] if len(rows) > 1 else rows
     groups = []
-    for k, row in enumerate(picks):
-        sid = row.id
+    for k, sid in enumerate(_picks(ds, bench)):
         image = _model_input(model, ds, sid)
         y, x = _window(image.shape, None)
         image = image[:, y, x]
@@ -195,23 +193,18 @@ def draw_detection(model, ds, bench, site, folder) -> list[Group]:
         h, w = image.shape[-2:]
         shifted = np.clip(true.xyxy - [x.start, y.start, x.start, y.start], 0, [w, h, w, h])
         seen = (shifted[:, 2] > shifted[:, 0]) & (shifted[:, 3] > shifted[:, 1])
-        group = Group(f"test sample {sid[:16]}")
-        for j, (caption, boxes) in enumerate(
-            [
-                (f"prediction ({int(keep.sum())} boxes, score >= 0.5)", (pred.xyxy[keep], pred.classes[keep])),
-                (f"ground truth ({int(seen.sum())} boxes)", (shifted[seen], true.classes[seen])),
-            ]
-        ):
-            group.pictures.append(
-                save_png(
-                    fit(_display(image, model), size=2 * PANEL, boxes=boxes),
-                    site,
-                    f"{folder}/example-{k}-{j}.png",
-                    f"{model.card.ref} on {sid}: {caption}",
-                    caption,
-                )
-            )
-        groups.append(group)
+        shown = _display(image, model)
+        panels = [
+            (
+                f"prediction ({int(keep.sum())} boxes, score >= 0.5)",
+                fit(shown, size=2 * PANEL, boxes=(pred.xyxy[keep], pred.classes[keep])),
+            ),
+            (
+                f"ground truth ({int(seen.sum())} boxes)",
+                fit(shown, size=2 * PANEL, boxes=(shifted[seen], true.classes[seen])),
+            ),
+        ]
+        groups.append(_group(f"test sample {sid[:16]}", panels, model, sid, site, folder, k))
     return groups
 
 
