@@ -15,8 +15,9 @@ def test_both_spellings_name_one_spec():
         "instance-segmentation",
         "tracking",
         "label-free",
+        "object-detection",
     ]
-    assert task_keys() == ["classification", "semantic", "instance", "tracking", "label-free"]
+    assert task_keys() == ["classification", "semantic", "instance", "tracking", "label-free", "detection"]
     for spec in tasks():
         assert get_task(spec.name) is spec and get_task(spec.key) is spec
 
@@ -28,7 +29,7 @@ def test_unknown_task_is_one_line_error():
 
 def test_every_hook_resolves_to_a_function():
     for spec in tasks():
-        for hook in (spec.truth, spec.score, spec.write, spec.draw, spec.adapt):
+        for hook in (spec.truth, spec.score, spec.write, spec.draw, spec.adapt, spec.table):
             if hook is not None:
                 assert callable(hook.resolve()), (spec.name, hook.target)
 
@@ -36,7 +37,7 @@ def test_every_hook_resolves_to_a_function():
 def test_primary_metric_is_in_the_suite_output():
     import numpy as np
 
-    from hub.metrics import TrackingPrediction, TrackingTruth
+    from hub.metrics import DetectionTruth, Detections, TrackingPrediction, TrackingTruth
     from hub.ome import Track
 
     lab = np.zeros((16, 16), np.uint16)
@@ -49,6 +50,11 @@ def test_primary_metric_is_in_the_suite_output():
         "instance-segmentation": ([lab], [lab]),
         "tracking": ([TrackingTruth(movie, tracks)], [TrackingPrediction(movie, tracks)]),
         "label-free": ([lab.astype(np.float32) + np.arange(16)], [lab.astype(np.float32) + np.arange(16)]),
+        "object-detection": (
+            [DetectionTruth(np.array([[2.0, 2, 8, 8]]), np.array([0]), np.array([False]))],
+            [Detections(np.array([[2.0, 2, 8, 8]]), np.array([0]), np.array([0.9]))],
+            ["nucleus"],
+        ),
     }
     for spec in tasks():
         out = spec.suite(*samples[spec.name])
