@@ -22,6 +22,7 @@ from hub.metrics import detection_metrics
 from hub.tasks import get_task
 
 CLASSES = ["RBC", "WBC", "Platelets"]
+TINY = {"fpn_channels": 16, "head_size": 32, "anchor_sizes": [8, 16, 32, 64], "proposals": 20, "roi_samples": 8}
 
 
 def _boxes(ds, sid: str) -> Boxes:
@@ -224,7 +225,7 @@ def test_a_hub_detector_predicts_box_tables_scored_by_the_harness(built, tmp_pat
     model = tmp_path / "frcnn"
     args = ["--task", "object-detection", "--dataset", str(path), "--name", "tiny-frcnn", "--backbone", "test_resnet"]
     args += ["--epochs", "1", "--steps-per-epoch", "1", "--batch-size", "2", "--patch", "128", "--out", str(model)]
-    options = '{"levels": 3, "fpn_channels": 16, "anchor_sizes": [8, 16, 32, 64], "proposals": 20, "roi_samples": 8}'
+    options = json.dumps(TINY)
     recipe = tmp_path / "r.yaml"
     recipe.write_text(
         f"name: tiny-frcnn\ntask: object-detection\ndataset: {path}\nval_batches: 1\noptions: {options}\n"
@@ -263,7 +264,7 @@ def test_site_examples_draw_predicted_and_true_boxes(built, tmp_path):
         task="object-detection",
         dataset=str(path),
         backbone="test_resnet",
-        options={"levels": 3, "fpn_channels": 16, "anchor_sizes": [8, 16, 32, 64], "proposals": 20, "roi_samples": 8},
+        options=TINY,
         epochs=1,
         steps_per_epoch=1,
         batch_size=2,

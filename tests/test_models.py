@@ -30,7 +30,7 @@ TINY = dict(
     val_batches=1,
 )
 
-RCNN = {"levels": 3, "fpn_channels": 16, "anchor_sizes": [8, 16, 32, 64], "proposals": 50, "roi_samples": 16}
+RCNN = {"fpn_channels": 16, "head_size": 32, "anchor_sizes": [8, 16, 32, 64], "proposals": 50, "roi_samples": 16}
 
 # family -> (dataset, task, extra config)
 CASES = {

@@ -37,7 +37,7 @@ def test_every_hook_resolves_to_a_function():
 def test_primary_metric_is_in_the_suite_output():
     import numpy as np
 
-    from hub.metrics import DetectionTruth, Detections, TrackingPrediction, TrackingTruth
+    from hub.metrics import Detections, DetectionTruth, TrackingPrediction, TrackingTruth
     from hub.ome import Track
 
     lab = np.zeros((16, 16), np.uint16)

@@ -104,20 +104,27 @@ def encoder_parameters(net: nn.Module) -> list[nn.Parameter]:
 class TimmFPN(nn.Module):
     """A timm ``features_only`` encoder with torchvision's feature pyramid: the backbone of the R-CNN families.
 
-    The last ``levels`` encoder stages feed the pyramid (``out_channels`` each) and a max-pooled level is added
-    on top, so the anchor generator sees ``levels + 1`` maps.
+    The encoder's first ``depth`` stages are built (as the U-Net's ``depth``: fewer, smaller and faster), and the last
+    ``levels`` of them feed the pyramid (``out_channels`` each); a max-pooled level is added on top, so the anchor
+    generator sees ``levels + 1`` maps.
     """
 
-    def __init__(self, backbone: str, in_chans: int, out_channels: int, levels: int, pretrained: bool, norm: bool):
+    def __init__(
+        self, backbone: str, in_chans: int, out_channels: int, depth: int, levels: int, pretrained: bool, norm: bool
+    ):
         super().__init__()
         from torchvision.ops.feature_pyramid_network import FeaturePyramidNetwork, LastLevelMaxPool
 
+        if not 1 <= levels <= depth:
+            raise ValueError(f"levels must be 1..depth ({depth}), got {levels}")
         extra: dict[str, Any] = {} if norm else {"norm_layer": nn.Identity}
-        probe = timm.create_model(backbone, features_only=True, pretrained=False, in_chans=in_chans, **extra)
-        n = len(probe.feature_info)  # type: ignore[arg-type]
-        indices = tuple(range(n - levels, n))
         self.encoder = timm.create_model(
-            backbone, features_only=True, pretrained=pretrained, in_chans=in_chans, out_indices=indices, **extra
+            backbone,
+            features_only=True,
+            pretrained=pretrained,
+            in_chans=in_chans,
+            out_indices=tuple(range(depth - levels, depth)),
+            **extra,
         )
         chans = self.encoder.feature_info.channels()  # type: ignore[union-attr, operator]
         self.fpn = FeaturePyramidNetwork(chans, out_channels, extra_blocks=LastLevelMaxPool())
@@ -134,7 +141,9 @@ def rcnn(
     *,
     masks: bool,
     fpn_channels: int,
+    depth: int,
     levels: int,
+    head_size: int,
     anchor_sizes: tuple[int, ...],
     scale: float,
     norm: bool,
@@ -145,7 +154,8 @@ def rcnn(
     ``num_classes`` object classes (+ background), inputs already normalised (no mean/std of its own).
 
     ``anchor_sizes``: one size per pyramid level (``levels + 1``), each with the aspect ratios 0.5, 1, 2;
-    ``scale``: the resize factor of every input (:class:`ScaledTransform`).
+    ``scale``: the resize factor of every input (:class:`ScaledTransform`); ``head_size``: the width of the
+    two-layer box head (torchvision's default, 1024, alone holds 4M parameters).
     ``heads``: torchvision's keyword arguments (``min_size``, ``max_size``, ``box_score_thresh``,
     ``box_nms_thresh``, ``box_detections_per_img``...).
     """
@@ -155,14 +165,24 @@ def rcnn(
 
     if len(anchor_sizes) != levels + 1:
         raise ValueError(f"{levels} levels take {levels + 1} anchor sizes, got {len(anchor_sizes)}")
-    body = TimmFPN(backbone, in_chans, fpn_channels, levels, pretrained, norm)
+    from torchvision.models.detection.faster_rcnn import FastRCNNPredictor, TwoMLPHead
+
+    body = TimmFPN(backbone, in_chans, fpn_channels, depth, levels, pretrained, norm)
     anchors = AnchorGenerator(tuple((s,) for s in anchor_sizes), ((0.5, 1.0, 2.0),) * len(anchor_sizes))
     names = [str(i) for i in range(levels)]
-    pools: dict[str, Any] = {"box_roi_pool": MultiScaleRoIAlign(names, 7, 2)}
-    if masks:
+    pools: dict[str, Any] = {
+        "box_roi_pool": MultiScaleRoIAlign(names, 7, 2),
+        "box_head": TwoMLPHead(fpn_channels * 7 * 7, head_size),
+        "box_predictor": FastRCNNPredictor(head_size, num_classes + 1),
+    }
+    if masks:  # four 3x3 convolutions of the pyramid's width (torchvision's 256 would be 2.4M parameters)
+        from torchvision.models.detection.mask_rcnn import MaskRCNNHeads, MaskRCNNPredictor
+
         pools["mask_roi_pool"] = MultiScaleRoIAlign(names, 14, 2)
+        pools["mask_head"] = MaskRCNNHeads(fpn_channels, [fpn_channels] * 4, 1)
+        pools["mask_predictor"] = MaskRCNNPredictor(fpn_channels, fpn_channels, num_classes + 1)
     cls = MaskRCNN if masks else FasterRCNN
-    net = cls(body, num_classes=num_classes + 1, rpn_anchor_generator=anchors, **pools, **heads)
+    net = cls(body, rpn_anchor_generator=anchors, **pools, **heads)
     net.transform = ScaledTransform(scale, in_chans)
     return net
 

@@ -26,10 +26,12 @@ if TYPE_CHECKING:
 
 
 class RcnnOptions(FamilyOptions):
-    levels: int = Field(4, ge=2, le=5, description="Encoder stages feeding the feature pyramid (the last ones)")
-    fpn_channels: int = Field(128, ge=8, le=512, description="Channels of each pyramid level")
+    depth: int = Field(4, ge=2, le=5, description="Encoder stages built (timm features_only), as the U-Net's depth")
+    levels: int = Field(3, ge=1, le=5, description="The last encoder stages feeding the feature pyramid")
+    fpn_channels: int = Field(64, ge=8, le=512, description="Channels of each pyramid level")
+    head_size: int = Field(256, ge=16, le=1024, description="Width of the two-layer box head")
     anchor_sizes: list[int] = Field(
-        [16, 32, 64, 128, 256], min_length=3, max_length=6, description="Anchor size per pyramid level (levels + 1)"
+        [16, 32, 64, 128], min_length=2, max_length=6, description="Anchor size per pyramid level (levels + 1)"
     )
     scale: float = Field(1.0, gt=0.05, le=4.0, description="Resize factor of every input image before the network")
     score_threshold: float = Field(0.05, ge=0, le=1, description="Detections below this score are dropped")
@@ -63,7 +65,9 @@ class _Rcnn(Family):
             n_outputs,
             masks=self.masks,
             fpn_channels=o.fpn_channels,
+            depth=o.depth,
             levels=o.levels,
+            head_size=o.head_size,
             anchor_sizes=tuple(o.anchor_sizes),
             scale=o.scale,
             norm="batchnorm" in arch.regularization,
