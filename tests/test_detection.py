@@ -16,6 +16,7 @@ import zarr
 from hub.bench import get_benchmark, score_predictions
 from hub.curate import validate_dataset
 from hub.curate._importer import create_importer
+from hub.curate.export import coco_ids
 from hub.dataset import Boxes, clean_boxes, open_dataset
 from hub.errors import InvalidInput
 from hub.metrics import detection_metrics
@@ -167,14 +168,16 @@ def test_predictions_from_any_tool_as_csv_or_coco_json(built, tmp_path):
         w = csv.writer(fh)
         w.writerow(["id", "class", "x0", "y0", "x1", "y1", "score"])
         w.writerows(rows)
-    coco = [
+    image_ids, category_ids = coco_ids(ds)  # what `cellhub datasets export coco` numbers them (1..N, 1..K here)
+    assert category_ids == [1, 2, 3] and image_ids[ids[0]] == [s.id for s in ds.samples].index(ids[0]) + 1
+    coco = [  # half the images named by sample id, half by the export's image id
         {
-            "image_id": r[0],
-            "category_id": CLASSES.index(r[1]) + 1,
+            "image_id": r[0] if n % 2 else image_ids[r[0]],
+            "category_id": category_ids[CLASSES.index(r[1])],
             "bbox": [r[2], r[3], r[4] - r[2], r[5] - r[3]],
             "score": r[6],
         }
-        for r in rows
+        for n, r in enumerate(rows)
     ]
     (tmp_path / "json").mkdir()
     (tmp_path / "json/results.json").write_text(json.dumps(coco))
@@ -208,7 +211,8 @@ def test_bad_box_predictions_are_one_line_errors(built, tmp_path, content, words
     "results, words",
     [
         ({"image_id": "BloodImage_00007"}, "needs image_id, category_id, bbox and score"),
-        ({"image_id": "BloodImage_00007", "category_id": 4, "bbox": [1, 1, 2, 2], "score": 1}, "not one of 1..3"),
+        ({"image_id": "BloodImage_00007", "category_id": 4, "bbox": [1, 1, 2, 2], "score": 1}, "not one of [1, 2, 3]"),
+        ({"image_id": 9999, "category_id": 1, "bbox": [1, 1, 2, 2], "score": 1}, "neither a sample id nor an image id"),
         ({"image_id": "BloodImage_00007", "category_id": 1, "bbox": [1, 1, 2], "score": 1}, "bbox is not [x, y, w, h]"),
     ],
 )
@@ -248,7 +252,7 @@ def test_preview_draws_the_boxes_in_colour(built, tmp_path, cli):
 
     from hub.viz.preview import BOX_COLOURS
 
-    cli("datasets", "preview", str(built("bccd")), "--out", str(tmp_path / "p.png"), "--n", "4")
+    cli("datasets", "preview", str(built("bccd")), "--out", str(tmp_path / "p.png"), "--n", "4", check=True)
     pixels = np.asarray(Image.open(tmp_path / "p.png").convert("RGB")).reshape(-1, 3)
     for colour in BOX_COLOURS[:2]:  # RBC and WBC boxes are in every picture
         assert (pixels == colour).all(1).any()
@@ -279,3 +283,17 @@ def test_site_examples_draw_predicted_and_true_boxes(built, tmp_path):
     assert len(groups) == 2 and len(pictures) == 4
     assert all((tmp_path / "site" / p.src).is_file() for p in pictures)
     assert any("ground truth (" in p.caption and " boxes)" in p.caption for p in pictures)
+
+
+def test_hugging_face_export_has_the_boxes_in_its_object_detection_layout(built, tmp_path):
+    from hub.data import to_hf_dataset
+
+    path = built("bccd")
+    hf = to_hf_dataset(path, "test", cache_dir=tmp_path)
+    row = hf[0]
+    b = _boxes(open_dataset(path), row["id"])
+    assert row["image"].shape == (3, 480, 640) and hf.features["objects"]["category"].feature.names == CLASSES
+    x, y, w, h = row["objects"]["bbox"][0]
+    assert [x, y, x + w, y + h] == pytest.approx(b.xyxy[0].tolist()) and row["objects"][
+        "category"
+    ] == b.classes.tolist()

@@ -14,14 +14,12 @@ import xml.etree.ElementTree as ET
 
 import numpy as np
 import pytest
+from pycocotools import mask as mask_utils
+from pycocotools.coco import COCO
+from pycocotools.cocoeval import COCOeval, Params
 
 from hub.metrics import Detections, DetectionTruth, accumulate, detection_matches, detection_metrics
 from hub.metrics.detection import IOU_THRESHOLDS, RECALL_THRESHOLDS, box_iou
-
-pytest.importorskip("pycocotools")
-from pycocotools import mask as mask_utils  # noqa: E402
-from pycocotools.coco import COCO  # noqa: E402
-from pycocotools.cocoeval import COCOeval, Params  # noqa: E402
 
 CLASSES = ["RBC", "WBC", "Platelets"]
 W, H = 640, 480

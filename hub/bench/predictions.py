@@ -5,10 +5,11 @@
 - classification: one ``*.csv`` with an ``id`` column and either one probability column per class name or a
   ``predicted`` column of class names;
 - tracking: one CTC ``<sequence id>_RES/`` folder per sequence: ``maskTTT.tif`` per frame + ``res_track.txt``;
-- detection: one COCO results ``*.json`` (``[{"image_id": "<sample id>", "category_id": k, "bbox": [x, y, w, h],
-  "score": s}, ...]``, ``category_id`` = class index + 1 as ``cellhub datasets export coco`` numbers them) or one
-  ``*.csv`` with the columns ``id, class, x0, y0, x1, y1, score`` (``class``: a class name); pixel coordinates as
-  in :mod:`hub.dataset._boxes`. Samples without a box simply have no row.
+- detection: one COCO results ``*.json`` (``[{"image_id": i, "category_id": k, "bbox": [x, y, w, h], "score":
+  s}, ...]``, where ``image_id`` is the sample id or the image id and ``category_id`` the category id that
+  ``cellhub datasets export coco`` gives it: :func:`hub.curate.export.coco_ids`) or one ``*.csv`` with the
+  columns ``id, class, x0, y0, x1, y1, score`` (``class``: a class name); pixel coordinates as in
+  :mod:`hub.dataset._boxes`. Samples without a box simply have no row.
 """
 
 from __future__ import annotations
@@ -19,10 +20,13 @@ from pathlib import Path
 import numpy as np
 
 from hub._readers import parse_json, read_csv_lines
+from hub.curate.export import coco_ids
+from hub.dataset import Dataset
 from hub.errors import InvalidInput
 from hub.metrics import Detections, TrackingPrediction
 from hub.ome import ctc, open_image
 from hub.ome.files import IMAGE_SUFFIXES, image_shape, read_image_file
+from hub.safety import read_capped
 
 IMAGE_EXTS = (*IMAGE_SUFFIXES, ".ome.zarr")  # the image files a tool writes, or OME-Zarr
 
@@ -167,7 +171,7 @@ def predictions_sha256(folder: Path) -> str:
     return h.hexdigest()
 
 
-MAX_TABLE_BYTES = 512 * 2**20  # a prediction table (CSV or COCO results JSON)
+MAX_TABLE_BYTES = 256 * 2**20  # a prediction table (CSV or COCO results JSON)
 BOX_COLUMNS = ("id", "class", "x0", "y0", "x1", "y1", "score")
 
 
@@ -181,26 +185,32 @@ def _box_table(folder: Path) -> Path:
     return files[0]
 
 
-def _coco_rows(path: Path, classes: list[str]) -> list[tuple[str, int, list[float], float]]:
-    data = parse_json(path.read_bytes(), path, "COCO results JSON")
+def _coco_rows(path: Path, classes: list[str], ds: Dataset) -> list[tuple[str, int, list[float], float]]:
+    image_ids, category_ids = coco_ids(ds)
+    sample_of = {v: k for k, v in image_ids.items()}
+    class_of = {c: k for k, c in enumerate(category_ids)}
+    data = parse_json(read_capped(path, MAX_TABLE_BYTES, "COCO results JSON"), path, "COCO results JSON")
     if not isinstance(data, list):
         raise InvalidInput("a COCO results file is a list of detections", path)
     rows = []
     for i, d in enumerate(data):
         if not isinstance(d, dict) or not {"image_id", "category_id", "bbox", "score"} <= set(d):
             raise InvalidInput(f"detection {i}: needs image_id, category_id, bbox and score", path)
-        cat, bbox, score = d["category_id"], d["bbox"], d["score"]
-        if isinstance(cat, bool) or not isinstance(cat, int) or not 1 <= cat <= len(classes):
-            raise InvalidInput(f"detection {i}: category_id {cat!r} is not one of 1..{len(classes)}", path)
+        cat, bbox, score, image = d["category_id"], d["bbox"], d["score"], d["image_id"]
+        if isinstance(cat, bool) or cat not in class_of:
+            raise InvalidInput(f"detection {i}: category_id {cat!r} is not one of {category_ids}", path)
+        sid = image if isinstance(image, str) else sample_of.get(image) if isinstance(image, int) else None
+        if sid is None or isinstance(image, bool):
+            raise InvalidInput(f"detection {i}: image_id {image!r} is neither a sample id nor an image id", path)
         if not (isinstance(bbox, list) and len(bbox) == 4 and all(_finite(v) for v in bbox)) or not _finite(score):
             raise InvalidInput(f"detection {i}: bbox is not [x, y, w, h] or score is not a number", path)
         x, y, w, h = (float(v) for v in bbox)
-        rows.append((str(d["image_id"]), cat - 1, [x, y, x + w, y + h], float(score)))
+        rows.append((sid, class_of[cat], [x, y, x + w, y + h], float(score)))
     return rows
 
 
 def _csv_rows(path: Path, classes: list[str]) -> list[tuple[str, int, list[float], float]]:
-    lines = read_csv_lines(path, "box-prediction CSV")
+    lines = read_csv_lines(path, "box-prediction CSV")  # the file's size is checked by _box_table
     if lines and set(BOX_COLUMNS) - set(lines[0][1]):
         raise InvalidInput(f"the CSV needs the columns {', '.join(BOX_COLUMNS)}", path)
     index = {c: k for k, c in enumerate(classes)}
@@ -222,12 +232,14 @@ def _finite(v) -> bool:
     return isinstance(v, int | float) and not isinstance(v, bool) and bool(np.isfinite(v))
 
 
-def read_boxes(folder: Path, ids: list[str], classes: list[str]) -> dict[str, Detections]:
-    """The predicted boxes of every sample of ``ids`` from a COCO results JSON or a CSV (see the module docstring):
+def read_boxes(folder: Path, ids: list[str], ds: Dataset) -> dict[str, Detections]:
+    """The predicted boxes of every sample of ``ids`` of ``ds`` from a COCO results JSON or a CSV (see the module
+    docstring):
     boxes must have ``x1 >= x0`` and ``y1 >= y0``; a sample outside the split is an error, a sample without a row
     has no detections."""
     path = _box_table(folder)
-    rows = _coco_rows(path, classes) if path.suffix.lower() == ".json" else _csv_rows(path, classes)
+    classes = list(ds.card.labels.classes or [])
+    rows = _coco_rows(path, classes, ds) if path.suffix.lower() == ".json" else _csv_rows(path, classes)
     known = set(ids)
     stray = next((r[0] for r in rows if r[0] not in known), None)
     if stray is not None:

@@ -118,7 +118,7 @@ def score_instance(bench: Benchmark, ds, ids: list[str], folder: Path) -> Scores
 
 def score_detection(bench: Benchmark, ds, ids: list[str], folder: Path) -> Scores:
     classes = list(ds.card.labels.classes or [])
-    preds = read_boxes(folder, ids, classes)
+    preds = read_boxes(folder, ids, ds)
     truths = [truth(bench, ds, sid) for sid in ids]
     out = detection_metrics(truths, [preds[sid] for sid in ids], classes)
     matches = [detection_matches(t, preds[sid], len(classes)) for t, sid in zip(truths, ids)]

@@ -79,9 +79,7 @@ def truth_labelfree(bench: Benchmark, ds: Dataset, sid: str) -> np.ndarray:
 
 def truth_detection(bench: Benchmark, ds: Dataset, sid: str) -> DetectionTruth:
     """The boxes of an image (``targets.boxes``, checked against the image and the card's classes)."""
-    img = ds.image(sid)
-    stored = img.attrs.get("targets", {}).get("boxes", [])
-    boxes = Boxes.from_targets(stored, img.shape[-2:], len(ds.card.labels.classes or []), img.path)
+    boxes = Boxes.of_image(ds.image(sid), len(ds.card.labels.classes or []))
     return DetectionTruth(boxes.xyxy, boxes.classes, boxes.difficult)
 
 

@@ -13,7 +13,7 @@ import numpy as np
 from hub._atomic import new_folder
 from hub.curate import rle
 from hub.curate.coco import xywh
-from hub.dataset import Boxes, open_dataset
+from hub.dataset import Boxes, Dataset, open_dataset
 from hub.errors import InvalidInput
 from hub.ome.ctc import TRUTH_TRACKS, check_lineage, lineage_from_attrs, write_frames, write_man_track
 
@@ -73,16 +73,17 @@ def export_coco(dataset: str | Path, out: str | Path, ids: list[str] | None = No
     for the samples ``ids`` (default: all); returns the ids written. Per sample, one annotation per stored box
     (category = class, ``iscrowd`` = difficult) or, when it has an ``instances`` label image, one per instance with
     a compressed RLE segmentation, its area, and its box (the stored box the ``coco`` importer linked it to; else
-    the mask's extent). Category and image ids are those the ``coco`` importer recorded, where it did; the
-    ``coco`` importer reads the folder back (``images: images``) to the same boxes and masks."""
+    the mask's extent). Image and category ids are :func:`coco_ids` (those the ``coco`` importer recorded, where
+    it did), the same for any subset; the ``coco`` importer reads the folder back (``images: images``) to the same
+    boxes and masks."""
     ds = open_dataset(dataset)
     chosen = ids or [s.id for s in ds.samples]
     if not chosen:
         raise InvalidInput("dataset has no samples to export", ds.path)
+    image_ids, category_ids = coco_ids(ds)
     classes = ds.card.labels.classes or ["object"]
     images: list[dict] = []
     annotations: list[dict] = []
-    recorded: list[dict] = []
     with new_folder(out) as tmp:
         (tmp / "images").mkdir()
         for sid in chosen:
@@ -92,17 +93,9 @@ def export_coco(dataset: str | Path, out: str | Path, ids: list[str] | None = No
             pixels = np.asarray(img.read())
             h, w = pixels.shape[-2:]
             name = _write_image(pixels, img.axes, tmp / "images", sid)
-            coco = img.attrs.get("coco") or {}
-            recorded.append(coco)
-            images.append({"id": coco.get("image_id"), "file_name": name, "width": w, "height": h})
+            images.append({"id": image_ids[sid], "file_name": name, "width": w, "height": h})
             for a in _coco_annotations(img, (h, w), len(classes)):
-                annotations.append({"id": len(annotations) + 1, "image_id": len(images), **a})
-        image_ids = _recorded_ids([c.get("image_id") for c in recorded], len(images))
-        for entry, iid in zip(images, image_ids):
-            entry["id"] = iid
-        for a in annotations:
-            a["image_id"] = image_ids[a["image_id"] - 1]
-        category_ids = _category_ids([c.get("category_ids") for c in recorded], len(classes))
+                annotations.append({"id": len(annotations) + 1, "image_id": image_ids[sid], **a})
         for a in annotations:
             a["category_id"] = category_ids[a.pop("class")]
         doc = {
@@ -159,11 +152,22 @@ def _mask_annotation(mask: np.ndarray, cls: int, box: list | None, difficult: bo
     return {"class": cls, "bbox": xywh(box), "area": rle.area(seg), "iscrowd": int(difficult), "segmentation": seg}
 
 
-def _recorded_ids(recorded: list, n: int) -> list[int]:
-    """The image ids the importer recorded, when every sample has a distinct one; else 1..n."""
-    if all(isinstance(i, int) and not isinstance(i, bool) for i in recorded) and len(set(recorded)) == n:
-        return list(recorded)
-    return list(range(1, n + 1))
+def coco_ids(ds: Dataset) -> tuple[dict[str, int], list[int]]:
+    """The COCO ids of a dataset: sample id -> image id, and the category id of each class index.
+
+    Those the ``coco`` importer recorded (``attributes.cellhub.coco``) when every sample has a distinct image id
+    and all agree on the category ids; else 1..N in ``samples.csv`` order and 1..K in class order. The same for
+    any subset of the samples, so a COCO results file made against an export of the test split names its images
+    and categories as :func:`hub.bench.predictions.read_boxes` reads them."""
+    recorded = [ds.image(s.id).attrs.get("coco") or {} for s in ds.samples]
+    found = [c.get("image_id") for c in recorded]
+    ids = [i for i in found if isinstance(i, int) and not isinstance(i, bool)]
+    if len(set(ids)) != len(found):  # not one distinct recorded id per sample
+        ids = list(range(1, len(found) + 1))
+    classes = ds.card.labels.classes or ["object"]
+    return {s.id: i for s, i in zip(ds.samples, ids)}, _category_ids(
+        [c.get("category_ids") for c in recorded], len(classes)
+    )
 
 
 def _category_ids(recorded: list, n_classes: int) -> list[int]:

@@ -24,6 +24,7 @@ from hub.dataset import (
     Dataset,
     Sample,
     array_sha256,
+    detects,
     manifest_sha256,
     open_dataset,
     sample_sha256,
@@ -84,7 +85,7 @@ def _check_sample(job: tuple) -> tuple[list[tuple], list]:
 
 
 def _check_sample_unsafe(job: tuple) -> tuple[list[tuple], list]:
-    root, row, card_classes, semantic, card_channels = job
+    root, row, card_classes, semantic, card_channels, boxed = job
     assert isinstance(row, Sample)
     sid, path = row.id, str(Path(root) / row.path)
     out: list[tuple] = []
@@ -140,6 +141,8 @@ def _check_sample_unsafe(job: tuple) -> tuple[list[tuple], list]:
     if row.class_index is not None and str(targets.get("class")) != str(row.class_index):
         what = f"class {targets.get('class')} in the image, {row.class_index} in {SAMPLES}"
         out.append(("error", "classes", what, sid, path))
+    if boxed and "boxes" not in targets:
+        out.append(("error", "boxes", "a sample of a detection dataset without its boxes (targets.boxes)", sid, path))
     if "boxes" in targets:
         try:
             boxes = Boxes.from_targets(targets["boxes"], geometry[-2:], len(card_classes or []), path)
@@ -165,7 +168,8 @@ def _image_label_problem(group, name: str) -> str | None:
     meta = group[f"labels/{name}"].attrs.get("ome", {}).get("image-label")
     if not isinstance(meta, dict):
         return "no NGFF 'image-label' metadata: viewers open it as an image, not as labels"
-    if meta.get("source", {}).get("image") != "../../":
+    source = meta.get("source")
+    if not isinstance(source, dict) or source.get("image") != "../../":
         return "'image-label' does not name its source image ('source': {'image': '../../'})"
     for key in ("colors", "properties"):
         entries = meta.get(key, [])
@@ -345,7 +349,7 @@ def validate_dataset(path: str | Path, *, workers: int | None = None) -> Finding
     semantic = card.labels.semantic
     results = map_samples(
         _check_sample,
-        [(str(ds.path), r, card.labels.classes, semantic, card.channel_names) for r in rows],
+        [(str(ds.path), r, card.labels.classes, semantic, card.channel_names, detects(card)) for r in rows],
         workers=workers,
         description=f"validating {card.name}",
     )

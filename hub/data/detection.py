@@ -67,11 +67,9 @@ class DetectionDataset(PatchDataset):
         self._boxes: dict[str, Boxes] = {}
 
     def boxes(self, sample: str) -> Boxes:
-        """The stored boxes of a sample, checked (:meth:`Boxes.from_targets`), read once."""
+        """The stored boxes of a sample, checked (:meth:`Boxes.of_image`), read once."""
         if sample not in self._boxes:
-            img = self.reader.image(sample)
-            stored = img.attrs.get("targets", {}).get("boxes", [])
-            self._boxes[sample] = Boxes.from_targets(stored, img.shape[-2:], self.n_classes, img.path)
+            self._boxes[sample] = Boxes.of_image(self.reader.image(sample), self.n_classes)
         return self._boxes[sample]
 
     def _window_boxes(self, win: Window) -> tuple[np.ndarray, np.ndarray]:

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 import datasets
-from hub.dataset import Sample, open_dataset
+from hub.dataset import Boxes, Sample, detects, open_dataset
 from hub.errors import InvalidInput
 from hub.ome import lineage_from_attrs, open_image
 
@@ -28,7 +28,9 @@ def _array_feature(shapes: list[tuple[int, ...]], dtype: str):
     return feature
 
 
-def _generate(path: str, rows: list[Sample], labels: tuple[str, ...], classes: tuple[str, ...], lineage: bool):
+def _generate(
+    path: str, rows: list[Sample], labels: tuple[str, ...], classes: tuple[str, ...], lineage: bool, boxes: bool
+):
     """Rows of the HF dataset. ``rows`` is the only list: ``datasets`` shards over it (and may call this once
     per row), so nothing dataset-wide is opened here."""
     for row in rows:
@@ -36,7 +38,11 @@ def _generate(path: str, rows: list[Sample], labels: tuple[str, ...], classes: t
         out: dict[str, Any] = {"id": row.id, "split": row.split, "image": img.read()}
         for name in labels:
             out[name] = img.label(name)[...]
-        if classes:  # -1: no class (ClassLabel's missing value)
+        if boxes:  # Hugging Face's object-detection layout: COCO [x, y, w, h] boxes and their categories
+            b = Boxes.of_image(img, len(classes))
+            xywh = np.concatenate([b.xyxy[:, :2], b.xyxy[:, 2:] - b.xyxy[:, :2]], 1)
+            out["objects"] = {"bbox": xywh.tolist(), "category": b.classes.tolist(), "difficult": b.difficult.tolist()}
+        elif classes:  # -1: no class (ClassLabel's missing value)
             index = row.class_index if row.class_index is not None else -1
             out["class"], out["class_name"] = index, classes[index] if index >= 0 else ""
         if lineage:
@@ -49,7 +55,8 @@ def to_hf_dataset(
     path: str | Path, split: str | None = None, *, cache_dir: str | Path | None = None
 ) -> datasets.Dataset:
     """One row per sample of ``split`` (all when None): id, split, image, each label image, and class /
-    class_name and lineage where the dataset has them.
+    class_name, lineage or the boxes (``objects``: COCO ``bbox`` [x, y, w, h], ``category``, ``difficult``, the
+    layout of Hugging Face's object-detection datasets) where the dataset has them.
 
     Pixel columns keep the stored dtype (uint16 stays uint16); the result is formatted as numpy with no
     dtype cast (``datasets`` would otherwise widen integers to int64). The Arrow cache is keyed by the
@@ -75,7 +82,14 @@ def to_hf_dataset(
     for name in labels:
         features[name] = _array_feature(label_shapes, str(first.label(name).dtype))
     classes = list(ds.card.labels.classes or [])
-    if classes:
+    boxes = detects(ds.card)
+    if boxes:
+        features["objects"] = {
+            "bbox": datasets.List(datasets.List(datasets.Value("float32"), length=4)),
+            "category": datasets.List(datasets.ClassLabel(names=classes)),
+            "difficult": datasets.List(datasets.Value("bool")),
+        }
+    elif classes:
         features["class"] = datasets.ClassLabel(names=classes)
         features["class_name"] = datasets.Value("string")
     lineage = any("lineage" in first.label_attrs(n) for n in labels)
@@ -96,6 +110,7 @@ def to_hf_dataset(
             "labels": tuple(labels),
             "classes": tuple(classes),
             "lineage": lineage,
+            "boxes": boxes,
         },
         writer_batch_size=max(1, WRITER_BATCH_BYTES // row_bytes),
     )

@@ -4,7 +4,7 @@ freeze it. Above ``hub.ome`` and ``hub.cards``; below curation, storage, loaders
 
 Reading a dataset imports no curation code (no scikit-learn, no scikit-image)."""
 
-from hub.dataset._boxes import Boxes, clean_boxes
+from hub.dataset._boxes import Boxes, clean_boxes, detects
 from hub.dataset._folder import CARD, REPORT, SAMPLES, SPLIT_NAMES, SPLITS, Dataset, open_dataset
 from hub.dataset._hash import array_sha256, canonical_json, manifest_sha256, sample_sha256
 from hub.dataset._sample import COLUMNS, SAFE_ID, Sample
@@ -23,6 +23,7 @@ __all__ = [
     "array_sha256",
     "canonical_json",
     "clean_boxes",
+    "detects",
     "manifest_sha256",
     "open_dataset",
     "sample_sha256",

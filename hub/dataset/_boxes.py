@@ -49,6 +49,11 @@ class Boxes:
         ]
 
     @classmethod
+    def of_image(cls, img: Any, n_classes: int) -> Boxes:
+        """The stored boxes of an opened image (:class:`hub.ome.OmeImage`; none if it has none), checked."""
+        return cls.from_targets(img.attrs.get("targets", {}).get("boxes", []), img.shape[-2:], n_classes, img.path)
+
+    @classmethod
     def from_targets(cls, value: Any, shape_yx: tuple[int, int], n_classes: int, where: Any = None) -> Boxes:
         """The boxes of a stored table, checked: the stored form exactly, inside the image, known classes."""
         if not isinstance(value, list):
@@ -76,6 +81,11 @@ class Boxes:
         if not xyxy:
             return cls.empty()
         return cls(np.array(xyxy, float), np.array(classes, np.int64), np.array(difficult, bool))
+
+
+def detects(card: Any) -> bool:
+    """Whether a dataset card's samples carry boxes: it serves object detection."""
+    return "object-detection" in card.tasks
 
 
 def _number(v: Any) -> bool:

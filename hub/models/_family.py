@@ -91,7 +91,12 @@ class Family:
             return cls.Options.model_validate(options)
         except ValidationError as err:
             e = err.errors()[0]
-            key = ".".join(str(p) for p in e["loc"]) or "<options>"
+            if not e["loc"]:  # a rule across options (e.g. one anchor size per pyramid level)
+                where = f"{at}: " if at else ""
+                raise InvalidInput(
+                    f"{where}{cls.name} options: {e['msg'].removeprefix('Value error, ')}", source
+                ) from None
+            key = ".".join(str(p) for p in e["loc"])
             if e["type"] == "extra_forbidden":
                 problem = f"unknown option (known: {', '.join(cls.Options.model_fields)})"
             else:

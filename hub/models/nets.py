@@ -91,12 +91,19 @@ def classifier(
         raise
 
 
+def encoder_module(net: nn.Module) -> nn.Module | None:
+    """The pretrained part of a network: the U-Net's or the R-CNN's timm encoder (``None`` for a classifier)."""
+    if isinstance(net, UNet):
+        return net.encoder
+    backbone = getattr(net, "backbone", None)
+    return backbone.encoder if isinstance(backbone, TimmFPN) else None
+
+
 def encoder_parameters(net: nn.Module) -> list[nn.Parameter]:
     """Parameters of the pretrained part: the U-Net or R-CNN encoder, or everything but a classifier's head."""
-    if isinstance(net, UNet):
-        return list(net.encoder.parameters())
-    if isinstance(getattr(net, "backbone", None), TimmFPN):
-        return list(net.backbone.encoder.parameters())  # type: ignore[union-attr]
+    encoder = encoder_module(net)
+    if encoder is not None:
+        return list(encoder.parameters())
     head = set(map(id, net.get_classifier().parameters()))  # type: ignore[operator]  # a timm classifier
     return [p for p in net.parameters() if id(p) not in head]
 
@@ -221,4 +228,11 @@ class ScaledTransform(nn.Module):
         return ImageList(batch, sizes), (out_targets if targets is not None else None)
 
     def postprocess(self, result: list[dict], image_sizes: list, original_sizes: list) -> list[dict]:
-        return self.batcher.postprocess(result, image_sizes, original_sizes)
+        """Boxes mapped back to the input's pixels; Mask R-CNN's masks stay the head's small squares (N, 1, M, M),
+        one per box (torchvision would paste each into a full-size image: N x H x W floats)."""
+        masks = [r.pop("masks", None) for r in result]
+        out = self.batcher.postprocess(result, image_sizes, original_sizes)
+        for r, m in zip(out, masks):
+            if m is not None:
+                r["masks"] = m
+        return out

@@ -44,7 +44,7 @@ from hub.errors import InvalidInput
 from hub.models._family import Family, build_network, create_family, family_for_task
 from hub.models.config import TrainConfig, check_options, load_recipe
 from hub.models.model import CARD, WEIGHTS, Model, write_model_folder, write_weights
-from hub.models.nets import encoder_parameters
+from hub.models.nets import encoder_module, encoder_parameters
 from hub.registry import local_path
 
 __all__ = ["TrainConfig", "load_recipe", "model_card", "train"]
@@ -295,8 +295,8 @@ def _epoch(
     if hasattr(data, "set_epoch"):
         data.set_epoch(epoch)
     net.train()
-    encoder = getattr(net, "encoder", None)
-    if frozen and isinstance(encoder, nn.Module):
+    encoder = encoder_module(net)
+    if frozen and encoder is not None:
         encoder.eval()  # frozen batch-norm statistics too
     losses = []
     for _, (x, y) in zip(range(steps), loader):

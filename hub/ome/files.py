@@ -31,12 +31,15 @@ def _pil_shape(im) -> tuple[int, ...]:
     return (im.height, im.width) if bands == 1 else (im.height, im.width, bands)
 
 
+PIL_FORMATS = ("PNG", "JPEG", "TIFF")  # what Pillow may decode: never by content alone (an EPS would run Ghostscript)
+
+
 def _open_pil(path: Path):
     from PIL import Image
 
     with warnings.catch_warnings():  # PIL's own bomb warning: our pixel budget decides (hub.safety.check_pixels)
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-        return Image.open(path)
+        return Image.open(path, formats=PIL_FORMATS)
 
 
 def _cannot_decode(err: Exception, path: Path) -> InvalidInput:
@@ -101,6 +104,24 @@ def grey_or_colour(img: np.ndarray) -> tuple[np.ndarray, str]:
     if img.ndim == 3 and img.shape[0] <= 8:
         return img, "cyx"
     raise ValueError(f"cannot tell the axes of an image of shape {img.shape}")
+
+
+def channel_names(image: np.ndarray, axes: str) -> list[str]:
+    """The channel names of a decoded source image: ``grey``; ``red``, ``green``, ``blue``; or ``c0``, ``c1``..."""
+    if axes == "yx":
+        return ["grey"]
+    n = image.shape[axes.index("c")]
+    return ["red", "green", "blue"] if n == 3 else [f"c{i}" for i in range(n)]
+
+
+def read_picture(path: str | Path) -> tuple[np.ndarray, str, list[str]]:
+    """An image file as grey or colour (:func:`grey_or_colour`) with its axes and channel names; a file that is
+    neither is a one-line :class:`InvalidInput` naming it."""
+    try:
+        image, axes = grey_or_colour(read_image_file(path))
+    except ValueError as err:
+        raise InvalidInput(str(err), path) from None
+    return image, axes, channel_names(image, axes)
 
 
 def image_files(folder: Path) -> list[Path]:

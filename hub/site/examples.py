@@ -19,6 +19,7 @@ from hub.viz.preview import fit, labelled_box, shown, to_rgb
 CROP = 512
 PANEL = 240
 TRACK_FRAMES = 6
+SHOWN_SCORE = 0.5  # detections drawn on the site: those scored at least this
 
 
 def example_benchmark(task: str, training_dataset: str | None, candidates: list[Benchmark]) -> Benchmark | None:
@@ -189,14 +190,14 @@ def draw_detection(model, ds, bench, site, folder) -> list[Group]:
         image = image[:, y, x]
         true = truth(bench, ds, sid)
         pred = model.predict(image)
-        keep = pred.scores >= 0.5
+        keep = pred.scores >= SHOWN_SCORE
         h, w = image.shape[-2:]
         shifted = np.clip(true.xyxy - [x.start, y.start, x.start, y.start], 0, [w, h, w, h])
         seen = (shifted[:, 2] > shifted[:, 0]) & (shifted[:, 3] > shifted[:, 1])
         shown = _display(image, model)
         panels = [
             (
-                f"prediction ({int(keep.sum())} boxes, score >= 0.5)",
+                f"prediction ({int(keep.sum())} boxes, score >= {SHOWN_SCORE})",
                 fit(shown, size=2 * PANEL, boxes=(pred.xyxy[keep], pred.classes[keep])),
             ),
             (

@@ -16,7 +16,7 @@ from PIL import Image, ImageDraw
 from skimage.segmentation import find_boundaries
 from skimage.transform import resize
 
-from hub.dataset import Boxes, open_dataset
+from hub.dataset import Boxes, detects, open_dataset
 from hub.errors import InvalidInput
 
 TILE = 192
@@ -129,12 +129,10 @@ def sample_views(ds, n: int = 12, split: str | None = None, size: int = TILE) ->
     if not rows:
         raise InvalidInput(f"no samples in split {split!r}", ds.path / "samples.csv")
     views = []
-    if card.labels.boxes:  # detection: every image with its boxes, one colour per class
+    if detects(card):  # detection: every image with its boxes, one colour per class
         for r in rows[:: max(1, len(rows) // n)][:n]:
             img = ds.image(r.id)
-            b = Boxes.from_targets(
-                img.attrs.get("targets", {}).get("boxes", []), img.shape[-2:], len(card.labels.classes or []), img.path
-            )
+            b = Boxes.of_image(img, len(card.labels.classes or []))
             image = img.read()
             rgb = shown(image if "c" in img.axes else image[None], img.channel_names)
             views.append(View(fit(rgb, size=size, boxes=(b.xyxy, b.classes)), f"{r.id[:18]} ({len(b)})", r.id))

@@ -21,7 +21,7 @@ from hub.curate._sample import SampleData
 from hub.curate.coco import CocoFile, CocoImage, instance_labels, read_coco
 from hub.dataset import Boxes, clean_boxes
 from hub.errors import InvalidInput
-from hub.ome.files import grey_or_colour, read_image_file
+from hub.ome.files import read_picture
 
 
 @register_importer("coco")
@@ -56,7 +56,7 @@ class Coco(Importer):
         return str(item.path)
 
     def load(self, item: CocoImage) -> SampleData:
-        image, axes = _read(item)
+        image, axes, channels = read_picture(item.path)
         shape = image.shape[-2:]
         if shape != (item.height, item.width):
             raise InvalidInput(
@@ -78,7 +78,6 @@ class Coco(Importer):
                 "classes": classes.tolist(),
                 "boxes": _box_of_each(boxes, classes, xyxy, shape),
             }
-        channels = _channel_names(image, axes)
         return SampleData(
             id=item.sample_id,
             image=image,
@@ -101,21 +100,8 @@ class Coco(Importer):
             labels["instance"] = "0 background; 1..N one annotation each (in the COCO file's order)"
             labels["semantic"] = {0: "background", 1: "foreground"}
         tasks = ["object-detection", *(["instance-segmentation", "semantic-segmentation"] if masks else [])]
-        names = _channel_names(*_read(coco.images[0])) if coco.images else ["grey"]  # as the first image has them
+        names = read_picture(coco.images[0].path)[2] if coco.images else ["grey"]  # as the first image has them
         return {"tasks": tasks, "channels": [{"name": c, "modality": "other"} for c in names], "labels": labels}
-
-
-def _read(item: CocoImage) -> tuple[np.ndarray, str]:
-    try:
-        return grey_or_colour(read_image_file(item.path))
-    except ValueError as err:
-        raise InvalidInput(str(err), item.path) from None
-
-
-def _channel_names(image: np.ndarray, axes: str) -> list[str]:
-    if axes == "yx":
-        return ["grey"]
-    return ["red", "green", "blue"] if image.shape[0] == 3 else [f"c{i}" for i in range(image.shape[0])]
 
 
 def _box_of_each(boxes: Boxes, classes: np.ndarray, xyxy: np.ndarray, shape: tuple[int, int]) -> list[int | None]:

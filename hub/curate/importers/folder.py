@@ -8,7 +8,7 @@ from pathlib import Path
 from hub.curate._importer import Importer, register_importer
 from hub.curate._sample import SampleData
 from hub.errors import InvalidInput
-from hub.ome.files import grey_or_colour, image_files, read_image_file
+from hub.ome.files import image_files, read_image_file, read_picture
 
 
 @register_importer("folder")
@@ -45,10 +45,7 @@ class Folder(Importer):
         return str(item)
 
     def load(self, path: Path) -> SampleData:
-        try:
-            image, axes = grey_or_colour(read_image_file(path))
-        except ValueError as err:
-            raise InvalidInput(str(err), path) from None
+        image, axes, channels = read_picture(path)
         labels = {}
         mask_dir = self._mask_dir()
         if mask_dir is not None:
@@ -62,9 +59,6 @@ class Folder(Importer):
             if mask.dtype.kind not in "ui":
                 raise InvalidInput(f"mask has {mask.dtype} values; labels must be integers", cands[0])
             labels["masks"] = mask
-        channels = ["grey"] if axes == "yx" else [f"c{i}" for i in range(image.shape[0])]
-        if axes == "cyx" and image.shape[0] == 3:
-            channels = ["red", "green", "blue"]
         return SampleData(id=path.stem, image=image, axes=axes, labels=labels, attrs={"channel_names": channels})
 
     def card_defaults(self) -> dict:

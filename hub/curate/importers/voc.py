@@ -18,11 +18,13 @@ import numpy as np
 from hub._readers import read_xml
 from hub.curate._importer import Importer, register_importer
 from hub.curate._sample import SampleData
-from hub.dataset import SAFE_ID, SPLIT_NAMES, clean_boxes
+from hub.dataset import SPLIT_NAMES, clean_boxes
 from hub.errors import InvalidInput
-from hub.ome.files import grey_or_colour, read_image_file
+from hub.ome.files import IMAGE_SUFFIXES, read_picture
+from hub.safety import read_capped
 
-IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".tif", ".tiff")
+IMAGE_EXTS = (".jpg", ".jpeg", *IMAGE_SUFFIXES)  # VOC's JPEGImages, or lossless files
+MAX_LIST_BYTES = 64 * 2**20  # an ImageSets/Main/<split>.txt list of ids
 
 
 @register_importer("voc")
@@ -49,10 +51,13 @@ class Voc(Importer):
             f = self._dir(self.image_sets) / f"{split}.txt"
             if not f.is_file():
                 raise InvalidInput(f"no {split}.txt split list", f.parent)
-            for n, line in enumerate(f.read_text().split(), 1):
-                if line in where:
-                    raise InvalidInput(f"line {n}: {line!r} is already in the {where[line]} list", f)
-                where[line] = split
+            text = read_capped(f, MAX_LIST_BYTES, "split list").decode("utf-8", "replace")
+            for n, line in enumerate(text.splitlines(), 1):
+                sid = line.strip()
+                if sid and sid in where:
+                    raise InvalidInput(f"line {n}: {sid!r} is already in the {where[sid]} list", f)
+                if sid:
+                    where[sid] = split
         return where
 
     def scan(self) -> list[tuple[Path, str | None]]:
@@ -66,7 +71,10 @@ class Voc(Importer):
             listed = {f.stem for f in files}
             stray = sorted(set(splits) - listed)
             if stray:
-                raise InvalidInput(f"split lists name {len(stray)} id(s) without annotation (first: {stray[0]!r})")
+                raise InvalidInput(
+                    f"split lists name {len(stray)} id(s) without annotation (first: {stray[0]!r})",
+                    self._dir(self.image_sets),  # type: ignore[arg-type]  # lists were read: image_sets is set
+                )
         return [(f, splits.get(f.stem)) for f in files]
 
     def describe(self, item: tuple[Path, str | None]) -> str:
@@ -85,12 +93,10 @@ class Voc(Importer):
 
     def load(self, item: tuple[Path, str | None]) -> SampleData:
         xml, split = item
-        if not SAFE_ID.match(xml.stem):
-            raise InvalidInput(f"sample id {xml.stem!r} is not a safe name (letters, digits, . _ -)", xml)
         root = read_xml(xml, "VOC annotation")
         if root.tag != "annotation":
             raise InvalidInput(f"root element is <{root.tag}>, not a VOC <annotation>", xml)
-        image, axes = grey_or_colour(read_image_file(self._image(root, xml)))
+        image, axes, channels = read_picture(self._image(root, xml))
         h, w = image.shape[-2:]
         size = root.find("size")
         if size is not None and (_number(size, "width", xml), _number(size, "height", xml)) != (w, h):
@@ -111,7 +117,6 @@ class Voc(Importer):
         boxes, report = clean_boxes(
             np.array(xyxy, float), np.array(classes), np.array(difficult), (h, w), self.min_box_size
         )
-        channels = ["grey"] if axes == "yx" else ["red", "green", "blue"][: image.shape[0]]
         return SampleData(
             id=xml.stem,
             image=image,

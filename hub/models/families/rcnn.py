@@ -10,11 +10,11 @@ on the validation windows, since torchvision's detectors give losses only in tra
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Self
 
 import numpy as np
 import torch
-from pydantic import Field
+from pydantic import Field, model_validator
 from torch import nn
 
 from hub.cards import Architecture, DatasetCard, ModelCard
@@ -42,6 +42,14 @@ class RcnnOptions(FamilyOptions):
     proposals: int = Field(300, ge=10, le=4000, description="Region proposals kept per image after NMS (2x before)")
     roi_samples: int = Field(128, ge=8, le=1024, description="Proposals per image sampled to train the box head")
     mask_threshold: float = Field(0.5, gt=0, lt=1, description="Mask R-CNN: pixels of a mask above this probability")
+
+    @model_validator(mode="after")
+    def _pyramid(self) -> Self:
+        if self.levels > self.depth:
+            raise ValueError(f"levels ({self.levels}) must not exceed depth ({self.depth})")
+        if len(self.anchor_sizes) != self.levels + 1:
+            raise ValueError(f"anchor_sizes needs levels + 1 = {self.levels + 1} sizes, got {len(self.anchor_sizes)}")
+        return self
 
 
 class _Rcnn(Family):
@@ -106,7 +114,8 @@ class _Rcnn(Family):
     def train_loss(self, net: nn.Module, x: Any, y: Any, device: torch.device) -> torch.Tensor:
         images = [im.to(device) for im in x]
         targets = [{k: v.to(device) for k, v in t.items()} for t in y]
-        return sum(net(images, targets).values())  # type: ignore[return-value]
+        losses: dict[str, torch.Tensor] = net(images, targets)
+        return torch.stack(list(losses.values())).sum()
 
     def val_criterion(
         self, net: nn.Module, data: torch.utils.data.Dataset, cfg: TrainConfig, device: torch.device
@@ -120,9 +129,9 @@ class _Rcnn(Family):
                 out = net([image.to(device)])[0]
                 truths.append(target)
                 preds.append({k: v.cpu() for k, v in out.items()})
-        return 1.0 - self.window_score(truths, preds, image.shape[-2:])
+        return 1.0 - self.window_score(truths, preds, image.shape[-2:], data.n_classes)  # type: ignore[attr-defined]
 
-    def window_score(self, truths: list[dict], preds: list[dict], shape: tuple[int, int]) -> float:
+    def window_score(self, truths: list[dict], preds: list[dict], shape: tuple[int, int], n_classes: int) -> float:
         raise NotImplementedError
 
     def raw(self, model: Model, image: np.ndarray, scale: float) -> dict[str, np.ndarray]:
@@ -170,7 +179,7 @@ class FasterRcnn(_Rcnn):
         out = self.raw(model, image, scale)
         return Detections(out["boxes"].astype(float), out["labels"].astype(np.int64) - 1, out["scores"].astype(float))
 
-    def window_score(self, truths: list[dict], preds: list[dict], shape: tuple[int, int]) -> float:
+    def window_score(self, truths: list[dict], preds: list[dict], shape: tuple[int, int], n_classes: int) -> float:
         from hub.metrics import Detections, DetectionTruth, detection_metrics
 
         t = [
@@ -178,8 +187,7 @@ class FasterRcnn(_Rcnn):
             for d in truths
         ]
         p = [Detections(d["boxes"].numpy().astype(float), d["labels"].numpy() - 1, d["scores"].numpy()) for d in preds]
-        n = max([0, *(int(x.classes.max()) + 1 for x in t + p if len(x.classes))])
-        metrics = detection_metrics(t, p, [str(k) for k in range(n)])["metrics"]
+        metrics = detection_metrics(t, p, [str(k) for k in range(n_classes)])["metrics"]
         value = metrics.get(self.tuning_metric)
         return float(value) if value is not None and value >= 0 else 0.0
 
@@ -205,19 +213,29 @@ class MaskRcnn(_Rcnn):
         return ["object"]
 
     def label_image(self, out: dict[str, np.ndarray], shape: tuple[int, ...]) -> np.ndarray:
-        """Mask R-CNN output (scores, masks (N, 1, Y, X) probabilities) -> an instance label image."""
-        label = np.zeros(shape[-2:], np.int32)
+        """Mask R-CNN output (boxes, scores, masks (N, 1, M, M) probabilities over each box) -> an instance label
+        image: each mask resized onto its box's pixels and thresholded, higher scores painted last (they win
+        overlaps); memory follows the boxes, not N full-size images."""
+        from skimage.segmentation import relabel_sequential
+        from skimage.transform import resize
+
+        h, w = shape[-2:]
+        label = np.zeros((h, w), np.int32)
         order = np.argsort(out["scores"], kind="stable")  # ascending: the best object is painted last
         for n, i in enumerate(order, 1):
-            label[out["masks"][i, 0] > self.opts.mask_threshold] = n
-        from skimage.segmentation import relabel_sequential
-
+            x0, y0, x1, y1 = out["boxes"][i]
+            c0, r0 = max(int(np.floor(x0)), 0), max(int(np.floor(y0)), 0)
+            c1, r1 = min(int(np.ceil(x1)), w), min(int(np.ceil(y1)), h)
+            if c1 <= c0 or r1 <= r0:
+                continue
+            prob = resize(out["masks"][i, 0], (r1 - r0, c1 - c0), order=1, preserve_range=True, anti_aliasing=False)
+            label[r0:r1, c0:c1][prob > self.opts.mask_threshold] = n
         return relabel_sequential(label)[0]
 
     def predict(self, model: Model, image: np.ndarray, scale: float = 1.0) -> Any:
         return self.label_image(self.raw(model, image, scale), image.shape)
 
-    def window_score(self, truths: list[dict], preds: list[dict], shape: tuple[int, int]) -> float:
+    def window_score(self, truths: list[dict], preds: list[dict], shape: tuple[int, int], n_classes: int) -> float:
         from hub.models.tuning import instance_score
 
         def truth(d: dict) -> np.ndarray:
