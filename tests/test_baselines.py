@@ -59,7 +59,7 @@ def test_committed_baselines_verify_against_their_cards_and_records():
             assert record is not None, f"{base.folder}: no result record for {name}"
             assert record["weights_sha256"] == card.weights.sha256 and record["model"] == card.ref
             assert record["split_sha256"] == get_benchmark(name).split_sha256
-    assert total <= 80_000_000
+    assert total <= 128_000_000  # 10 MB at most per model, about 16 baselines
 
 
 @pytest.fixture
