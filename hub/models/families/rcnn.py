@@ -127,11 +127,12 @@ class _Rcnn(Family):
             for i in range(len(data)):  # type: ignore[arg-type]
                 image, target = data[i]
                 out = net([image.to(device)])[0]
-                truths.append(target)
-                preds.append({k: v.cpu() for k, v in out.items()})
+                truths.append({k: v.numpy() for k, v in target.items()})
+                preds.append({k: v.cpu().numpy() for k, v in out.items()})
         return 1.0 - self.window_score(truths, preds, image.shape[-2:], data.n_classes)  # type: ignore[attr-defined]
 
     def window_score(self, truths: list[dict], preds: list[dict], shape: tuple[int, int], n_classes: int) -> float:
+        """The task's primary score of predicted windows (numpy dicts) against their targets (numpy dicts)."""
         raise NotImplementedError
 
     def raw(self, model: Model, image: np.ndarray, scale: float) -> dict[str, np.ndarray]:
@@ -183,10 +184,9 @@ class FasterRcnn(_Rcnn):
         from hub.metrics import Detections, DetectionTruth, detection_metrics
 
         t = [
-            DetectionTruth(d["boxes"].numpy().astype(float), d["labels"].numpy() - 1, np.zeros(len(d["labels"]), bool))
-            for d in truths
+            DetectionTruth(d["boxes"].astype(float), d["labels"] - 1, np.zeros(len(d["labels"]), bool)) for d in truths
         ]
-        p = [Detections(d["boxes"].numpy().astype(float), d["labels"].numpy() - 1, d["scores"].numpy()) for d in preds]
+        p = [Detections(d["boxes"].astype(float), d["labels"] - 1, d["scores"]) for d in preds]
         metrics = detection_metrics(t, p, [str(k) for k in range(n_classes)])["metrics"]
         value = metrics.get(self.tuning_metric)
         return float(value) if value is not None and value >= 0 else 0.0
@@ -240,7 +240,7 @@ class MaskRcnn(_Rcnn):
 
         def truth(d: dict) -> np.ndarray:
             label = np.zeros(shape, np.int32)
-            for n, m in enumerate(d["masks"].numpy(), 1):
+            for n, m in enumerate(d["masks"], 1):
                 label[m > 0] = n
             return label
 
