@@ -43,7 +43,7 @@ def test_package_surface_and_no_torch():
         "import sys, hub.tasks as t; assert 'torch' not in sys.modules, 'torch imported'; print(sorted(t.task_keys()))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert out.strip() == "['classification', 'instance', 'label-free', 'semantic', 'tracking']"
+    assert out.strip() == "['classification', 'detection', 'instance', 'label-free', 'semantic', 'tracking']"
     assert SUITE_VERSION == "1.0"
     assert TAUS == (0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95)
 
