@@ -297,3 +297,16 @@ def test_hugging_face_export_has_the_boxes_in_its_object_detection_layout(built,
     assert [x, y, x + w, y + h] == pytest.approx(b.xyxy[0].tolist()) and row["objects"][
         "category"
     ] == b.classes.tolist()
+
+
+@pytest.mark.parametrize("shape", [(6, 6), (5, 7)])
+def test_boxes_follow_the_pixels_through_every_flip_and_quarter_turn(shape):
+    from hub.data._transforms import dihedral, dihedral_boxes
+
+    image = np.zeros(shape)
+    image[1:3, 2:5] = 1  # rows 1-2, columns 2-4: the box [2, 1, 5, 3]
+    for k in range(4) if shape[0] == shape[1] else (0, 2):
+        for flip in (False, True):
+            ys, xs = np.nonzero(dihedral(image, k, flip))
+            want = [xs.min(), ys.min(), xs.max() + 1, ys.max() + 1]
+            assert dihedral_boxes(np.array([[2, 1, 5, 3]]), k, flip, shape)[0].tolist() == want, (k, flip)
