@@ -70,6 +70,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/pull.py
 	$(BIN)/python bench/metrics_instance.py
 	$(BIN)/python bench/metrics_tracking.py --frames 20
+	$(BIN)/python bench/metrics_detection.py
 	$(BIN)/python bench/inference_vs_torch.py
 
 clean:

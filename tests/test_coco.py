@@ -280,6 +280,8 @@ def test_dsb_rle_masks_import_exactly(data_dir, tmp_path):
         assert (
             attrs["objects"] == len(ms) and attrs["boxes"] == list(range(len(ms))) and attrs["classes"] == [0] * len(ms)
         )
+        props = s.label_properties["instances"]  # NGFF image-label properties: what a viewer shows per label
+        assert [(p["label-value"], p["class"]) for p in props] == [(k, "nucleus") for k in range(1, len(ms) + 1)]
 
 
 def test_dsb_polygons_rasterise_to_the_nuclei(data_dir, tmp_path):

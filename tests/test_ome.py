@@ -308,7 +308,7 @@ def test_missing_man_track_is_invalid_input(tmp_path):
         read_man_track(tmp_path / "nope.txt")
 
 
-@pytest.mark.parametrize("name", ["dsb2018-fluo", "ctc-gowt1", "bbbc039", "monuseg"])
+@pytest.mark.parametrize("name", ["dsb2018-fluo", "ctc-gowt1", "ecoli-lineage", "bbbc039", "monuseg"])
 def test_every_label_image_opens_as_labels_in_ome_zarr_py(built, name):
     """ome-zarr-py's reader (napari-ome-zarr's) returns a Label node for each label image: image-label metadata."""
     ds = open_dataset(built(name))

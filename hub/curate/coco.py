@@ -43,7 +43,8 @@ class CocoAnnotation:
 class CocoImage:
     """One checked image entry with its annotations (in file order): a picklable work item of the importer.
 
-    ``path`` lies inside the images folder; ``category_ids`` are the file's category ids by class index;
+    ``path`` lies inside the images folder; ``category_ids`` / ``category_names`` are the file's category ids and
+    names by class index;
     ``masks``: the file has segmentations, so this image gets an instance label image (possibly empty)."""
 
     id: int
@@ -53,6 +54,7 @@ class CocoImage:
     height: int
     annotations: tuple[CocoAnnotation, ...]
     category_ids: tuple[int, ...]
+    category_names: tuple[str, ...]
     masks: bool
 
     @property
@@ -103,10 +105,13 @@ def read_coco(path: Path, images: Path) -> CocoFile:
         seen.add(ann.id)
         by_id[image_id].append(ann)
     masks = _with_masks(doc["annotations"], by_id, path)
-    ids = tuple(cid for cid, _ in categories)
+    ids, names = tuple(cid for cid, _ in categories), tuple(name for _, name in categories)
     return CocoFile(
         path,
-        [CocoImage(**e, annotations=tuple(by_id[e["id"]]), category_ids=ids, masks=masks) for e in entries],
+        [
+            CocoImage(**e, annotations=tuple(by_id[e["id"]]), category_ids=ids, category_names=names, masks=masks)
+            for e in entries
+        ],
         categories,
         masks,
     )

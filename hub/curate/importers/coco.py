@@ -68,7 +68,7 @@ class Coco(Importer):
         xyxy = np.stack([x, y, x + w, y + h], axis=1)
         classes = np.array([a.category for a in anns], np.int64)
         boxes, report = clean_boxes(xyxy, classes, np.array([a.iscrowd for a in anns], bool), shape)
-        labels, label_attrs = {}, {}
+        labels, label_attrs, properties = {}, {}, {}
         if item.masks:
             labels["instances"], found = instance_labels(item, shape, item.path)
             report.update(found)
@@ -78,12 +78,18 @@ class Coco(Importer):
                 "classes": classes.tolist(),
                 "boxes": _box_of_each(boxes, classes, xyxy, shape),
             }
+            names = [name for _, name in self._coco.categories]  # NGFF properties: what viewers show per label
+            properties["instances"] = [
+                {"label-value": k, "class": names[c], "annotation": a.id}
+                for k, (c, a) in enumerate(zip(classes, anns), 1)
+            ]
         return SampleData(
             id=item.sample_id,
             image=image,
             axes=axes,
             labels=labels,
             label_attrs=label_attrs,
+            label_properties=properties,
             targets={"boxes": boxes.to_targets()},
             attrs={
                 "channel_names": channels,
