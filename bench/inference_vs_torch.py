@@ -87,7 +87,7 @@ def main() -> None:
     tmp = None
     if args.dataset is None:
         tmp = Path(tempfile.mkdtemp(prefix="bench-infer-"))
-        args.dataset = build_dataset("ctc-gowt1", source=args.data, out=tmp / "ctc-gowt1")
+        _, args.dataset = build_dataset("ctc-gowt1", source=args.data, out=tmp / "ctc-gowt1")
     try:
         ds = open_dataset(args.dataset)
         movie = ds.image(ds.ids("test")[0]).array()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 from pathlib import Path
 
 from hub.errors import InvalidInput
@@ -62,6 +63,11 @@ def parse_json(data: bytes | str, source: str | Path, what: str = "JSON file"):
     except RecursionError:
         problem = "nested too deeply"
     raise InvalidInput(f"{what} is not valid JSON ({problem})", source)
+
+
+def is_number(v: object) -> bool:
+    """Whether a parsed JSON (or YAML) value is a finite number: an int or a float, not a bool, NaN or infinity."""
+    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
 
 
 def read_json(path: str | Path, what: str = "JSON file"):

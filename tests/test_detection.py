@@ -310,3 +310,14 @@ def test_boxes_follow_the_pixels_through_every_flip_and_quarter_turn(shape):
             ys, xs = np.nonzero(dihedral(image, k, flip))
             want = [xs.min(), ys.min(), xs.max() + 1, ys.max() + 1]
             assert dihedral_boxes(np.array([[2, 1, 5, 3]]), k, flip, shape)[0].tolist() == want, (k, flip)
+
+
+def test_few_shot_sample_lists_reach_the_detection_windows(built):
+    from hub.models import TrainConfig, create_family
+
+    path = built("bccd")
+    few = open_dataset(path).ids("train")[:3]
+    cfg = TrainConfig(name="few", task="object-detection", dataset=str(path), samples=few, patch=128)
+    train_set, val_set = create_family("faster-rcnn").datasets(cfg, path, ["red", "green", "blue"], [], "image")
+    assert {p[0] for p in train_set.planes} == set(few)
+    assert val_set is not None and len({p[0] for p in val_set.planes}) == 87  # validation keeps its whole split

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hub._readers import parse_json, read_csv_lines
+from hub._readers import is_number, parse_json, read_csv_lines
 from hub.curate.export import coco_ids
 from hub.dataset import Dataset
 from hub.errors import InvalidInput
@@ -185,7 +185,7 @@ def _box_table(folder: Path) -> Path:
     return files[0]
 
 
-def _coco_rows(path: Path, classes: list[str], ds: Dataset) -> list[tuple[str, int, list[float], float]]:
+def _coco_rows(path: Path, ds: Dataset) -> list[tuple[str, int, list[float], float]]:
     image_ids, category_ids = coco_ids(ds)
     sample_of = {v: k for k, v in image_ids.items()}
     class_of = {c: k for k, c in enumerate(category_ids)}
@@ -202,7 +202,7 @@ def _coco_rows(path: Path, classes: list[str], ds: Dataset) -> list[tuple[str, i
         sid = image if isinstance(image, str) else sample_of.get(image) if isinstance(image, int) else None
         if sid is None or isinstance(image, bool):
             raise InvalidInput(f"detection {i}: image_id {image!r} is neither a sample id nor an image id", path)
-        if not (isinstance(bbox, list) and len(bbox) == 4 and all(_finite(v) for v in bbox)) or not _finite(score):
+        if not (isinstance(bbox, list) and len(bbox) == 4 and all(is_number(v) for v in bbox)) or not is_number(score):
             raise InvalidInput(f"detection {i}: bbox is not [x, y, w, h] or score is not a number", path)
         x, y, w, h = (float(v) for v in bbox)
         rows.append((sid, class_of[cat], [x, y, x + w, y + h], float(score)))
@@ -228,18 +228,13 @@ def _csv_rows(path: Path, classes: list[str]) -> list[tuple[str, int, list[float
     return rows
 
 
-def _finite(v) -> bool:
-    return isinstance(v, int | float) and not isinstance(v, bool) and bool(np.isfinite(v))
-
-
 def read_boxes(folder: Path, ids: list[str], ds: Dataset) -> dict[str, Detections]:
     """The predicted boxes of every sample of ``ids`` of ``ds`` from a COCO results JSON or a CSV (see the module
-    docstring):
-    boxes must have ``x1 >= x0`` and ``y1 >= y0``; a sample outside the split is an error, a sample without a row
-    has no detections."""
+    docstring): boxes must have ``x1 >= x0`` and ``y1 >= y0``; a sample outside the split is an error, a sample
+    without a row has no detections."""
     path = _box_table(folder)
     classes = list(ds.card.labels.classes or [])
-    rows = _coco_rows(path, classes, ds) if path.suffix.lower() == ".json" else _csv_rows(path, classes)
+    rows = _coco_rows(path, ds) if path.suffix.lower() == ".json" else _csv_rows(path, classes)
     known = set(ids)
     stray = next((r[0] for r in rows if r[0] not in known), None)
     if stray is not None:

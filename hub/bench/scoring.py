@@ -31,9 +31,9 @@ from hub.metrics import (
     accumulate,
     classification_metrics,
     detection_matches,
-    detection_metrics,
     instance_counts,
     instance_metrics,
+    matched_metrics,
 )
 from hub.tasks import get_task
 
@@ -119,9 +119,8 @@ def score_instance(bench: Benchmark, ds, ids: list[str], folder: Path) -> Scores
 def score_detection(bench: Benchmark, ds, ids: list[str], folder: Path) -> Scores:
     classes = list(ds.card.labels.classes or [])
     preds = read_boxes(folder, ids, ds)
-    truths = [truth(bench, ds, sid) for sid in ids]
-    out = detection_metrics(truths, [preds[sid] for sid in ids], classes)
-    matches = [detection_matches(t, preds[sid], len(classes)) for t, sid in zip(truths, ids)]
+    matches = [detection_matches(truth(bench, ds, sid), preds[sid], len(classes)) for sid in ids]
+    out = matched_metrics(matches, classes)
     primary = get_task(bench.task).primary
 
     def resampled(i):

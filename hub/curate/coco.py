@@ -8,7 +8,6 @@ segmentations into one label image; :func:`xywh` writes a stored box back as COC
 
 from __future__ import annotations
 
-import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from hub._readers import parse_json
+from hub._readers import is_number, parse_json
 from hub.curate import rle
 from hub.dataset import SAFE_ID
 from hub.errors import InvalidInput
@@ -167,7 +166,7 @@ def _annotation(
     if not _int(category_id) or category_id not in classes:
         raise bad(f"category_id {category_id!r} is not a category of the file")
     bbox = a.get("bbox")
-    if not (isinstance(bbox, list) and len(bbox) == 4 and all(_number(v) for v in bbox)):
+    if not (isinstance(bbox, list) and len(bbox) == 4 and all(is_number(v) for v in bbox)):
         raise bad("bbox is not four finite numbers [x, y, width, height]")
     if bbox[2] < 0 or bbox[3] < 0:
         raise bad(f"bbox {bbox} has a negative width or height")
@@ -189,7 +188,7 @@ def _segmentation(seg: Any, shape: tuple[int, int], aid: int, path: Path) -> Seg
         return None
     if isinstance(seg, list):
         for p in seg:
-            if not (isinstance(p, list) and len(p) >= 6 and len(p) % 2 == 0 and all(_number(v) for v in p)):
+            if not (isinstance(p, list) and len(p) >= 6 and len(p) % 2 == 0 and all(is_number(v) for v in p)):
                 raise bad("segmentation polygon is not an even list of at least 6 finite numbers")
         return seg
     if not isinstance(seg, dict):
@@ -268,7 +267,3 @@ def xywh(box: list[float] | tuple[float, ...]) -> list[float]:
 
 def _int(v: Any) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
-
-
-def _number(v: Any) -> bool:
-    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)

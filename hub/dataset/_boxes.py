@@ -14,12 +14,12 @@ The boxes are part of the sample's targets, so the content SHA-256 of the split 
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from hub._readers import is_number
 from hub.errors import InvalidInput
 
 MAX_BOXES = 100_000  # per sample: a bound on what a stored (untrusted) table may hold
@@ -66,7 +66,7 @@ class Boxes:
             if not isinstance(row, dict) or sorted(row) != sorted(KEYS):
                 raise InvalidInput(f"box {i}: not an object with the keys {', '.join(KEYS)}", where)
             b, c, d = row["box"], row["class"], row["difficult"]
-            if not (isinstance(b, list) and len(b) == 4 and all(_number(v) for v in b)):
+            if not (isinstance(b, list) and len(b) == 4 and all(is_number(v) for v in b)):
                 raise InvalidInput(f"box {i}: 'box' is not four finite numbers [x0, y0, x1, y1]", where)
             x0, y0, x1, y1 = (float(v) for v in b)
             if not (0 <= x0 < x1 <= w and 0 <= y0 < y1 <= h):
@@ -86,10 +86,6 @@ class Boxes:
 def detects(card: Any) -> bool:
     """Whether a dataset card's samples carry boxes: it serves object detection."""
     return "object-detection" in card.tasks
-
-
-def _number(v: Any) -> bool:
-    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
 
 
 def clean_boxes(

@@ -14,6 +14,7 @@ from hub.metrics.detection import (
     accumulate,
     detection_matches,
     detection_metrics,
+    matched_metrics,
 )
 from hub.metrics.instance import TAUS, InstanceCounts, instance_counts, instance_metrics, pooled_stats
 from hub.metrics.labelfree import labelfree_metrics
@@ -40,6 +41,7 @@ __all__ = [
     "instance_counts",
     "instance_metrics",
     "labelfree_metrics",
+    "matched_metrics",
     "overlap_table",
     "pooled_stats",
     "semantic_metrics",

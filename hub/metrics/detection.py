@@ -394,5 +394,11 @@ def detection_metrics(
             matches.append(detection_matches(t, p, len(names), int(max_dets)))
         except BadDetections as err:
             raise BadDetections(f"image {i}: {err}") from None
-    metrics = accumulate(matches, names)
-    return {"metrics": metrics, "per_sample": [_image_scores(m, len(names)) for m in matches]}
+    return matched_metrics(matches, names)
+
+
+def matched_metrics(matches: Sequence[ImageMatches], class_names: Sequence[str]) -> dict:
+    """What :func:`detection_metrics` returns, from the images' matches already made (:func:`detection_matches`):
+    a caller that also resamples the matches (a bootstrap) matches each image once."""
+    names = _check_names(class_names)
+    return {"metrics": accumulate(matches, names), "per_sample": [_image_scores(m, len(names)) for m in matches]}

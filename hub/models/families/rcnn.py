@@ -98,7 +98,10 @@ class _Rcnn(Family):
         label = None if not self.masks else (cfg.label or self.label or "instances")
 
         def make(split: str, augment: bool, seed: int, n: int | None) -> DetectionDataset:
-            return DetectionDataset(path, split, cfg.patch, n, label, channels, normalize, augment=augment, seed=seed)
+            samples = cfg.samples if split == "train" else None  # few-shot: these training samples only
+            return DetectionDataset(
+                path, split, cfg.patch, n, label, channels, normalize, augment=augment, seed=seed, samples=samples
+            )
 
         n_train = (cfg.steps_per_epoch or 0) * cfg.batch_size or None
         n_val = (cfg.val_batches or 8) * cfg.batch_size
@@ -138,17 +141,17 @@ class _Rcnn(Family):
     def raw(self, model: Model, image: np.ndarray, scale: float) -> dict[str, np.ndarray]:
         """The network's detections of one raw image, in the image's pixels (``scale`` multiplies the family's)."""
         x = model.normalize(model.channels_first(image))
-        net = model.net
-        transform = getattr(net, "transform", None)
-        old = transform.scale if transform is not None else 1.0
-        if transform is not None:
-            transform.scale = old * scale
+        from hub.models.nets import ScaledTransform
+
+        transform = model.net.transform
+        assert isinstance(transform, ScaledTransform)  # what hub.models.nets.rcnn builds
+        old = transform.scale
+        transform.scale = old * scale
         try:
             with torch.no_grad():
-                out = net([torch.from_numpy(np.ascontiguousarray(x)).to(model.device)])[0]
+                out = model.net([torch.from_numpy(np.ascontiguousarray(x)).to(model.device)])[0]
         finally:
-            if transform is not None:
-                transform.scale = old
+            transform.scale = old
         return {k: v.cpu().numpy() for k, v in out.items()}
 
 
