@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test check install bench baselines clean
+.PHONY: demo test check install bench baselines peers peer-envs clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -35,6 +35,8 @@ demo: $(STAMP)
 	$(BIN)/cellhub datasets list --local
 	@echo "== baselines (model_cards/)"
 	$(BIN)/cellhub models baselines
+	@echo "== peers (peers/)"
+	$(BIN)/cellhub peers publish
 	$(BIN)/cellhub registry list
 	$(BIN)/cellhub benchmarks list
 	@$(BENCHMARKS) | while read b; do $(BIN)/cellhub benchmarks leaderboard $$b || exit 1; done
@@ -52,6 +54,22 @@ baselines: $(STAMP)
 	    done; \
 	  fi; \
 	done
+
+# The peers of peers/: each tool's pinned requirements in its own environment, peers/NAME/.venv (never in the
+# hub's), then every peer run without a committed result trained and scored (CPU: about 30-60 minutes per run
+# on 2 cores; delete peers/NAME/results/BENCHMARK.json to rerun one). Needs the benchmarks' datasets: make demo.
+PEER_ENVS := $(patsubst %/requirements.txt,%/.venv/.installed,$(wildcard peers/*/requirements.txt))
+
+peers/%/.venv/.installed: peers/%/requirements.txt
+	test -x peers/$*/.venv/bin/python || $(PY) -m venv peers/$*/.venv
+	peers/$*/.venv/bin/python -m pip install --quiet --upgrade pip
+	peers/$*/.venv/bin/python -m pip install --quiet -r $<
+	touch $@
+
+peer-envs: $(PEER_ENVS)
+
+peers: $(STAMP) $(PEER_ENVS)
+	$(BIN)/cellhub peers run --missing
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -n 2 --dist loadfile -q

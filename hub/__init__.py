@@ -4,10 +4,11 @@ Layers, lower first (a module imports only from layers below it): ``hub.ome`` (f
 Tracking Challenge files and the lineage check, source image files) -> ``hub.metrics`` (metric suites) ->
 ``hub.tasks`` (task registry) -> ``hub.cards`` (contract) -> ``hub.dataset`` (the read model of a curated dataset:
 folder, typed sample rows, content hashes) -> ``hub.curate`` (curation) | ``hub.registry`` (storage) ->
-``hub.data`` (loaders) -> ``hub.models`` (models) -> ``hub.bench`` (benchmarks) -> ``hub.viz`` -> ``hub.site`` |
-``hub.baselines`` -> ``hub.cli`` (presentation); "a | b": siblings that do not import each other. The
-import-linter contracts in ``pyproject.toml`` enforce this map (``make check``). Reading a dataset
-(``hub.dataset``) imports no curation, scikit-learn, scikit-image, scipy or torch.
+``hub.data`` (loaders) -> ``hub.models`` (models) -> ``hub.bench`` (benchmarks) -> ``hub.viz`` ->
+``hub.baselines`` -> ``hub.site`` | ``hub.peers`` (the field's own tools, run in their own environments) ->
+``hub.cli`` (presentation); "a | b": siblings that do not import each other. The import-linter contracts in
+``pyproject.toml`` enforce this map (``make check``). Reading a dataset (``hub.dataset``) imports no curation,
+scikit-learn, scikit-image, scipy or torch.
 """
 
 from hub._versions import cellhub_version

@@ -71,6 +71,13 @@ def baselines(folder: Path | None = None) -> list[Baseline]:
     return [Baseline(load_recipe(p), p.parent) for p in sorted(root.glob(f"*/{RECIPE}"))]
 
 
+def get_baseline(name: str, folder: Path | None = None) -> Baseline:
+    found = {b.name: b for b in baselines(folder)}
+    if name not in found:
+        raise NotFound(f"no baseline {name!r} in model_cards/; known: {', '.join(found) or 'none'}")
+    return found[name]
+
+
 def install(
     registry: Registry, *, evaluate: bool = False, folder: Path | None = None, log: Callable[[str], None] = print
 ) -> list[dict]:

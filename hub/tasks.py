@@ -67,7 +67,8 @@ class TaskSpec:
       per-sample scores, bootstrap 95% interval of the primary metric); ``write(prediction, sid, folder, rows)``
       one model prediction into a prediction folder (or a row of its table); ``table(model, folder, rows)``
       writes the rows of a table once every sample is predicted; ``draw(model, ds, bench, site, folder)`` the
-      site's example panels.
+      site's example panels; ``handoff(bench, ds, sid, folder, tables)`` one training sample's truth as plain
+      files for a peer tool (:mod:`hub.peers.handoff`).
     """
 
     name: str
@@ -79,6 +80,7 @@ class TaskSpec:
     score: Hook
     write: Hook
     draw: Hook
+    handoff: Hook
     hf_task: str
     bioimageio_tag: str
     default_family: str
@@ -141,16 +143,19 @@ class _Hooks(TypedDict):
     score: Hook
     write: Hook
     draw: Hook
+    handoff: Hook
 
 
 def _hooks(key: str, writer: str) -> _Hooks:
-    """The standard hook functions of a task: ``truth_KEY``, ``score_KEY``, ``draw_KEY`` and the named writer."""
+    """The standard hook functions of a task: ``truth_KEY``, ``score_KEY``, ``draw_KEY``, ``handoff_KEY`` and the
+    named writer."""
     fn = key.replace("-", "")
     return _Hooks(
         truth=Hook(f"hub.bench.truth:truth_{fn}"),
         score=Hook(f"hub.bench.scoring:score_{fn}"),
         write=Hook(f"hub.models.predict:{writer}"),
         draw=Hook(f"hub.site.examples:draw_{fn}"),
+        handoff=Hook(f"hub.peers.handoff:handoff_{fn}"),
     )
 
 

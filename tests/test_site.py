@@ -302,7 +302,7 @@ def test_build_command_and_overwrite(tmp_path, registry, monkeypatch, cli):
     first = cli("site", "build", "--registry", small.url, "--out", out, "--json")
     assert first.returncode == 0, first.stderr
     summary = json.loads(first.stdout)
-    assert summary["models"] == ["isl-tiny"] and summary["datasets"] == [] and summary["pages"] == 5
+    assert summary["models"] == ["isl-tiny"] and summary["datasets"] == [] and summary["pages"] == 6
     (out / "stale.html").write_text("from before")
     again = build_site(out, small.url, overwrite=True)
     assert again["models"] == ["isl-tiny"] and again["built"] >= summary["built"]

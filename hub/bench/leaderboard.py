@@ -37,6 +37,7 @@ _ROW_KEYS = (
     "inputs",
     "date",
     "predictions_sha256",
+    "peer",
 )
 
 
@@ -157,7 +158,8 @@ def leaderboard(bench: Benchmark, registry: Registry) -> dict:
 
     Only results on the benchmark's frozen split and suite count; of several results of one model (same
     name and weights), the latest is kept. Each row carries its provenance: weights and split hashes, suite
-    version, who computed it (``hub`` or ``self-reported``) and the record's path in the registry, every value
+    version, who computed it (``hub``; ``reproduced``: a peer tool run by the hub's script of ``peers/``; or
+    ``self-reported``) and the record's path in the registry, every value
     read from the verified record (:func:`verified_record`). Results that used input channels beyond the
     benchmark's come last, unranked, as references. ``rejected``: the catalog entries left off, each with its
     ``sha256``, ``path`` and ``reason``.

@@ -3,7 +3,7 @@
 from pydantic import BaseModel
 
 from hub.cards._yaml import dump_card, format_validation_error, load_card, parse_card, save_card
-from hub.cards.benchmark import Benchmark, BenchmarkSpec, EvalResult
+from hub.cards.benchmark import Benchmark, BenchmarkSpec, EvalResult, PeerRun
 from hub.cards.dataset import (
     Acquisition,
     Channel,
@@ -47,6 +47,7 @@ __all__ = [
     "Benchmark",
     "BenchmarkSpec",
     "EvalResult",
+    "PeerRun",
     "Acquisition",
     "Architecture",
     "InputChannel",

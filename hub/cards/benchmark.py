@@ -31,6 +31,32 @@ class Benchmark(BenchmarkSpec):
     primary_metric: str
 
 
+class PeerRun(_Model):
+    """How a peer tool made the predictions of a ``reproduced`` result: the field's own tool, trained and run by
+    its own code on the benchmark's train (and val) split by a script of ``peers/`` (GUIDE §3, issue "Peers")."""
+
+    name: str = Field(description="The peer's folder in peers/, e.g. stardist")
+    title: str = Field(description="How the tool is shown, e.g. StarDist 2D")
+    tool: str = Field(description="The PyPI package that trained and predicted")
+    tool_version: str
+    url: str = Field(pattern=r"^https://[^\s\"'<>]+$", max_length=300, description="The tool's home page")
+    script: str = Field(
+        pattern=r"^peers/[a-z0-9][a-z0-9-]*/[a-z0-9_]+\.py$",
+        description="Repository path of the script that ran it, e.g. peers/stardist/run.py",
+    )
+    script_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    requirements_sha256: str = Field(
+        pattern=r"^[0-9a-f]{64}$", description="SHA-256 of the pinned requirements of the tool's environment"
+    )
+    options: dict[str, Any] = Field(default_factory=dict, description="The run's options (peers/NAME/peer.yaml)")
+    trained_on: list[str] = Field(description="Splits the tool learned or tuned on (never the scored one)")
+    detections: str | None = Field(None, description="Hub model whose detections a linker peer linked")
+    train_s: float = Field(description="Wall time of training and tuning, seconds")
+    predict_s: float = Field(description="Wall time of predicting the scored split, seconds")
+    device: str
+    notes: dict[str, Any] = Field(default_factory=dict, description="What the tool chose (thresholds, epochs)")
+
+
 class EvalResult(_Model):
     """One score on one benchmark, pinned to everything it depends on (GUIDE §3 "Result records")."""
 
@@ -44,8 +70,9 @@ class EvalResult(_Model):
     parameters: dict[str, Any] = Field(default_factory=dict, description="Metric parameters (thresholds, ...)")
     model: str = Field(description="Model name@version, or the submitter's name for predictions")
     weights_sha256: str | None = Field(None, description="SHA-256 of the weights that made the predictions")
-    source: Literal["hub", "self-reported"] = Field(
-        description="hub: the hub ran the model; self-reported: predictions submitted from another tool"
+    source: Literal["hub", "self-reported", "reproduced"] = Field(
+        description="hub: the hub ran the model; self-reported: predictions submitted from another tool; "
+        "reproduced: a peer tool trained and run by the hub's script of peers/ (see ``peer``)"
     )
     predictions_sha256: str = Field(description="SHA-256 over the prediction files (names and bytes)")
     inputs: list[str] | None = None
@@ -59,3 +86,4 @@ class EvalResult(_Model):
     runtime_s: dict[str, float] = Field(default_factory=dict, description="predict / score seconds")
     packages: dict[str, str] = Field(default_factory=dict)
     date: str
+    peer: PeerRun | None = Field(None, description="For a reproduced result: the peer tool and its run")

@@ -23,6 +23,7 @@ from hub.cards import SCHEMAS as CARD_SCHEMAS
 from hub.cli import bench as _bench
 from hub.cli import datasets as _datasets
 from hub.cli import models as _models
+from hub.cli import peers as _peers
 from hub.cli import registry as _registry
 from hub.cli import site as _site
 from hub.cli._legacy import rewrite
@@ -63,6 +64,7 @@ schema_app = typer.Typer(help="JSON Schemas of the files CellHub reads.", no_arg
 app.add_typer(_datasets.app, name="datasets")
 app.add_typer(_models.app, name="models")
 app.add_typer(_bench.app, name="benchmarks")
+app.add_typer(_peers.app, name="peers")
 app.add_typer(_registry.app, name="registry")
 app.add_typer(_registry.cache_app, name="cache")
 app.add_typer(_site.app, name="site")

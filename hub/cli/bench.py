@@ -130,9 +130,10 @@ def leaderboard_cmd(
         table.add_column(col)
     for r in board["rows"]:
         ci = r["ci95"] or [None, None]
+        peer = r.get("peer")
         table.add_row(
             str(r["rank"] or "ref"),
-            r["model"],
+            r["model"] + (f" ({peer['title']} {peer['tool_version']}, peer)" if peer else ""),
             _fmt(r["value"]),
             f"{_fmt(ci[0])}-{_fmt(ci[1])}",
             ", ".join(r["inputs"] or []) + (f" ({r['reference']})" if r["reference"] else ""),

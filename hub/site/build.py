@@ -6,6 +6,8 @@ Pages (relative links only, so the site works under any prefix)::
     datasets/index.html, NAME.html      one page per dataset; pictures under datasets/NAME/
     models/index.html, NAME.html        one page per model; example predictions under models/NAME/
     benchmarks/index.html, DATASET/TASK.html   leaderboards
+    benchmarks/peers.html               the hub's best against the best peer tool, per benchmark
+    peers/NAME/SCRIPT.py                the scripts that made the peer rows (copied from this checkout)
     records/SHA256.json                 the verified result records the leaderboards list
     assets/                             style sheet, scripts, icon (copied from the repository's site/)
     site.json                           what was built from which registry, when (marks the folder as a site)
@@ -37,7 +39,7 @@ from hub.errors import BuildError, NotFound
 from hub.registry import Registry, local_path
 from hub.site import charts
 from hub.site import formatting as fmt
-from hub.site.catalog import BenchmarkEntry, Catalog, DatasetEntry, ModelEntry, read_catalog
+from hub.site.catalog import BenchmarkEntry, Catalog, DatasetEntry, ModelEntry, peer_script_source, read_catalog
 from hub.site.examples import example_benchmark, model_examples
 from hub.site.figures import (
     area_unit,
@@ -75,6 +77,7 @@ def _environment() -> Environment:
         count=fmt.count,
         licence=fmt.licence,
         value=fmt.value,
+        duration=fmt.duration,
     )
     env.globals.update(version=__version__)
     return env
@@ -197,11 +200,16 @@ def render(catalog: Catalog, site: Path, public_url: str | None) -> list[str]:
     pages.write("datasets/index.html", "datasets.html.j2")
     pages.write("models/index.html", "models.html.j2")
     pages.write("benchmarks/index.html", "benchmarks.html.j2")
+    pages.write("benchmarks/peers.html", "peers.html.j2", rows=catalog.comparison())
     for b in catalog.benchmarks:
         pages.write(f"benchmarks/{b.name}.html", "benchmark.html.j2", b=b, chart=_leaderboard_chart(b))
     (site / "records").mkdir()
     for sha, record in catalog.records.items():
         (site / "records" / f"{sha}.json").write_text(json.dumps(record, indent=1, sort_keys=True))
+        script = peer_script_source(record["peer"]) if record.get("peer") else None
+        if script is not None:  # the exact script of a peer row, as this checkout holds it
+            (site / record["peer"]["script"]).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(script, site / record["peer"]["script"])
     (site / MARKER).write_text(
         json.dumps(
             {

@@ -3,10 +3,13 @@ benchmarks on its datasets and their leaderboards, and the result records behind
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
+from pathlib import Path
 
-from hub.bench import benchmarks, verified_leaderboard
+from hub.bench import benchmarks, compare_board, verified_leaderboard
 from hub.cards import Benchmark, DatasetCard, ModelCard, parse_card
+from hub.config import REPO_ROOT
 from hub.errors import NotFound, RegistryError
 from hub.registry import Registry
 from hub.registry.ref import Ref
@@ -103,9 +106,28 @@ class Catalog:
         rows = [{**r, "benchmark": b} for b in self.benchmarks for r in b.board["rows"]]
         return sorted(rows, key=lambda r: r["date"] or "", reverse=True)[:n]
 
+    def peer_script(self, peer: dict) -> str | None:
+        """Where the site holds the script of a peer row (``peers/NAME/SCRIPT.py``, copied from this checkout by
+        :func:`hub.site.build.render`), if this checkout has that script with the record's SHA-256; else None."""
+        path = peer_script_source(peer)
+        return peer["script"] if path is not None else None
+
+    def comparison(self) -> list[dict]:
+        """Per benchmark with a board: the hub's best against the best peer (:func:`hub.bench.compare_board`)."""
+        return [compare_board(b.bench, b.board, self.records, self.registry) for b in self.benchmarks]
+
     @property
     def result_count(self) -> int:
         return sum(len(b.board["rows"]) for b in self.benchmarks)
+
+
+def peer_script_source(peer: dict) -> Path | None:
+    """The checkout's file of a record's peer script (path already validated by :class:`hub.cards.PeerRun`:
+    ``peers/NAME/SCRIPT.py``), if its bytes have the record's SHA-256."""
+    path = REPO_ROOT / peer["script"]
+    if not path.is_file() or hashlib.sha256(path.read_bytes()).hexdigest() != peer["script_sha256"]:
+        return None
+    return path
 
 
 def _latest_card(registry: Registry, kind: str, name: str, model: type):

@@ -75,3 +75,16 @@ def value(v) -> str:
     if isinstance(v, (dict, list, tuple)):
         return json.dumps(v, sort_keys=True)
     return str(v)
+
+
+def duration(seconds: float | None) -> str:
+    """A wall time for people: ``42 ms``, ``3.1 s``, ``24 min``, ``1.5 h``; an em dash when unknown."""
+    if seconds is None:
+        return "—"
+    if seconds < 1:
+        return f"{seconds * 1000:.0f} ms"
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
