@@ -149,6 +149,7 @@ def test_a_peer_run_is_scored_by_the_harness_with_its_provenance(jurkat_run):
     run = result.peer
     assert (run.tool, run.script, run.trained_on) == ("scikit-learn", "peers/handcrafted/run.py", ["train", "val"])
     assert run.script_sha256 == peer.script_sha256() and run.requirements_sha256 == peer.requirements_sha256()
+    assert run.shared_sha256 == peer.shared_sha256()
     assert run.notes["features"] > 50 and run.notes["train_images"] == 2442
     assert result.inputs == ["bright-field", "dark-field"] and result.packages["scikit-learn"] == run.tool_version
     save_record(result, peer.record_path(bench.name))
@@ -179,6 +180,7 @@ def test_a_stale_or_foreign_committed_record_is_refused(jurkat_run):
     record = result.model_dump(mode="json")
     for change, why in (
         ({"peer": {**record["peer"], "script_sha256": "0" * 64}}, "another peers/handcrafted/run.py"),
+        ({"peer": {**record["peer"], "shared_sha256": "2" * 64}}, "other shared modules"),
         ({"split_sha256": "1" * 64}, "another split"),
         ({"model": "stardist"}, "not a record of peer handcrafted"),
         ({"source": "hub"}, "not a reproduced"),

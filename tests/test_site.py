@@ -27,6 +27,7 @@ CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).parent / "artifacts" / "site"
 LAUNCH_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 BASELINE = "phase-as-dapi"  # a trivial method: the in-focus phase plane submitted as the DAPI prediction
+PEER, PEER_BENCH = "care", "isl-condition-b/label-free"  # a committed peer record of peers/ (CARE, reproduced)
 
 
 def _dsb_mini(cli, data_dir: Path, base: Path) -> Path:
@@ -54,10 +55,12 @@ def _dsb_mini(cli, data_dir: Path, base: Path) -> Path:
 @pytest.fixture(scope="module")
 def registry(built, data_dir, tmp_path_factory, cli) -> Path:
     """A local registry with two real datasets (label-free tiles with their benchmark, and nuclei with instance
-    labels), a small label-free model trained for two steps, its hub-run result and a self-reported baseline."""
+    labels), a small label-free model trained for two steps, its hub-run result, a self-reported baseline and
+    the committed peer record of CARE on the same benchmark."""
     from hub.bench import evaluate_model, get_benchmark, score_predictions
     from hub.curate import open_dataset, publish_dataset
     from hub.models import Model, TrainConfig, publish_model, train
+    from hub.peers import check_record, get_peer
     from hub.registry import Registry
 
     base = tmp_path_factory.mktemp("site-registry")
@@ -92,6 +95,9 @@ def registry(built, data_dir, tmp_path_factory, cli) -> Path:
     for sid in ds.ids(bench.split):
         tifffile.imwrite(preds / f"{sid}.tif", ds.image(sid).read()[phase].astype(np.float32))
     reg.publish_result(score_predictions(bench, isl, preds, model=BASELINE).model_dump(mode="json"))
+    peer = get_peer(PEER)
+    assert check_record(peer, PEER_BENCH) is not None, f"no committed record of {PEER} on {PEER_BENCH}"
+    reg.publish_result(peer.record(PEER_BENCH))
     return base / "registry"
 
 
@@ -106,7 +112,7 @@ def site(registry, tmp_path_factory) -> Path:
         summary = build_site(base / "site", str(registry))
     assert summary["datasets"] == ["dsb-mini", "isl-condition-b"] and summary["models"] == ["isl-tiny"]
     assert summary["benchmarks"] == ["isl-condition-b/label-free"]
-    assert summary["results"] == 2
+    assert summary["results"] == 3
     return base / "site"
 
 
@@ -189,8 +195,12 @@ def test_leaderboard_sorts_and_shows_intervals_and_provenance(site, registry):
 
     sync_playwright = _sync_playwright()
 
+    from hub.peers import get_peer
+
+    title = get_peer(PEER).spec.title
     entries = Registry(registry).results("isl-condition-b/label-free")
     best_first = sorted(entries, key=lambda e: -e["value"])
+    shown = {e["model"]: title if e["source"] == "reproduced" else e["model"] for e in entries}
     with static_http_server(site) as url, sync_playwright() as p:
         browser = _browser(p)
         page = browser.new_page()
@@ -200,7 +210,7 @@ def test_leaderboard_sorts_and_shows_intervals_and_provenance(site, registry):
         def column(i: int) -> list[str]:
             return table.locator(f"tbody tr td:nth-child({i})").evaluate_all("cells => cells.map(c => c.dataset.value)")
 
-        assert column(2) == [e["model"] for e in best_first]  # ranked by the primary metric
+        assert column(2) == [shown[e["model"]] for e in best_first]  # ranked by the primary metric
         first = table.locator("tbody tr").first
         lo, hi = best_first[0]["ci95"]
         assert f"[{lo:.3f}, {hi:.3f}]" in first.inner_text()
@@ -208,12 +218,12 @@ def test_leaderboard_sorts_and_shows_intervals_and_provenance(site, registry):
             1 if best_first[0]["weights_sha256"] else 0
         )
         page.get_by_role("button", name="Model", exact=True).click()
-        assert column(2) == sorted(e["model"] for e in entries)
+        assert column(2) == sorted(shown.values())
         page.get_by_role("button", name="Model", exact=True).click()
-        assert column(2) == sorted((e["model"] for e in entries), reverse=True)
+        assert column(2) == sorted(shown.values(), reverse=True)
         table.locator("thead th").nth(2).locator("button").click()
         values = [float(v) for v in column(3)]
-        assert values == sorted(values) and len(values) == 2
+        assert values == sorted(values) and len(values) == 3
         assert table.locator("thead th").nth(2).get_attribute("aria-sort") == "ascending"
         record = table.locator("tbody tr").first.locator("a[href*='records/']").get_attribute("href")
         browser.close()
@@ -238,6 +248,27 @@ def test_pages_show_real_registry_content(site, registry):
     assert "http://" not in (site / "assets" / "style.css").read_text()  # nothing fetched from elsewhere
     home = (site / "index.html").read_text()
     assert BASELINE in home and "isl-tiny@0.1.0" in home
+
+
+def test_peer_rows_link_their_script_and_the_comparison_sets_hub_against_peer(site, registry):
+    """The committed CARE record is a peer row linked to the exact script that made it; benchmarks/peers.html
+    sets the benchmark's best hub model against it with the verdict of :func:`hub.bench.compare_benchmark`."""
+    from hub.bench import compare_benchmark, get_benchmark
+    from hub.config import REPO_ROOT
+    from hub.peers import get_peer
+    from hub.registry import Registry
+
+    peer = get_peer(PEER)
+    board = (site / "benchmarks" / f"{PEER_BENCH}.html").read_text()
+    assert f'href="../../{peer.script_path()}"' in board and peer.spec.title in board and "badge peer" in board
+    assert (site / peer.script_path()).read_bytes() == (REPO_ROOT / peer.script_path()).read_bytes()
+    compared = compare_benchmark(get_benchmark(PEER_BENCH), Registry(registry))
+    assert compared["hub"]["model"] == "isl-tiny@0.1.0" and compared["peer"]["model"] == PEER
+    page = (site / "benchmarks" / "peers.html").read_text()
+    row = page[page.index(f'data-value="{PEER_BENCH}"') :].split("</tr>")[0]
+    assert "isl-tiny@0.1.0" in row and compared["peer"]["name"] in row
+    assert f"{compared['peer']['value']:.3f}" in row and compared["verdict"] in row
+    assert "bccd/detection" not in page  # only the benchmarks the registry holds
 
 
 def test_serve_command_serves_a_built_site(site, tmp_path):

@@ -45,6 +45,9 @@ class PeerRun(_Model):
         description="Repository path of the script that ran it, e.g. peers/stardist/run.py",
     )
     script_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    shared_sha256: str | None = Field(
+        None, pattern=r"^[0-9a-f]{64}$", description="SHA-256 over the shared modules of peers/ (peers/*.py)"
+    )
     requirements_sha256: str = Field(
         pattern=r"^[0-9a-f]{64}$", description="SHA-256 of the pinned requirements of the tool's environment"
     )

@@ -46,6 +46,10 @@ def check_record(peer: Peer, benchmark: str) -> EvalResult | None:
             f"made by another {peer.script_path()} than this one (rerun it)",
         ),
         (
+            run is not None and run.shared_sha256 is not None and run.shared_sha256 != peer.shared_sha256(),
+            "made with other shared modules of peers/ (common.py, linking.py) than these (rerun it)",
+        ),
+        (
             run is not None and run.requirements_sha256 != peer.requirements_sha256(),
             "made in another environment than requirements.txt pins (rerun it)",
         ),

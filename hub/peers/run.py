@@ -102,10 +102,11 @@ def run_peer(
     data = benchmark_dataset(bench, dataset, registry)
     ds = open_dataset(data)
     verify_truth(bench, ds)  # a copy that is not the frozen truth is refused before hours of training
-    script_sha256, requirements_sha256 = (
-        peer.script_sha256(),
-        peer.requirements_sha256(),
-    )  # what runs, not what is there later
+    code = {  # what runs, hashed before it runs
+        "script_sha256": peer.script_sha256(),
+        "shared_sha256": peer.shared_sha256(),
+        "requirements_sha256": peer.requirements_sha256(),
+    }
     logs = build_root() / "peers" / peer.name
     logs.mkdir(parents=True, exist_ok=True)
     log_path = logs / f"{bench.name.replace('/', '.')}{'.quick' if quick else ''}.log"
@@ -165,8 +166,7 @@ def run_peer(
                 tool_version=report.tool_version,
                 url=peer.spec.url,
                 script=peer.script_path(),
-                script_sha256=script_sha256,
-                requirements_sha256=requirements_sha256,
+                **code,
                 options=report.options,
                 trained_on=[s for s in ("train", "val") if s != target.split],
                 detections=detections,

@@ -93,6 +93,13 @@ class Peer:
     def script_sha256(self) -> str:
         return _sha256(self.script)
 
+    def shared_sha256(self) -> str:
+        """SHA-256 over the modules every script may import (``peers/*.py``: their names and bytes)."""
+        digest = hashlib.sha256()
+        for path in sorted(self.folder.parent.glob("*.py")):
+            digest.update(f"{path.name}\n{_sha256(path)}\n".encode())
+        return digest.hexdigest()
+
     def requirements_sha256(self) -> str:
         return _sha256(self.folder / REQUIREMENTS)
 
