@@ -33,12 +33,12 @@ class Benchmark(BenchmarkSpec):
 
 class PeerRun(_Model):
     """How a peer tool made the predictions of a ``reproduced`` result: the field's own tool, trained and run by
-    its own code on the benchmark's train (and val) split by a script of ``peers/`` (GUIDE §3, issue "Peers")."""
+    its own code on the benchmark's train (and val) split by a script of ``peers/`` (``hub.peers``)."""
 
-    name: str = Field(description="The peer's folder in peers/, e.g. stardist")
-    title: str = Field(description="How the tool is shown, e.g. StarDist 2D")
-    tool: str = Field(description="The PyPI package that trained and predicted")
-    tool_version: str
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$", max_length=64, description="The peer's folder in peers/")
+    title: str = Field(max_length=120, description="How the tool is shown, e.g. StarDist 2D")
+    tool: str = Field(max_length=100, description="The PyPI package that trained and predicted")
+    tool_version: str = Field(max_length=64)
     url: str = Field(pattern=r"^https://[^\s\"'<>]+$", max_length=300, description="The tool's home page")
     script: str = Field(
         pattern=r"^peers/[a-z0-9][a-z0-9-]*/[a-z0-9_]+\.py$",
@@ -52,11 +52,11 @@ class PeerRun(_Model):
         pattern=r"^[0-9a-f]{64}$", description="SHA-256 of the pinned requirements of the tool's environment"
     )
     options: dict[str, Any] = Field(default_factory=dict, description="The run's options (peers/NAME/peer.yaml)")
-    trained_on: list[str] = Field(description="Splits the tool learned or tuned on (never the scored one)")
+    trained_on: list[Literal["train", "val"]] = Field(description="Splits the tool learned or tuned on")
     detections: str | None = Field(None, description="Hub model whose detections a linker peer linked")
-    train_s: float = Field(description="Wall time of training and tuning, seconds")
-    predict_s: float = Field(description="Wall time of predicting the scored split, seconds")
-    device: str
+    train_s: float = Field(ge=0, description="Wall time of training and tuning, seconds")
+    predict_s: float = Field(ge=0, description="Wall time of predicting the scored split, seconds")
+    device: str = Field(max_length=200)
     notes: dict[str, Any] = Field(default_factory=dict, description="What the tool chose (thresholds, epochs)")
 
 

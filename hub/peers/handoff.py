@@ -33,7 +33,7 @@ from hub.dataset import SPLIT_NAMES, Dataset
 from hub.ome import lineage_from_attrs, write_man_track
 from hub.tasks import get_task
 
-TRAINING_SPLITS = ("train", "val")
+TRAINING_SPLITS = ("train", "val")  # the splits whose truth a peer learns or tunes on
 
 
 def input_channels(bench: Benchmark, ds: Dataset) -> list[str]:
@@ -118,7 +118,7 @@ def write_handoff(bench: Benchmark, ds: Dataset, out: Path, *, limit: int | None
         tables: dict[str, list[list]] = {}
         for sid in ids:
             tifffile.imwrite(folder / f"{sid}.tif", _inputs(ds, sid, channels), compression="zlib")
-            if split != bench.split:
+            if split in TRAINING_SPLITS and split != bench.split:  # never the truth of the scored split
                 spec.handoff(bench, ds, sid, folder, tables)
         for name, rows in tables.items():
             with open(folder / name, "w", newline="") as f:
