@@ -99,7 +99,7 @@ def link(masks: np.ndarray, link_distance: float, division_distance: float, gap_
         splitting_cutoff=division_distance**2 if division_distance > 0 else False,
     )
     track_df, split_df, _ = tracker.predict_dataframe(df, ["y", "x"], only_coordinate_cols=False)
-    parent_of = dict(zip(split_df["child_track_id"], split_df["parent_track_id"]))
+    parent_of = dict(zip(split_df["child_track_id"], split_df["parent_track_id"])) if len(split_df) else {}
     nodes = {
         tid: list(zip(d.sort_values("frame")["frame"], d.sort_values("frame")["label"]))
         for tid, d in track_df.groupby("track_id")
