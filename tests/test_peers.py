@@ -177,6 +177,7 @@ def test_a_stale_or_foreign_committed_record_is_refused(jurkat_run):
     root, _, result = jurkat_run
     peer = get_peer("handcrafted", root)
     path = peer.record_path(result.benchmark)
+    path.parent.mkdir(parents=True, exist_ok=True)
     record = result.model_dump(mode="json")
     for change, why in (
         ({"peer": {**record["peer"], "script_sha256": "0" * 64}}, "another peers/handcrafted/run.py"),

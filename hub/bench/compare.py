@@ -53,7 +53,8 @@ def _entry(registry: Registry, row: dict | None, record: dict | None) -> dict | 
 def _verdict(hub: dict | None, peer: dict | None) -> str:
     if hub is None or peer is None or hub["value"] is None or peer["value"] is None:
         return "no peer" if peer is None else "no hub model"
-    lead = "hub ahead" if hub["value"] > peer["value"] else "peer ahead" if peer["value"] > hub["value"] else "tie"
+    h, p = round(hub["value"], 3), round(peer["value"], 3)  # as shown: a difference below the third decimal is a tie
+    lead = "hub ahead" if h > p else "peer ahead" if p > h else "tie"
     (hl, hh), (pl, ph) = hub["ci95"], peer["ci95"]
     if None not in (hl, hh, pl, ph) and lead != "tie" and hl <= ph and pl <= hh:
         lead += " (intervals overlap)"
@@ -63,7 +64,8 @@ def _verdict(hub: dict | None, peer: dict | None) -> str:
 def compare_benchmark(bench: Benchmark, registry: Registry) -> dict:
     """``{"benchmark", "primary_metric", "hub", "peer", "peers", "verdict"}``: the best ranked hub row and the
     best ranked peer row of ``bench`` (None where there is none), how many peer rows the board has, and who leads
-    (``hub ahead``, ``peer ahead``, with ``(intervals overlap)`` when the 95% intervals overlap)."""
+    (``hub ahead``, ``peer ahead``, with ``(intervals overlap)`` when the 95% intervals overlap, or ``tie`` when
+    the values agree to the three decimals shown)."""
     return compare_board(bench, *verified_leaderboard(bench, registry), registry)
 
 

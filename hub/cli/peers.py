@@ -57,11 +57,25 @@ def list_cmd(as_json: JsonOption = False) -> None:
     console.print(table)
 
 
+def _needs_run(peer, benchmark: str) -> bool:
+    """No committed record, or a stale one (another split, suite, script or environment)."""
+    from hub.errors import IntegrityError
+    from hub.peers import check_record
+
+    try:
+        return check_record(peer, benchmark) is None
+    except IntegrityError as err:
+        _log(f"{err}: running it again")
+        return True
+
+
 @app.command("run")
 def run_cmd(
     name: str = typer.Argument(None, help="peer (a folder of peers/; default: every peer)"),
     benchmark: list[str] = typer.Option(None, "--benchmark", help="benchmark(s) to run (default: all of the peer's)"),
-    missing: bool = typer.Option(False, "--missing", help="only the runs without a committed result (make peers)"),
+    missing: bool = typer.Option(
+        False, "--missing", help="only the runs without a valid committed result (make peers)"
+    ),
     quick: bool = typer.Option(False, "--quick", help="smoke test on a few training images (not a peer result)"),
     out: Path = typer.Option(
         None, "--out", help="folder for the result records (default: peers/NAME/results; none with --quick)"
@@ -73,13 +87,13 @@ def run_cmd(
 ) -> None:
     """Train the peer with its own code on the benchmark's train split (val for its own tuning), predict the
     scored split and score it with the hub's harness; write the result records."""
-    from hub.peers import check_record, get_peer, peers, run_peer, save_record
+    from hub.peers import get_peer, peers, run_peer, save_record
 
     records = []
     for peer in [get_peer(name)] if name else peers():
         wanted = benchmark or [run.benchmark for run in peer.spec.runs]
         if missing:
-            wanted = [b for b in wanted if any(check_record(peer, x) is None for x in (b, *peer.run_for(b).also))]
+            wanted = [b for b in wanted if any(_needs_run(peer, x) for x in (b, *peer.run_for(b).also))]
         folder = out or (None if quick else peer.results_dir)
         for b in wanted:
             results = run_peer(peer, b, quick=quick, dataset=dataset, registry=registry, threads=threads, log=_log)
@@ -168,11 +182,11 @@ def compare_cmd(
         "hub's best",
         "value [95% CI]",
         "train",
-        "per sample",
+        "per image",
         "best peer",
         "value [95% CI]",
         "train",
-        "per sample",
+        "per image",
         "verdict",
     ]
     cells = [[r["benchmark"], r["primary_metric"], *_cell(r["hub"]), *_cell(r["peer"]), r["verdict"]] for r in rows]
