@@ -46,14 +46,14 @@ def input_channels(bench: Benchmark, ds: Dataset) -> list[str]:
 
 
 def _inputs(ds: Dataset, sid: str, channels: list[str]) -> np.ndarray:
+    """The sample's ``channels``, (C, Y, X) or (T, C, Y, X): stored images keep their channels before Y and X
+    (as :func:`hub.models.predict.samples` reads them)."""
     img = ds.image(sid)
     arr = img.read()
-    axes = img.axes
-    if "c" not in axes:
-        arr, axes = np.expand_dims(arr, axes.index("y")), axes.replace("y", "cy")
-    names = img.channel_names or ds.card.channel_names
-    arr = np.take(arr, [names.index(c) for c in channels], axis=axes.index("c"))
-    return arr if axes.startswith("t") or axes == "cyx" else np.moveaxis(arr, axes.index("c"), 0)
+    if "c" not in img.axes:
+        arr = arr[..., None, :, :]
+    names = ds.card.channel_names
+    return arr[..., [names.index(c) for c in channels], :, :]
 
 
 def _table(tables: dict[str, list[list]], name: str, header: list[str], row: list) -> None:
