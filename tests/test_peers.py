@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import tifffile
 
-from hub.bench import compare_benchmark, get_benchmark, leaderboard
+from hub.bench import benchmarks, compare_benchmark, get_benchmark, leaderboard
 from hub.bench.truth import truth
 from hub.config import REPO_ROOT
 from hub.dataset import open_dataset
@@ -44,6 +44,8 @@ def test_every_peer_spec_loads_names_real_benchmarks_and_pins_its_environment():
         assert any(line.split("==")[0] == peer.spec.package for line in lines), (
             f"{peer.name}: its package is not pinned"
         )
+        for used in map(get_peer, peer.spec.uses):  # a pipeline runs the very tools of the peers it uses
+            assert _pins(used)[used.spec.package] == _pins(peer)[used.spec.package], f"{peer.name}: {used.name}"
 
 
 def _pins(peer) -> dict[str, str]:
@@ -65,6 +67,19 @@ def test_committed_peer_records_verify_against_the_benchmarks_and_their_scripts(
             assert record.per_sample
             assert "train" in record.peer.trained_on and record.split not in record.peer.trained_on
     assert found, "no committed peer record"
+
+
+def test_every_benchmark_has_peer_rows_and_instance_and_tracking_two():
+    """The boards compare the hub with the field's tools everywhere: a committed peer record for every
+    benchmark, from two tools where the field has several (instance segmentation and tracking)."""
+    tools: dict[str, set[str]] = {b.name: set() for b in benchmarks()}
+    for peer in peers():
+        for name in peer.benchmarks():
+            if peer.record(name) is not None:
+                tools[name].add(peer.name)
+    for bench in benchmarks():
+        need = 2 if bench.task in ("instance", "tracking") else 1
+        assert len(tools[bench.name]) >= need, f"{bench.name}: peer records of {sorted(tools[bench.name])} only"
 
 
 def test_handoff_gives_training_truth_and_keeps_the_scored_truth_home(built, tmp_path):
@@ -182,6 +197,7 @@ def test_a_stale_or_foreign_committed_record_is_refused(jurkat_run):
     for change, why in (
         ({"peer": {**record["peer"], "script_sha256": "0" * 64}}, "another peers/handcrafted/run.py"),
         ({"peer": {**record["peer"], "shared_sha256": "2" * 64}}, "other shared modules"),
+        ({"peer": {**record["peer"], "uses": {"peers/laptrack/run.py": "3" * 64}}}, "other scripts of the peers"),
         ({"split_sha256": "1" * 64}, "another split"),
         ({"model": "stardist"}, "not a record of peer handcrafted"),
         ({"source": "hub"}, "not a reproduced"),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
@@ -51,6 +51,10 @@ class PeerRun(_Model):
     requirements_sha256: str = Field(
         pattern=r"^[0-9a-f]{64}$", description="SHA-256 of the pinned requirements of the tool's environment"
     )
+    uses: dict[
+        Annotated[str, Field(pattern=r"^peers/[a-z0-9][a-z0-9-]*/[a-z0-9_]+\.py$")],
+        Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")],
+    ] = Field(default_factory=dict, max_length=8, description="Scripts of other peers it ran (a pipeline), SHA-256")
     options: dict[str, Any] = Field(default_factory=dict, description="The run's options (peers/NAME/peer.yaml)")
     trained_on: list[Literal["train", "val"]] = Field(description="Splits the tool learned or tuned on")
     detections: str | None = Field(None, description="Hub model whose detections a linker peer linked")

@@ -22,6 +22,18 @@ JsonOption = Annotated[bool, typer.Option("--json", help="print JSON (for script
 WorkersOption = Annotated[int | None, typer.Option("--workers", help="worker processes", show_default=False)]
 """``--workers N``: worker processes for dataset I/O (default: the library's choice)."""
 
+SchedulerOption = Annotated[
+    str | None,
+    typer.Option(
+        "--scheduler",
+        envvar="CELLHUB_SCHEDULER",
+        help="run the per-sample work on a Dask cluster: its scheduler's address, tcp://HOST:PORT (paths must be "
+        "storage every worker reaches; default: $CELLHUB_SCHEDULER, else local processes)",
+        show_default=False,
+    ),
+]
+"""``--scheduler tcp://HOST:PORT``: per-sample work on a Dask distributed cluster (:mod:`hub.executor`)."""
+
 DeviceOption = Annotated[str, typer.Option("--device", help="cpu or cuda")]
 """``--device``: where a model runs (default ``cpu``)."""
 

@@ -21,6 +21,7 @@ from hub.cli._options import (
     LockfileOption,
     RegistryOption,
     RootOption,
+    SchedulerOption,
     SearchOption,
     WorkersOption,
 )
@@ -245,6 +246,7 @@ def import_(
     test: float = typer.Option(0.15, help="test fraction"),
     stratify: Stratify | None = typer.Option(None, help="stratify splits by class or by image shape"),
     workers: WorkersOption = None,
+    scheduler: SchedulerOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Import a source in a known layout into a validated OME-Zarr dataset folder."""
@@ -253,7 +255,7 @@ def import_(
     by_class = "classification" in dataset_card.tasks  # detection classes name boxes, not samples
     strat = stratify.value if stratify else ("class" if by_class else None)
     spec = SplitSpec(method="stratified-group", seed=seed, fractions={"val": val, "test": test}, stratify=strat)
-    import_dataset(importer, out, dataset_card, spec, workers=workers)
+    import_dataset(importer, out, dataset_card, spec, workers=workers, executor=scheduler)
     _report(out, as_json)
 
 
@@ -276,10 +278,11 @@ def build(
     out: Path | None = typer.Option(None, help="output folder (default: $CELLHUB_BUILD/NAME/VERSION)"),
     overwrite: bool = typer.Option(False, help="replace an existing build"),
     workers: WorkersOption = None,
+    scheduler: SchedulerOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Build a curated dataset from its recipe, checking every source file's SHA-256."""
-    _, path = build_dataset(name, source=source, out=out, workers=workers, overwrite=overwrite)
+    _, path = build_dataset(name, source=source, out=out, workers=workers, overwrite=overwrite, executor=scheduler)
     _report(path, as_json)
 
 
@@ -288,9 +291,10 @@ def validate(
     path: Path = typer.Argument(..., help="dataset folder"),
     as_json: JsonOption = False,
     workers: WorkersOption = None,
+    scheduler: SchedulerOption = None,
 ) -> None:
     """Check NGFF validity, labels, lineage, card, splits, leakage and statistics (exit 1 on any error)."""
-    findings = validate_dataset(path, workers=workers)
+    findings = validate_dataset(path, workers=workers, executor=scheduler)
     _print_findings(findings, as_json, path)
     if findings.errors:
         raise typer.Exit(1)

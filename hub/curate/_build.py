@@ -7,11 +7,11 @@ import json
 import shutil
 import uuid
 from collections import Counter
+from concurrent.futures import Executor
 from pathlib import Path
 
 from hub.cards import Channel, Counts, DatasetCard, SplitInfo, Statistics, save_card
-from hub.curate._convert import Geometry, convert_sample
-from hub.curate._executor import map_samples
+from hub.curate._convert import PARTIAL, Geometry, convert_sample
 from hub.curate._importer import Importer
 from hub.curate._sample import SampleRecord
 from hub.curate.splits import SplitSpec, assign_splits, split_manifest
@@ -28,6 +28,7 @@ from hub.dataset import (
     manifest_sha256,
 )
 from hub.errors import BuildError, SplitDrift
+from hub.executor import map_samples, use_executor
 
 
 def _geometry(card: DatasetCard) -> Geometry:
@@ -114,6 +115,8 @@ def _convert_all(
         workers=workers,
         description=f"importing {card.name}",
     )
+    for left in (tmp / "images").glob(f"{PARTIAL}*"):  # what the runs of killed workers left behind
+        shutil.rmtree(left, ignore_errors=True)
     dupes = [i for i, n in Counter(r.id for r in records).items() if n > 1]
     if dupes:
         raise BuildError(f"sample id {dupes[0]!r} occurs twice", importer.source)
@@ -203,11 +206,14 @@ def import_dataset(
     workers: int | None = None,
     overwrite: bool = False,
     expected_manifest_sha256: str | None = None,
+    executor: Executor | str | None = None,
 ) -> DatasetCard:
     """Convert every sample, split, compute train statistics and write the dataset folder ``out``.
 
     Nothing appears at ``out`` unless everything succeeded, the validator found no error and, when
     ``expected_manifest_sha256`` is given, the split reproduces it; an existing ``out`` is kept until then.
+    ``executor``: where the samples are converted and validated (:func:`hub.executor.use_executor`; on a Dask
+    cluster, ``out`` must be on storage every worker reaches).
     """
     out = Path(out)
     if out.exists() and not overwrite:
@@ -217,11 +223,12 @@ def import_dataset(
     tmp = out.parent / f".{out.name}.partial-{uuid.uuid4().hex[:8]}"
     (tmp / "images").mkdir(parents=True)
     try:
-        records = _convert_all(importer, items, tmp, card, workers)
-        manifest = _split(records, split, expected_manifest_sha256)
-        card = _final_card(card, importer, split, records, manifest)
-        _write_tables(tmp, card, records, manifest)
-        _check_built(tmp, out)
+        with use_executor(executor):
+            records = _convert_all(importer, items, tmp, card, workers)
+            manifest = _split(records, split, expected_manifest_sha256)
+            card = _final_card(card, importer, split, records, manifest)
+            _write_tables(tmp, card, records, manifest)
+            _check_built(tmp, out)
         _swap_into_place(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

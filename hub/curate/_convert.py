@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+import uuid
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,6 +14,8 @@ from hub.curate._sample import SampleData, SampleRecord, dhash
 from hub.dataset import SAFE_ID, array_sha256, sample_sha256
 from hub.errors import InvalidInput
 from hub.ome import write_image
+
+PARTIAL = ".partial-"  # prefix of the folder a sample is written into before it is renamed into place
 
 
 @dataclass
@@ -69,8 +73,12 @@ def convert_sample(job: tuple) -> SampleRecord:
     channels = s.attrs.get("channel_names") or geometry.channel_names
     if len(channels) != n_channels:
         raise InvalidInput(f"image has {n_channels} channel(s), the card names {len(channels)}", where)
+    # written beside its place and renamed in: a task run again after its worker died (Dask retries it on another)
+    # finds no half-written sample in its way
+    final = Path(root) / rel
+    part = final.parent / f"{PARTIAL}{uuid.uuid4().hex[:8]}" / final.name
     write_image(
-        Path(root) / rel,
+        part,
         s.image,
         s.axes,
         channel_names=channels,
@@ -83,6 +91,10 @@ def convert_sample(job: tuple) -> SampleRecord:
         label_properties=s.label_properties,
         attrs=attrs,
     )
+    if final.exists():  # an earlier run of this task whose worker died after writing it
+        shutil.rmtree(final)
+    part.rename(final)
+    part.parent.rmdir()
     instance = next((s.labels[n] for n in ("instances", "masks", "tracks") if n in s.labels), None)
     lineage = s.label_attrs.get("tracks", {}).get("lineage", [])
     return SampleRecord(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, ThreadPoolExecutor
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -81,8 +81,10 @@ def build_dataset(
     out: str | Path | None = None,
     workers: int | None = None,
     overwrite: bool = False,
+    executor: Executor | str | None = None,
 ) -> tuple[DatasetCard, Path]:
-    """Build dataset ``name`` from its recipe and the source mirror; refuses a split that drifted."""
+    """Build dataset ``name`` from its recipe and the source mirror; refuses a split that drifted. ``executor``:
+    where the samples are converted (:func:`hub.executor.use_executor`; e.g. a Dask scheduler's address)."""
     recipe, card, folder = load_recipe(name)
     mirror = Path(source) if source else data_mirror()
     root = mirror / recipe.source
@@ -106,6 +108,7 @@ def build_dataset(
             recipe.split,
             workers=workers,
             overwrite=overwrite,
+            executor=executor,
             expected_manifest_sha256=recipe.split_manifest_sha256,
         )
     except SplitDrift as err:

@@ -4,6 +4,7 @@ leakage and statistics. Findings are graded error / warning / info and name the 
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from concurrent.futures import Executor
 from dataclasses import asdict, dataclass, field
 from operator import attrgetter
 from pathlib import Path
@@ -12,7 +13,6 @@ import numpy as np
 
 from hub.cards import DatasetCard, Statistics
 from hub.curate._convert import histograms
-from hub.curate._executor import map_samples
 from hub.curate._sample import SampleRecord
 from hub.curate.stats import channel_statistics
 from hub.dataset import (
@@ -30,6 +30,7 @@ from hub.dataset import (
     sample_sha256,
 )
 from hub.errors import CellHubError
+from hub.executor import map_samples, use_executor
 from hub.ome import open_image, validate_ngff
 from hub.ome.ctc import check_lineage, frame_labels, lineage_from_attrs
 from hub.tasks import get_task
@@ -333,8 +334,11 @@ def _min_channel_correlation(a: np.ndarray, b: np.ndarray) -> float:
     return min(rs)
 
 
-def validate_dataset(path: str | Path, *, workers: int | None = None) -> Findings:
-    """Run every check on the dataset folder at ``path``."""
+def validate_dataset(
+    path: str | Path, *, workers: int | None = None, executor: Executor | str | None = None
+) -> Findings:
+    """Run every check on the dataset folder at ``path``; the per-sample checks on ``executor``
+    (:func:`hub.executor.use_executor`; default: the enclosing block's, else local processes)."""
     f = Findings()
     try:
         ds = open_dataset(path)
@@ -347,12 +351,13 @@ def validate_dataset(path: str | Path, *, workers: int | None = None) -> Finding
     for sid in sorted(i for i, n in Counter(r.id for r in rows).items() if n > 1):
         f.add("error", "structure", "sample id listed twice", sid, str(ds.path / SAMPLES))
     semantic = card.labels.semantic
-    results = map_samples(
-        _check_sample,
-        [(str(ds.path), r, card.labels.classes, semantic, card.channel_names, detects(card)) for r in rows],
-        workers=workers,
-        description=f"validating {card.name}",
-    )
+    with use_executor(executor):
+        results = map_samples(
+            _check_sample,
+            [(str(ds.path), r, card.labels.classes, semantic, card.channel_names, detects(card)) for r in rows],
+            workers=workers,
+            description=f"validating {card.name}",
+        )
     for findings, _ in results:
         for level, check, msg, sid, where in findings:
             f.add(level, check, msg, sid, where)

@@ -50,6 +50,10 @@ def check_record(peer: Peer, benchmark: str) -> EvalResult | None:
             "made with other shared modules of peers/ (common.py, linking.py) than these (rerun it)",
         ),
         (
+            run is not None and run.uses != peer.uses_sha256(),
+            f"made with other scripts of the peers it runs ({', '.join(peer.spec.uses)}) than these (rerun it)",
+        ),
+        (
             run is not None and run.requirements_sha256 != peer.requirements_sha256(),
             "made in another environment than requirements.txt pins (rerun it)",
         ),

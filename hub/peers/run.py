@@ -106,6 +106,7 @@ def run_peer(
         "script_sha256": peer.script_sha256(),
         "shared_sha256": peer.shared_sha256(),
         "requirements_sha256": peer.requirements_sha256(),
+        "uses": peer.uses_sha256(),
     }
     logs = build_root() / "peers" / peer.name
     logs.mkdir(parents=True, exist_ok=True)

@@ -7,6 +7,7 @@ Layout, per tool::
     peers/<name>/requirements.txt     the pinned environment (``make peers`` installs it into peers/<name>/.venv)
     peers/<name>/run.py               trains the tool with its own API on train (+ val), predicts the scored split
     peers/<name>/results/*.json       the committed result records (``source: reproduced``)
+    peers/<a>-<b>/                    a pipeline: its script runs the scripts of peers a and b (``uses``)
     peers/common.py                   the hand-off reader and report writer every script shares
 """
 
@@ -51,6 +52,10 @@ class PeerSpec(_Model):
     license: str
     summary: str
     script: str = Field("run.py", pattern=r"^[a-z0-9_]+\.py$", description="The script, in the peer's folder")
+    uses: list[str] = Field(
+        default_factory=list,
+        description="Peers whose scripts this one runs (a pipeline): their hashes enter its records",
+    )
     runs: list[PeerBenchmarkRun]
 
 
@@ -92,6 +97,11 @@ class Peer:
 
     def script_sha256(self) -> str:
         return _sha256(self.script)
+
+    def uses_sha256(self) -> dict[str, str]:
+        """The scripts of the peers this one runs (``uses``), by repository path, with their SHA-256."""
+        used = [get_peer(name, self.folder.parent) for name in self.spec.uses]
+        return {p.script_path(): p.script_sha256() for p in used}
 
     def shared_sha256(self) -> str:
         """SHA-256 over the modules every script may import (``peers/*.py``: their names and bytes)."""

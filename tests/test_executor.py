@@ -1,0 +1,143 @@
+"""Per-sample work on a Dask distributed cluster (``hub.executor``): a real ``LocalCluster`` of worker processes,
+and a ``dask scheduler`` with two ``dask worker`` processes on loopback driven by ``cellhub --scheduler``. A
+build on the cluster equals the local build file for file; a worker killed mid-build leaves no partial dataset,
+and the rerun finishes."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from hub.curate.recipe import build_dataset
+from hub.curate.validate import validate_dataset
+from hub.executor import map_samples, use_executor
+
+distributed = pytest.importorskip("distributed")
+
+DATASET = "bbbc039"  # 50 real images: enough tasks to kill a worker in the middle of them
+BIN = Path(sys.executable).parent
+
+
+def _files(root: Path) -> dict[str, str]:
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
+
+
+def _pid(_: object) -> int:
+    return os.getpid()
+
+
+def test_a_build_on_a_local_dask_cluster_equals_the_local_build(built, data_dir, tmp_path):
+    local = built(DATASET)
+    with (
+        distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster,
+        distributed.Client(cluster) as client,
+    ):
+        executor = client.get_executor(pure=False)
+        workers = set(client.run(os.getpid).values())
+        with use_executor(executor):
+            assert set(map_samples(_pid, range(40))) <= workers  # the work runs in the workers, not here
+        with distributed.get_task_stream(client) as stream:
+            build_dataset(DATASET, source=data_dir, out=tmp_path / "ds", executor=executor)
+        assert len({t["worker"] for t in stream.data}) == 2, "both workers converted samples"
+    assert _files(tmp_path / "ds") == _files(local)
+    assert not any(p.name.startswith(".") for p in tmp_path.iterdir())
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _start(args: list[str], log: Path, env: dict) -> subprocess.Popen:
+    return subprocess.Popen(args, stdout=open(log, "w"), stderr=subprocess.STDOUT, env=env, start_new_session=True)
+
+
+def _wait(check, timeout: float, what: str) -> None:
+    end = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > end:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.1)
+
+
+@pytest.fixture
+def dask_cluster(tmp_path):
+    """``dask scheduler`` and two ``dask worker`` processes on loopback, started the way a user starts them; the
+    scheduler gives up on a task at the first worker that dies running it (``allowed-failures: 0``), so that a
+    killed worker fails the build instead of being retried."""
+    port = _free_port()
+    address = f"tcp://127.0.0.1:{port}"
+    env = {**os.environ, "DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES": "0"}
+    procs = [
+        _start(
+            [str(BIN / "dask"), "scheduler", "--host", "127.0.0.1", "--port", str(port), "--dashboard-address", ":0"],
+            tmp_path / "scheduler.log",
+            env,
+        )
+    ]
+    try:
+        for i in range(2):
+            procs.append(
+                _start(
+                    [
+                        str(BIN / "dask"),
+                        "worker",
+                        address,
+                        "--nworkers",
+                        "1",
+                        "--nthreads",
+                        "1",
+                        "--no-dashboard",
+                        "--name",
+                        f"w{i}",
+                    ],
+                    tmp_path / f"worker{i}.log",
+                    env,
+                )
+            )
+        with distributed.Client(address, timeout="30s") as client:
+            client.wait_for_workers(2, timeout=60)
+            pids = client.run(os.getpid)
+        yield address, procs, pids
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                os.killpg(p.pid, signal.SIGTERM)
+        for p in procs:
+            p.wait(timeout=30)
+
+
+def test_a_worker_killed_mid_build_leaves_no_partial_dataset_and_the_rerun_finishes(
+    dask_cluster, built, data_dir, tmp_path
+):
+    address, procs, pids = dask_cluster
+    out = tmp_path / "out" / DATASET
+    cmd = [str(BIN / "cellhub"), "datasets", "build", DATASET, "--source", str(data_dir), "--out", str(out)]
+    env = {**os.environ, "CELLHUB_SCHEDULER": address}
+    build = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    written = lambda: sum(1 for _ in (tmp_path / "out").glob(f".{DATASET}.partial-*/images/*.ome.zarr"))  # noqa: E731
+    _wait(lambda: written() >= 5 or build.poll() is not None, 300, "the first samples")
+    assert build.poll() is None, build.communicate()
+    victim = next(iter(pids.values()))
+    os.kill(victim, signal.SIGKILL)
+    _, err = build.communicate(timeout=300)
+    assert build.returncode == 1 and len(err.strip().splitlines()) == 1, err
+    assert "killed" in err.lower() or "worker" in err.lower(), err
+    assert not out.exists() and list((tmp_path / "out").iterdir()) == []  # nothing half-written is left
+    rerun = subprocess.run([*cmd, "--json"], capture_output=True, text=True, env=env, timeout=600)
+    assert rerun.returncode == 0, rerun.stderr
+    assert _files(out) == _files(built(DATASET))
+    assert not validate_dataset(out, workers=1).errors
