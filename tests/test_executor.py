@@ -1,11 +1,13 @@
 """Per-sample work on a Dask distributed cluster (``hub.executor``): a real ``LocalCluster`` of worker processes,
 and a ``dask scheduler`` with two ``dask worker`` processes on loopback driven by ``cellhub --scheduler``. A
-build on the cluster equals the local build file for file; a worker killed mid-build leaves no partial dataset,
-and the rerun finishes."""
+build on the cluster equals the local build file for file, predictions and evaluations equal the local ones; a
+worker killed mid-build leaves no partial dataset, and the rerun finishes."""
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import json
 import os
 import signal
 import socket
@@ -14,11 +16,15 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
+from hub.baselines import get_baseline
 from hub.curate.recipe import build_dataset
 from hub.curate.validate import validate_dataset
 from hub.executor import map_samples, use_executor
+from hub.models import Model
+from hub.models.predict import predict_to
 
 distributed = pytest.importorskip("distributed")
 
@@ -38,21 +44,52 @@ def _pid(_: object) -> int:
     return os.getpid()
 
 
-def test_a_build_on_a_local_dask_cluster_equals_the_local_build(built, data_dir, tmp_path):
-    local = built(DATASET)
+@pytest.fixture(scope="module")
+def client():
     with (
         distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster,
         distributed.Client(cluster) as client,
     ):
-        executor = client.get_executor(pure=False)
-        workers = set(client.run(os.getpid).values())
-        with use_executor(executor):
-            assert set(map_samples(_pid, range(40))) <= workers  # the work runs in the workers, not here
-        with distributed.get_task_stream(client) as stream:
-            build_dataset(DATASET, source=data_dir, out=tmp_path / "ds", executor=executor)
-        assert len({t["worker"] for t in stream.data}) == 2, "both workers converted samples"
+        yield client
+
+
+def test_a_build_on_a_local_dask_cluster_equals_the_local_build(client, built, data_dir, tmp_path):
+    local = built(DATASET)
+    executor = client.get_executor(pure=False)
+    workers = set(client.run(os.getpid).values())
+    with use_executor(executor):
+        assert set(map_samples(_pid, range(40))) <= workers  # the work runs in the workers, not here
+    with distributed.get_task_stream(client) as stream:
+        build_dataset(DATASET, source=data_dir, out=tmp_path / "ds", executor=executor)
+    assert len({t["worker"] for t in stream.data}) == 2, "both workers converted samples"
     assert _files(tmp_path / "ds") == _files(local)
     assert not any(p.name.startswith(".") for p in tmp_path.iterdir())
+
+
+def _table(path: Path) -> dict[str, list[str]]:
+    with open(path, newline="") as f:
+        return {row[0]: row[1:] for row in list(csv.reader(f))[1:]}
+
+
+def test_predictions_and_evaluations_on_the_cluster_equal_the_local_ones(client, built, cli, tmp_path):
+    """The real Jurkat classifier over the real test split: each worker loads the model from its folder and reads
+    its own samples; the table matches the local run's, the scored record the committed one."""
+    base = get_baseline("jurkat-phase")
+    model = Model.load(base.model_dir)
+    data = built("jurkat-cellcycle")
+    predict_to(model, data, tmp_path / "local", split="test")
+    with distributed.get_task_stream(client) as stream:
+        ids = predict_to(model, data, tmp_path / "dask", split="test", executor=client.get_executor(pure=False))
+    assert len(stream.data) == len(ids) > 100 and len({t["worker"] for t in stream.data}) == 2
+    local, remote = _table(tmp_path / "local" / "predictions.csv"), _table(tmp_path / "dask" / "predictions.csv")
+    assert list(local) == list(remote)
+    for sid, row in local.items():
+        assert row[0] == remote[sid][0] and np.allclose(np.float64(row[1:]), np.float64(remote[sid][1:]), atol=1e-4)
+    bench = "jurkat-cellcycle/classification"
+    args = ["benchmarks", "eval", str(base.model_dir), "--benchmark", bench, "--dataset", str(data), "--json"]
+    there = json.loads(cli(*args, "--scheduler", client.scheduler.address, check=True).stdout)
+    here = base.record(bench)  # evaluated on one machine
+    assert there["value"] == pytest.approx(here["value"], abs=1e-3) and there["split_sha256"] == here["split_sha256"]
 
 
 def _free_port() -> int:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import tempfile
 import time
+from concurrent.futures import Executor
 from pathlib import Path
 
 import numpy as np
@@ -17,8 +18,10 @@ from hub._versions import package_versions
 from hub.bench.predictions import predictions_sha256
 from hub.bench.truth import verify_truth
 from hub.cards import Benchmark, EvalResult
+from hub.config import build_root
 from hub.dataset import open_dataset
 from hub.errors import InvalidInput
+from hub.executor import use_executor
 from hub.tasks import get_task
 
 
@@ -110,9 +113,12 @@ def _result(
     )
 
 
-def evaluate_model(bench: Benchmark, dataset: str | Path, model, device: str = "cpu") -> EvalResult:
-    """Run a loaded hub model (:class:`hub.models.Model`) on the benchmark split and score it."""
-    from hub.models.predict import predict_to
+def evaluate_model(
+    bench: Benchmark, dataset: str | Path, model, device: str = "cpu", executor: Executor | str | None = None
+) -> EvalResult:
+    """Run a loaded hub model (:class:`hub.models.Model`) on the benchmark split and score it. ``executor``: where
+    the predictions are made (:func:`hub.models.predict.predict_to`); on a cluster they are written under the
+    build folder (``$CELLHUB_BUILD``), which its workers must reach."""
 
     card, spec = model.card, get_task(bench.task)
     if not spec.accepts(card.task):
@@ -123,21 +129,32 @@ def evaluate_model(bench: Benchmark, dataset: str | Path, model, device: str = "
         )
     ds = open_dataset(dataset)
     ids = verify_truth(bench, ds)  # before the model runs: a copy that is not the frozen truth is refused at once
-    with tempfile.TemporaryDirectory(prefix="cellhub-eval-") as tmp:
-        out = Path(tmp) / "predictions"
-        start = time.perf_counter()
-        predict_to(model, dataset, out, split=bench.split)
-        predict_s = time.perf_counter() - start
-        if card.task != spec.name and spec.adapt:  # e.g. instance labels binarised for a semantic benchmark
-            spec.adapt(out)
-        return _result(
-            bench,
-            ds,
-            ids,
-            out,
-            model=card.ref,
-            weights_sha256=card.weights.sha256,
-            source="hub",
-            inputs=card.channel_names,
-            predict_s=predict_s,
-        )
+    with use_executor(executor) as pool:
+        shared = build_root() if pool is not None else None
+        if shared:
+            shared.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix="cellhub-eval-", dir=shared) as tmp:
+            return _evaluate(bench, ds, ids, dataset, model, Path(tmp) / "predictions")
+
+
+def _evaluate(bench: Benchmark, ds, ids: list[str], dataset: str | Path, model, out: Path) -> EvalResult:
+    """Predict the split into ``out`` and score it."""
+    from hub.models.predict import predict_to
+
+    card, spec = model.card, get_task(bench.task)
+    start = time.perf_counter()
+    predict_to(model, dataset, out, split=bench.split)
+    predict_s = time.perf_counter() - start
+    if card.task != spec.name and spec.adapt:  # e.g. instance labels binarised for a semantic benchmark
+        spec.adapt(out)
+    return _result(
+        bench,
+        ds,
+        ids,
+        out,
+        model=card.ref,
+        weights_sha256=card.weights.sha256,
+        source="hub",
+        inputs=card.channel_names,
+        predict_s=predict_s,
+    )

@@ -9,7 +9,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from hub.cli._options import DeviceOption, JsonOption, RegistryOption
+from hub.cli._options import DeviceOption, JsonOption, RegistryOption, SchedulerOption
 from hub.cli.registry import console
 from hub.tasks import get_task, task_keys
 
@@ -53,6 +53,7 @@ def eval_cmd(
     publish: bool = typer.Option(False, "--publish", help="publish the result record to the registry"),
     out: Path | None = typer.Option(None, help="write the result record (JSON) here"),
     device: DeviceOption = "cpu",
+    scheduler: SchedulerOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Evaluate a hub model, or predictions from any tool, on a benchmark split; print a hash-pinned result."""
@@ -73,7 +74,7 @@ def eval_cmd(
         from hub.models import load_model
 
         model = load_model(ref, registry, device=device)
-        result = evaluate_model(bench, path, model, device=device)
+        result = evaluate_model(bench, path, model, device=device, executor=scheduler)
         if (Path(ref) / "card.yaml").is_file():
             _mirror_into_card(Path(ref), result, out)
     else:

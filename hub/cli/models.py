@@ -21,6 +21,7 @@ from hub.cli._options import (
     LockfileOption,
     RegistryOption,
     RootOption,
+    SchedulerOption,
     SearchOption,
 )
 from hub.cli.registry import info_published, is_local, list_kind, publish_cmd, pull_cmd
@@ -298,6 +299,7 @@ def predict_cmd(
     ),
     registry: RegistryOption = None,
     device: DeviceOption = "cpu",
+    scheduler: SchedulerOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Run a model: label TIFFs, CTC <seq>_RES folders, predicted-channel TIFFs or predictions.csv."""
@@ -305,7 +307,7 @@ def predict_cmd(
     from hub.models.predict import predict_to
 
     model = load_model(ref, registry, device=device)
-    ids = predict_to(model, source, out, split=split, scale=scale)
+    ids = predict_to(model, source, out, split=split, scale=scale, executor=scheduler)
     if as_json:
         typer.echo(json.dumps({"model": model.card.ref, "out": str(out), "samples": ids}))
     else:

@@ -33,6 +33,7 @@ class Model:
     def __init__(self, card: ModelCard, net: nn.Module, family: Family | None = None):
         self.card, self.net = card, net.eval()
         self.family = family or create_family(card.architecture.family, card.architecture.options)
+        self.folder: Path | None = None  # where it was loaded from (workers of a cluster load it from there)
 
     def __repr__(self) -> str:
         return f"Model({self.card.ref}, family={self.family.name}, backbone={self.card.architecture.backbone})"
@@ -151,7 +152,9 @@ class Model:
             raise InvalidInput(
                 f"weights do not fit architecture {card.architecture.backbone}: {str(err).splitlines()[0]}", path
             ) from None
-        return cls(card, net.to(device), family)
+        model = cls(card, net.to(device), family)
+        model.folder = folder
+        return model
 
 
 def write_weights(net: nn.Module, path: Path, dtype: str, name: str, version: str) -> Weights:
