@@ -16,12 +16,13 @@ from hub._versions import cellhub_version
 __version__ = cellhub_version()
 
 
-def load_dataset(ref: str, registry: str | None = None):
-    """Pull dataset ``name[@version]`` (verified, cached) and open it: ``hub.load_dataset("dsb2018-fluo@1.0.1")``."""
+def load_dataset(ref: str, registry: str | None = None, *, split: str | None = None, samples: list[str] | None = None):
+    """Pull dataset ``name[@version]`` (verified, cached) and open it: ``hub.load_dataset("dsb2018-fluo@1.0.1")``;
+    ``split="test"`` or ``samples=[...]`` pull only those samples' images (and the dataset's tables)."""
     from hub.dataset import open_dataset
     from hub.registry import Registry, pull
 
-    return open_dataset(pull("datasets", ref, Registry(registry)).path)
+    return open_dataset(pull("datasets", ref, Registry(registry), split=split, samples=samples).path)
 
 
 def load_model(ref: str, registry: str | None = None, device: str = "cpu"):

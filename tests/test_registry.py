@@ -306,3 +306,48 @@ def test_load_dataset_goes_through_the_registry(built, tmp_path, cache, monkeypa
     publish_dataset(hub.Registry(), built(DS))
     ds = hub.load_dataset(f"{DS}@1.0.0")
     assert ds.card.name == DS and str(ds.path).startswith(str(cache))
+
+
+def test_a_partial_pull_fetches_one_split_verified_and_the_full_pull_only_the_rest(built, tmp_path, cache, cli):
+    """``cellhub datasets pull REF --split test`` from a real web server on loopback: the tables and the test
+    samples' images, each verified; a train sample says it was not pulled; ``--samples`` adds one; the full pull
+    then downloads only what is missing, and the cache verifies at every step."""
+    from hub.bench import get_benchmark
+    from hub.bench.truth import verify_truth
+    from hub.dataset import open_dataset
+
+    name, src = "bbbc039", built("bbbc039")
+    ds = open_dataset(src)
+    test, train = ds.ids("test"), ds.ids("train")
+    root = tmp_path / "reg"
+    _, sha = publish_dataset(Registry(root), src)
+    total = len(list_files(src))
+    per_sample = {sid: len(list_files(src / "images" / f"{sid}.ome.zarr")) for sid in ds.ids()}
+    tables = total - sum(per_sample.values())
+    with static_http_server(root) as url:
+        got = json.loads(cli("datasets", "pull", name, "--registry", url, "--split", "test", "--json").stdout)
+        part = Path(got["path"])
+        assert sorted(got["samples"]) == sorted(test) and got["manifest_sha256"] == sha
+        assert got["downloaded"] == tables + sum(per_sample[s] for s in test)
+        assert sorted(p.name for p in (part / "images").iterdir()) == sorted(f"{s}.ome.zarr" for s in test)
+        pulled = open_dataset(part)
+        assert verify_truth(get_benchmark("bbbc039/instance"), pulled) == test  # the benchmark's split is whole
+        assert pulled.image(test[0]).read().shape == ds.image(test[0]).read().shape
+        with pytest.raises(NotFound, match="partial pull"):
+            pulled.image(train[0])
+        assert not (part / ".complete").exists() and cli("cache", "verify", "--json").returncode == 0
+        more = pull("datasets", name, Registry(url), samples=[train[0]])
+        assert more.downloaded == per_sample[train[0]] and sorted(more.samples) == sorted([*test, train[0]])
+        with pytest.raises(NotFound, match="no sample 'nope'"):
+            pull("datasets", name, Registry(url), samples=["nope"])
+        victim = next((part / "images" / f"{test[1]}.ome.zarr").rglob("zarr.json"))
+        victim.write_bytes(victim.read_bytes() + b" ")
+        bad = json.loads(cli("cache", "verify", "--json").stdout)
+        assert [p["file"] for row in bad for p in row["problems"]] == [victim.relative_to(part).as_posix()]
+        full = pull("datasets", name, Registry(url))
+        assert (
+            full.samples is None
+            and full.downloaded == total - tables - sum(per_sample[s] for s in [*test, train[0]]) + 1
+        )
+        assert (part / ".complete").exists() and not (part / ".partial.json").exists()
+    same_bytes(src, full.path)

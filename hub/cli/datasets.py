@@ -321,10 +321,13 @@ def pull(
     registry: RegistryOption = None,
     locked: LockedOption = False,
     lockfile: LockfileOption = Path(LOCKFILE),
+    split: str | None = typer.Option(None, "--split", help="pull only this split's samples (and the tables)"),
+    samples: list[str] | None = typer.Option(None, "--samples", help="pull only this sample (repeat the option)"),
     as_json: JsonOption = False,
 ) -> None:
-    """Pull a dataset version into the verified cache and print its local path."""
-    pull_cmd("datasets", ref, registry, locked, lockfile, as_json)
+    """Pull a dataset version into the verified cache and print its local path; --split / --samples pull part of
+    it (each file verified as usual; a later full pull fetches only the rest)."""
+    pull_cmd("datasets", ref, registry, locked, lockfile, as_json, split=split, samples=samples or None)
 
 
 @app.command()

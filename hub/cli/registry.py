@@ -43,7 +43,16 @@ def publish_cmd(
         )
 
 
-def pull_cmd(kind: str, ref: str, registry: str | None, locked: bool, lockfile: Path, as_json: bool) -> None:
+def pull_cmd(
+    kind: str,
+    ref: str,
+    registry: str | None,
+    locked: bool,
+    lockfile: Path,
+    as_json: bool,
+    split: str | None = None,
+    samples: list[str] | None = None,
+) -> None:
     r = parse_ref(ref)
     pin = None
     if locked:
@@ -52,7 +61,7 @@ def pull_cmd(kind: str, ref: str, registry: str | None, locked: bool, lockfile: 
         if r.version not in ("latest", exact.version):
             raise typer.BadParameter(f"{ref} but the lockfile pins {exact}")
         r, registry = exact, registry or lock["registry"]
-    got = pull(kind, r, Registry(registry), pin=pin)
+    got = pull(kind, r, Registry(registry), pin=pin, split=split, samples=samples)
     if as_json:
         typer.echo(
             json.dumps(
@@ -63,12 +72,15 @@ def pull_cmd(kind: str, ref: str, registry: str | None, locked: bool, lockfile: 
                     "downloaded": got.downloaded,
                     "reused": got.reused,
                     "offline": got.offline,
+                    "samples": got.samples,
                 }
             )
         )
     else:
         if got.offline:
             print(f"registry unreachable: using the cached {got.ref}", file=sys.stderr)
+        if got.samples is not None:
+            print(f"pulled {len(got.samples)} sample(s) of {got.ref} (a partial pull)", file=sys.stderr)
         print(got.path)
 
 

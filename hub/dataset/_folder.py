@@ -9,7 +9,7 @@ from pathlib import Path
 from hub._readers import read_csv_lines, read_json
 from hub.cards import DatasetCard, load_card
 from hub.dataset._sample import REQUIRED, Sample
-from hub.errors import InvalidInput
+from hub.errors import InvalidInput, NotFound
 from hub.ome import OmeImage, open_image
 from hub.safety import inside
 
@@ -68,7 +68,12 @@ class Dataset:
         return inside(self.path, self.sample(sample_id).path, "sample path", self.path / SAMPLES)
 
     def image(self, sample_id: str) -> OmeImage:
-        return open_image(self.image_path(sample_id))
+        path = self.image_path(sample_id)
+        if not path.is_dir():
+            raise NotFound(
+                f"sample {sample_id!r} is not in this folder (a partial pull? pull it with --samples, or whole)", path
+            )
+        return open_image(path)
 
 
 def open_dataset(path: str | Path) -> Dataset:

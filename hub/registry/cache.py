@@ -6,6 +6,10 @@ is verified). A file is streamed to ``NAME.part`` (never more bytes than the man
 arrives, and renamed only when its SHA-256 matches, so an interrupted pull resumes with the files already
 finished. The registry is untrusted: see :func:`pull`.
 
+A dataset can be pulled in part (``split=`` or ``samples=``): its tables and the chosen samples' images,
+each file verified as usual; ``.partial.json`` then lists the samples there instead of ``.complete``, and a
+later full pull fetches only what is missing.
+
 From async filesystems (HTTP, S3) every file is fetched by one event loop (fsspec's), ``workers`` requests in
 flight; other filesystems (local, hf://) use a thread pool.
 """
@@ -32,7 +36,7 @@ from hub.cards.dataset import NAME, SEMVER
 from hub.config import cache_root
 from hub.errors import CellHubError, IntegrityError, InvalidInput, NotFound, RegistryError
 from hub.registry._fs import stream, stream_async
-from hub.registry.manifest import COMPLETE, MANIFEST_COPY, PART, file_sha256, parse_manifest, sha256_bytes
+from hub.registry.manifest import COMPLETE, MANIFEST_COPY, PART, PARTIAL, file_sha256, parse_manifest, sha256_bytes
 from hub.registry.ref import KINDS, Ref, parse_ref, version_key
 from hub.registry.registry import Registry
 from hub.safety import MAX_MANIFEST_BYTES, inside, read_capped
@@ -46,6 +50,7 @@ class Pulled:
     downloaded: int = 0  # files fetched from the registry by this pull
     reused: int = 0  # files already verified in the cache
     offline: bool = False
+    samples: list[str] | None = None  # a partial pull: the samples in the cache (else all of them)
 
 
 def version_dir(kind: str, ref: Ref) -> Path:
@@ -134,7 +139,7 @@ def _write(path: Path, data: bytes) -> None:
 def _prune(dest: Path, manifest: dict[str, Any]) -> None:
     """Remove from a version folder everything its manifest does not list: files left by another publisher's
     version of the same name@version, links, and folders standing where a file belongs."""
-    keep = {f["path"] for f in manifest["files"]} | {COMPLETE, MANIFEST_COPY}
+    keep = {f["path"] for f in manifest["files"]} | {COMPLETE, MANIFEST_COPY, PARTIAL}
     folders = {"/".join(p.split("/")[:i]) for p in keep for i in range(1, p.count("/") + 1)}
     for top, dirs, files in os.walk(dest, topdown=False):
         for name in [*files, *dirs]:
@@ -243,17 +248,27 @@ def _sizes_match(dest: Path, manifest: dict[str, Any]) -> bool:
 
 
 def pull(
-    kind: str, ref: Ref | str, registry: Registry | None = None, *, pin: str | None = None, workers: int = 8
+    kind: str,
+    ref: Ref | str,
+    registry: Registry | None = None,
+    *,
+    pin: str | None = None,
+    workers: int = 8,
+    split: str | None = None,
+    samples: list[str] | None = None,
 ) -> Pulled:
     """Pull ``ref`` from ``registry`` into the cache and return where it is.
 
     ``pin``: the manifest SHA-256 a lockfile expects; anything else is refused. When the registry cannot be
     reached, a complete cached copy is used (offline). The registry is untrusted: its manifest must be the one
     asked for and well-formed (safe relative paths only), every file is size-capped and SHA-256-checked, and
-    nothing is written outside the version's cache folder.
+    nothing is written outside the version's cache folder. ``split`` / ``samples`` (datasets): pull only the
+    dataset's tables and those samples' images (see the module docstring).
     """
     ref = parse_ref(ref) if isinstance(ref, str) else ref
     registry = registry or Registry()
+    if (split or samples) and kind != "datasets":
+        raise InvalidInput("only a dataset can be pulled in part (split or samples)")
     try:
         manifest, data = registry.manifest_data(kind, ref)
     except (OSError, NotFound) as err:
@@ -278,23 +293,87 @@ def pull(
     (dest / COMPLETE).unlink(missing_ok=True)
     if dest.is_dir():  # no links are left under dest, and the manifest's paths are safe relative paths
         _prune(dest, manifest)  # (Manifest): so every dest / path lies inside dest
-    todo, reused = [], 0
-    for f in manifest["files"]:
-        local = dest / f["path"]
-        if local.is_file() and local.stat().st_size == f["size"] and file_sha256(local) == f["sha256"]:
-            reused += 1
-        else:
-            todo.append(f)
+    files, ids, downloaded, reused = manifest["files"], None, 0, 0
+    if split or samples:  # the tables first: samples.csv says which images the samples are
+        downloaded, reused = _get(registry, kind, manifest, dest, _tables(files), workers, f"{exact}'s tables")
+        ids, folders = _chosen(dest, split, samples, _partial_ids(dest, sha))
+        files = _images_of(files, folders)
+    got = _get(registry, kind, manifest, dest, files, workers, f"pulling {exact}")
+    downloaded, reused = downloaded + got[0], reused + got[1]
+    _write(dest / MANIFEST_COPY, data)
+    if ids is None:
+        _write(dest / COMPLETE, f"{sha}\n".encode())
+        (dest / PARTIAL).unlink(missing_ok=True)
+    else:
+        _write(dest / PARTIAL, json.dumps({"manifest_sha256": sha, "samples": ids}).encode())
+    return Pulled(dest, exact, sha, downloaded=downloaded, reused=reused, samples=ids)
+
+
+IMAGES = "images/"  # a dataset's sample images: images/<id>.ome.zarr/...
+
+
+def _get(
+    registry: Registry, kind: str, manifest: dict, dest: Path, files: list[dict], workers: int, label: str
+) -> tuple[int, int]:
+    """Fetch and verify the manifest entries ``files`` that the cache does not hold verified yet; returns how
+    many were downloaded and how many reused."""
+    todo = [f for f in files if not _verified(dest / f["path"], f)]
     _check_space(dest, sum(f["size"] for f in todo))
     for folder in {(dest / f["path"]).parent for f in todo}:
         folder.mkdir(parents=True, exist_ok=True)
     with progress_bar() as bar:
-        task = bar.add_task(f"pulling {exact}", total=sum(f["size"] for f in todo))
+        task = bar.add_task(label, total=sum(f["size"] for f in todo))
         jobs = [(registry.file_url(kind, manifest, f["path"]), dest / f["path"], f) for f in todo]
         _fetch(registry.fs, jobs, workers, lambda f: bar.advance(task, f["size"]))
-    _write(dest / MANIFEST_COPY, data)
-    _write(dest / COMPLETE, f"{sha}\n".encode())
-    return Pulled(dest, exact, sha, downloaded=len(todo), reused=reused)
+    return len(todo), len(files) - len(todo)
+
+
+def _verified(local: Path, want: dict[str, Any]) -> bool:
+    return local.is_file() and local.stat().st_size == want["size"] and file_sha256(local) == want["sha256"]
+
+
+def _tables(files: list[dict]) -> list[dict]:
+    """A dataset's files that are not sample images: card, samples.csv, splits.json, report."""
+    return [f for f in files if not f["path"].startswith(IMAGES)]
+
+
+def _images_of(files: list[dict], folders: set[str]) -> list[dict]:
+    """The files of the sample image folders ``folders`` (names under ``images/``)."""
+    return [f for f in files if f["path"].startswith(IMAGES) and f["path"].split("/")[1] in folders]
+
+
+def _partial(dest: Path) -> tuple[str, list[str]] | None:
+    """The manifest SHA-256 and the samples of a partial pull's marker, if ``dest`` has a readable one."""
+    try:
+        mark = json.loads(read_capped(dest / PARTIAL, MAX_MANIFEST_BYTES, "partial-pull marker"))
+    except (OSError, CellHubError, ValueError):
+        return None
+    if not isinstance(mark, dict) or not isinstance(mark.get("samples"), list):
+        return None
+    return str(mark.get("manifest_sha256")), [i for i in mark["samples"] if isinstance(i, str)]
+
+
+def _partial_ids(dest: Path, sha: str) -> list[str]:
+    """The samples an earlier partial pull of the same manifest left in ``dest``."""
+    mark = _partial(dest)
+    return mark[1] if mark and mark[0] == sha else []
+
+
+def _chosen(dest: Path, split: str | None, samples: list[str] | None, before: list[str]) -> tuple[list[str], set]:
+    """The samples of the pulled (verified) ``samples.csv`` in ``split`` or named in ``samples``, with those an
+    earlier partial pull holds: their ids, and the names of their image folders under ``images/``."""
+    from hub.dataset import open_dataset
+
+    rows = open_dataset(dest).samples
+    known = {r.id for r in rows}
+    missing = [s for s in samples or [] if s not in known]
+    if missing:
+        raise NotFound(f"the dataset has no sample {missing[0]!r}", dest / "samples.csv")
+    if split and not any(r.split == split for r in rows):
+        raise NotFound(f"the dataset has no sample in split {split!r}", dest / "samples.csv")
+    want = set(before) | set(samples or []) | {r.id for r in rows if split and r.split == split}
+    chosen = [r for r in rows if r.id in want]
+    return [r.id for r in chosen], {r.path.removeprefix(IMAGES).split("/")[0] for r in chosen}
 
 
 def _check_space(dest: Path, need: int) -> None:
@@ -395,19 +474,27 @@ def _remove(dest: Path, rel: str) -> None:
 
 
 def _problems(dest: Path, kind: str, ref: Ref) -> list[tuple[str, str]]:
-    sha = _marker(dest)
-    if sha is None:
+    sha, partial = _marker(dest), _partial(dest)
+    if sha is None and partial is None:
         return [(COMPLETE, "missing: the pull did not finish (pull again to resume)")]
+    marker = COMPLETE if sha else PARTIAL
     try:
-        manifest = _cached_manifest(dest, sha, kind, ref)
+        manifest = _cached_manifest(dest, sha or partial[0], kind, ref)  # type: ignore[index]  # one of them is set
     except CellHubError as err:
         return [(MANIFEST_COPY, err.problem)]
     if manifest is None:
-        return [(MANIFEST_COPY, f"missing or does not hash to the {COMPLETE} marker")]
+        return [(MANIFEST_COPY, f"missing or does not hash to the {marker} marker")]
+    expected = manifest["files"]
+    if sha is None:  # a partial pull: its tables and the images of the samples it lists
+        try:
+            _, folders = _chosen(dest, None, partial[1], [])  # type: ignore[index]
+        except CellHubError as err:
+            return [(PARTIAL, err.problem)]
+        expected = _tables(expected) + _images_of(expected, folders)
     files, links = _tree(dest)
-    problems, listed = [], {COMPLETE, MANIFEST_COPY}
-    for f in manifest["files"]:
-        listed.add(f["path"])
+    problems, listed = [], {COMPLETE, MANIFEST_COPY, PARTIAL}
+    listed |= {f["path"] for f in manifest["files"]}
+    for f in expected:
         local = dest / f["path"]
         if any(f["path"] == link or f["path"].startswith(link + "/") for link in links):
             continue  # reported as a link below

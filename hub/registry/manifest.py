@@ -20,9 +20,10 @@ MANIFEST = "manifest.json"
 SKIP_NAMES = (".DS_Store",)
 MANIFEST_COPY = ".manifest.json"  # kept beside a cached version: the registry manifest's exact bytes
 COMPLETE = ".complete"  # beside a cached version: its manifest SHA-256, written once every file is verified
+PARTIAL = ".partial.json"  # beside a partly pulled dataset version: its manifest SHA-256 and the samples pulled
 PART = ".part"  # suffix of a file being downloaded
 #: Names the cache keeps beside a version's files; a manifest may not list them.
-RESERVED = (MANIFEST_COPY, COMPLETE)
+RESERVED = (MANIFEST_COPY, COMPLETE, PARTIAL)
 
 
 class ManifestFile(BaseModel):
