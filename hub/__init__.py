@@ -16,12 +16,22 @@ from hub._versions import cellhub_version
 __version__ = cellhub_version()
 
 
-def load_dataset(ref: str, registry: str | None = None, *, split: str | None = None, samples: list[str] | None = None):
+def load_dataset(
+    ref: str,
+    registry: str | None = None,
+    *,
+    split: str | None = None,
+    samples: list[str] | None = None,
+    streaming: bool = False,
+):
     """Pull dataset ``name[@version]`` (verified, cached) and open it: ``hub.load_dataset("dsb2018-fluo@1.0.1")``;
-    ``split="test"`` or ``samples=[...]`` pull only those samples' images (and the dataset's tables)."""
+    ``split="test"`` or ``samples=[...]`` pull only those samples' images (and the dataset's tables);
+    ``streaming=True`` pulls nothing but the tables and each sample's files when it is first read."""
     from hub.dataset import open_dataset
-    from hub.registry import Registry, pull
+    from hub.registry import Registry, pull, stream_dataset
 
+    if streaming:
+        return stream_dataset(ref, Registry(registry))
     return open_dataset(pull("datasets", ref, Registry(registry), split=split, samples=samples).path)
 
 

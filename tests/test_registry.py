@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 import s3fs
+import torch
 from servers import s3_server, static_http_server
 
 from hub.curate import publish_dataset
@@ -107,7 +108,7 @@ def test_http_registry_pull_and_tamper_detection(built, model, tmp_path, cache):
             pull("datasets", DS, reg)
         assert victim["path"] in str(err.value)
         local = cache / "datasets" / DS / "1.0.0" / victim["path"]
-        assert not local.exists() and not Path(str(local) + ".part").exists()
+        assert not local.exists() and not list(local.parent.glob(f"{local.name}*.part"))
         assert not (cache / "datasets" / DS / "1.0.0" / ".complete").exists()
 
 
@@ -351,3 +352,39 @@ def test_a_partial_pull_fetches_one_split_verified_and_the_full_pull_only_the_re
         )
         assert (part / ".complete").exists() and not (part / ".partial.json").exists()
     same_bytes(src, full.path)
+
+
+def test_a_streamed_dataset_trains_from_the_web_server_sample_by_sample_verified(built, tmp_path, cache):
+    """``hub.load_dataset(ref, streaming=True)`` from a real web server on loopback: only the tables are pulled
+    up front; a torch DataLoader with worker processes fetches each sample it reads, verified, into the cache,
+    and gives the very patches of the local dataset; a sample altered on the server is refused when read."""
+    from torch.utils.data import DataLoader
+
+    import hub
+    from hub.data import SegmentationDataset
+    from hub.dataset import open_dataset
+
+    name, src = "bbbc039", built("bbbc039")
+    root = tmp_path / "reg"
+    publish_dataset(Registry(root), src)
+    with static_http_server(root) as url:
+        ds = hub.load_dataset(name, registry=url, streaming=True)
+        assert not (ds.path / "images").exists() and ds.ids() == open_dataset(src).ids()
+        streamed = SegmentationDataset(ds, "train", patch=128, samples_per_epoch=16, seed=3)
+        local = SegmentationDataset(src, "train", patch=128, samples_per_epoch=16, seed=3)
+        for (xs, ys), (xl, yl) in zip(
+            DataLoader(streamed, batch_size=4, num_workers=2), DataLoader(local, batch_size=4)
+        ):
+            assert torch.equal(xs, xl) and torch.equal(ys, yl)
+        there = {p.name.removesuffix(".ome.zarr") for p in (ds.path / "images").iterdir()}
+        assert there and there <= set(ds.ids("train"))  # what was read, nothing else
+        manifest = json.loads(next(root.rglob("manifest.json")).read_text())
+        sid = ds.ids("test")[0]
+        victim = next(
+            f for f in manifest["files"] if f["path"].startswith(f"images/{sid}.ome.zarr/") and "/c/" in f["path"]
+        )
+        served = root / "datasets" / name / "1.0.0" / manifest["root"] / victim["path"]
+        served.write_bytes(b"\0" + served.read_bytes()[1:])
+        with pytest.raises(IntegrityError, match="altered"):
+            hub.load_dataset(name, registry=url, streaming=True).image(sid)
+        assert not (ds.path / victim["path"]).exists()

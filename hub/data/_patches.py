@@ -11,7 +11,7 @@ import torch
 
 from hub.data._reader import Lead, Reader
 from hub.data._transforms import Normalize, Normalizer, image_percentiles
-from hub.dataset import open_dataset
+from hub.dataset import Dataset, open_dataset
 from hub.errors import InvalidInput
 
 
@@ -46,7 +46,7 @@ class PatchDataset(torch.utils.data.Dataset):
 
     def __init__(
         self,
-        path: str | Path,
+        path: str | Path | Dataset,
         split: str,
         patch: int,
         samples_per_epoch: int | None,

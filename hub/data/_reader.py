@@ -26,20 +26,22 @@ Lead = tuple  # one entry per non-yx axis: an int (e.g. a frame) or slice(None) 
 
 
 class Reader:
-    """Lazy access to the images and label images of the dataset at ``path``."""
+    """Lazy access to the images and label images of the dataset at ``path`` (a folder, or an open
+    :class:`~hub.dataset.Dataset` such as a streamed one)."""
 
-    def __init__(self, path: str | Path, cache_bytes: int = DEFAULT_CACHE_BYTES):
-        self.path = Path(path)
+    def __init__(self, path: str | Path | Dataset, cache_bytes: int = DEFAULT_CACHE_BYTES):
+        self.source = path if isinstance(path, Dataset) else Path(path)
+        self.path = self.source.path if isinstance(self.source, Dataset) else self.source
         self.cache_bytes = cache_bytes
         self._pid: int | None = None
 
     def __getstate__(self) -> dict:
-        return {"path": self.path, "cache_bytes": self.cache_bytes, "_pid": None}
+        return {"source": self.source, "path": self.path, "cache_bytes": self.cache_bytes, "_pid": None}
 
     def _local(self) -> Reader:
         """(Re)open per process: state inherited through fork belongs to the parent and is dropped."""
         if self._pid != os.getpid():
-            self._dataset = open_dataset(self.path)
+            self._dataset = open_dataset(self.source)
             self._images: dict[str, OmeImage] = {}
             self._arrays: dict[tuple[str, str | None], zarr.Array] = {}
             self._cache = ChunkCache(self.cache_bytes)

@@ -10,7 +10,7 @@ import torch
 from hub.data._patches import lead
 from hub.data._reader import DEFAULT_CACHE_BYTES, Reader
 from hub.data._transforms import Normalize, Normalizer, random_dihedral
-from hub.dataset import open_dataset
+from hub.dataset import Dataset, open_dataset
 from hub.errors import InvalidInput
 
 
@@ -23,7 +23,7 @@ class ClassificationDataset(torch.utils.data.Dataset):
 
     def __init__(
         self,
-        path: str | Path,
+        path: str | Path | Dataset,
         split: str,
         channels: list[str] | None = None,
         normalize: Normalize = True,

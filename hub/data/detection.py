@@ -19,7 +19,7 @@ from scipy import ndimage as ndi
 from hub.data._patches import PatchDataset, Window
 from hub.data._reader import DEFAULT_CACHE_BYTES
 from hub.data._transforms import Normalize, dihedral, dihedral_boxes, pad_to, random_view
-from hub.dataset import Boxes
+from hub.dataset import Boxes, Dataset
 
 MIN_VISIBLE = 0.4  # fraction of a box's area inside the window for it to count there
 
@@ -48,7 +48,7 @@ class DetectionDataset(PatchDataset):
 
     def __init__(
         self,
-        path: str | Path,
+        path: str | Path | Dataset,
         split: str,
         patch: int = 512,
         samples_per_epoch: int | None = None,

@@ -9,6 +9,7 @@ import torch
 from hub.data._patches import PatchDataset
 from hub.data._reader import DEFAULT_CACHE_BYTES
 from hub.data._transforms import Normalize, Normalizer, pad_to, random_dihedral
+from hub.dataset import Dataset
 from hub.errors import CardError
 
 
@@ -22,7 +23,7 @@ class LabelFreeDataset(PatchDataset):
 
     def __init__(
         self,
-        path: str | Path,
+        path: str | Path | Dataset,
         split: str,
         patch: int = 256,
         samples_per_epoch: int | None = None,

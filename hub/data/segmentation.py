@@ -10,6 +10,7 @@ import torch
 from hub.data._patches import PatchDataset, Window, lead
 from hub.data._reader import DEFAULT_CACHE_BYTES, Reader
 from hub.data._transforms import Normalize, pad_to, random_dihedral
+from hub.dataset import Dataset
 from hub.errors import InvalidInput
 
 
@@ -41,7 +42,7 @@ class SegmentationDataset(PatchDataset):
 
     def __init__(
         self,
-        path: str | Path,
+        path: str | Path | Dataset,
         split: str,
         patch: int = 256,
         samples_per_epoch: int | None = None,

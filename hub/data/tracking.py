@@ -11,7 +11,7 @@ import torch
 from hub.data._patches import lead
 from hub.data._reader import DEFAULT_CACHE_BYTES, Reader
 from hub.data._transforms import Normalize, Normalizer
-from hub.dataset import open_dataset
+from hub.dataset import Dataset, open_dataset
 from hub.errors import InvalidInput
 from hub.ome.ctc import Track, lineage_from_attrs
 
@@ -58,7 +58,11 @@ class TrackingDataset(torch.utils.data.Dataset):
     """One :class:`TrackingSequence` per time-lapse sample of ``split`` (use ``batch_size=None`` to load)."""
 
     def __init__(
-        self, path: str | Path, split: str, normalize: Normalize = True, cache_bytes: int = DEFAULT_CACHE_BYTES
+        self,
+        path: str | Path | Dataset,
+        split: str,
+        normalize: Normalize = True,
+        cache_bytes: int = DEFAULT_CACHE_BYTES,
     ):
         self.data = open_dataset(path)
         self.reader = Reader(path, cache_bytes)

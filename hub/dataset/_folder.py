@@ -76,7 +76,10 @@ class Dataset:
         return open_image(path)
 
 
-def open_dataset(path: str | Path) -> Dataset:
+def open_dataset(path: str | Path | Dataset) -> Dataset:
+    """The dataset folder at ``path`` (an open :class:`Dataset`, e.g. a streamed one, is returned as it is)."""
+    if isinstance(path, Dataset):
+        return path
     path = Path(path)
     if not (path / CARD).is_file():
         raise InvalidInput(f"not a CellHub dataset (no {CARD})", path)

@@ -21,6 +21,7 @@ import hashlib
 import json
 import os
 import shutil
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -104,8 +105,9 @@ def cached(kind: str, ref: Ref) -> Pulled | None:
 
 
 def _part(local: Path) -> Path:
-    """Where ``local`` is downloaded to before it is verified."""
-    return local.with_name(local.name + PART)
+    """Where ``local`` is downloaded to before it is verified (one name per process and thread: readers that
+    stream the same file at once each verify their own copy, and the last rename wins with the same bytes)."""
+    return local.with_name(f"{local.name}.{os.getpid()}-{threading.get_ident()}{PART}")
 
 
 def _check(local: Path, want: dict[str, Any], got: str) -> None:
@@ -288,17 +290,14 @@ def pull(
             registry.url,
         )
     dest = version_dir(kind, exact)
-    if _marker(dest) == sha and _sizes_match(dest, manifest):
+    if prepare(dest, manifest, sha):
         return Pulled(dest, exact, sha, reused=len(manifest["files"]))
-    (dest / COMPLETE).unlink(missing_ok=True)
-    if dest.is_dir():  # no links are left under dest, and the manifest's paths are safe relative paths
-        _prune(dest, manifest)  # (Manifest): so every dest / path lies inside dest
     files, ids, downloaded, reused = manifest["files"], None, 0, 0
     if split or samples:  # the tables first: samples.csv says which images the samples are
-        downloaded, reused = _get(registry, kind, manifest, dest, _tables(files), workers, f"{exact}'s tables")
+        downloaded, reused = fetch(registry, kind, manifest, dest, tables_of(files), workers, f"{exact}'s tables")
         ids, folders = _chosen(dest, split, samples, _partial_ids(dest, sha))
-        files = _images_of(files, folders)
-    got = _get(registry, kind, manifest, dest, files, workers, f"pulling {exact}")
+        files = images_of(files, folders)
+    got = fetch(registry, kind, manifest, dest, files, workers, f"pulling {exact}")
     downloaded, reused = downloaded + got[0], reused + got[1]
     _write(dest / MANIFEST_COPY, data)
     if ids is None:
@@ -312,19 +311,39 @@ def pull(
 IMAGES = "images/"  # a dataset's sample images: images/<id>.ome.zarr/...
 
 
-def _get(
-    registry: Registry, kind: str, manifest: dict, dest: Path, files: list[dict], workers: int, label: str
+def prepare(dest: Path, manifest: dict[str, Any], sha: str) -> bool:
+    """Whether ``dest`` holds the whole version of manifest ``sha`` already; if not, drop its completion marker
+    and whatever the manifest does not list, ready for files to be fetched into it."""
+    if _marker(dest) == sha and _sizes_match(dest, manifest):
+        return True
+    (dest / COMPLETE).unlink(missing_ok=True)
+    if dest.is_dir():  # no links are left under dest, and the manifest's paths are safe relative paths
+        _prune(dest, manifest)  # (Manifest): so every dest / path lies inside dest
+    return False
+
+
+def fetch(
+    registry: Registry,
+    kind: str,
+    manifest: dict[str, Any],
+    dest: Path,
+    files: list[dict[str, Any]],
+    workers: int = 8,
+    label: str | None = None,
 ) -> tuple[int, int]:
-    """Fetch and verify the manifest entries ``files`` that the cache does not hold verified yet; returns how
-    many were downloaded and how many reused."""
+    """Fetch and verify the manifest entries ``files`` that the cache does not hold verified yet (with a progress
+    bar named ``label``); returns how many were downloaded and how many reused."""
     todo = [f for f in files if not _verified(dest / f["path"], f)]
     _check_space(dest, sum(f["size"] for f in todo))
     for folder in {(dest / f["path"]).parent for f in todo}:
         folder.mkdir(parents=True, exist_ok=True)
-    with progress_bar() as bar:
-        task = bar.add_task(label, total=sum(f["size"] for f in todo))
-        jobs = [(registry.file_url(kind, manifest, f["path"]), dest / f["path"], f) for f in todo]
-        _fetch(registry.fs, jobs, workers, lambda f: bar.advance(task, f["size"]))
+    jobs = [(registry.file_url(kind, manifest, f["path"]), dest / f["path"], f) for f in todo]
+    if label is None:
+        _fetch(registry.fs, jobs, workers, lambda f: None)
+    else:
+        with progress_bar() as bar:
+            task = bar.add_task(label, total=sum(f["size"] for f in todo))
+            _fetch(registry.fs, jobs, workers, lambda f: bar.advance(task, f["size"]))
     return len(todo), len(files) - len(todo)
 
 
@@ -332,12 +351,12 @@ def _verified(local: Path, want: dict[str, Any]) -> bool:
     return local.is_file() and local.stat().st_size == want["size"] and file_sha256(local) == want["sha256"]
 
 
-def _tables(files: list[dict]) -> list[dict]:
+def tables_of(files: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """A dataset's files that are not sample images: card, samples.csv, splits.json, report."""
     return [f for f in files if not f["path"].startswith(IMAGES)]
 
 
-def _images_of(files: list[dict], folders: set[str]) -> list[dict]:
+def images_of(files: list[dict[str, Any]], folders: set[str]) -> list[dict[str, Any]]:
     """The files of the sample image folders ``folders`` (names under ``images/``)."""
     return [f for f in files if f["path"].startswith(IMAGES) and f["path"].split("/")[1] in folders]
 
@@ -359,7 +378,7 @@ def _partial_ids(dest: Path, sha: str) -> list[str]:
     return mark[1] if mark and mark[0] == sha else []
 
 
-def _chosen(dest: Path, split: str | None, samples: list[str] | None, before: list[str]) -> tuple[list[str], set]:
+def _chosen(dest: Path, split: str | None, samples: list[str] | None, before: list[str]) -> tuple[list[str], set[str]]:
     """The samples of the pulled (verified) ``samples.csv`` in ``split`` or named in ``samples``, with those an
     earlier partial pull holds: their ids, and the names of their image folders under ``images/``."""
     from hub.dataset import open_dataset
@@ -490,7 +509,7 @@ def _problems(dest: Path, kind: str, ref: Ref) -> list[tuple[str, str]]:
             _, folders = _chosen(dest, None, partial[1], [])  # type: ignore[index]
         except CellHubError as err:
             return [(PARTIAL, err.problem)]
-        expected = _tables(expected) + _images_of(expected, folders)
+        expected = tables_of(expected) + images_of(expected, folders)
     files, links = _tree(dest)
     problems, listed = [], {COMPLETE, MANIFEST_COPY, PARTIAL}
     listed |= {f["path"] for f in manifest["files"]}
