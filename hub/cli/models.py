@@ -169,7 +169,9 @@ def families_cmd(as_json: JsonOption = False) -> None:
     console.print(table)
 
 
-def _train(overrides: dict, recipe: Path | None, grid: list[str], out: Path | None, as_json: bool) -> None:
+def _train(
+    overrides: dict, recipe: Path | None, grid: list[str], out: Path | None, as_json: bool, nproc: int = 1
+) -> None:
     from hub.config import build_root
     from hub.models import TrainConfig, load_recipe, train
 
@@ -183,7 +185,7 @@ def _train(overrides: dict, recipe: Path | None, grid: list[str], out: Path | No
             raise typer.BadParameter(f"give --recipe FILE, or --{missing[0]} (and --name, --task, --dataset)")
         cfg = TrainConfig.model_validate({k: v for k, v in overrides.items() if v is not None})
     out = out or build_root() / "models" / cfg.name / cfg.version
-    model = train(cfg, out)
+    model = train(cfg, out, nproc=nproc)
     _summary(model, out, as_json)
 
 
@@ -211,6 +213,9 @@ def train_cmd(
     grid: list[str] = typer.Option([], help="hyper-parameter grid: key=v1,v2 (repeatable); best on validation"),
     registry: RegistryOption = None,
     out: Path | None = typer.Option(None, help="model folder to write (default: $CELLHUB_BUILD/models/NAME/VERSION)"),
+    nproc: int = typer.Option(
+        1, "--nproc", help="data-parallel processes (DDP: gloo on CPU, nccl on GPU); the batch is split over them"
+    ),
     as_json: JsonOption = False,
 ) -> None:
     """Train a model on a curated dataset and write its card and safetensors weights."""
@@ -235,7 +240,7 @@ def train_cmd(
         device=device,
         registry=registry,
     )
-    _train(overrides, recipe, grid, out, as_json)
+    _train(overrides, recipe, grid, out, as_json, nproc)
 
 
 @app.command("finetune")

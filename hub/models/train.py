@@ -41,6 +41,7 @@ from hub.cards import (
 from hub.data import Normalizer
 from hub.dataset import open_dataset
 from hub.errors import InvalidInput
+from hub.models import distributed
 from hub.models._family import Family, build_network, create_family, family_for_task
 from hub.models.config import TrainConfig, check_options, load_recipe
 from hub.models.model import CARD, WEIGHTS, Model, write_model_folder, write_weights
@@ -50,20 +51,27 @@ from hub.registry import local_path
 __all__ = ["TrainConfig", "load_recipe", "model_card", "train"]
 
 
-def train(cfg: TrainConfig, out: str | Path) -> Model:
-    """Train (or fine-tune) by ``cfg``, run its grid if any, and save the best model to ``out``."""
+def train(cfg: TrainConfig, out: str | Path, nproc: int = 1) -> Model:
+    """Train (or fine-tune) by ``cfg``, run its grid if any, and save the best model to ``out``. ``nproc`` > 1:
+    distributed data-parallel over that many processes (:mod:`hub.models.distributed`; also under torchrun)."""
+    if nproc > 1:
+        return distributed.launch(cfg, out, nproc)
+    distributed.join_torchrun(_device(cfg.device))
     start = time.perf_counter()
     configs = _trials(cfg)
     dataset = local_path("datasets", cfg.dataset, cfg.registry)
     fits = [(trial, _fit(trial, dataset)) for trial in configs]
     best_cfg, best = min(fits, key=lambda t: t[1].score)
-    model = _save(out, best_cfg, best, fits if cfg.grid else [], start)
-    if cfg.tune_postprocess:
-        from hub.models.tuning import tune
+    model = None
+    if distributed.rank() == 0:  # one writer
+        model = _save(out, best_cfg, best, fits if cfg.grid else [], start)
+        if cfg.tune_postprocess:
+            from hub.models.tuning import tune
 
-        tune(out, dataset, grid=cfg.tune_postprocess if isinstance(cfg.tune_postprocess, dict) else None)
-        model = Model.load(out)
-    return model
+            tune(out, dataset, grid=cfg.tune_postprocess if isinstance(cfg.tune_postprocess, dict) else None)
+            model = Model.load(out)
+    distributed.barrier()
+    return model or Model.load(out)
 
 
 def _trials(cfg: TrainConfig) -> list[TrainConfig]:
@@ -249,6 +257,7 @@ def _epochs(
     network is left at its best epoch (the last one without a validation split)."""
     steps = cfg.steps_per_epoch or len(loader)
     opt, sched = _optimizer(cfg, net, steps)
+    model = distributed.wrap(net, device)  # DDP in a process group: the gradients averaged over the ranks
     best_state, best_loss, best_epoch, bad, epoch = None, None, 0, 0, 0
     with progress_bar(transient=False) as bar:
         task = bar.add_task(f"training {cfg.name}", total=cfg.epochs * steps)
@@ -257,7 +266,7 @@ def _epochs(
             bar.update(task, advance=1, description=f"training {cfg.name} epoch {epoch} loss {loss:.4f}")
 
         for epoch in range(1, cfg.epochs + 1):
-            losses = _epoch(net, family, loader, opt, sched, steps, epoch, bool(frozen), device, advance)
+            losses = _epoch(net, model, family, loader, opt, sched, steps, epoch, bool(frozen), device, advance)
             line = f"{cfg.name} epoch {epoch}/{cfg.epochs}: train loss {np.mean(losses):.4f}"
             if val_set is None:
                 bar.console.print(line, highlight=False)
@@ -280,6 +289,7 @@ def _epochs(
 
 def _epoch(
     net: nn.Module,
+    model: nn.Module,
     family: Family,
     loader: torch.utils.data.DataLoader,
     opt: torch.optim.Optimizer,
@@ -290,7 +300,8 @@ def _epoch(
     device: torch.device,
     advance: Any,
 ) -> list[float]:
-    """``steps`` optimiser steps over ``loader``; the training losses."""
+    """``steps`` optimiser steps over ``loader`` (forward through ``model``: ``net`` or its DDP wrapper); the
+    training losses."""
     data = loader.dataset
     if hasattr(data, "set_epoch"):
         data.set_epoch(epoch)
@@ -300,7 +311,7 @@ def _epoch(
         encoder.eval()  # frozen batch-norm statistics too
     losses = []
     for _, (x, y) in zip(range(steps), loader):
-        loss = family.train_loss(net, x, y, device)
+        loss = family.train_loss(model, x, y, device)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -315,10 +326,10 @@ def _loader(
     cfg: TrainConfig, family: Family, data: torch.utils.data.Dataset, device: torch.device
 ) -> torch.utils.data.DataLoader:
     gen = torch.Generator().manual_seed(cfg.seed)
-    sampler = family.sampler(cfg, data, gen)
+    sampler = distributed.shard(family.sampler(cfg, data, gen), data, gen)  # this rank's shard of each epoch
     return torch.utils.data.DataLoader(
         data,
-        batch_size=cfg.batch_size,
+        batch_size=distributed.rank_batch(cfg.batch_size),
         shuffle=sampler is None,
         sampler=sampler,
         generator=gen,
@@ -426,6 +437,8 @@ def _training(cfg: TrainConfig, fit: _Fit, trials: list[tuple[TrainConfig, _Fit]
     hyper: dict[str, Any] = {k: getattr(cfg, k) for k in HYPERPARAMETERS}
     hyper.update({k: getattr(cfg, k) for k in ("foreground", "lr_schedule") if getattr(cfg, k)})
     hyper["options"] = dict(cfg.options)
+    if distributed.world() > 1:
+        hyper["processes"] = distributed.world()  # data-parallel: batch_size is the global batch
     data = fit.data
     return Training(
         dataset=data.ref,

@@ -35,6 +35,7 @@ from hub._progress import progress_bar
 from hub._readers import read_json
 from hub.cards.dataset import NAME, SEMVER
 from hub.config import cache_root
+from hub.dataset import open_dataset
 from hub.errors import CellHubError, IntegrityError, InvalidInput, NotFound, RegistryError
 from hub.registry._fs import stream, stream_async
 from hub.registry.manifest import COMPLETE, MANIFEST_COPY, PART, PARTIAL, file_sha256, parse_manifest, sha256_bytes
@@ -381,8 +382,6 @@ def _partial_ids(dest: Path, sha: str) -> list[str]:
 def _chosen(dest: Path, split: str | None, samples: list[str] | None, before: list[str]) -> tuple[list[str], set[str]]:
     """The samples of the pulled (verified) ``samples.csv`` in ``split`` or named in ``samples``, with those an
     earlier partial pull holds: their ids, and the names of their image folders under ``images/``."""
-    from hub.dataset import open_dataset
-
     rows = open_dataset(dest).samples
     known = {r.id for r in rows}
     missing = [s for s in samples or [] if s not in known]
