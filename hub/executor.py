@@ -9,19 +9,29 @@ or ``$CELLHUB_SCHEDULER`` on the command line); else a local process pool of ``w
 On a Dask cluster the workers import ``hub`` themselves and read and write the paths they are given, so those paths
 must be storage every worker reaches (a shared folder). A task whose worker dies is run again on another worker
 (Dask's own retry); the per-sample writers make that safe (a sample is written beside its place and renamed in).
+When a job fails, :func:`map_samples` returns only once none of its tasks still runs on a worker (a Dask task
+cancelled after it started runs to its end), so the caller's clean-up is not undone by a late writer.
 """
 
 from __future__ import annotations
 
 import os
+import time
+import uuid
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Executor, ProcessPoolExecutor
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar, Union
 
 from hub._progress import progress_bar
 from hub.errors import CellHubError
+
+if TYPE_CHECKING:
+    from distributed import Client
+
+#: what an ``executor=`` argument takes (see :func:`use_executor`)
+ExecutorLike: TypeAlias = Union[Executor, "Client", str]  # noqa: UP007 - "Client" is imported for type checks only
 
 T = TypeVar("T")
 _current: ContextVar[Executor | None] = ContextVar("cellhub_executor", default=None)
@@ -31,10 +41,46 @@ def default_workers() -> int:
     return int(os.environ.get("CELLHUB_WORKERS", 0)) or min(os.cpu_count() or 1, 8)
 
 
+_RUNNABLE = {"waiting", "ready", "constrained", "executing", "long-running", "cancelled", "resumed"}
+
+
+def _runnable_keys(dask_worker) -> list[str]:
+    """The keys a worker runs or may still run (a task cancelled while running stays ``cancelled`` to its end)."""
+    return [str(ts.key) for ts in dask_worker.state.tasks.values() if ts.state in _RUNNABLE]
+
+
+class DaskExecutor(Executor):
+    """A ``concurrent.futures`` executor on a Dask ``Client`` that can also wait for its cancelled tasks:
+    Dask cannot stop a task that has started, and a plain ``client.get_executor()`` forgets it."""
+
+    def __init__(self, client: Client) -> None:
+        self.client = client
+        self._executor = client.get_executor(pure=False)
+        self._keys: set[str] = set()
+
+    def submit(self, fn, /, *args, **kwargs):
+        key = f"{getattr(fn, '__name__', 'task')}-{uuid.uuid4().hex}"
+        self._keys.add(key)
+        return self._executor.submit(fn, *args, key=key, **kwargs)
+
+    def cancel_and_wait(self, futures: Iterable[Any], timeout: float = 600.0) -> None:
+        """Cancel ``futures`` (all submitted here) and return once no worker runs or may still run a task of this
+        executor (one that had started has ended), or after ``timeout`` seconds."""
+        for f in futures:
+            f.cancel()
+        deadline, clear = time.monotonic() + timeout, 0
+        while clear < 2 and time.monotonic() < deadline:  # twice in a row: a cancellation may still be on its way
+            time.sleep(0.2)
+            runnable = self.client.run(_runnable_keys, on_error="return")
+            busy = self._keys & {k for keys in runnable.values() if isinstance(keys, list) for k in keys}
+            clear = 0 if busy else clear + 1
+        self._keys.clear()
+
+
 @contextmanager
 def dask_executor(scheduler: str) -> Iterator[Executor]:
-    """A ``concurrent.futures`` executor on the Dask cluster whose scheduler listens at ``scheduler``
-    (``tcp://HOST:PORT``), open for the block."""
+    """A :class:`DaskExecutor` on the Dask cluster whose scheduler listens at ``scheduler`` (``tcp://HOST:PORT``),
+    open for the block."""
     try:
         from distributed import Client
     except ImportError:  # pragma: no cover - a dependency of the hub
@@ -44,16 +90,21 @@ def dask_executor(scheduler: str) -> Iterator[Executor]:
     except (OSError, TimeoutError) as err:
         raise CellHubError(f"cannot reach the Dask scheduler at {scheduler}: {err}") from None
     try:
-        yield client.get_executor(pure=False)
+        yield DaskExecutor(client)
     finally:
         client.close()
 
 
 @contextmanager
-def use_executor(executor: Executor | str | None) -> Iterator[Executor | None]:
-    """Run the :func:`map_samples` calls of the block on ``executor``: a ``concurrent.futures.Executor`` (e.g. a
-    Dask ``client.get_executor()``) or a Dask scheduler's address (a client is opened for the block and closed
-    after). ``None`` changes nothing: the enclosing block's executor, else the local pool."""
+def use_executor(executor: ExecutorLike | None) -> Iterator[Executor | None]:
+    """Run the :func:`map_samples` calls of the block on ``executor``: a Dask ``Client``, a Dask scheduler's
+    address (a client is opened for the block and closed after) or any ``concurrent.futures.Executor`` (one that
+    is not a :class:`DaskExecutor` or a process pool cannot be waited for after a failure). ``None`` changes
+    nothing: the enclosing block's executor, else the local pool."""
+    if executor is not None and not isinstance(executor, Executor | str):
+        if not hasattr(executor, "get_executor"):
+            raise TypeError(f"not an executor, a Dask client or a scheduler address: {executor!r}")
+        executor = DaskExecutor(executor)
     if executor is None:
         yield _current.get()
         return
@@ -79,7 +130,8 @@ def map_samples(
     """``[fn(x) for x in items]`` in order, on ``executor`` (default: the block's, see :func:`use_executor`, else
     a process pool), with a progress bar.
 
-    ``fn`` and the items must be picklable. The first failure cancels the rest and is re-raised.
+    ``fn`` and the items must be picklable. The first failure cancels the rest and is re-raised once no task of the
+    job still runs (for a :class:`DaskExecutor` or the own pool; see the module's note).
     """
     items = list(items)
     executor = executor or _current.get()
@@ -103,6 +155,8 @@ def map_samples(
                 bar.advance(task)
             return results
         except BaseException:
+            if isinstance(pool, DaskExecutor):
+                pool.cancel_and_wait(futures)
             for f in futures:
                 f.cancel()
             raise

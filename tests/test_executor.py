@@ -22,7 +22,7 @@ import pytest
 from hub.baselines import get_baseline
 from hub.curate.recipe import build_dataset
 from hub.curate.validate import validate_dataset
-from hub.executor import map_samples, use_executor
+from hub.executor import DaskExecutor, map_samples, use_executor
 from hub.models import Model
 from hub.models.predict import predict_to
 
@@ -60,10 +60,30 @@ def test_a_build_on_a_local_dask_cluster_equals_the_local_build(client, built, d
     with use_executor(executor):
         assert set(map_samples(_pid, range(40))) <= workers  # the work runs in the workers, not here
     with distributed.get_task_stream(client) as stream:
-        build_dataset(DATASET, source=data_dir, out=tmp_path / "ds", executor=executor)
+        build_dataset(DATASET, source=data_dir, out=tmp_path / "ds", executor=client)
     assert len({t["worker"] for t in stream.data}) == 2, "both workers converted samples"
     assert _files(tmp_path / "ds") == _files(local)
     assert not any(p.name.startswith(".") for p in tmp_path.iterdir())
+
+
+def _write_late(job: tuple[int, str]) -> int:
+    i, folder = job
+    if i == 0:
+        raise ValueError("the first sample is broken")
+    time.sleep(1.0)
+    (Path(folder) / f"{i}.done").touch()
+    return i
+
+
+def test_a_failed_job_returns_only_after_its_running_tasks_ended(client, tmp_path):
+    """Dask cannot stop a task that has started: the failure is raised once those have ended, so the caller's
+    clean-up is final (no sample written after it)."""
+    with pytest.raises(ValueError, match="broken"):
+        map_samples(_write_late, [(i, str(tmp_path)) for i in range(20)], executor=DaskExecutor(client))
+    written = sorted(p.name for p in tmp_path.iterdir())
+    assert len(written) < 19, "the tasks not yet started were cancelled"
+    time.sleep(2.5)
+    assert sorted(p.name for p in tmp_path.iterdir()) == written
 
 
 def _table(path: Path) -> dict[str, list[str]]:
@@ -79,7 +99,7 @@ def test_predictions_and_evaluations_on_the_cluster_equal_the_local_ones(client,
     data = built("jurkat-cellcycle")
     predict_to(model, data, tmp_path / "local", split="test")
     with distributed.get_task_stream(client) as stream:
-        ids = predict_to(model, data, tmp_path / "dask", split="test", executor=client.get_executor(pure=False))
+        ids = predict_to(model, data, tmp_path / "dask", split="test", executor=client)
     assert len(stream.data) == len(ids) > 100 and len({t["worker"] for t in stream.data}) == 2
     local, remote = _table(tmp_path / "local" / "predictions.csv"), _table(tmp_path / "dask" / "predictions.csv")
     assert list(local) == list(remote)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import datetime as dt
 import tempfile
 import time
-from concurrent.futures import Executor
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +20,7 @@ from hub.cards import Benchmark, EvalResult
 from hub.config import build_root
 from hub.dataset import open_dataset
 from hub.errors import InvalidInput
-from hub.executor import use_executor
+from hub.executor import ExecutorLike, use_executor
 from hub.tasks import get_task
 
 
@@ -114,7 +113,7 @@ def _result(
 
 
 def evaluate_model(
-    bench: Benchmark, dataset: str | Path, model, device: str = "cpu", executor: Executor | str | None = None
+    bench: Benchmark, dataset: str | Path, model, device: str = "cpu", executor: ExecutorLike | None = None
 ) -> EvalResult:
     """Run a loaded hub model (:class:`hub.models.Model`) on the benchmark split and score it. ``executor``: where
     the predictions are made (:func:`hub.models.predict.predict_to`); on a cluster they are written under the

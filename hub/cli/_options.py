@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Annotated
 
@@ -22,6 +23,19 @@ JsonOption = Annotated[bool, typer.Option("--json", help="print JSON (for script
 WorkersOption = Annotated[int | None, typer.Option("--workers", help="worker processes", show_default=False)]
 """``--workers N``: worker processes for dataset I/O (default: the library's choice)."""
 
+
+def _quiet_dask(scheduler: str | None) -> str | None:
+    """The command reports a failure in one line of its own; Dask's client logs its retries and lost keys on
+    stderr too, so only its errors are kept."""
+    if scheduler:
+        import distributed  # noqa: F401 - its import configures its loggers; they are quieted after it
+
+        for name in [n for n in logging.root.manager.loggerDict if n.split(".")[0] == "distributed"]:
+            logging.getLogger(name).setLevel(logging.ERROR)
+        logging.getLogger("distributed").setLevel(logging.ERROR)
+    return scheduler
+
+
 SchedulerOption = Annotated[
     str | None,
     typer.Option(
@@ -30,6 +44,7 @@ SchedulerOption = Annotated[
         help="run the per-sample work on a Dask cluster: its scheduler's address, tcp://HOST:PORT (paths must be "
         "storage every worker reaches; default: $CELLHUB_SCHEDULER, else local processes)",
         show_default=False,
+        callback=_quiet_dask,
     ),
 ]
 """``--scheduler tcp://HOST:PORT``: per-sample work on a Dask distributed cluster (:mod:`hub.executor`)."""

@@ -7,7 +7,6 @@ import json
 import shutil
 import uuid
 from collections import Counter
-from concurrent.futures import Executor
 from pathlib import Path
 
 from hub.cards import Channel, Counts, DatasetCard, SplitInfo, Statistics, save_card
@@ -28,7 +27,7 @@ from hub.dataset import (
     manifest_sha256,
 )
 from hub.errors import BuildError, SplitDrift
-from hub.executor import map_samples, use_executor
+from hub.executor import ExecutorLike, map_samples, use_executor
 
 
 def _geometry(card: DatasetCard) -> Geometry:
@@ -206,7 +205,7 @@ def import_dataset(
     workers: int | None = None,
     overwrite: bool = False,
     expected_manifest_sha256: str | None = None,
-    executor: Executor | str | None = None,
+    executor: ExecutorLike | None = None,
 ) -> DatasetCard:
     """Convert every sample, split, compute train statistics and write the dataset folder ``out``.
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from concurrent.futures import Executor, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -15,6 +15,7 @@ from hub.curate._build import import_dataset
 from hub.curate._importer import create_importer
 from hub.curate.splits import SplitSpec
 from hub.errors import BuildError, CardError, NotFound, SourceMissing, SplitDrift
+from hub.executor import ExecutorLike
 from hub.safety import MAX_CARD_BYTES, load_yaml_file
 
 RECIPE, SOURCES = "recipe.yaml", "sources.sha256"
@@ -81,7 +82,7 @@ def build_dataset(
     out: str | Path | None = None,
     workers: int | None = None,
     overwrite: bool = False,
-    executor: Executor | str | None = None,
+    executor: ExecutorLike | None = None,
 ) -> tuple[DatasetCard, Path]:
     """Build dataset ``name`` from its recipe and the source mirror; refuses a split that drifted. ``executor``:
     where the samples are converted (:func:`hub.executor.use_executor`; e.g. a Dask scheduler's address)."""

@@ -4,7 +4,6 @@ leakage and statistics. Findings are graded error / warning / info and name the 
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from concurrent.futures import Executor
 from dataclasses import asdict, dataclass, field
 from operator import attrgetter
 from pathlib import Path
@@ -30,7 +29,7 @@ from hub.dataset import (
     sample_sha256,
 )
 from hub.errors import CellHubError
-from hub.executor import map_samples, use_executor
+from hub.executor import ExecutorLike, map_samples, use_executor
 from hub.ome import open_image, validate_ngff
 from hub.ome.ctc import check_lineage, frame_labels, lineage_from_attrs
 from hub.tasks import get_task
@@ -334,9 +333,7 @@ def _min_channel_correlation(a: np.ndarray, b: np.ndarray) -> float:
     return min(rs)
 
 
-def validate_dataset(
-    path: str | Path, *, workers: int | None = None, executor: Executor | str | None = None
-) -> Findings:
+def validate_dataset(path: str | Path, *, workers: int | None = None, executor: ExecutorLike | None = None) -> Findings:
     """Run every check on the dataset folder at ``path``; the per-sample checks on ``executor``
     (:func:`hub.executor.use_executor`; default: the enclosing block's, else local processes)."""
     f = Findings()

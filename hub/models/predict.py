@@ -11,7 +11,6 @@ from __future__ import annotations
 import csv
 import functools
 from collections.abc import Iterator
-from concurrent.futures import Executor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,7 +22,7 @@ from hub._atomic import new_folder
 from hub._progress import progress_bar
 from hub.dataset import Dataset, open_dataset
 from hub.errors import InvalidInput
-from hub.executor import map_samples, use_executor
+from hub.executor import ExecutorLike, map_samples, use_executor
 from hub.metrics import Detections
 from hub.models.model import Model
 from hub.ome.files import IMAGE_SUFFIXES, grey_or_colour, image_files, read_image_file
@@ -181,7 +180,7 @@ def predict_to(
     out: str | Path,
     split: str | None = None,
     scale: float = 1.0,
-    executor: Executor | str | None = None,
+    executor: ExecutorLike | None = None,
 ) -> list[str]:
     """Predict every sample of ``source`` into the new folder ``out``; returns the sample ids. ``scale``
     resizes each image before the network (outputs keep the image's size). Each prediction is written by its
