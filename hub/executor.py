@@ -16,6 +16,7 @@ cancelled after it started runs to its end), so the caller's clean-up is not und
 from __future__ import annotations
 
 import os
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
@@ -56,25 +57,34 @@ class DaskExecutor(Executor):
     def __init__(self, client: Client) -> None:
         self.client = client
         self._executor = client.get_executor(pure=False)
-        self._keys: set[str] = set()
+        self._pending: set[str] = set()  # keys of the tasks not done yet
+        self._lock = threading.Lock()  # a future's done callback runs in the client's thread
 
     def submit(self, fn, /, *args, **kwargs):
         key = f"{getattr(fn, '__name__', 'task')}-{uuid.uuid4().hex}"
-        self._keys.add(key)
-        return self._executor.submit(fn, *args, key=key, **kwargs)
+        with self._lock:
+            self._pending.add(key)
+        future = self._executor.submit(fn, *args, key=key, **kwargs)
+        future.add_done_callback(lambda _: self._done(key))
+        return future
+
+    def _done(self, key: str) -> None:
+        with self._lock:
+            self._pending.discard(key)
 
     def cancel_and_wait(self, futures: Iterable[Any], timeout: float = 600.0) -> None:
         """Cancel ``futures`` (all submitted here) and return once no worker runs or may still run a task of this
         executor (one that had started has ended), or after ``timeout`` seconds."""
+        with self._lock:
+            waiting = set(self._pending)  # a cancelled future is done at once, its task maybe not
         for f in futures:
             f.cancel()
         deadline, clear = time.monotonic() + timeout, 0
         while clear < 2 and time.monotonic() < deadline:  # twice in a row: a cancellation may still be on its way
             time.sleep(0.2)
             runnable = self.client.run(_runnable_keys, on_error="return")
-            busy = self._keys & {k for keys in runnable.values() if isinstance(keys, list) for k in keys}
+            busy = waiting & {k for keys in runnable.values() if isinstance(keys, list) for k in keys}
             clear = 0 if busy else clear + 1
-        self._keys.clear()
 
 
 @contextmanager

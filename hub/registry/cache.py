@@ -357,9 +357,10 @@ def tables_of(files: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [f for f in files if not f["path"].startswith(IMAGES)]
 
 
-def images_of(files: list[dict[str, Any]], folders: set[str]) -> list[dict[str, Any]]:
-    """The files of the sample image folders ``folders`` (names under ``images/``)."""
-    return [f for f in files if f["path"].startswith(IMAGES) and f["path"].split("/")[1] in folders]
+def images_of(files: list[dict[str, Any]], folders: set[str] | None) -> list[dict[str, Any]]:
+    """The files of the sample image folders ``folders`` (names under ``images/``; ``None``: every one)."""
+    images = [f for f in files if f["path"].startswith(IMAGES)]
+    return images if folders is None else [f for f in images if f["path"].split("/")[1] in folders]
 
 
 def _partial(dest: Path) -> tuple[str, list[str]] | None:

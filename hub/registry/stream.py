@@ -35,7 +35,7 @@ class StreamedDataset(Dataset):
     def image(self, sample_id: str) -> OmeImage:
         path = self.image_path(sample_id)  # a safe path inside the version folder, from the verified table
         if sample_id not in self._ready:
-            files = images_of(self.manifest["files"], {path.relative_to(self.path / IMAGES).parts[0]})
+            files = self._sample_files.get(path.relative_to(self.path / IMAGES).parts[0], [])
             fetch(self._registry, "datasets", self.manifest, self.path, files, WORKERS)
             self._ready.add(sample_id)
         return open_image(path)
@@ -44,10 +44,20 @@ class StreamedDataset(Dataset):
     def _registry(self) -> Registry:
         return Registry(self.registry_url)
 
+    @cached_property
+    def _sample_files(self) -> dict[str, list[dict[str, Any]]]:
+        """The manifest's image files by sample folder, indexed once: a read looks up its own, whatever the
+        dataset's size."""
+        by_folder: dict[str, list[dict[str, Any]]] = {}
+        for f in images_of(self.manifest["files"], None):
+            by_folder.setdefault(f["path"].split("/")[1], []).append(f)
+        return by_folder
+
     def __getstate__(self) -> dict[str, Any]:
         """A loader's worker processes verify what they read themselves, through their own connections."""
         state = {**self.__dict__, "_ready": set()}
         state.pop("_registry", None)
+        state.pop("_sample_files", None)
         return state
 
 
