@@ -108,9 +108,9 @@ def dask_executor(scheduler: str) -> Iterator[Executor]:
 @contextmanager
 def use_executor(executor: ExecutorLike | None) -> Iterator[Executor | None]:
     """Run the :func:`map_samples` calls of the block on ``executor``: a Dask ``Client``, a Dask scheduler's
-    address (a client is opened for the block and closed after) or any ``concurrent.futures.Executor`` (one that
-    is not a :class:`DaskExecutor` or a process pool cannot be waited for after a failure). ``None`` changes
-    nothing: the enclosing block's executor, else the local pool."""
+    address (a client is opened for the block and closed after) or any ``concurrent.futures.Executor`` (after a
+    failure, only a :class:`DaskExecutor`'s started tasks are waited for). ``None`` changes nothing: the
+    enclosing block's executor, else the local pool."""
     if executor is not None and not isinstance(executor, Executor | str):
         if not hasattr(executor, "get_executor"):
             raise TypeError(f"not an executor, a Dask client or a scheduler address: {executor!r}")
