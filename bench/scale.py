@@ -15,7 +15,7 @@ own):
   - peak memory: the largest resident set of the client and of any worker (``ru_maxrss``).
 The base anchor is the one-worker build of the same N in the same run.
 
-    .venv/bin/python bench/scale.py [--sizes 1000 4000 16000] [--workers 1 2] [--source ../shared/data]
+    .venv/bin/python bench/scale.py [--sizes 1000 4000 16000] [--workers 1 2] [--source MIRROR]
 
 Ends with ``RATIO build_2_vs_1_workers <2-worker samples/s / 1-worker samples/s at the largest N>`` (target
 >= 1.7), ``RATIO build_growth <seconds per sample at the largest N / at the smallest>`` (1.0 = linear), the same
@@ -43,6 +43,7 @@ from skimage.segmentation import relabel_sequential
 from torch.utils.data import DataLoader
 
 from hub.cards import DatasetCard
+from hub.config import data_mirror
 from hub.curate import publish_dataset
 from hub.curate._build import import_dataset
 from hub.curate._importer import Importer
@@ -57,7 +58,6 @@ from hub.registry import Registry, pull, stream_dataset
 os.environ["CELLHUB_NO_PROGRESS"] = "1"
 TILE = 32  # BBBC039's 50 fields of 520 x 696 px give 16,800 tiles
 NAME = "bbbc039-tiles"
-HERE = Path(__file__).resolve().parent
 
 
 def _peak_mb() -> float:
@@ -180,7 +180,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", type=int, nargs="+", default=[1000, 4000, 16000])
     ap.add_argument("--workers", type=int, nargs="+", default=[1, 2])
-    ap.add_argument("--source", type=Path, default=HERE.parent.parent / "shared" / "data")
+    ap.add_argument("--source", type=Path, default=data_mirror(), help="the source mirror (default: $CELLHUB_DATA)")
     ap.add_argument("--one", type=int, nargs=2, metavar=("N", "WORKERS"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.one:  # the workers import this module as ``scale`` (the tile importer is pickled by reference)

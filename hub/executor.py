@@ -167,8 +167,9 @@ def map_samples(
         except BaseException:
             if isinstance(pool, DaskExecutor):
                 pool.cancel_and_wait(futures)
-            for f in futures:
-                f.cancel()
+            else:
+                for f in futures:
+                    f.cancel()
             raise
         finally:
             if own:

@@ -30,9 +30,9 @@ def _quiet_dask(scheduler: str | None) -> str | None:
     if scheduler:
         import distributed  # noqa: F401 - its import configures its loggers; they are quieted after it
 
-        for name in [n for n in logging.root.manager.loggerDict if n.split(".")[0] == "distributed"]:
-            logging.getLogger(name).setLevel(logging.ERROR)
-        logging.getLogger("distributed").setLevel(logging.ERROR)
+        for name in ["distributed", *logging.root.manager.loggerDict]:
+            if name.split(".")[0] == "distributed":
+                logging.getLogger(name).setLevel(logging.ERROR)
     return scheduler
 
 
