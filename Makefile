@@ -86,6 +86,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/write_vs_omezarr.py
 	$(BIN)/python bench/loader_vs_tifffile.py
 	$(BIN)/python bench/pull.py
+	$(BIN)/python bench/shards.py
 	$(BIN)/python bench/stream.py
 	$(BIN)/python bench/metrics_instance.py
 	$(BIN)/python bench/metrics_tracking.py --frames 20

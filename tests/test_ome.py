@@ -136,10 +136,15 @@ def test_read_back_is_bit_identical_in_native_dtype(written, name, gowt1, dsb, j
     assert img.axes == {"gowt1": "tyx", "dsb": "yx", "jurkat": "cyx"}[name]
 
 
-def test_chunks_are_256_planes_sharded_per_frame(written):
-    arr = open_image(written["gowt1"]).array(0)
+def test_chunks_are_256_planes_in_one_shard_per_array(written):
+    img = open_image(written["gowt1"])
+    arr = img.array(0)
     assert arr.chunks == (1, 256, 256)
-    assert arr.shards == (1, 1024, 1024)
+    assert arr.shards == arr.shape  # the whole movie: one file, not one per frame
+    for level in img.level_paths:
+        assert [
+            p.relative_to(written["gowt1"] / level) for p in (written["gowt1"] / level / "c").rglob("*") if p.is_file()
+        ] == [Path("c/0/0/0")]
 
 
 @pytest.mark.parametrize("name", ["gowt1", "dsb"])

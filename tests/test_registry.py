@@ -154,6 +154,7 @@ def test_concurrent_publishes_exactly_one_wins(built, tmp_path, s3):
 
 
 def test_publish_killed_mid_upload_leaves_nothing_visible(built, tmp_path, cache, cli):
+    """dsb2018-fluo: hundreds of files, so the kill lands while they are still being copied."""
     root = tmp_path / "reg"
     proc = subprocess.Popen(
         [
@@ -162,15 +163,14 @@ def test_publish_killed_mid_upload_leaves_nothing_visible(built, tmp_path, cache
             "from hub.cli import main; main()",
             "datasets",
             "publish",
-            str(built("ctc-gowt1")),
+            str(built("dsb2018-fluo")),
             "--registry",
             str(root),
-            "--accept-terms",
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    version = root / "datasets" / "ctc-gowt1" / "1.0.1"
+    version = root / "datasets" / "dsb2018-fluo" / "1.0.1"
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and not any(version.glob("upload-*/images/*/*")):
         time.sleep(0.05)
@@ -178,18 +178,18 @@ def test_publish_killed_mid_upload_leaves_nothing_visible(built, tmp_path, cache
     proc.wait()
     assert not (version / "manifest.json").exists()
     reg = Registry(root)
-    assert reg.versions("datasets", "ctc-gowt1") == [] and reg.list() == []
+    assert reg.versions("datasets", "dsb2018-fluo") == [] and reg.list() == []
     with pytest.raises(NotFound):
-        pull("datasets", "ctc-gowt1@1.0.1", reg)
-    r = cli("datasets", "publish", built("ctc-gowt1"), "--registry", root, "--accept-terms", "--json", check=True)
-    assert json.loads(r.stdout)["ref"] == "ctc-gowt1@1.0.1"
-    same_bytes(built("ctc-gowt1"), pull("datasets", "ctc-gowt1", reg).path)
+        pull("datasets", "dsb2018-fluo@1.0.1", reg)
+    r = cli("datasets", "publish", built("dsb2018-fluo"), "--registry", root, "--json", check=True)
+    assert json.loads(r.stdout)["ref"] == "dsb2018-fluo@1.0.1"
+    same_bytes(built("dsb2018-fluo"), pull("datasets", "dsb2018-fluo", reg).path)
 
 
 def test_interrupted_pull_resumes_without_refetching(built, tmp_path, cache):
     root = tmp_path / "reg"
-    publish_dataset(Registry(root), built("ctc-gowt1"), accept_terms=True)
-    dest = cache / "datasets" / "ctc-gowt1" / "1.0.0"
+    publish_dataset(Registry(root), built("dsb2018-fluo"))
+    dest = cache / "datasets" / "dsb2018-fluo" / "1.0.1"
     with static_http_server(root, stall_after=300) as url:  # the pull stops at a known point, then is killed
         env = {**os.environ, "CELLHUB_CACHE": str(cache)}
         proc = subprocess.Popen(
@@ -199,7 +199,7 @@ def test_interrupted_pull_resumes_without_refetching(built, tmp_path, cache):
                 "from hub.cli import main; main()",
                 "datasets",
                 "pull",
-                "ctc-gowt1",
+                "dsb2018-fluo",
                 "--registry",
                 url,
             ],
@@ -214,10 +214,10 @@ def test_interrupted_pull_resumes_without_refetching(built, tmp_path, cache):
         proc.wait()
     assert not (dest / ".complete").exists()
     with static_http_server(root, keep_alive=True) as url:
-        got = pull("datasets", "ctc-gowt1", Registry(url))
-    total = len(list_files(built("ctc-gowt1")))
+        got = pull("datasets", "dsb2018-fluo", Registry(url))
+    total = len(list_files(built("dsb2018-fluo")))
     assert got.reused >= 200 and got.downloaded + got.reused == total
-    same_bytes(built("ctc-gowt1"), got.path)
+    same_bytes(built("dsb2018-fluo"), got.path)
 
 
 def test_keep_alive_server_answers_many_requests_on_one_connection(built, tmp_path):

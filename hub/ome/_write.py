@@ -1,6 +1,6 @@
 """Write NGFF 0.5 (Zarr v3) images with their label images.
 
-Arrays are written with zarr-python directly (256x256 chunks, one shard per plane or per 2-D field of view)
+Arrays are written with zarr-python directly (256x256 chunks inside one shard per array)
 and the metadata with ome-zarr-py's writers, so any OME-Zarr tool opens the result.
 """
 
@@ -53,17 +53,13 @@ def downsample(arr: np.ndarray, is_label: bool) -> np.ndarray:
 
 
 def _chunking(shape: tuple[int, ...], axes: str) -> tuple[tuple[int, ...], tuple[int, ...]]:
-    """256x256 chunks of single planes; one shard per frame (time-lapse) or per whole field."""
+    """256x256 chunks of single planes, all in one shard: an array is one file (a movie too, not a file per frame).
+
+    A reader takes one chunk by a byte range through the shard's index, so a frame still costs one chunk's read.
+    """
     chunks = tuple(min(CHUNK, s) if a in "yx" else 1 for a, s in zip(axes, shape))
-    shards = []
-    for a, s, c in zip(axes, shape, chunks):
-        if a in "yx":
-            shards.append(math.ceil(s / c) * c)
-        elif a == "t":
-            shards.append(1)
-        else:
-            shards.append(s)
-    return chunks, tuple(shards)
+    shards = tuple(math.ceil(s / c) * c for s, c in zip(shape, chunks))
+    return chunks, shards
 
 
 def _write_pyramid(

@@ -154,6 +154,9 @@ def _prune(dest: Path, manifest: dict[str, Any]) -> None:
                 shutil.rmtree(path)
 
 
+THREAD_BLOCK = 1 << 18  # blocks of at least this size are hashed and written off the event loop
+
+
 class _Sink:
     """Writes a download to ``local``.part, hashing as it goes."""
 
@@ -209,7 +212,10 @@ async def _fetch_async(
             sink = _Sink(local)
             try:
                 async for block in stream_async(fs, url, want["size"], size_hint=want["size"]):
-                    sink.write(block)
+                    if len(block) < THREAD_BLOCK:
+                        sink.write(block)
+                    else:  # hashing and writing release the GIL: big files go on while the loop fetches others
+                        await asyncio.to_thread(sink.write, block)
             except BaseException:
                 sink.close(None)
                 raise
