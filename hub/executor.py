@@ -19,10 +19,12 @@ import os
 import threading
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Executor, ProcessPoolExecutor
 from contextlib import contextmanager
 from contextvars import ContextVar
+from itertools import islice
 from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar, Union
 
 from hub._progress import progress_bar
@@ -36,6 +38,7 @@ ExecutorLike: TypeAlias = Union[Executor, "Client", str]  # noqa: UP007 - "Clien
 
 T = TypeVar("T")
 _current: ContextVar[Executor | None] = ContextVar("cellhub_executor", default=None)
+IN_FLIGHT = 256  # tasks submitted ahead of the results taken (at least 4 per worker slot): memory stays flat
 
 
 def default_workers() -> int:
@@ -59,6 +62,11 @@ class DaskExecutor(Executor):
         self._executor = client.get_executor(pure=False)
         self._pending: set[str] = set()  # keys of the tasks not done yet
         self._lock = threading.Lock()  # a future's done callback runs in the client's thread
+
+    @property
+    def slots(self) -> int:
+        """Tasks the cluster runs at once (its workers' threads)."""
+        return sum(self.client.nthreads().values()) or 1
 
     def submit(self, fn, /, *args, **kwargs):
         key = f"{getattr(fn, '__name__', 'task')}-{uuid.uuid4().hex}"
@@ -140,8 +148,10 @@ def map_samples(
     """``[fn(x) for x in items]`` in order, on ``executor`` (default: the block's, see :func:`use_executor`, else
     a process pool), with a progress bar.
 
-    ``fn`` and the items must be picklable. The first failure cancels the rest and is re-raised once no task of the
-    job still runs (for a :class:`DaskExecutor` or the own pool; see the module's note).
+    ``fn`` and the items must be picklable. At most :data:`IN_FLIGHT` tasks (or 4 per worker slot) are submitted
+    ahead of the results taken, so neither the pool's queue nor a Dask scheduler holds a whole million-sample job,
+    and a result's task is released as soon as it is taken. The first failure cancels the rest and is re-raised
+    once no task of the job still runs (for a :class:`DaskExecutor` or the own pool; see the module's note).
     """
     items = list(items)
     executor = executor or _current.get()
@@ -156,19 +166,22 @@ def map_samples(
             return out
         own = executor is None
         pool = executor or ProcessPoolExecutor(max_workers=workers)
-        futures = []
-        try:
-            futures = [pool.submit(fn, x) for x in items]
+        ahead = max(IN_FLIGHT, 4 * (pool.slots if isinstance(pool, DaskExecutor) else workers))
+        pending: deque = deque()
+        rest = iter(items)
+        try:  # a bounded window of tasks ahead of the results: the scheduler never holds the whole job
+            pending.extend(pool.submit(fn, x) for x in islice(rest, ahead))
             results = []
-            for f in futures:
-                results.append(f.result())
+            while pending:
+                results.append(pending.popleft().result())
                 bar.advance(task)
+                pending.extend(pool.submit(fn, x) for x in islice(rest, 1))
             return results
         except BaseException:
             if isinstance(pool, DaskExecutor):
-                pool.cancel_and_wait(futures)
+                pool.cancel_and_wait(pending)
             else:
-                for f in futures:
+                for f in pending:
                     f.cancel()
             raise
         finally:

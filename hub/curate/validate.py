@@ -37,6 +37,7 @@ from hub.tasks import get_task
 PLACEHOLDER = "not recorded"
 NEAR_DUPLICATE_BITS = 2  # dHash Hamming distance at or below which two images are near-duplicate candidates
 NEAR_DUPLICATE_R = 0.98  # ... confirmed when every channel's pixel correlation reaches this
+NEAR_DUPLICATE_CHECKS = 200  # at most this many candidate pairs (closest first) are read back and correlated
 
 
 @dataclass
@@ -283,40 +284,66 @@ def _check_leakage(ds: Dataset, rows: tuple[Sample, ...], f: Findings, where: st
             f.add("error", "leakage", f"identical image on several splits: {desc}", members[0].id, where)
     rows = tuple(r for r in rows if r.phash)  # a table without perceptual hashes has no near-duplicate scan
     hashes = np.array([int(r.phash, 16) for r in rows], dtype=np.uint64)
-    splits = np.array([r.split for r in rows])
-    bits = np.unpackbits(hashes.view(np.uint8).reshape(-1, 8), axis=1).astype(bool)
-    pairs = []
-    for i in range(len(rows)):
-        other = splits[i + 1 :] != splits[i]
-        if not other.any():
-            continue
-        dist = (bits[i + 1 :] != bits[i]).sum(1)
-        for j in np.nonzero(other & (dist <= NEAR_DUPLICATE_BITS))[0]:
-            pairs.append((rows[i], rows[i + 1 + j], int(dist[j])))
-    confirmed = 0
-    for a, b, d in pairs:
-        if a.image_sha256 == b.image_sha256:
-            continue  # already an error above
-        r = _min_channel_correlation(ds.image(a.id).read(), ds.image(b.id).read())
+    pairs = [
+        (i, j, d)
+        for i, j, d in near_duplicate_pairs(hashes, np.array([r.split for r in rows]))
+        if rows[i].image_sha256 != rows[j].image_sha256  # identical images are an error above
+    ]
+    checked = sorted(pairs, key=lambda p: p[2])[:NEAR_DUPLICATE_CHECKS]  # closest first (stable: index order)
+    confirmed = []
+    for i, j, d in checked:
+        r = _min_channel_correlation(ds.image(rows[i].id).read(), ds.image(rows[j].id).read())
         if r >= NEAR_DUPLICATE_R:
-            confirmed += 1
-            if confirmed <= 20:
-                f.add(
-                    "warning",
-                    "near-duplicate",
-                    f"{a.id} ({a.split}) and {b.id} ({b.split}) are near "
-                    f"duplicates (perceptual hash distance {d}, pixel correlation {r:.3f})",
-                    a.id,
-                    where,
-                )
+            confirmed.append((i, j, d, r))
+    for i, j, d, r in sorted(confirmed)[:20]:
+        a, b = rows[i], rows[j]
+        f.add(
+            "warning",
+            "near-duplicate",
+            f"{a.id} ({a.split}) and {b.id} ({b.split}) are near "
+            f"duplicates (perceptual hash distance {d}, pixel correlation {r:.3f})",
+            a.id,
+            where,
+        )
     if pairs:
+        of = "" if len(checked) == len(pairs) else f" of the {len(checked)} closest checked"
         f.add(
             "info",
             "near-duplicate",
             f"{len(pairs)} pairs across splits with similar perceptual hashes, "
-            f"{confirmed} confirmed by pixel correlation >= {NEAR_DUPLICATE_R}",
+            f"{len(confirmed)}{of} confirmed by pixel correlation >= {NEAR_DUPLICATE_R}",
             file=where,
         )
+
+
+def near_duplicate_pairs(
+    hashes: np.ndarray, groups: np.ndarray, max_bits: int = NEAR_DUPLICATE_BITS
+) -> list[tuple[int, int, int]]:
+    """``(i, j, distance)`` for every pair ``i < j`` of 64-bit hashes at most ``max_bits`` apart (Hamming) whose
+    ``groups`` differ, in index order.
+
+    Multi-index hashing (Norouzi et al. 2012): the 64 bits are cut into ``max_bits + 1`` blocks, and two hashes at
+    most ``max_bits`` apart agree exactly on at least one block, so only hashes that share a block's value are
+    compared. That is about linear in the number of hashes instead of every pair (quadratic)."""
+    hashes, groups = np.asarray(hashes, np.uint64), np.asarray(groups)
+    edges = np.linspace(0, 64, max_bits + 2).astype(int)
+    found: dict[tuple[int, int], int] = {}
+    for lo, hi in zip(edges[:-1], edges[1:]):
+        block = (hashes >> np.uint64(lo)) & np.uint64((1 << int(hi - lo)) - 1)
+        order = np.argsort(block, kind="stable")
+        starts = np.flatnonzero(np.r_[True, block[order][1:] != block[order][:-1]])
+        for start, end in zip(starts, np.r_[starts[1:], len(order)]):
+            if end - start < 2:
+                continue
+            members = np.sort(order[start:end])
+            if (groups[members] == groups[members[0]]).all():
+                continue
+            for k, i in enumerate(members[:-1]):
+                rest = members[k + 1 :]
+                dist = np.bitwise_count(hashes[rest] ^ hashes[i])
+                for j in rest[(dist <= max_bits) & (groups[rest] != groups[i])]:
+                    found[(int(i), int(j))] = int(np.bitwise_count(hashes[i] ^ hashes[j]))
+    return sorted((i, j, d) for (i, j), d in found.items())
 
 
 def _min_channel_correlation(a: np.ndarray, b: np.ndarray) -> float:
