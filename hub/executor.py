@@ -145,13 +145,27 @@ def map_samples(
     description: str = "samples",
     executor: Executor | None = None,
 ) -> list[T]:
-    """``[fn(x) for x in items]`` in order, on ``executor`` (default: the block's, see :func:`use_executor`, else
-    a process pool), with a progress bar.
+    """``[fn(x) for x in items]``: :func:`imap_samples` collected into a list."""
+    return list(imap_samples(fn, items, workers=workers, description=description, executor=executor))
+
+
+def imap_samples(
+    fn: Callable[[Any], T],
+    items: Iterable[Any],
+    *,
+    workers: int | None = None,
+    description: str = "samples",
+    executor: Executor | None = None,
+) -> Iterator[T]:
+    """``fn(x) for x in items``, yielded in order as they are done, on ``executor`` (default: the block's, see
+    :func:`use_executor`, else a process pool), with a progress bar. A caller that folds the results as they come
+    (statistics, findings) keeps its memory flat however many samples there are.
 
     ``fn`` and the items must be picklable. At most :data:`IN_FLIGHT` tasks (or 4 per worker slot) are submitted
     ahead of the results taken, so neither the pool's queue nor a Dask scheduler holds a whole million-sample job,
-    and a result's task is released as soon as it is taken. The first failure cancels the rest and is re-raised
-    once no task of the job still runs (for a :class:`DaskExecutor` or the own pool; see the module's note).
+    and a result's task is released as soon as it is taken. The first failure (or the caller leaving the loop)
+    cancels the rest and is re-raised once no task of the job still runs (for a :class:`DaskExecutor` or the own
+    pool; see the module's note).
     """
     items = list(items)
     executor = executor or _current.get()
@@ -159,11 +173,10 @@ def map_samples(
     with progress_bar() as bar:
         task = bar.add_task(description, total=len(items))
         if executor is None and (workers == 1 or len(items) <= 1):
-            out = []
             for x in items:
-                out.append(fn(x))
+                yield fn(x)
                 bar.advance(task)
-            return out
+            return
         own = executor is None
         pool = executor or ProcessPoolExecutor(max_workers=workers)
         ahead = max(IN_FLIGHT, 4 * (pool.slots if isinstance(pool, DaskExecutor) else workers))
@@ -171,12 +184,10 @@ def map_samples(
         rest = iter(items)
         try:  # a bounded window of tasks ahead of the results: the scheduler never holds the whole job
             pending.extend(pool.submit(fn, x) for x in islice(rest, ahead))
-            results = []
             while pending:
-                results.append(pending.popleft().result())
+                yield pending.popleft().result()
                 bar.advance(task)
                 pending.extend(pool.submit(fn, x) for x in islice(rest, 1))
-            return results
         except BaseException:
             if isinstance(pool, DaskExecutor):
                 pool.cancel_and_wait(pending)

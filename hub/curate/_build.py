@@ -14,7 +14,7 @@ from hub.curate._convert import PARTIAL, Geometry, convert_sample
 from hub.curate._importer import Importer
 from hub.curate._sample import SampleRecord
 from hub.curate.splits import SplitSpec, assign_splits, split_manifest
-from hub.curate.stats import channel_statistics
+from hub.curate.stats import Histograms, sum_histograms
 from hub.dataset import (
     CARD,
     COLUMNS,
@@ -138,11 +138,16 @@ def _split(records: list[SampleRecord], split: SplitSpec, expected_sha256: str |
 
 
 def _final_card(
-    card: DatasetCard, importer: Importer, split: SplitSpec, records: list[SampleRecord], manifest: dict
+    card: DatasetCard,
+    importer: Importer,
+    split: SplitSpec,
+    records: list[SampleRecord],
+    manifest: dict,
+    train: Histograms,
 ) -> DatasetCard:
-    """The recipe's card completed with what the import found: channels, split, train statistics, counts."""
+    """The recipe's card completed with what the import found: channels, split, train statistics (from the train
+    samples' summed histograms), counts."""
     card = _with_channels(card, records)
-    train = [r for r in records if r.split == "train"]
     return card.model_copy(
         update={
             "importer": importer.format,
@@ -155,7 +160,7 @@ def _final_card(
                 counts={s: sum(r.split == s for r in records) for s in SPLIT_NAMES},
                 manifest_sha256=manifest_sha256(manifest),
             ),
-            "statistics": Statistics(channels=channel_statistics(train, card.channel_names)) if train else None,
+            "statistics": Statistics(channels=train.statistics(card.channel_names)) if train else None,
             "counts": _counts(records, card),
         }
     )
@@ -225,7 +230,8 @@ def import_dataset(
         with use_executor(executor):
             records = _convert_all(importer, items, tmp, card, workers)
             manifest = _split(records, split, expected_manifest_sha256)
-            card = _final_card(card, importer, split, records, manifest)
+            train = sum_histograms(tmp, [r.path for r in records if r.split == "train"], workers)
+            card = _final_card(card, importer, split, records, manifest, train)
             _write_tables(tmp, card, records, manifest)
             _check_built(tmp, out)
         _swap_into_place(tmp, out)

@@ -42,23 +42,6 @@ def check_sample(s: SampleData, where: str) -> None:
             raise InvalidInput(f"label image {name!r} has negative values", where)
 
 
-def histograms(image: np.ndarray, axes: str) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Per-channel sparse histogram (values, counts): exact statistics without keeping pixels."""
-    cidx = axes.index("c") if "c" in axes else None
-    planes = [image] if cidx is None else [np.take(image, i, axis=cidx) for i in range(image.shape[cidx])]
-    out = []
-    for p in planes:
-        if np.issubdtype(p.dtype, np.integer) and p.dtype.itemsize <= 2:
-            counts = np.bincount(p.ravel().astype(np.int64) - int(np.iinfo(p.dtype).min))
-            vals = np.nonzero(counts)[0]
-            out.append((vals + int(np.iinfo(p.dtype).min), counts[vals]))
-        else:  # wide or float data: histogram a deterministic subsample of values
-            flat = p.ravel()[:: max(1, p.size // 65536)].astype(np.float64)
-            vals, counts = np.unique(flat, return_counts=True)
-            out.append((vals, counts * max(1, p.size // 65536)))
-    return out
-
-
 def convert_sample(job: tuple) -> SampleRecord:
     """Load one sample via its importer, write ``images/<id>.ome.zarr`` under ``root``, return its record."""
     importer, item, root, geometry = job
@@ -114,7 +97,6 @@ def convert_sample(job: tuple) -> SampleRecord:
         divisions=sum(n >= 2 for n in Counter(r[3] for r in lineage if r[3] > 0).values()),
         frames=s.image.shape[0] if s.axes.startswith("t") else 0,
         channels=list(channels),
-        hist=histograms(s.image, s.axes),
         report=dict(s.report),
         source_split=s.split,
     )

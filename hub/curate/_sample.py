@@ -47,7 +47,6 @@ class SampleRecord:
     divisions: int = 0
     frames: int = 0
     channels: list[str] = field(default_factory=list)  # channel names, in the image's channel order
-    hist: list[tuple[np.ndarray, np.ndarray]] = field(default_factory=list, repr=False)  # per channel
     report: dict[str, int] = field(default_factory=dict)
     source_split: str | None = None  # the source's own split (SampleData.split)
     split: str = ""

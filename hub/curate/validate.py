@@ -11,9 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from hub.cards import DatasetCard, Statistics
-from hub.curate._convert import histograms
-from hub.curate._sample import SampleRecord
-from hub.curate.stats import channel_statistics
+from hub.curate.stats import Histograms, histograms
 from hub.dataset import (
     CARD,
     SAMPLES,
@@ -29,7 +27,7 @@ from hub.dataset import (
     sample_sha256,
 )
 from hub.errors import CellHubError
-from hub.executor import ExecutorLike, map_samples, use_executor
+from hub.executor import ExecutorLike, imap_samples, use_executor
 from hub.ome import open_image, validate_ngff
 from hub.ome.ctc import check_lineage, frame_labels, lineage_from_attrs
 from hub.tasks import get_task
@@ -69,7 +67,8 @@ class Findings:
 
 
 def _check_sample(job: tuple) -> tuple[list[tuple], list]:
-    """Per-sample checks (in a worker): NGFF, labels, lineage, content hash. Returns findings and histograms."""
+    """Per-sample checks (in a worker): NGFF, labels, lineage, content hash. Returns findings and (for a train
+    sample) the channel names and histograms."""
     root, row = job[:2]
     try:
         return _check_sample_unsafe(job)
@@ -158,7 +157,7 @@ def _check_sample_unsafe(job: tuple) -> tuple[list[tuple], list]:
     unknown = [c for c in img.channel_names if c not in card_channels]
     if unknown:
         out.append(("error", "channels", f"channels {unknown} are not in the card", sid, path))
-    return out, list(zip(img.channel_names, histograms(image, img.axes)))
+    return out, [img.channel_names, histograms(image, img.axes)] if row.split == "train" else []
 
 
 def _image_label_problem(group, name: str) -> str | None:
@@ -375,41 +374,21 @@ def validate_dataset(path: str | Path, *, workers: int | None = None, executor: 
     for sid in sorted(i for i, n in Counter(r.id for r in rows).items() if n > 1):
         f.add("error", "structure", "sample id listed twice", sid, str(ds.path / SAMPLES))
     semantic = card.labels.semantic
+    train = Histograms()
     with use_executor(executor):
-        results = map_samples(
-            _check_sample,
-            [(str(ds.path), r, card.labels.classes, semantic, card.channel_names, detects(card)) for r in rows],
-            workers=workers,
-            description=f"validating {card.name}",
-        )
-    for findings, _ in results:
-        for level, check, msg, sid, where in findings:
-            f.add(level, check, msg, sid, where)
+        jobs = [(str(ds.path), r, card.labels.classes, semantic, card.channel_names, detects(card)) for r in rows]
+        checked = imap_samples(_check_sample, jobs, workers=workers, description=f"validating {card.name}")
+        for findings, hists in checked:
+            for level, check, msg, sid, where in findings:
+                f.add(level, check, msg, sid, where)
+            if hists:
+                train.add(*hists)
     guard = card.splits.guard.size if card.splits and card.splits.guard else 0
     try:
         _check_splits(ds, rows, f, guard)
     except CellHubError as err:
         f.add("error", "splits", err.problem, file=err.path)
     _check_leakage(ds, rows, f, str(ds.path / SAMPLES))
-    train = [
-        SampleRecord(
-            id=r.id,
-            path="",
-            group="",
-            source="",
-            shape=(),
-            dtype="",
-            targets={},
-            region=None,
-            sha256="",
-            image_sha256="",
-            phash="",
-            channels=[c for c, _ in h],
-            hist=[x for _, x in h],
-        )
-        for r, (_, h) in zip(rows, results)
-        if r.split == "train" and h
-    ]
     if card.statistics is None:
         f.add(
             "error" if train else "warning",
@@ -418,7 +397,7 @@ def validate_dataset(path: str | Path, *, workers: int | None = None, executor: 
             file=str(ds.path / CARD),
         )
     elif train:
-        expected = Statistics(channels=channel_statistics(train, card.channel_names))
+        expected = Statistics(channels=train.statistics(card.channel_names))
         if expected.model_dump() != card.statistics.model_dump():
             f.add(
                 "error", "statistics", "card statistics differ from those of the train split", file=str(ds.path / CARD)
