@@ -36,6 +36,7 @@ PLACEHOLDER = "not recorded"
 NEAR_DUPLICATE_BITS = 2  # dHash Hamming distance at or below which two images are near-duplicate candidates
 NEAR_DUPLICATE_R = 0.98  # ... confirmed when every channel's pixel correlation reaches this
 NEAR_DUPLICATE_CHECKS = 200  # at most this many candidate pairs (closest first) are read back and correlated
+NEAR_DUPLICATE_PAIRS = 100_000  # the scan stops once it has found this many candidate pairs
 
 
 @dataclass
@@ -283,9 +284,10 @@ def _check_leakage(ds: Dataset, rows: tuple[Sample, ...], f: Findings, where: st
             f.add("error", "leakage", f"identical image on several splits: {desc}", members[0].id, where)
     rows = tuple(r for r in rows if r.phash)  # a table without perceptual hashes has no near-duplicate scan
     hashes = np.array([int(r.phash, 16) for r in rows], dtype=np.uint64)
+    found = near_duplicate_pairs(hashes, np.array([r.split for r in rows]))
     pairs = [
         (i, j, d)
-        for i, j, d in near_duplicate_pairs(hashes, np.array([r.split for r in rows]))
+        for i, j, d in found
         if rows[i].image_sha256 != rows[j].image_sha256  # identical images are an error above
     ]
     checked = sorted(pairs, key=lambda p: p[2])[:NEAR_DUPLICATE_CHECKS]  # closest first (stable: index order)
@@ -306,20 +308,21 @@ def _check_leakage(ds: Dataset, rows: tuple[Sample, ...], f: Findings, where: st
         )
     if pairs:
         of = "" if len(checked) == len(pairs) else f" of the {len(checked)} closest checked"
+        many = "at least " if len(found) >= NEAR_DUPLICATE_PAIRS else ""
         f.add(
             "info",
             "near-duplicate",
-            f"{len(pairs)} pairs across splits with similar perceptual hashes, "
+            f"{many}{len(pairs)} pairs across splits with similar perceptual hashes, "
             f"{len(confirmed)}{of} confirmed by pixel correlation >= {NEAR_DUPLICATE_R}",
             file=where,
         )
 
 
 def near_duplicate_pairs(
-    hashes: np.ndarray, groups: np.ndarray, max_bits: int = NEAR_DUPLICATE_BITS
+    hashes: np.ndarray, groups: np.ndarray, max_bits: int = NEAR_DUPLICATE_BITS, limit: int = NEAR_DUPLICATE_PAIRS
 ) -> list[tuple[int, int, int]]:
     """``(i, j, distance)`` for every pair ``i < j`` of 64-bit hashes at most ``max_bits`` apart (Hamming) whose
-    ``groups`` differ, in index order.
+    ``groups`` differ, in index order; once ``limit`` pairs are found, those found so far.
 
     Multi-index hashing (Norouzi et al. 2012): the 64 bits are cut into ``max_bits + 1`` blocks, and two hashes at
     most ``max_bits`` apart agree exactly on at least one block, so only hashes that share a block's value are
@@ -340,8 +343,10 @@ def near_duplicate_pairs(
             for k, i in enumerate(members[:-1]):
                 rest = members[k + 1 :]
                 dist = np.bitwise_count(hashes[rest] ^ hashes[i])
-                for j in rest[(dist <= max_bits) & (groups[rest] != groups[i])]:
-                    found[(int(i), int(j))] = int(np.bitwise_count(hashes[i] ^ hashes[j]))
+                hit = (dist <= max_bits) & (groups[rest] != groups[i])
+                found.update(((int(i), int(j)), int(d)) for j, d in zip(rest[hit], dist[hit]))
+                if len(found) >= limit:  # e.g. thousands of near-blank images: enough to say so
+                    return sorted((i, j, d) for (i, j), d in found.items())
     return sorted((i, j, d) for (i, j), d in found.items())
 
 
