@@ -198,3 +198,28 @@ def test_a_worker_killed_mid_build_leaves_no_partial_dataset_and_the_rerun_finis
     assert rerun.returncode == 0, rerun.stderr
     assert _files(out) == _files(built(DATASET))
     assert not validate_dataset(out, workers=1).errors
+
+
+@pytest.mark.parametrize(
+    ("baseline", "benchmark"),
+    [("bbbc039-watershed", "bbbc039/instance"), ("isl-dapi", "isl-condition-b/label-free")],
+)
+def test_scoring_on_the_cluster_equals_the_committed_record(client, built, baseline, benchmark):
+    """Each test sample's truth and prediction are read and reduced to its share of the score on a worker (its
+    matching counts or image scores); the record equals the one evaluated on one machine."""
+    from hub.bench import evaluate_model, get_benchmark
+
+    base = get_baseline(baseline)
+    bench = get_benchmark(benchmark)
+    with distributed.get_task_stream(client) as stream:
+        result = evaluate_model(
+            bench, built(bench.dataset.partition("@")[0]), Model.load(base.model_dir), executor=client
+        )
+    scored = [t for t in stream.data if t["key"].startswith("_part-")]
+    assert len(scored) == len(result.per_sample)
+    if baseline == "bbbc039-watershed":  # 10 test fields: both workers score some (ISL's 4 tiles may go to one)
+        assert len({t["worker"] for t in scored}) == 2
+    here = base.record(benchmark)
+    assert result.split_sha256 == here["split_sha256"]
+    assert result.metrics == pytest.approx(here["metrics"], abs=1e-3)
+    assert result.ci95 == pytest.approx(here["ci95"], abs=1e-3)

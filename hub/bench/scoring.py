@@ -4,12 +4,16 @@ Each returns ``(metrics, per-sample scores, ci95)``: the task's metric suite ove
 95% interval of the primary metric (samples resampled with replacement, 1000 draws, seed 0; for pooled
 instance metrics the per-image counts are resampled and pooled again; classification recomputes macro F1; detection
 accumulates the resampled images' box matches again).
-Predictions are read one sample at a time, each checked against its truth's shape.
+Predictions are read one sample at a time, each checked against its truth's shape. For the image tasks (instance,
+semantic, label-free) each sample's truth and prediction are read and reduced to its share of the score (its
+matching counts, pixel counts or image scores) by :func:`hub.executor.map_samples`: in this process, or on the
+cluster of the enclosing :func:`hub.executor.use_executor` block, where only those small parts travel back.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -26,14 +30,20 @@ from hub.bench.predictions import (
 )
 from hub.bench.truth import truth
 from hub.cards import Benchmark
+from hub.dataset import SAMPLES, Dataset, open_dataset
 from hub.errors import InvalidInput
+from hub.executor import map_samples
 from hub.metrics import (
     accumulate,
+    class_counts,
     classification_metrics,
     detection_matches,
     instance_counts,
-    instance_metrics,
+    instance_metrics_from_counts,
+    labelfree_metrics_from_scores,
     matched_metrics,
+    pair_scores,
+    semantic_metrics_from_counts,
 )
 from hub.tasks import get_task
 
@@ -50,6 +60,42 @@ def _pairs(bench: Benchmark, ds, ids: list[str], folder: Path, read: Callable[[P
             t = truth(bench, ds, sid)
             yield t, read(files[sid], t)
             bar.advance(job)
+
+
+@lru_cache(maxsize=4)
+def _opened(root: str, stamp: tuple[int, int]) -> Dataset:
+    return open_dataset(root)
+
+
+def _dataset(root: str) -> Dataset:
+    """The dataset at ``root``, opened once per process while its sample table stays the same."""
+    st = (Path(root) / SAMPLES).stat()
+    return _opened(root, (st.st_mtime_ns, st.st_size))
+
+
+def _part(job: tuple) -> Any:
+    """One sample's share of a score (in a worker): its truth and prediction are read there, only the part travels."""
+    fn, bench, root, sid, file = job
+    return fn(Path(file), truth(bench, _dataset(root), sid))
+
+
+def _parts(bench: Benchmark, ds, ids: list[str], folder: Path, fn: Callable[[Path, Any], Any]) -> list:
+    """``fn(prediction file, truth)`` of every sample, in order (see the module's note)."""
+    files = prediction_files(folder, ids)
+    jobs = [(fn, bench, str(ds.path), sid, str(files[sid])) for sid in ids]
+    return map_samples(_part, jobs, workers=1, description=f"scoring {bench.name}")
+
+
+def _instance_part(file: Path, t: np.ndarray):
+    return instance_counts(t, read_label_image(file, t.shape))
+
+
+def _semantic_part(file: Path, t: np.ndarray) -> np.ndarray:
+    return class_counts(t, _foreground(file, t), [1])
+
+
+def _labelfree_part(file: Path, t: np.ndarray) -> dict[str, float]:
+    return pair_scores(t, read_channels(file, t.shape))
 
 
 def _bootstrap(values: np.ndarray, stat) -> list[float | None]:
@@ -71,11 +117,11 @@ def _per_sample_ci(per_sample: list[dict], name: str) -> list:
     return _bootstrap(vals, lambda v: np.nanmean(v) if np.isfinite(v).any() else np.nan)
 
 
-def _mean_of_samples(bench: Benchmark, ds, ids: list[str], folder: Path, read, **suite_kwargs) -> Scores:
+def _mean_of_samples(bench: Benchmark, ds, ids: list[str], folder: Path, read) -> Scores:
     """The task's suite over all pairs; the interval of the per-sample mean of the primary metric."""
     spec = get_task(bench.task)
     truths, preds = zip(*_pairs(bench, ds, ids, folder, read))
-    out = spec.suite(list(truths), list(preds), **suite_kwargs)
+    out = spec.suite(list(truths), list(preds))
     return out["metrics"], out["per_sample"], _per_sample_ci(out["per_sample"], spec.primary)
 
 
@@ -102,9 +148,8 @@ def score_classification(bench: Benchmark, ds, ids: list[str], folder: Path) -> 
 
 
 def score_instance(bench: Benchmark, ds, ids: list[str], folder: Path) -> Scores:
-    pairs = list(_pairs(bench, ds, ids, folder, lambda f, t: read_label_image(f, t.shape)))
-    out = instance_metrics([t for t, _ in pairs], [p for _, p in pairs])
-    counts = [instance_counts(t, p) for t, p in pairs]
+    counts = _parts(bench, ds, ids, folder, _instance_part)
+    out = instance_metrics_from_counts(counts)
     tp = np.array([c.tp for c in counts], float)
     n_t = np.array([c.n_true for c in counts], float)[:, None]
     n_p = np.array([c.n_pred for c in counts], float)[:, None]
@@ -139,11 +184,13 @@ def _foreground(path: Path, t: np.ndarray) -> np.ndarray:
 
 
 def score_semantic(bench: Benchmark, ds, ids: list[str], folder: Path) -> Scores:
-    return _mean_of_samples(bench, ds, ids, folder, _foreground, classes=[1])
+    out = semantic_metrics_from_counts(_parts(bench, ds, ids, folder, _semantic_part), [1])
+    return out["metrics"], out["per_sample"], _per_sample_ci(out["per_sample"], get_task(bench.task).primary)
 
 
 def score_labelfree(bench: Benchmark, ds, ids: list[str], folder: Path) -> Scores:
-    return _mean_of_samples(bench, ds, ids, folder, lambda f, t: read_channels(f, t.shape))
+    out = labelfree_metrics_from_scores(_parts(bench, ds, ids, folder, _labelfree_part))
+    return out["metrics"], out["per_sample"], _per_sample_ci(out["per_sample"], get_task(bench.task).primary)
 
 
 def score_tracking(bench: Benchmark, ds, ids: list[str], folder: Path) -> Scores:

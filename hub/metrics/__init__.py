@@ -16,15 +16,24 @@ from hub.metrics.detection import (
     detection_metrics,
     matched_metrics,
 )
-from hub.metrics.instance import TAUS, InstanceCounts, instance_counts, instance_metrics, pooled_stats
-from hub.metrics.labelfree import labelfree_metrics
-from hub.metrics.semantic import semantic_metrics
+from hub.metrics.instance import (
+    TAUS,
+    InstanceCounts,
+    instance_counts,
+    instance_metrics,
+    instance_metrics_from_counts,
+    pooled_stats,
+)
+from hub.metrics.labelfree import labelfree_metrics, labelfree_metrics_from_scores, pair_scores
+from hub.metrics.semantic import class_counts, semantic_metrics, semantic_metrics_from_counts
 from hub.metrics.tracking import TrackingPrediction, TrackingTruth, sequence_metrics, tracking_metrics
 
 #: Version of the metric conventions; a result record pins it.
 SUITE_VERSION = "1.0"
 
 __all__ = [
+    "class_counts",
+    "pair_scores",
     "SUITE_VERSION",
     "TAUS",
     "DetectionTruth",
@@ -40,11 +49,14 @@ __all__ = [
     "detection_metrics",
     "instance_counts",
     "instance_metrics",
+    "instance_metrics_from_counts",
     "labelfree_metrics",
+    "labelfree_metrics_from_scores",
     "matched_metrics",
     "overlap_table",
     "pooled_stats",
     "semantic_metrics",
+    "semantic_metrics_from_counts",
     "sequence_metrics",
     "tracking_metrics",
 ]

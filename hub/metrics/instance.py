@@ -189,7 +189,14 @@ def instance_metrics(y_true: Iterable[np.ndarray], y_pred: Iterable[np.ndarray],
     Per image then averaged: ``image_acc@0.5/0.75/0.9`` (StarDist ``by_image=True``) and ``dsb_score``.
     Returns ``{"metrics": {...}, "per_sample": [{...} per image]}``.
     """
-    counts = [instance_counts(t, p, taus) for t, p in paired(y_true, y_pred, "images")]
+    return instance_metrics_from_counts([instance_counts(t, p, taus) for t, p in paired(y_true, y_pred, "images")])
+
+
+def instance_metrics_from_counts(counts: Sequence[InstanceCounts]) -> dict:
+    """What :func:`instance_metrics` returns, from the images' counts already made (:func:`instance_counts`, e.g.
+    on the workers of a cluster, one image each)."""
+    if not counts:
+        raise InvalidInput("no images to score")
     pooled = pooled_stats(counts)
     taus = counts[0].taus
     metrics: dict[str, float] = {}

@@ -69,25 +69,30 @@ def labelfree_metrics(y_true: Iterable[np.ndarray], y_pred: Iterable[np.ndarray]
     data_range=R); ``psnr`` = 10 log10(R^2 / MSE(T, P)); ``nrmse`` = RMSE(T, P) / R (skimage's 'min-max'
     normalisation). A constant image has NaN scores, skipped by the averages.
     """
-    per_sample = []
-    for t, p in paired(y_true, y_pred, "images"):
-        t, p = np.asarray(t), np.asarray(p)
-        if t.shape != p.shape:
-            raise InvalidInput(f"truth and prediction differ in shape: {t.shape} vs {p.shape}")
-        if t.ndim == 2:
-            per_sample.append(image_scores(t, p))
-        elif t.ndim == 3:
-            chans = [image_scores(tc, pc) for tc, pc in zip(t, p)]
-            per_sample.append(
-                {
-                    k: float(np.nanmean([c[k] for c in chans]))
-                    if not all(np.isnan(c[k]) for c in chans)
-                    else float("nan")
-                    for k in chans[0]
-                }
-            )
-        else:
-            raise InvalidInput(f"expected 2-D images or (C, Y, X), got shape {t.shape}")
+    return labelfree_metrics_from_scores([pair_scores(t, p) for t, p in paired(y_true, y_pred, "images")])
+
+
+def pair_scores(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
+    """The scores of one image pair (2-D, or (C, Y, X) channel by channel, averaged; see :func:`labelfree_metrics`)."""
+    t, p = np.asarray(y_true), np.asarray(y_pred)
+    if t.shape != p.shape:
+        raise InvalidInput(f"truth and prediction differ in shape: {t.shape} vs {p.shape}")
+    if t.ndim == 2:
+        return image_scores(t, p)
+    if t.ndim == 3:
+        chans = [image_scores(tc, pc) for tc, pc in zip(t, p)]
+        return {
+            k: float(np.nanmean([c[k] for c in chans])) if not all(np.isnan(c[k]) for c in chans) else float("nan")
+            for k in chans[0]
+        }
+    raise InvalidInput(f"expected 2-D images or (C, Y, X), got shape {t.shape}")
+
+
+def labelfree_metrics_from_scores(per_sample: list[dict[str, float]]) -> dict:
+    """What :func:`labelfree_metrics` returns, from the images' :func:`pair_scores` already made (e.g. on the
+    workers of a cluster, one image each)."""
+    if not per_sample:
+        raise InvalidInput("no images to score")
     metrics = {}
     for k in ("pearson_r", "ssim", "psnr", "nrmse"):
         vals = np.array([s[k] for s in per_sample])

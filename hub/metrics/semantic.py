@@ -64,7 +64,15 @@ def semantic_metrics(
     classes = [int(c) for c in classes]
     if 0 in classes:
         raise InvalidInput("class 0 is background; list foreground classes only")
-    counts = np.stack([class_counts(t, p, classes) for t, p in pairs])  # (images, classes, 3)
+    return semantic_metrics_from_counts([class_counts(t, p, classes) for t, p in pairs], classes)
+
+
+def semantic_metrics_from_counts(per_image: Sequence[np.ndarray], classes: Sequence[int]) -> dict:
+    """What :func:`semantic_metrics` returns, from the images' :func:`class_counts` of ``classes`` already made
+    (e.g. on the workers of a cluster, one image each)."""
+    if not len(per_image):
+        raise InvalidInput("no images to score")
+    counts = np.stack(per_image)  # (images, classes, 3)
     dice, iou = _dice_iou(counts)
     class_dice, class_iou = _nanmean(dice, axis=0), _nanmean(iou, axis=0)
     pooled_dice, _ = _dice_iou(counts.sum(axis=0))
