@@ -47,24 +47,28 @@ def score_predictions(
     source: str = "self-reported",
     inputs: list[str] | None = None,
     predict_s: float | None = None,
+    executor: ExecutorLike | None = None,
 ) -> EvalResult:
     """Score the prediction folder (or CSV) ``predictions`` on ``bench``'s split of the curated ``dataset``.
 
     The dataset is checked first (:func:`hub.bench.truth.verify_truth`): a copy whose split or content differs
     from the split manifest frozen for ``bench`` is refused, so a result's ``split_sha256`` vouches for the truth
-    it was scored against."""
+    it was scored against. ``executor``: where the samples are scored (:mod:`hub.bench.scoring`; on a cluster the
+    dataset and the predictions must be on storage its workers reach)."""
     ds = open_dataset(dataset)
-    return _result(
-        bench,
-        ds,
-        verify_truth(bench, ds),
-        predictions,
-        model=model,
-        weights_sha256=weights_sha256,
-        source=source,
-        inputs=inputs,
-        predict_s=predict_s,
-    )
+    ids = verify_truth(bench, ds)
+    with use_executor(executor):
+        return _result(
+            bench,
+            ds,
+            ids,
+            predictions,
+            model=model,
+            weights_sha256=weights_sha256,
+            source=source,
+            inputs=inputs,
+            predict_s=predict_s,
+        )
 
 
 def _result(

@@ -78,7 +78,7 @@ def eval_cmd(
         if (Path(ref) / "card.yaml").is_file():
             _mirror_into_card(Path(ref), result, out)
     else:
-        result = score_predictions(bench, path, predictions, model=name)  # type: ignore[arg-type]  # checked above
+        result = score_predictions(bench, path, predictions, model=name, executor=scheduler)  # type: ignore[arg-type]
     record = result.model_dump(mode="json")
     if out:
         out.parent.mkdir(parents=True, exist_ok=True)
