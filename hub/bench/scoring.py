@@ -48,6 +48,7 @@ from hub.metrics import (
 from hub.tasks import get_task
 
 N_BOOT, SEED = 1000, 0
+FOREGROUND = [1]  # the one class a semantic benchmark scores
 Scores = tuple[dict, list[dict], list]
 
 
@@ -91,7 +92,7 @@ def _instance_part(file: Path, t: np.ndarray):
 
 
 def _semantic_part(file: Path, t: np.ndarray) -> np.ndarray:
-    return class_counts(t, _foreground(file, t), [1])
+    return class_counts(t, _foreground(file, t), FOREGROUND)
 
 
 def _labelfree_part(file: Path, t: np.ndarray) -> dict[str, float]:
@@ -117,12 +118,15 @@ def _per_sample_ci(per_sample: list[dict], name: str) -> list:
     return _bootstrap(vals, lambda v: np.nanmean(v) if np.isfinite(v).any() else np.nan)
 
 
+def _with_mean_ci(bench: Benchmark, out: dict) -> Scores:
+    """A suite's output with the interval of the per-sample mean of the primary metric."""
+    return out["metrics"], out["per_sample"], _per_sample_ci(out["per_sample"], get_task(bench.task).primary)
+
+
 def _mean_of_samples(bench: Benchmark, ds, ids: list[str], folder: Path, read) -> Scores:
     """The task's suite over all pairs; the interval of the per-sample mean of the primary metric."""
-    spec = get_task(bench.task)
     truths, preds = zip(*_pairs(bench, ds, ids, folder, read))
-    out = spec.suite(list(truths), list(preds))
-    return out["metrics"], out["per_sample"], _per_sample_ci(out["per_sample"], spec.primary)
+    return _with_mean_ci(bench, get_task(bench.task).suite(list(truths), list(preds)))
 
 
 def score_classification(bench: Benchmark, ds, ids: list[str], folder: Path) -> Scores:
@@ -184,13 +188,13 @@ def _foreground(path: Path, t: np.ndarray) -> np.ndarray:
 
 
 def score_semantic(bench: Benchmark, ds, ids: list[str], folder: Path) -> Scores:
-    out = semantic_metrics_from_counts(_parts(bench, ds, ids, folder, _semantic_part), [1])
-    return out["metrics"], out["per_sample"], _per_sample_ci(out["per_sample"], get_task(bench.task).primary)
+    return _with_mean_ci(
+        bench, semantic_metrics_from_counts(_parts(bench, ds, ids, folder, _semantic_part), FOREGROUND)
+    )
 
 
 def score_labelfree(bench: Benchmark, ds, ids: list[str], folder: Path) -> Scores:
-    out = labelfree_metrics_from_scores(_parts(bench, ds, ids, folder, _labelfree_part))
-    return out["metrics"], out["per_sample"], _per_sample_ci(out["per_sample"], get_task(bench.task).primary)
+    return _with_mean_ci(bench, labelfree_metrics_from_scores(_parts(bench, ds, ids, folder, _labelfree_part)))
 
 
 def score_tracking(bench: Benchmark, ds, ids: list[str], folder: Path) -> Scores:
