@@ -16,6 +16,7 @@ from servers import static_http_server
 from hub.curate import publish_dataset
 from hub.errors import CellHubError, IntegrityError, InvalidInput
 from hub.registry import Registry, pull, verify_cache
+from hub.registry.manifest import MAX_FILES
 from hub.safety import check_relpath, inside
 
 DS = "isl-condition-b"
@@ -47,6 +48,7 @@ UNSAFE = [
     "x" * 2000,
     ".complete",
     ".manifest.json",
+    ".pages/0.json",
     "images/a.zarr.part",
 ]
 
@@ -82,6 +84,7 @@ def registry(hostile):
     yield hostile
     hostile["manifest"].write_bytes(hostile["honest"])
     (hostile["root"] / "index.json").write_bytes(hostile["index"])
+    shutil.rmtree(pages_folder(hostile), ignore_errors=True)
 
 
 @pytest.fixture
@@ -99,6 +102,24 @@ def forge(reg: dict, **changes) -> dict:
     manifest.update(changes)
     reg["manifest"].write_text(json.dumps(manifest, indent=1, sort_keys=True))
     return manifest
+
+
+def pages_folder(reg: dict) -> Path:
+    return reg["manifest"].parent / f"{json.loads(reg['honest'])['root']}.pages"
+
+
+def page_bytes(files: list[dict]) -> bytes:
+    return json.dumps({"files": files}).encode()
+
+
+def forge_pages(reg: dict, pages: list[bytes], **changes) -> None:
+    """A paged manifest: ``pages`` served beside the upload, the manifest listing each by size and SHA-256."""
+    pages_folder(reg).mkdir(exist_ok=True)
+    entries = []
+    for data in pages:
+        (pages_folder(reg) / f"{sha256(data)}.json").write_bytes(data)
+        entries.append({"sha256": sha256(data), "size": len(data), "files": data.count(b'"path"')})
+    forge(reg, **{"files": [], "pages": entries, **changes})
 
 
 def backends(reg: dict) -> list[Registry]:
@@ -170,6 +191,67 @@ def test_forged_identities_and_malformed_manifests_are_refused(registry, cache, 
                 pull("datasets", ref, reg)
             assert "\n" not in str(err.value)
     assert not cache.exists() or not any(cache.rglob("*"))  # nothing cached under any name
+
+
+def test_an_honest_paged_manifest_pulls_the_same_files(registry, cache):
+    """The control for the forgeries below: the honest files in two pages pull whole and verified."""
+    files = json.loads(registry["honest"])["files"]
+    forge_pages(registry, [page_bytes(files[:3]), page_bytes(files[3:])])
+    for reg in backends(registry):
+        got = pull("datasets", f"{DS}@1.0.0", reg)
+        assert got.downloaded + got.reused == len(files) and (got.path / ".complete").exists()
+        assert sorted(p.name for p in (got.path / ".pages").iterdir()) == sorted(
+            p.name for p in pages_folder(registry).iterdir()
+        )
+    assert verify_cache()[0]["problems"] == []
+
+
+PAGE_FORGERIES = {
+    "altered": (lambda f: ([page_bytes(f)], {}, lambda d: d.replace(b"images", b"imagez", 1))),
+    "missing": (lambda f: ([page_bytes(f)], {}, lambda d: None)),
+    "larger than it says": (lambda f: ([page_bytes(f)], {}, lambda d: d + b" " * 1000)),
+    "not JSON": (lambda f: ([b"\xff{" + page_bytes(f)], {}, None)),
+    "wrong count": (lambda f: ([page_bytes(f)], {"wrong_count": True}, None)),
+    "unsafe path": (lambda f: ([page_bytes([*f, {**f[0], "path": "../../../../home/user/.bashrc"}])], {}, None)),
+    "twice across pages": (lambda f: ([page_bytes(f), page_bytes(f[:1])], {}, None)),
+    "files and pages": (lambda f: ([page_bytes(f[1:])], {"files": f[:1]}, None)),
+    "too many files": (lambda f: ([page_bytes(f)], {"too_many": True}, None)),
+}
+PAGE_MATCH = {
+    "altered": "differs from its size and SHA-256",
+    "missing": "manifest page .* is missing",
+    "larger than it says": "more than the|larger than the",
+    "not JSON": r"manifest page 1 \(.*\) is not valid JSON",
+    "wrong count": r"manifest page 1 .* lists \d+ files, the manifest says \d+",
+    "unsafe path": r"malformed manifest page 1 \(.*\): files.*unsafe file path",
+    "twice across pages": "listed twice",
+    "files and pages": "lists its files in its pages only",
+    "too many files": f"more than the {MAX_FILES:,} files",
+}
+
+
+@pytest.mark.parametrize("case", list(PAGE_FORGERIES))
+def test_forged_manifest_pages_are_refused_before_anything_is_written(registry, cache, tmp_path, case):
+    files = json.loads(registry["honest"])["files"]
+    pages, changes, serve = PAGE_FORGERIES[case](files)
+    count = {"wrong_count": len(files) + 1, "too_many": MAX_FILES + 1}
+    recount = [count[k] for k in list(changes) if k in count and changes.pop(k)]
+    forge_pages(registry, pages, **changes)
+    head = json.loads(registry["manifest"].read_bytes())
+    for n in recount:  # what the manifest says the first page holds
+        head["pages"][0]["files"] = n
+    registry["manifest"].write_text(json.dumps(head))
+    if serve is not None:  # what the server holds under the page's name instead of the page
+        path = pages_folder(registry) / f"{head['pages'][0]['sha256']}.json"
+        data = serve(path.read_bytes())
+        path.unlink() if data is None else path.write_bytes(data)
+    before = files_outside(tmp_path, cache)
+    for reg in backends(registry):
+        with pytest.raises(CellHubError, match=PAGE_MATCH[case]) as err:
+            pull("datasets", f"{DS}@1.0.0", reg)
+        assert "\n" not in str(err.value) and len(str(err.value)) < 600
+    assert files_outside(tmp_path, cache) == before
+    assert not cache.exists() or not any(cache.rglob("*"))
 
 
 def test_manifest_that_is_not_json_is_one_line(registry, cache):

@@ -388,3 +388,44 @@ def test_a_streamed_dataset_trains_from_the_web_server_sample_by_sample_verified
         with pytest.raises(IntegrityError, match="altered"):
             hub.load_dataset(name, registry=url, streaming=True).image(sid)
         assert not (ds.path / victim["path"]).exists()
+
+
+def test_a_version_of_many_files_has_a_paged_manifest_that_pulls_streams_and_verifies(
+    built, tmp_path, cache, monkeypatch
+):
+    """Past ``PAGE_FILES`` files (here 64, so that bbbc039 has six pages) the manifest lists pages, each pinned
+    by SHA-256: from a real web server a full pull is byte-identical, a partial pull and a stream read only the
+    pages and files they need, the cache keeps the pages and an altered one is found."""
+    import hub
+    from hub.dataset import open_dataset
+    from hub.registry import cached, verify_cache
+    from hub.registry import manifest as manifest_module
+    from hub.registry.ref import Ref
+
+    monkeypatch.setattr(manifest_module, "PAGE_FILES", 64)
+    name, src = "bbbc039", built("bbbc039")
+    root = tmp_path / "reg"
+    _, sha = publish_dataset(Registry(root), src)
+    head = json.loads(next(root.rglob("manifest.json")).read_bytes())
+    total = len(list_files(src))
+    assert head["files"] == [] and [p["files"] for p in head["pages"]] == [64] * (total // 64) + [total % 64]
+    pages = root / "datasets" / name / "1.0.0" / f"{head['root']}.pages"
+    assert sorted(p.name for p in pages.iterdir()) == sorted(f"{p['sha256']}.json" for p in head["pages"])
+    with static_http_server(root) as url:
+        assert Registry(url).manifest("datasets", name) == Registry(root).manifest("datasets", name)
+        ds = hub.load_dataset(name, registry=url, streaming=True)
+        sid = ds.ids("test")[0]
+        assert ds.image(sid).read().shape == open_dataset(src).image(sid).read().shape
+        part = pull("datasets", name, Registry(url), split="test")
+        assert sorted(part.samples) == sorted(ds.ids("test")) and verify_cache()[0]["problems"] == []
+        full = pull("datasets", name, Registry(url))  # fetches only what the partial pull did not
+        assert full.manifest_sha256 == sha and full.reused == part.downloaded + part.reused
+    same_bytes(src, full.path)
+    assert cached("datasets", Ref(name, "1.0.0")).path == full.path  # offline: the pages are in the cache
+    assert sorted(p.name for p in (full.path / ".pages").iterdir()) == sorted(p.name for p in pages.iterdir())
+    page = next((full.path / ".pages").iterdir())
+    page.write_bytes(page.read_bytes().replace(b"images", b"imagez", 1))
+    [problem] = verify_cache()[0]["problems"]
+    assert problem["file"] == ".manifest.json" and "manifest page" in problem["problem"]
+    with pytest.raises(IntegrityError, match="altered after it was pulled"):
+        cached("datasets", Ref(name, "1.0.0"))

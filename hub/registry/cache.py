@@ -1,10 +1,10 @@
 """Pull published versions into a verified local cache: parallel, resumable, offline-capable.
 
 Cache layout: ``$CELLHUB_CACHE/KIND/NAME/VERSION/`` holds the version's files, ``.manifest.json`` (the
-exact bytes of the registry manifest) and ``.complete`` (the manifest SHA-256, written once every file
-is verified). A file is streamed to ``NAME.part`` (never more bytes than the manifest says), hashed as it
-arrives, and renamed only when its SHA-256 matches, so an interrupted pull resumes with the files already
-finished. The registry is untrusted: see :func:`pull`.
+exact bytes of the registry manifest; a paged manifest's pages in ``.pages/``) and ``.complete`` (the
+manifest SHA-256, written once every file is verified). A file is streamed to ``NAME.part`` (never more bytes
+than the manifest says), hashed as it arrives, and renamed only when its SHA-256 matches, so an interrupted
+pull resumes with the files already finished. The registry is untrusted: see :func:`pull`.
 
 A dataset can be pulled in part (``split=`` or ``samples=``): its tables and the chosen samples' images,
 each file verified as usual; ``.partial.json`` then lists the samples there instead of ``.complete``, and a
@@ -38,7 +38,17 @@ from hub.config import cache_root
 from hub.dataset import open_dataset
 from hub.errors import CellHubError, IntegrityError, InvalidInput, NotFound, RegistryError
 from hub.registry._fs import stream, stream_async
-from hub.registry.manifest import COMPLETE, MANIFEST_COPY, PART, PARTIAL, file_sha256, parse_manifest, sha256_bytes
+from hub.registry.manifest import (
+    COMPLETE,
+    MANIFEST_COPY,
+    PAGES,
+    PART,
+    PARTIAL,
+    file_sha256,
+    parse_manifest,
+    read_pages,
+    sha256_bytes,
+)
 from hub.registry.ref import KINDS, Ref, parse_ref, version_key
 from hub.registry.registry import Registry
 from hub.safety import MAX_MANIFEST_BYTES, inside, read_capped
@@ -76,7 +86,30 @@ def _cached_manifest(dest: Path, sha: str, kind: str, ref: Ref) -> dict[str, Any
         return None
     if sha256_bytes(data) != sha:
         return None
-    return parse_manifest(data, str(dest / MANIFEST_COPY), kind, ref.name, ref.version)
+    manifest = parse_manifest(data, str(dest / MANIFEST_COPY), kind, ref.name, ref.version)
+
+    def page(entry: dict[str, Any]) -> bytes:
+        path = dest / PAGES / f"{entry['sha256']}.json"
+        try:
+            return read_capped(path, entry["size"], "cached manifest page")
+        except OSError:
+            raise IntegrityError("cached manifest page is missing", path) from None
+
+    return read_pages(manifest, str(dest / MANIFEST_COPY), page)[0]
+
+
+def _keep_manifest(dest: Path, data: bytes, pages: dict[str, bytes]) -> None:
+    """Keep a pulled manifest's exact bytes, and its pages', beside the version's files."""
+    if pages:
+        (dest / PAGES).mkdir(exist_ok=True)
+    for sha, page in pages.items():
+        _write(dest / PAGES / f"{sha}.json", page)
+    _write(dest / MANIFEST_COPY, data)
+
+
+def _own_files(manifest: dict[str, Any]) -> set[str]:
+    """What the cache keeps beside a version's files: the markers, the manifest and its pages."""
+    return {COMPLETE, MANIFEST_COPY, PARTIAL} | {f"{PAGES}/{p['sha256']}.json" for p in manifest.get("pages", [])}
 
 
 def cached(kind: str, ref: Ref) -> Pulled | None:
@@ -94,7 +127,10 @@ def cached(kind: str, ref: Ref) -> Pulled | None:
         sha = _marker(d)
         if sha is None:
             continue
-        manifest = _cached_manifest(d, sha, kind, Ref(ref.name, v))
+        try:
+            manifest = _cached_manifest(d, sha, kind, Ref(ref.name, v))
+        except CellHubError:
+            manifest = None
         if manifest is None or not _sizes_match(d, manifest):
             raise IntegrityError(
                 f"the cached {ref.name}@{v} was altered after it was pulled; run `cellhub cache "
@@ -142,7 +178,7 @@ def _write(path: Path, data: bytes) -> None:
 def _prune(dest: Path, manifest: dict[str, Any]) -> None:
     """Remove from a version folder everything its manifest does not list: files left by another publisher's
     version of the same name@version, links, and folders standing where a file belongs."""
-    keep = {f["path"] for f in manifest["files"]} | {COMPLETE, MANIFEST_COPY, PARTIAL}
+    keep = {f["path"] for f in manifest["files"]} | _own_files(manifest)
     folders = {"/".join(p.split("/")[:i]) for p in keep for i in range(1, p.count("/") + 1)}
     for top, dirs, files in os.walk(dest, topdown=False):
         for name in [*files, *dirs]:
@@ -279,7 +315,7 @@ def pull(
     if (split or samples) and kind != "datasets":
         raise InvalidInput("only a dataset can be pulled in part (split or samples)")
     try:
-        manifest, data = registry.manifest_data(kind, ref)
+        manifest, data, pages = registry.manifest_data(kind, ref)
     except (OSError, NotFound) as err:
         local = cached(kind, ref)
         if local is None or (isinstance(err, NotFound) and ref.version != "latest"):
@@ -306,7 +342,7 @@ def pull(
         files = images_of(files, folders)
     got = fetch(registry, kind, manifest, dest, files, workers, f"pulling {exact}")
     downloaded, reused = downloaded + got[0], reused + got[1]
-    _write(dest / MANIFEST_COPY, data)
+    _keep_manifest(dest, data, pages)
     if ids is None:
         _write(dest / COMPLETE, f"{sha}\n".encode())
         (dest / PARTIAL).unlink(missing_ok=True)
@@ -517,8 +553,7 @@ def _problems(dest: Path, kind: str, ref: Ref) -> list[tuple[str, str]]:
             return [(PARTIAL, err.problem)]
         expected = tables_of(expected) + images_of(expected, folders)
     files, links = _tree(dest)
-    problems, listed = [], {COMPLETE, MANIFEST_COPY, PARTIAL}
-    listed |= {f["path"] for f in manifest["files"]}
+    problems, listed = [], _own_files(manifest) | {f["path"] for f in manifest["files"]}
     for f in expected:
         local = dest / f["path"]
         if any(f["path"] == link or f["path"].startswith(link + "/") for link in links):

@@ -5,6 +5,7 @@ Layout (the same on every backend)::
     index.json                                   catalog of every published version (for static servers)
     datasets/NAME/VERSION/manifest.json          commit point: every file with size and SHA-256
     datasets/NAME/VERSION/upload-ID/...          the files of the publish attempt the manifest names
+    datasets/NAME/VERSION/upload-ID.pages/...    a paged manifest's pages (a version of over 10,000 files)
     models/NAME/VERSION/...                      the same for models
 
 A publish uploads into a fresh ``upload-ID`` folder and then creates ``manifest.json`` exclusively, so
@@ -26,7 +27,7 @@ import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from hub._progress import progress_bar
 from hub._readers import parse_json
@@ -35,7 +36,16 @@ from hub.cards.dataset import NAME, SEMVER
 from hub.config import registry_root
 from hub.errors import CellHubError, IntegrityError, InvalidInput, NotFound, RegistryError
 from hub.registry._fs import create_exclusive, is_read_only, join, open_root, read_capped, write_atomic
-from hub.registry.manifest import MANIFEST, list_files, manifest_bytes, parse_manifest, sha256_bytes
+from hub.registry.manifest import (
+    MANIFEST,
+    list_files,
+    manifest_bytes,
+    pages_dir,
+    paginate,
+    parse_manifest,
+    read_pages,
+    sha256_bytes,
+)
 from hub.registry.ref import KINDS, Ref, parse_ref, version_key
 from hub.safety import MAX_CARD_BYTES, MAX_MANIFEST_BYTES, MAX_RECORD_BYTES, load_yaml_file
 
@@ -100,6 +110,14 @@ def _has(index: dict[str, Any], key: tuple[str, str, str]) -> bool:
     return version in index.get(kind, {}).get(name, {})
 
 
+class ManifestRead(NamedTuple):
+    """A version's manifest as read from a registry."""
+
+    manifest: dict[str, Any]  # checked, with every file listed in ``files`` (a paged one's pages included)
+    data: bytes  # manifest.json's exact bytes: their SHA-256 pins the version
+    pages: dict[str, bytes]  # a paged manifest's pages, exact bytes by SHA-256 (empty for a flat one)
+
+
 #: A kind's publish rule (:func:`hub.curate.check_dataset`, :func:`hub.models.check_model`): it raises when the
 #: version folder must not be published. Storage knows no kind's rules; the kind that owns them passes its rule.
 PublishCheck = Callable[[Path], None]
@@ -150,9 +168,10 @@ class Registry:
             found = [v for v in found if self.fs.exists(self._path(kind, name, v, MANIFEST))]
         return sorted(found, key=version_key)
 
-    def manifest_data(self, kind: str, ref: Ref | str) -> tuple[dict[str, Any], bytes]:
-        """``(manifest, its exact bytes)`` of an exact or ``latest`` version, checked to be well-formed and to be
-        the version asked for (:func:`~hub.registry.manifest.parse_manifest`); read with a size cap."""
+    def manifest_data(self, kind: str, ref: Ref | str) -> ManifestRead:
+        """The manifest of an exact or ``latest`` version, checked to be well-formed and to be the version asked
+        for (:func:`~hub.registry.manifest.parse_manifest`), with its pages if it has any (each checked by
+        :func:`~hub.registry.manifest.read_pages`); every file read with a size cap."""
         ref = parse_ref(ref) if isinstance(ref, str) else ref
         if kind not in KINDS:
             raise InvalidInput(f"kind must be one of {KINDS}")
@@ -167,12 +186,22 @@ class Registry:
             data = self._read(path, MAX_MANIFEST_BYTES)
         except FileNotFoundError:
             raise NotFound(f"no {kind[:-1]} {ref.name}@{version} in registry {self.url}") from None
-        return parse_manifest(data, path, kind, ref.name, version), data
+        manifest = parse_manifest(data, path, kind, ref.name, version)
+        folder = self._path(kind, ref.name, version, pages_dir(manifest["root"]))
+
+        def page(entry: dict[str, Any]) -> bytes:
+            try:
+                return self._read(join(folder, f"{entry['sha256']}.json"), entry["size"])
+            except FileNotFoundError:
+                raise IntegrityError(f"manifest page {entry['sha256'][:16]}... is missing", folder) from None
+
+        manifest, pages = read_pages(manifest, path, page)
+        return ManifestRead(manifest, data, pages)
 
     def manifest(self, kind: str, ref: Ref | str) -> tuple[dict[str, Any], str]:
         """``(manifest, its SHA-256)`` of an exact or ``latest`` version (see :meth:`manifest_data`)."""
-        manifest, data = self.manifest_data(kind, ref)
-        return manifest, sha256_bytes(data)
+        read = self.manifest_data(kind, ref)
+        return read.manifest, sha256_bytes(read.data)
 
     def resolve(self, kind: str, ref: Ref | str) -> tuple[Ref, str]:
         """The exact version a reference means now, and its manifest SHA-256."""
@@ -237,8 +266,12 @@ class Registry:
                 join(version_dir, MANIFEST),
             )
         files = list_files(folder)
+        own, pages = paginate(files)
         upload = f"upload-{uuid.uuid4().hex[:12]}"
         self._upload(folder, files, join(version_dir, upload), f"publishing {ref}")
+        for entry, page in pages:  # beside the upload, as invisible as it until the manifest commits them
+            self.fs.makedirs(join(version_dir, pages_dir(upload)), exist_ok=True)
+            self.fs.pipe_file(join(version_dir, pages_dir(upload), f"{entry['sha256']}.json"), page)
         manifest = {
             "kind": kind,
             "name": ref.name,
@@ -246,16 +279,20 @@ class Registry:
             "root": upload,
             "published": _now(),
             "cellhub_version": cellhub_version(),
-            "files": files,
+            "files": own,
             "card": card,
         }
+        if pages:
+            manifest["pages"] = [entry for entry, _ in pages]
         if terms_record:
             manifest["terms_accepted"] = terms_record
         data = manifest_bytes(manifest)
         try:
             create_exclusive(self.fs, join(version_dir, MANIFEST), data)
         except RegistryError:
-            self.fs.rm(join(version_dir, upload), recursive=True)
+            for leftover in (upload, pages_dir(upload)):
+                if self.fs.exists(join(version_dir, leftover)):
+                    self.fs.rm(join(version_dir, leftover), recursive=True)
             raise
         sha = sha256_bytes(data)
         self._catalog({(kind, ref.name, ref.version): _manifest_entry(kind, manifest, sha)}, ref)

@@ -66,7 +66,7 @@ def stream_dataset(ref: Ref | str, registry: Registry | None = None) -> Streamed
     images when first read."""
     ref = parse_ref(ref) if isinstance(ref, str) else ref
     registry = registry or Registry()
-    manifest, data = registry.manifest_data("datasets", ref)
+    manifest, data, _ = registry.manifest_data("datasets", ref)
     exact = Ref(manifest["name"], manifest["version"])
     dest = version_dir("datasets", exact)
     if not prepare(dest, manifest, sha256_bytes(data)):
