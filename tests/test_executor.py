@@ -223,3 +223,37 @@ def test_scoring_on_the_cluster_equals_the_committed_record(client, built, basel
     assert result.split_sha256 == here["split_sha256"]
     assert result.metrics == pytest.approx(here["metrics"], abs=1e-3)
     assert result.ci95 == pytest.approx(here["ci95"], abs=1e-3)
+
+
+def _refuse(*args: object) -> None:
+    raise AssertionError("the client uploaded a file itself")
+
+
+def test_a_publish_on_the_cluster_uploads_from_the_workers_straight_to_s3(built, tmp_path, monkeypatch):
+    """``publish_dataset(..., executor=client)`` to an S3-compatible server on loopback: the workers validate and
+    upload (this process may not upload a single file), and the version equals a local publish's, file for file,
+    and pulls back byte-identical."""
+    import s3fs
+    from servers import s3_server
+
+    import hub.registry.registry as storage
+    from hub.curate import publish_dataset
+    from hub.registry import Registry, pull
+
+    src = built(DATASET)
+    local, _ = publish_dataset(Registry(tmp_path / "reg"), src)
+    with s3_server(tmp_path) as endpoint:
+        s3fs.S3FileSystem(client_kwargs={"endpoint_url": endpoint}).mkdir("hub-cluster")
+        with (  # started here, so that its workers have the S3 server's settings in their environment
+            distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as c,
+            distributed.Client(c) as client,
+        ):
+            monkeypatch.setattr(storage, "put_hashed", _refuse)
+            ref, sha = publish_dataset(Registry("s3://hub-cluster/reg"), src, executor=client)
+            monkeypatch.undo()
+        theirs = Registry("s3://hub-cluster/reg").manifest("datasets", ref)[0]
+        assert theirs["files"] == Registry(tmp_path / "reg").manifest("datasets", local)[0]["files"]
+        monkeypatch.setenv("CELLHUB_CACHE", str(tmp_path / "cache"))
+        pulled = pull("datasets", str(ref), Registry("s3://hub-cluster/reg"))
+    assert pulled.manifest_sha256 == sha and pulled.downloaded == len(theirs["files"])
+    assert {k: v for k, v in _files(pulled.path).items() if not k.startswith(".")} == _files(src)

@@ -309,10 +309,12 @@ def publish(
         "--accept-terms",
         help="confirm you may publish data whose card says redistribution is not allowed (recorded in the manifest)",
     ),
+    scheduler: SchedulerOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Publish a dataset version to a registry (immutable: an existing version is refused)."""
-    publish_cmd("datasets", path, registry, accept_terms, as_json, check_dataset)
+    """Publish a dataset version to a registry (immutable: an existing version is refused); with --scheduler the
+    cluster's workers validate it and upload its files, from a folder and to a registry they all reach."""
+    publish_cmd("datasets", path, registry, accept_terms, as_json, check_dataset, scheduler)
 
 
 @app.command()

@@ -30,11 +30,17 @@ cache_app = typer.Typer(help="The verified download cache ($CELLHUB_CACHE).", no
 
 
 def publish_cmd(
-    kind: str, path: Path, registry: str | None, accept_terms: bool, as_json: bool, check: PublishCheck
+    kind: str,
+    path: Path,
+    registry: str | None,
+    accept_terms: bool,
+    as_json: bool,
+    check: PublishCheck,
+    scheduler: str | None = None,
 ) -> None:
     """Publish with ``check``, the publish rule of ``kind`` (see :meth:`hub.registry.Registry.publish`)."""
     reg = Registry(registry)
-    ref, sha = reg.publish(path, kind, check=check, accept_terms=accept_terms)
+    ref, sha = reg.publish(path, kind, check=check, accept_terms=accept_terms, executor=scheduler)
     if as_json:
         typer.echo(json.dumps({"ref": str(ref), "manifest_sha256": sha, "registry": reg.url}))
     else:

@@ -12,6 +12,7 @@ from typing import Protocol, TypeVar
 
 from hub.curate.validate import validate_dataset
 from hub.errors import RegistryError
+from hub.executor import ExecutorLike
 
 R = TypeVar("R", covariant=True)
 
@@ -20,7 +21,13 @@ class Publisher(Protocol[R]):
     """What publishing needs of a registry (:class:`hub.registry.Registry`)."""
 
     def publish(
-        self, path: str | Path, kind: str = ..., *, check: Callable[[Path], None], accept_terms: bool = ...
+        self,
+        path: str | Path,
+        kind: str = ...,
+        *,
+        check: Callable[[Path], None],
+        accept_terms: bool = ...,
+        executor: ExecutorLike | None = ...,
     ) -> tuple[R, str]: ...
 
 
@@ -36,7 +43,10 @@ def check_dataset(folder: Path) -> None:
         )
 
 
-def publish_dataset(registry: Publisher[R], path: str | Path, *, accept_terms: bool = False) -> tuple[R, str]:
+def publish_dataset(
+    registry: Publisher[R], path: str | Path, *, accept_terms: bool = False, executor: ExecutorLike | None = None
+) -> tuple[R, str]:
     """Publish the curated dataset folder ``path`` to ``registry`` once it validates; returns (ref, manifest
-    SHA-256). A dataset whose terms forbid redistribution needs ``accept_terms`` (recorded in the manifest)."""
-    return registry.publish(path, "datasets", check=check_dataset, accept_terms=accept_terms)
+    SHA-256). A dataset whose terms forbid redistribution needs ``accept_terms`` (recorded in the manifest).
+    ``executor`` (a Dask client or scheduler address): validate and upload on the cluster's workers."""
+    return registry.publish(path, "datasets", check=check_dataset, accept_terms=accept_terms, executor=executor)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -123,6 +124,19 @@ def _create(fs: AbstractFileSystem, path: str, data: bytes) -> None:
 
 
 BLOCK = 1 << 20
+
+
+def put_hashed(fs: AbstractFileSystem, local: Path, target: str) -> tuple[int, str]:
+    """Copy the local file ``local`` to ``target`` on ``fs``, hashing the very bytes sent (one read); returns
+    ``(size, SHA-256)`` of what was uploaded."""
+    digest, size = hashlib.sha256(), 0
+    fs.makedirs(target.rsplit("/", 1)[0], exist_ok=True)
+    with open(local, "rb") as src, fs.open(target, "wb") as out:
+        while block := src.read(BLOCK):
+            digest.update(block)
+            out.write(block)
+            size += len(block)
+    return size, digest.hexdigest()
 
 
 async def stream_async(

@@ -182,15 +182,18 @@ def file_sha256(path: str | Path) -> str:
     return h.hexdigest()
 
 
+def publishable(folder: Path) -> list[str]:
+    """The files a publish of ``folder`` lists: every file under it (relative POSIX paths, sorted)."""
+    files = (p for p in folder.rglob("*") if p.is_file() and p.name not in SKIP_NAMES)
+    return sorted(p.relative_to(folder).as_posix() for p in files)
+
+
 def list_files(folder: Path) -> list[dict[str, Any]]:
     """Every file under ``folder`` (relative POSIX path, size, SHA-256), sorted by path; hashed in threads."""
-    paths = sorted(p for p in folder.rglob("*") if p.is_file() and p.name not in SKIP_NAMES)
+    rels = publishable(folder)
     with ThreadPoolExecutor(4) as pool:
-        digests = list(pool.map(file_sha256, paths))
-    return [
-        {"path": p.relative_to(folder).as_posix(), "size": p.stat().st_size, "sha256": d}
-        for p, d in zip(paths, digests)
-    ]
+        digests = list(pool.map(file_sha256, [folder / r for r in rels]))
+    return [{"path": r, "size": (folder / r).stat().st_size, "sha256": d} for r, d in zip(rels, digests)]
 
 
 def manifest_bytes(manifest: dict[str, Any]) -> bytes:

@@ -35,14 +35,15 @@ from hub._versions import cellhub_version
 from hub.cards.dataset import NAME, SEMVER
 from hub.config import registry_root
 from hub.errors import CellHubError, IntegrityError, InvalidInput, NotFound, RegistryError
-from hub.registry._fs import create_exclusive, is_read_only, join, open_root, read_capped, write_atomic
+from hub.executor import ExecutorLike, imap_samples, use_executor
+from hub.registry._fs import create_exclusive, is_read_only, join, open_root, put_hashed, read_capped, write_atomic
 from hub.registry.manifest import (
     MANIFEST,
-    list_files,
     manifest_bytes,
     pages_dir,
     paginate,
     parse_manifest,
+    publishable,
     read_pages,
     sha256_bytes,
 )
@@ -121,6 +122,16 @@ class ManifestRead(NamedTuple):
 #: A kind's publish rule (:func:`hub.curate.check_dataset`, :func:`hub.models.check_model`): it raises when the
 #: version folder must not be published. Storage knows no kind's rules; the kind that owns them passes its rule.
 PublishCheck = Callable[[Path], None]
+#: Files per task when a cluster publishes (:meth:`Registry.publish` with an executor).
+PUT_BATCH = 64
+
+
+def _put_batch(job: tuple[str, str, str, builtins.list[str]]) -> builtins.list[dict[str, Any]]:
+    """A cluster worker's share of a publish: upload the files ``rels`` of ``folder`` to ``dest`` of the registry
+    at ``url``, each read once and hashed as it is sent; their manifest entries."""
+    url, folder, dest, rels = job
+    fs = Registry(url).fs
+    return [dict(zip(("path", "size", "sha256"), (r, *put_hashed(fs, Path(folder, r), join(dest, r))))) for r in rels]
 
 
 class Registry:
@@ -245,30 +256,42 @@ class Registry:
     # --- publishing ---------------------------------------------------------------------------------------
 
     def publish(
-        self, path: str | Path, kind: str = "datasets", *, check: PublishCheck, accept_terms: bool = False
+        self,
+        path: str | Path,
+        kind: str = "datasets",
+        *,
+        check: PublishCheck,
+        accept_terms: bool = False,
+        executor: ExecutorLike | None = None,
     ) -> tuple[Ref, str]:
         """Publish the version folder ``path`` (a curated dataset, or a model folder); returns (ref, manifest
         SHA-256). ``check``, the publish rule of the kind (use :func:`hub.curate.publish_dataset` or
         :func:`hub.models.publish_model`, which pass it), must pass; an existing version is refused; so is a
         dataset whose terms forbid redistribution, unless ``accept_terms`` (the acceptance is recorded in the
-        manifest)."""
+        manifest).
+
+        With an ``executor`` (a Dask client or scheduler address; default: the enclosing block's, see
+        :func:`hub.executor.use_executor`) the check runs on the cluster and the workers upload the files
+        themselves, :data:`PUT_BATCH` at a time, from a folder they all reach to a registry they all reach
+        (``s3://``): no byte of the version goes through this machine. Else this process uploads, 8 at a time.
+        Either way each file is hashed as it is sent, so the manifest pins what the registry holds."""
         if is_read_only(self.fs):
             raise RegistryError(
                 "this registry is read-only (a static web server); publish to its source folder or bucket", self.url
             )
         folder = Path(path)
-        card, terms_record = self._check_publishable(folder, kind, check, accept_terms)
-        ref = Ref(card["name"], card["version"])
-        version_dir = self._path(kind, ref.name, ref.version)
-        if self.fs.exists(join(version_dir, MANIFEST)):
-            raise RegistryError(
-                f"{ref} is already published; published versions are immutable (bump the version)",
-                join(version_dir, MANIFEST),
-            )
-        files = list_files(folder)
+        with use_executor(executor) as cluster:
+            card, terms_record = self._check_publishable(folder, kind, check, accept_terms)
+            ref = Ref(card["name"], card["version"])
+            version_dir = self._path(kind, ref.name, ref.version)
+            if self.fs.exists(join(version_dir, MANIFEST)):
+                raise RegistryError(
+                    f"{ref} is already published; published versions are immutable (bump the version)",
+                    join(version_dir, MANIFEST),
+                )
+            upload = f"upload-{uuid.uuid4().hex[:12]}"
+            files = self._upload(folder, join(version_dir, upload), f"publishing {ref}", cluster is not None)
         own, pages = paginate(files)
-        upload = f"upload-{uuid.uuid4().hex[:12]}"
-        self._upload(folder, files, join(version_dir, upload), f"publishing {ref}")
         for entry, page in pages:  # beside the upload, as invisible as it until the manifest commits them
             self.fs.makedirs(join(version_dir, pages_dir(upload)), exist_ok=True)
             self.fs.pipe_file(join(version_dir, pages_dir(upload), f"{entry['sha256']}.json"), page)
@@ -320,18 +343,22 @@ class Registry:
             record = {"by": getpass.getuser(), "at": _now(), "registry": self.url, "terms": terms.get("terms")}
         return card, record
 
-    def _upload(self, folder: Path, files: builtins.list[dict[str, Any]], dest: str, description: str) -> None:
-        total = sum(f["size"] for f in files)
+    def _upload(self, folder: Path, dest: str, description: str, on_cluster: bool) -> builtins.list[dict[str, Any]]:
+        """Upload every file of ``folder`` to ``dest`` (on the block's cluster, or in threads); their manifest
+        entries, sorted by path."""
+        rels = publishable(folder)
+        if on_cluster:
+            jobs = [(self.url, str(folder), dest, rels[i : i + PUT_BATCH]) for i in range(0, len(rels), PUT_BATCH)]
+            return [e for batch in imap_samples(_put_batch, jobs, description=description) for e in batch]
         with progress_bar() as bar, ThreadPoolExecutor(8) as pool:
-            task = bar.add_task(description, total=total)
+            task = bar.add_task(description, total=sum((folder / r).stat().st_size for r in rels))
 
-            def put(f: dict[str, Any]) -> None:
-                target = join(dest, f["path"])
-                self.fs.makedirs(target.rsplit("/", 1)[0], exist_ok=True)
-                self.fs.put_file(str(folder / f["path"]), target)
-                bar.advance(task, f["size"])
+            def put(rel: str) -> dict[str, Any]:
+                size, sha = put_hashed(self.fs, folder / rel, join(dest, rel))
+                bar.advance(task, size)
+                return {"path": rel, "size": size, "sha256": sha}
 
-            list(pool.map(put, files))
+            return list(pool.map(put, rels))
 
     # --- the catalog --------------------------------------------------------------------------------------
 
