@@ -53,7 +53,9 @@ class TaskSpec:
 
     - ``name`` / ``key``: the card spelling and the benchmark spelling (see the module docstring).
     - ``suite`` / ``parameters``: the dataset-level metric function and the parameters a result record pins.
-    - ``primary`` / ``secondary``: the metric a leaderboard ranks by (higher is better) and those shown beside it.
+    - ``primary`` / ``secondary``: the metric a leaderboard ranks by (higher is better) and those shown beside it
+      (where the records carry them: a benchmark's views add some, see :mod:`hub.bench.scoring`).
+    - ``conventions``: how a metric is computed where the field has more than one convention (shown with it).
     - ``label`` / ``seg_label``: the label images that hold the truth by default (``None``: not a label image).
     - ``channel_targets``: the truth is a set of image channels (``inputs``/``targets`` of the benchmark).
     - ``sequences``: a sample is a movie; per-sample scores are per sequence.
@@ -64,7 +66,8 @@ class TaskSpec:
     - ``card_needs``: (dataset card field, warning) pairs: the validator warns when the field is empty.
     - ``default_family``: the model family a recipe gets when it names none.
     - hooks: ``truth(bench, ds, sid)`` one sample's truth; ``score(bench, ds, ids, folder)`` -> (metrics,
-      per-sample scores, bootstrap 95% interval of the primary metric); ``write(prediction, sid, folder, rows)``
+      per-sample scores, bootstrap 95% interval of the primary metric, intervals of a view's metrics:
+      :class:`hub.bench.scoring.Scores`); ``write(prediction, sid, folder, rows)``
       one model prediction into a prediction folder (or a row of its table); ``table(model, folder, rows)``
       writes the rows of a table once every sample is predicted; ``draw(model, ds, bench, site, folder)`` the
       site's example panels; ``handoff(bench, ds, sid, folder, tables)`` one training sample's truth as plain
@@ -94,6 +97,7 @@ class TaskSpec:
     table: Hook | None = None
     card_needs: tuple[tuple[str, str], ...] = ()
     hf_pipeline: bool = True
+    conventions: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
 
     def accepts(self, model_task: str) -> bool:
         """Whether a model of card task ``model_task`` can be scored on a benchmark of this task."""
@@ -165,7 +169,10 @@ register_task(
         key="classification",
         suite=classification_metrics,
         primary="macro_f1",
-        secondary=("accuracy", "balanced_accuracy", "macro_auroc"),
+        secondary=("accuracy", "balanced_accuracy", "macro_auroc", "merged_accuracy"),
+        conventions=MappingProxyType(
+            {"merged_accuracy": "accuracy once the benchmark's class groups are merged (e.g. Jurkat's 5 classes)"}
+        ),
         hf_task="image-classification",
         bioimageio_tag="image-classification",
         default_family="classifier",
@@ -201,7 +208,15 @@ register_task(
         key="instance",
         suite=instance_metrics,
         primary="acc@[.5:.95]",
-        secondary=("acc@0.5", "f1@0.5", "pq@0.5"),
+        secondary=("acc@0.5", "f1@0.5", "pq@0.5", "image_acc@0.5", "dsb_score"),
+        conventions=MappingProxyType(
+            {
+                "acc@[.5:.95]": "pooled: matches counted over all test images, then the ratio (StarDist); primary",
+                "acc@0.5": "pooled over all test images (StarDist)",
+                "image_acc@0.5": "mean over images of each image's accuracy (Cellpose, StarDist by_image)",
+                "dsb_score": "mean over images of the accuracy averaged over IoU 0.5-0.95 (Kaggle DSB 2018)",
+            }
+        ),
         parameters=MappingProxyType({"taus": list(TAUS)}),
         label="instances",
         hf_task="image-segmentation",
@@ -235,7 +250,14 @@ register_task(
         key="label-free",
         suite=labelfree_metrics,
         primary="pearson_r",
-        secondary=("ssim", "psnr", "nrmse"),
+        secondary=("ssim", "psnr", "nrmse", "object_pearson_r"),
+        conventions=MappingProxyType(
+            {
+                "pearson_r": "per image, then the mean over images",
+                "object_pearson_r": "across objects (one per image): r of integrated true vs predicted intensity "
+                "(Blasi 2016's per-cell DNA content)",
+            }
+        ),
         channel_targets=True,
         hf_task="image-to-image",
         bioimageio_tag="in-silico-labeling",

@@ -193,6 +193,28 @@ def test_classification_and_label_free_predictions(built, tmp_path, cli):
     )
     assert out["metrics"]["macro_f1"] == 1.0 and out["metrics"]["accuracy"] == 1.0
     assert out["metrics"]["macro_auroc"] == 1.0 and out["metrics"]["recall/G1"] == 1.0
+    assert out["metrics"]["merged_accuracy"] == 1.0 and out["intervals"] == {"merged_accuracy": [1.0, 1.0]}
+    swap = {"G1": "S_phase", "S_phase": "G2", "G2": "G1"}  # wrong phase of interphase: right in the 5-class view
+    with open(tmp_path / "swapped.csv", "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["id", *classes])
+        for sid in ids:
+            k = classes.index(swap.get(classes[ds.sample(sid).class_index], classes[ds.sample(sid).class_index]))
+            w.writerow([sid, *[1.0 if j == k else 0.0 for j in range(len(classes))]])
+    args = ["--benchmark", "jurkat-cellcycle/classification", "--dataset", path]
+    out = evaluate(cli, "--predictions", tmp_path / "swapped.csv", *args)
+    mitotic = np.mean([classes[ds.sample(sid).class_index] not in swap for sid in ids])  # the only ones right
+    assert out["metrics"]["accuracy"] == pytest.approx(mitotic) and out["metrics"]["merged_accuracy"] == 1.0
+
+    lf = tmp_path / "jurkat-dna"
+    lf.mkdir()
+    dna = ds.card.channel_names.index("DNA")
+    for sid in ids:  # an affine copy of the truth: every crop's integrated DNA content is predicted exactly
+        tifffile.imwrite(lf / f"{sid}.tif", ds.image(sid).read()[dna : dna + 1] * 3.0 + 7)
+    out = evaluate(cli, "--predictions", lf, "--benchmark", "jurkat-cellcycle/label-free", "--dataset", path)
+    assert out["metrics"]["object_pearson_r"] == pytest.approx(1.0)
+    assert out["intervals"]["object_pearson_r"] == pytest.approx([1.0, 1.0])
+    assert {"sum_true", "sum_pred"} <= set(out["per_sample"][0])
 
     isl = built("isl-condition-b")
     ids = open_dataset(isl).ids("test")

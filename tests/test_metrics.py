@@ -22,7 +22,12 @@ from hub.metrics import (
     classification_metrics,
     instance_counts,
     instance_metrics,
+    integrated,
     labelfree_metrics,
+    macro_f1_score,
+    merged_classes,
+    merged_metrics,
+    pearson,
     pooled_stats,
     semantic_metrics,
     sequence_metrics,
@@ -352,6 +357,36 @@ def test_classification_matches_sklearn():
     assert m["balanced_accuracy"] == pytest.approx(balanced_accuracy_score(y, pred), abs=1e-12)
     assert m["mcc"] == pytest.approx(matthews_corrcoef(y, pred), abs=1e-12)
     assert m["macro_auroc"] == pytest.approx(roc_auc_score(y, prob, multi_class="ovr", average="macro"), abs=1e-12)
+
+
+def test_merged_view_is_sklearn_on_the_merged_labels():
+    """Jurkat's 5-class view: G1, S and G2 merged into interphase, the mitotic phases kept."""
+    from sklearn.metrics import accuracy_score, f1_score
+
+    classes = ["G1", "S_phase", "G2", "Prophase", "Metaphase", "Anaphase", "Telophase"]
+    merged = merged_classes(classes, {"interphase": ["G1", "S_phase", "G2"]})
+    assert merged.tolist() == [0, 0, 0, 1, 2, 3, 4]
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 7, 500)
+    pred = np.where(rng.random(500) < 0.7, y, rng.integers(0, 7, 500))
+    m = merged_metrics(y, pred, merged)
+    assert m["merged_accuracy"] == pytest.approx(accuracy_score(merged[y], merged[pred]), abs=1e-12)
+    assert m["merged_macro_f1"] == pytest.approx(f1_score(merged[y], merged[pred], average="macro"), abs=1e-12)
+    assert macro_f1_score(y, pred, 7) == pytest.approx(f1_score(y, pred, average="macro"), abs=1e-12)
+    within = np.array([1, 2, 0, 3])  # G1 <-> S <-> G2 confusions only: every merged prediction is right
+    assert merged_metrics(np.array([0, 1, 2, 3]), within, merged)["merged_accuracy"] == 1.0
+    with pytest.raises(InvalidInput, match="'M' is not a class"):
+        merged_classes(classes, {"mitosis": ["M"]})
+
+
+def test_object_correlation_of_integrated_intensity():
+    rng = np.random.default_rng(2)
+    truths = [rng.gamma(2.0, 100.0, (32, 32)) * rng.uniform(1, 2) for _ in range(40)]
+    preds = [0.5 * t + rng.normal(0, 20, t.shape) + 3 for t in truths]
+    sums = np.array([[d["sum_true"], d["sum_pred"]] for d in map(integrated, truths, preds)])
+    assert sums[0].tolist() == pytest.approx([truths[0].sum(), preds[0].sum()])
+    assert pearson(sums[:, 0], sums[:, 1]) == pytest.approx(np.corrcoef(sums.T)[0, 1], abs=1e-12)
+    assert math.isnan(pearson(np.ones(5), np.arange(5))) and math.isnan(pearson([1.0], [2.0]))
 
 
 # ---------------------------------------------------------------------------------------------------- label-free

@@ -248,6 +248,8 @@ def test_pages_show_real_registry_content(site, registry):
     assert "http://" not in (site / "assets" / "style.css").read_text()  # nothing fetched from elsewhere
     home = (site / "index.html").read_text()
     assert BASELINE in home and "isl-tiny@0.1.0" in home
+    board = (site / "benchmarks" / "isl-condition-b" / "label-free.html").read_text()
+    assert "per image, then the mean over images" in board  # how the primary metric is computed, said with it
 
 
 def test_peer_rows_link_their_script_and_the_comparison_sets_hub_against_peer(site, registry):

@@ -87,7 +87,7 @@ def _result(
     start = time.perf_counter()
     predictions = Path(predictions)
     spec = get_task(bench.task)
-    metrics, per_sample, ci = spec.score(bench, ds, ids, predictions)
+    metrics, per_sample, ci, intervals = spec.score(bench, ds, ids, predictions)
     per_sample = [{"id": sid, **s} for sid, s in zip(ids, per_sample)] if per_sample else []
     runtime = {"score_s": round(time.perf_counter() - start, 3)}
     if predict_s is not None:
@@ -109,6 +109,7 @@ def _result(
         value=_clean(metrics.get(bench.primary_metric)),
         ci95=_clean(ci),
         metrics=_clean(metrics),
+        intervals=_clean(intervals or {}),
         per_sample=_clean(per_sample),
         runtime_s=runtime,
         packages=package_versions("cellhub", "numpy", "scipy", "scikit-learn", "scikit-image"),

@@ -1,9 +1,11 @@
 """The score of a prediction folder on a benchmark split, one function per task (:attr:`TaskSpec.score`).
 
-Each returns ``(metrics, per-sample scores, ci95)``: the task's metric suite over the split, and a bootstrap
-95% interval of the primary metric (samples resampled with replacement, 1000 draws, seed 0; for pooled
-instance metrics the per-image counts are resampled and pooled again; classification recomputes macro F1; detection
-accumulates the resampled images' box matches again).
+Each returns :class:`Scores`: the task's metric suite over the split, and a bootstrap 95% interval of the primary
+metric (samples resampled with replacement, 1000 draws, seed 0; for pooled instance metrics the per-image counts
+are resampled and pooled again; classification recomputes macro F1; detection accumulates the resampled images'
+box matches again). A benchmark's views add metrics with their own intervals: classes merged into groups
+(``class_groups``) and, where each sample is one object (``per_object``), the correlation of integrated
+intensities across objects.
 Predictions are read one sample at a time, each checked against its truth's shape. For the image tasks (instance,
 semantic, label-free) each sample's truth and prediction are read and reduced to its share of the score (its
 matching counts, pixel counts or image scores) by :func:`hub.executor.map_samples`: in this process, or on the
@@ -15,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -40,16 +42,27 @@ from hub.metrics import (
     detection_matches,
     instance_counts,
     instance_metrics_from_counts,
+    integrated,
     labelfree_metrics_from_scores,
+    macro_f1_score,
     matched_metrics,
+    merged_classes,
+    merged_metrics,
     pair_scores,
+    pearson,
     semantic_metrics_from_counts,
 )
 from hub.tasks import get_task
 
 N_BOOT, SEED = 1000, 0
 FOREGROUND = [1]  # the one class a semantic benchmark scores
-Scores = tuple[dict, list[dict], list]
+
+
+class Scores(NamedTuple):
+    metrics: dict
+    per_sample: list[dict]
+    ci95: list  # of the primary metric
+    intervals: dict[str, list] | None = None  # of the metrics a benchmark's views add, by name
 
 
 def _pairs(bench: Benchmark, ds, ids: list[str], folder: Path, read: Callable[[Path, Any], Any]) -> Iterator:
@@ -99,6 +112,11 @@ def _labelfree_part(file: Path, t: np.ndarray) -> dict[str, float]:
     return pair_scores(t, read_channels(file, t.shape))
 
 
+def _labelfree_object_part(file: Path, t: np.ndarray) -> dict[str, float]:
+    p = read_channels(file, t.shape)
+    return {**pair_scores(t, p), **integrated(t, p)}
+
+
 def _bootstrap(values: np.ndarray, stat) -> list[float | None]:
     """95% percentile interval of ``stat(values[idx])`` over resampled index sets."""
     n = len(values)
@@ -120,7 +138,7 @@ def _per_sample_ci(per_sample: list[dict], name: str) -> list:
 
 def _with_mean_ci(bench: Benchmark, out: dict) -> Scores:
     """A suite's output with the interval of the per-sample mean of the primary metric."""
-    return out["metrics"], out["per_sample"], _per_sample_ci(out["per_sample"], get_task(bench.task).primary)
+    return Scores(out["metrics"], out["per_sample"], _per_sample_ci(out["per_sample"], get_task(bench.task).primary))
 
 
 def _mean_of_samples(bench: Benchmark, ds, ids: list[str], folder: Path, read) -> Scores:
@@ -135,20 +153,18 @@ def score_classification(bench: Benchmark, ds, ids: list[str], folder: Path) -> 
     score, probs = read_class_csv(folder, ids, classes)
     out = classification_metrics(y, score, classes=list(range(len(classes))))
     pred = score.argmax(1) if probs else score
-    k = len(classes)
-
-    def macro_f1(i):
-        cm = np.bincount(y[i] * k + pred[i], minlength=k * k).reshape(k, k)
-        tp = np.diag(cm)
-        denom = cm.sum(0) + cm.sum(1)
-        return np.mean(np.where(denom > 0, 2 * tp / np.maximum(denom, 1), 0))
-
-    ci = _bootstrap(np.arange(len(ids)), macro_f1)
+    everyone = np.arange(len(ids))
+    ci = _bootstrap(everyone, lambda i: macro_f1_score(y[i], pred[i], len(classes)))
     metrics = dict(out["metrics"])
     for j, name in enumerate(classes):  # per-class recall and F1, by class name
         metrics[f"recall/{name}"] = out["per_class"][str(j)]["recall"]
         metrics[f"f1/{name}"] = out["per_class"][str(j)]["f1"]
-    return metrics, out["per_sample"], ci
+    if not bench.class_groups:
+        return Scores(metrics, out["per_sample"], ci)
+    merged = merged_classes(classes, bench.class_groups)
+    metrics |= merged_metrics(y, pred, merged)
+    interval = _bootstrap(everyone, lambda i: float(np.mean(merged[y[i]] == merged[pred[i]])))
+    return Scores(metrics, out["per_sample"], ci, {"merged_accuracy": interval})
 
 
 def score_instance(bench: Benchmark, ds, ids: list[str], folder: Path) -> Scores:
@@ -162,7 +178,7 @@ def score_instance(bench: Benchmark, ds, ids: list[str], folder: Path) -> Scores
         t_, d = tp[i].sum(0), (n_t[i] + n_p[i]).sum(0) - tp[i].sum(0)
         return np.mean(np.where(d > 0, t_ / np.maximum(d, 1), 0))
 
-    return out["metrics"], out["per_sample"], _bootstrap(np.arange(len(ids)), pooled_acc)
+    return Scores(out["metrics"], out["per_sample"], _bootstrap(np.arange(len(ids)), pooled_acc))
 
 
 def score_detection(bench: Benchmark, ds, ids: list[str], folder: Path) -> Scores:
@@ -175,7 +191,7 @@ def score_detection(bench: Benchmark, ds, ids: list[str], folder: Path) -> Score
     def resampled(i):
         return accumulate([matches[j] for j in i], classes)[primary]
 
-    return out["metrics"], out["per_sample"], _bootstrap(np.arange(len(ids)), resampled)
+    return Scores(out["metrics"], out["per_sample"], _bootstrap(np.arange(len(ids)), resampled))
 
 
 def _foreground(path: Path, t: np.ndarray) -> np.ndarray:
@@ -194,7 +210,14 @@ def score_semantic(bench: Benchmark, ds, ids: list[str], folder: Path) -> Scores
 
 
 def score_labelfree(bench: Benchmark, ds, ids: list[str], folder: Path) -> Scores:
-    return _with_mean_ci(bench, labelfree_metrics_from_scores(_parts(bench, ds, ids, folder, _labelfree_part)))
+    if not bench.per_object:
+        return _with_mean_ci(bench, labelfree_metrics_from_scores(_parts(bench, ds, ids, folder, _labelfree_part)))
+    per_sample = _parts(bench, ds, ids, folder, _labelfree_object_part)
+    scores = _with_mean_ci(bench, labelfree_metrics_from_scores(per_sample))
+    sums = np.array([[s["sum_true"], s["sum_pred"]] for s in per_sample])
+    scores.metrics["object_pearson_r"] = pearson(sums[:, 0], sums[:, 1])
+    interval = _bootstrap(sums, lambda v: pearson(v[:, 0], v[:, 1]))
+    return scores._replace(intervals={"object_pearson_r": interval})
 
 
 def score_tracking(bench: Benchmark, ds, ids: list[str], folder: Path) -> Scores:

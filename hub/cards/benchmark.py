@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from hub.cards.dataset import TaskKey, _Model
 
@@ -18,7 +18,27 @@ class BenchmarkSpec(_Model):
     seg_label: str | None = Field(None, description="Sparse segmentation truth for SEG (tracking)")
     inputs: list[str] | None = Field(None, description="Channels a model may use (default: all but targets)")
     targets: list[str] | None = Field(None, description="Target channels (label-free)")
+    class_groups: dict[str, list[str]] | None = Field(
+        None,
+        description="A coarser view (classification): named groups of classes, e.g. interphase: [G1, S_phase, G2]; "
+        "the same predictions are also scored with each group merged into one class (merged_accuracy, "
+        "merged_macro_f1)",
+    )
+    per_object: bool = Field(
+        False,
+        description="Each sample is one object, e.g. a cell crop (label-free): also score the Pearson r of the "
+        "integrated predicted against true intensity across the samples (object_pearson_r; Blasi 2016's per-cell "
+        "DNA content)",
+    )
     description: str = ""
+
+    @field_validator("class_groups")
+    @classmethod
+    def _disjoint(cls, v: dict[str, list[str]] | None) -> dict[str, list[str]] | None:
+        named = [c for members in (v or {}).values() for c in members]
+        if len(named) != len(set(named)):
+            raise ValueError("a class is in more than one group")
+        return v
 
 
 class Benchmark(BenchmarkSpec):
@@ -89,6 +109,9 @@ class EvalResult(_Model):
         description="Bootstrap 95% interval of the primary metric (resampled samples, 1000 draws, seed 0)"
     )
     metrics: dict[str, float | None]
+    intervals: dict[str, list[float | None]] = Field(
+        default_factory=dict, description="Bootstrap 95% intervals of other metrics (a benchmark's views), by name"
+    )
     per_sample: list[dict[str, Any]]
     runtime_s: dict[str, float] = Field(default_factory=dict, description="predict / score seconds")
     packages: dict[str, str] = Field(default_factory=dict)

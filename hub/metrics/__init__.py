@@ -6,7 +6,7 @@ one entry per sequence). No torch here: scores must not depend on the model stac
 """
 
 from hub.metrics._overlap import Overlap, overlap_table
-from hub.metrics.classification import classification_metrics
+from hub.metrics.classification import classification_metrics, macro_f1_score, merged_classes, merged_metrics
 from hub.metrics.detection import (
     Detections,
     DetectionTruth,
@@ -24,7 +24,7 @@ from hub.metrics.instance import (
     instance_metrics_from_counts,
     pooled_stats,
 )
-from hub.metrics.labelfree import labelfree_metrics, labelfree_metrics_from_scores, pair_scores
+from hub.metrics.labelfree import integrated, labelfree_metrics, labelfree_metrics_from_scores, pair_scores, pearson
 from hub.metrics.semantic import class_counts, semantic_metrics, semantic_metrics_from_counts
 from hub.metrics.tracking import TrackingPrediction, TrackingTruth, sequence_metrics, tracking_metrics
 
@@ -33,7 +33,12 @@ SUITE_VERSION = "1.0"
 
 __all__ = [
     "class_counts",
+    "integrated",
+    "macro_f1_score",
+    "merged_classes",
+    "merged_metrics",
     "pair_scores",
+    "pearson",
     "SUITE_VERSION",
     "TAUS",
     "DetectionTruth",

@@ -39,9 +39,7 @@ def image_scores(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
         raise InvalidInput(f"truth and prediction differ in shape: {t.shape} vs {p.shape}")
     if not (np.all(np.isfinite(t)) and np.all(np.isfinite(p))):
         raise InvalidInput("image contains NaN or infinity")
-    tc, pc = t - t.mean(), p - p.mean()
-    den = np.sqrt(np.sum(tc * tc) * np.sum(pc * pc))
-    r = float(np.sum(tc * pc) / den) if den > 0 else float("nan")
+    r = pearson(t, p)
     tn = normalize_truth(t)
     pn = fit_prediction(p, tn)
     data_range = float(tn.max() - tn.min())
@@ -86,6 +84,25 @@ def pair_scores(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
             for k in chans[0]
         }
     raise InvalidInput(f"expected 2-D images or (C, Y, X), got shape {t.shape}")
+
+
+def integrated(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
+    """The integrated (summed) true and predicted intensity of one image pair: an object's content when the image
+    is one object, e.g. a cell crop's DNA content (Blasi et al. 2016)."""
+    t, p = np.asarray(y_true, dtype=np.float64), np.asarray(y_pred, dtype=np.float64)
+    if t.shape != p.shape:
+        raise InvalidInput(f"truth and prediction differ in shape: {t.shape} vs {p.shape}")
+    return {"sum_true": float(t.sum()), "sum_pred": float(p.sum())}
+
+
+def pearson(a: np.ndarray, b: np.ndarray) -> float:
+    """Pearson r of two paired samples; NaN when either is constant or has fewer than two values."""
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    if a.size < 2:
+        return float("nan")
+    ac, bc = a - a.mean(), b - b.mean()
+    den = np.sqrt(np.sum(ac * ac) * np.sum(bc * bc))
+    return float(np.sum(ac * bc) / den) if den > 0 else float("nan")
 
 
 def labelfree_metrics_from_scores(per_sample: list[dict[str, float]]) -> dict:

@@ -57,6 +57,12 @@ class BenchmarkEntry:
         return self.bench.name
 
     @property
+    def conventions(self) -> dict[str, str]:
+        """How the metrics shown are computed, where the field has several conventions."""
+        shown = [self.bench.primary_metric, *self.columns]
+        return {m: how for m, how in get_task(self.bench.task).conventions.items() if m in shown}
+
+    @property
     def dataset_name(self) -> str:
         return self.bench.dataset.partition("@")[0]
 
