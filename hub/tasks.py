@@ -232,7 +232,7 @@ register_task(
         suite=tracking_metrics,
         primary="TRA",
         secondary=("DET", "LNK", "SEG", "division_f1@2"),
-        parameters=MappingProxyType({"division_tolerances": [0, 2]}),
+        parameters=MappingProxyType({"division_tolerances": [0, 2], "interval_blocks": 10}),
         label="tracks",
         seg_label="segmentation",
         sequences=True,

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from hub.baselines import baselines, install
+from hub.baselines import baselines, get_baseline, install
 from hub.bench import get_benchmark, leaderboard
 from hub.bench.evaluate import evaluate_model
 from hub.cards import ModelCard, load_card
@@ -159,3 +159,44 @@ def test_the_dsb_nuclei_model_segments_nuclei_from_outside_the_benchmark(data_di
     assert pred.shape == gold.shape
     counts = instance_counts(gold, pred, taus=(0.5,))
     assert counts.n_true >= 20 and counts.tp[0] / counts.n_true >= 0.7
+
+
+def test_a_learning_curve_trains_nested_subsets_from_the_base_model_and_from_scratch(built, tmp_path, cli):
+    """``cellhub models learning-curve`` on the BBBC039 few-shot recipe (a short budget): one and all training
+    fields, fine-tuned from the DSB2018 model and from scratch, each scored on the test split; the zero-shot point
+    is the committed record of the DSB2018 model on BBBC039, and a seed's smaller sets lie inside its larger ones."""
+    from hub.bench.curve import subset
+    from hub.dataset import open_dataset
+
+    base = get_baseline("bbbc039-few-shot-dsb")
+    recipe = yaml.safe_load((base.folder / "recipe.yaml").read_text())
+    recipe.update(
+        dataset=str(built("bbbc039")),
+        base_model=str(get_baseline("dsb2018-watershed").model_dir),
+        epochs=1,
+        steps_per_epoch=2,
+        batch_size=2,
+        patch=64,
+        tune_postprocess=False,
+    )
+    (tmp_path / "recipe.yaml").write_text(yaml.safe_dump(recipe))
+    args = ["--out", tmp_path / "curve", "--n", "1", "--n", "all", "--seed", "0", "--json"]
+    r = cli("models", "learning-curve", tmp_path / "recipe.yaml", *args)
+    assert r.returncode == 0, r.stderr
+    curve = json.loads(r.stdout)
+    assert curve == json.loads((tmp_path / "curve" / "curve.json").read_text())
+    train_ids = open_dataset(built("bbbc039")).ids("train")
+    assert curve["pool"] == len(train_ids) and curve["unit"] == "images"
+    assert [(p["init"], p["n"]) for p in curve["points"]] == [
+        ("pretrained", 1),
+        ("pretrained", None),
+        ("scratch", 1),
+        ("scratch", None),
+    ]
+    assert all(0 <= p["value"] <= 1 for p in curve["points"])
+    zero_shot = get_baseline("dsb2018-watershed").record("bbbc039/instance")
+    assert curve["zero_shot"] == pytest.approx(zero_shot["value"], abs=1e-6)
+    card = load_card(ModelCard, tmp_path / "curve" / "pretrained" / "n1-seed0" / "card.yaml")
+    assert card.training.hyperparameters["samples"] == subset(train_ids, 1, 0)
+    assert set(subset(train_ids, 2, 7)) < set(subset(train_ids, 5, 7)) and subset(train_ids, 99, 7) is None
+    assert set(curve["summary"]) == {"pretrained", "scratch", "gap@5"}

@@ -169,6 +169,10 @@ def test_tracking_predictions_in_ctc_layout(built, tmp_path, cli):
     write_man_track([t for t in tracks if t.label != lonely.label], res / "res_track.txt")
     worse = evaluate(cli, "--predictions", tmp_path / "p", "--benchmark", "ecoli-lineage/tracking", "--dataset", path)
     assert worse["metrics"]["DET"] < 1.0 and worse["metrics"]["TRA"] < 1.0
+    # one test movie, yet an interval: blocks of its frames resampled (the record says how many), one of them worse
+    lo, hi = worse["ci95"]
+    assert lo <= worse["metrics"]["TRA"] < hi == 1.0 and worse["parameters"]["interval_blocks"] == 10
+    assert "frame_counts" not in worse["per_sample"][0] and perfect["ci95"] == [1.0, 1.0]
 
 
 def test_classification_and_label_free_predictions(built, tmp_path, cli):

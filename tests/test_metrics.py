@@ -721,6 +721,21 @@ def test_tracking_perturbations_move_scores(ecoli):
     assert missed["division_f1@0"] < 0.8 and missed["divisions_pred"] == 61 - 30
 
 
+def test_tracking_counts_per_frame_add_up_to_the_sequence(ecoli):
+    """What the frame-block bootstrap resamples: per-frame AOGM counts that sum to the sequence's, and whose sum
+    gives its TRA, DET and LNK back."""
+    from hub.metrics import COUNTS, aogm_measures
+
+    masks, lin = ecoli
+    out = sequence_metrics((masks, lin), perturb_tracks(masks, lin, np.random.default_rng(3), drop_tracks=20))
+    frames = np.array(out["frame_counts"])
+    assert frames.shape == (len(masks), len(COUNTS)) and frames.min() >= 0
+    assert dict(zip(COUNTS, frames.sum(0).tolist())) == {k: out[k] for k in COUNTS}
+    whole = aogm_measures(dict(zip(COUNTS, frames.sum(0).tolist())))
+    assert [whole[k] for k in ("TRA", "DET", "LNK")] == [out[k] for k in ("TRA", "DET", "LNK")] and out["TRA"] < 1
+    assert frames[:, COUNTS.index("FN")].any() and frames[:, COUNTS.index("EA")].any()
+
+
 def test_tracking_refuses_invalid_prediction(gowt1):
     masks, lin, _, _ = gowt1[0]
     with pytest.raises(InvalidInput, match="absent from the masks"):

@@ -3,7 +3,9 @@
 Each returns :class:`Scores`: the task's metric suite over the split, and a bootstrap 95% interval of the primary
 metric (samples resampled with replacement, 1000 draws, seed 0; for pooled instance metrics the per-image counts
 are resampled and pooled again; classification recomputes macro F1; detection accumulates the resampled images'
-box matches again). A benchmark's views add metrics with their own intervals: classes merged into groups
+box matches again; tracking cuts each sequence into ``interval_blocks`` (a task parameter) blocks of consecutive
+frames and resamples those within each sequence, since a benchmark is often one test movie, recomputing TRA from
+the blocks' AOGM counts). A benchmark's views add metrics with their own intervals: classes merged into groups
 (``class_groups``) and, where each sample is one object (``per_object``), the correlation of integrated
 intensities across objects.
 Predictions are read one sample at a time, each checked against its truth's shape. For the image tasks (instance,
@@ -36,7 +38,9 @@ from hub.dataset import SAMPLES, Dataset, open_dataset
 from hub.errors import InvalidInput
 from hub.executor import map_samples
 from hub.metrics import (
+    COUNTS,
     accumulate,
+    aogm_measures,
     class_counts,
     classification_metrics,
     detection_matches,
@@ -141,12 +145,6 @@ def _with_mean_ci(bench: Benchmark, out: dict) -> Scores:
     return Scores(out["metrics"], out["per_sample"], _per_sample_ci(out["per_sample"], get_task(bench.task).primary))
 
 
-def _mean_of_samples(bench: Benchmark, ds, ids: list[str], folder: Path, read) -> Scores:
-    """The task's suite over all pairs; the interval of the per-sample mean of the primary metric."""
-    truths, preds = zip(*_pairs(bench, ds, ids, folder, read))
-    return _with_mean_ci(bench, get_task(bench.task).suite(list(truths), list(preds)))
-
-
 def score_classification(bench: Benchmark, ds, ids: list[str], folder: Path) -> Scores:
     classes = list(ds.card.labels.classes or [])
     y = np.array([truth(bench, ds, sid) for sid in ids])
@@ -221,7 +219,31 @@ def score_labelfree(bench: Benchmark, ds, ids: list[str], folder: Path) -> Score
 
 
 def score_tracking(bench: Benchmark, ds, ids: list[str], folder: Path) -> Scores:
-    return _mean_of_samples(bench, ds, ids, folder, lambda f, t: read_ctc_result(f, t.masks.shape))
+    spec = get_task(bench.task)
+    truths, preds = zip(*_pairs(bench, ds, ids, folder, lambda f, t: read_ctc_result(f, t.masks.shape)))
+    out = spec.suite(list(truths), list(preds))
+    blocks = [_frame_blocks(s.pop("frame_counts"), spec.parameters["interval_blocks"]) for s in out["per_sample"]]
+    rng = np.random.default_rng(SEED)
+
+    def draw() -> float:  # each sequence's blocks resampled, the measure averaged over sequences as reported
+        return float(np.nanmean([_measure(b, rng.integers(0, len(b), len(b)), spec.primary) for b in blocks]))
+
+    draws = np.array([draw() for _ in range(N_BOOT)])
+    draws = draws[np.isfinite(draws)]
+    ci = [float(v) for v in np.percentile(draws, [2.5, 97.5])] if draws.size else [None, None]
+    return Scores(out["metrics"], out["per_sample"], ci)
+
+
+def _frame_blocks(frame_counts: list, n: int) -> np.ndarray:
+    """A sequence's per-frame AOGM counts summed over ``n`` blocks of consecutive frames (fewer for a shorter
+    sequence), as equal in length as they can be."""
+    counts = np.asarray(frame_counts, dtype=np.int64).reshape(-1, len(COUNTS))
+    return np.stack([b.sum(axis=0) for b in np.array_split(counts, min(n, len(counts)))]) if len(counts) else counts
+
+
+def _measure(blocks: np.ndarray, pick: np.ndarray, name: str) -> float:
+    """A CTC measure of the frame blocks ``pick`` (drawn with replacement) of one sequence."""
+    return aogm_measures(dict(zip(COUNTS, blocks[pick].sum(axis=0).tolist())))[name]
 
 
 def binarise(folder: Path) -> None:

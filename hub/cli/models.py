@@ -434,3 +434,43 @@ def tune_cmd(
         f"{result['score_before']:.4f} -> {result['score']:.4f} with {result['options']}",
         highlight=False,
     )
+
+
+@app.command("learning-curve")
+def learning_curve_cmd(
+    recipe: Path = typer.Argument(..., help="training recipe YAML (model_cards/<name>/recipe.yaml)"),
+    out: Path = typer.Option(..., help="folder for the trained models and curve.json"),
+    sizes: list[str] = typer.Option(
+        ["1", "2", "5", "10", "20", "all"], "--n", help="training images (frames) per run; 'all' for every one"
+    ),
+    seeds: list[int] = typer.Option([0, 1, 2], "--seed", help="seeds per size (each draws its own images)"),
+    scratch: bool = typer.Option(True, "--scratch/--no-scratch", help="also train from scratch at every point"),
+    as_json: JsonOption = False,
+) -> None:
+    """Train a recipe on n of its training images (or frames) for several seeds, from its base model and from
+    scratch, and score each on its benchmark: the transfer-learning curve, n@90% and the gap at n = 5."""
+    from hub.bench.curve import learning_curve
+    from hub.models import load_recipe
+
+    try:
+        ns = [None if s == "all" else int(s) for s in sizes]
+    except ValueError:
+        raise typer.BadParameter(f"--n takes whole numbers or 'all', got {sizes}") from None
+    curve = learning_curve(
+        load_recipe(recipe), out, sizes=ns, seeds=seeds, scratch=scratch, log=lambda m: typer.echo(m, err=True)
+    )
+    if as_json:
+        typer.echo(json.dumps(curve))
+        return
+    table = Table("init", *[str(n or "all") for n in ns], "n@90%")
+    for init, s in curve["summary"].items():
+        if isinstance(s, dict):
+            table.add_row(init, *[_mean(s, n) for n in ns], str(s["n@90%"] or "—"))
+    console.print(f"{curve['benchmark']} {curve['metric']}, mean over seeds (zero-shot {curve['zero_shot']}):")
+    console.print(table)
+    console.print(f"gap at n = 5 (pretrained - scratch): {curve['summary'].get('gap@5')}; {out / 'curve.json'}")
+
+
+def _mean(summary: dict, n: int | None) -> str:
+    v = summary["mean"].get(str(n or "all"))
+    return "—" if v is None else f"{v:.3f}"

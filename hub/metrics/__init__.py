@@ -26,12 +26,21 @@ from hub.metrics.instance import (
 )
 from hub.metrics.labelfree import integrated, labelfree_metrics, labelfree_metrics_from_scores, pair_scores, pearson
 from hub.metrics.semantic import class_counts, semantic_metrics, semantic_metrics_from_counts
-from hub.metrics.tracking import TrackingPrediction, TrackingTruth, sequence_metrics, tracking_metrics
+from hub.metrics.tracking import (
+    COUNTS,
+    TrackingPrediction,
+    TrackingTruth,
+    aogm_measures,
+    sequence_metrics,
+    tracking_metrics,
+)
 
 #: Version of the metric conventions; a result record pins it.
 SUITE_VERSION = "1.0"
 
 __all__ = [
+    "COUNTS",
+    "aogm_measures",
     "class_counts",
     "integrated",
     "macro_f1_score",

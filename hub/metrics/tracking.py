@@ -35,7 +35,7 @@ masks is refused, as the CTC's validity check refuses it (:func:`hub.ome.ctc.che
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -113,34 +113,71 @@ def _frame_labels(masks, t: int, who: str) -> np.ndarray:
     return x
 
 
-def _aogm(ref: _Graph, comp: _Graph, m_ref: np.ndarray, m_comp: np.ndarray) -> dict[str, int]:
-    """AOGM operation counts from the vertex matches (global indices m_ref[k] <-> m_comp[k])."""
+#: The AOGM counts of a sequence, in the column order of :func:`_aogm`'s per-frame table.
+COUNTS = ("NS", "FN", "FP", "ED", "EA", "EC", "n_vertices", "n_edges")
+
+
+def _frames_of(g: _Graph, idx: np.ndarray) -> np.ndarray:
+    """The frame of each global vertex index in ``idx``."""
+    return np.searchsorted(g.offsets, idx, side="right") - 1
+
+
+def _aogm(ref: _Graph, comp: _Graph, m_ref: np.ndarray, m_comp: np.ndarray) -> np.ndarray:
+    """AOGM operation counts from the vertex matches (global indices m_ref[k] <-> m_comp[k]), per frame: one row
+    per frame, columns :data:`COUNTS`; a vertex counts in its frame, an edge in the frame of its head (the later
+    end), so the rows sum to the sequence's counts and a block of frames has its own."""
+    n_frames = len(ref.labels)
+
+    def per_frame(frames: np.ndarray) -> np.ndarray:
+        return np.bincount(frames, minlength=n_frames)
+
     hits = np.bincount(m_comp, minlength=comp.n_vertices)
-    tp = int(m_ref.size)
-    counts = {"TP": tp, "FN": ref.n_vertices - tp, "FP": int((hits == 0).sum()), "NS": tp - int((hits >= 1).sum())}
+    comp_frames = _frames_of(comp, np.arange(comp.n_vertices))
+    tp = per_frame(_frames_of(ref, m_ref))
+    n_vertices = np.diff(ref.offsets)
     to_ref = np.full(comp.n_vertices, -1, dtype=np.int64)
     unique = hits[m_comp] == 1
-    to_ref[m_comp[unique]] = m_ref[unique]
+    to_ref[m_comp[unique]] = m_ref[unique]  # one-to-one: a reference vertex is matched at most once
     cu, cv = to_ref[comp.u], to_ref[comp.v]
     keep = (cu >= 0) & (cv >= 0)
     n = max(ref.n_vertices, 1)
-    key_c, kind_c = cu[keep] * n + cv[keep], comp.kind[keep]
+    key_c, kind_c, head_c = cu[keep] * n + cv[keep], comp.kind[keep], comp.v[keep]
     key_r = ref.u * n + ref.v
     order = np.argsort(key_r)
-    key_r, kind_r = key_r[order], ref.kind[order]
+    key_r, kind_r, head_r = key_r[order], ref.kind[order], ref.v[order]
     pos = np.searchsorted(key_r, key_c)
     found = pos < key_r.size
     found[found] = key_r[pos[found]] == key_c[found]
-    counts.update(
-        {
-            "ED": int((~found).sum()),
-            "EA": int(key_r.size - found.sum()),
-            "EC": int((kind_r[pos[found]] != kind_c[found]).sum()),
-            "n_vertices": ref.n_vertices,
-            "n_edges": int(key_r.size),
-        }
-    )
-    return counts
+    missing = np.ones(key_r.size, bool)
+    missing[pos[found]] = False
+    changed = pos[found][kind_r[pos[found]] != kind_c[found]]
+    columns = {
+        "NS": tp - per_frame(comp_frames[hits >= 1]),
+        "FN": n_vertices - tp,
+        "FP": per_frame(comp_frames[hits == 0]),
+        "ED": per_frame(_frames_of(comp, head_c[~found])),
+        "EA": per_frame(_frames_of(ref, head_r[missing])),
+        "EC": per_frame(_frames_of(ref, head_r[changed])),
+        "n_vertices": n_vertices,
+        "n_edges": per_frame(_frames_of(ref, head_r)),
+    }
+    return np.stack([columns[k] for k in COUNTS], axis=1).astype(np.int64)
+
+
+def aogm_measures(counts: Mapping[str, float]) -> dict[str, float]:
+    """``TRA``, ``DET`` and ``LNK`` of AOGM counts (a sequence's, or any block of its frames'), with ``AOGM`` and
+    ``AOGM_0``."""
+    c = counts
+    aogm_d = W_NS * c["NS"] + W_FN * c["FN"] + W_FP * c["FP"]
+    aogm_a = W_ED * c["ED"] + W_EA * c["EA"] + W_EC * c["EC"]
+    d0, a0 = W_FN * c["n_vertices"], W_EA * c["n_edges"]
+    return {
+        "TRA": 1 - min(aogm_d + aogm_a, d0 + a0) / (d0 + a0) if d0 + a0 > 0 else float("nan"),
+        "DET": 1 - min(aogm_d, d0) / d0 if d0 > 0 else float("nan"),
+        "LNK": 1 - min(aogm_a, a0) / a0 if a0 > 0 else float("nan"),
+        "AOGM": aogm_d + aogm_a,
+        "AOGM_0": d0 + a0,
+    }
 
 
 def _divisions(rows: np.ndarray) -> list[tuple[int, int, list[tuple[int, int]]]]:
@@ -211,9 +248,11 @@ def _seg(seg_masks, seg_frames, pred_masks, n_frames: int) -> tuple[float, int]:
 
 def sequence_metrics(
     truth: TrackingTruth | tuple, prediction: TrackingPrediction | tuple, tolerances: Sequence[int] = TOLERANCES
-) -> dict[str, float]:
+) -> dict[str, Any]:
     """CTC measures of one sequence (see the module docstring): ``TRA``, ``DET``, ``LNK``, ``SEG`` and ``OP_CTB``
-    (only with segmentation truth), ``division_f1@i`` per tolerance, and the AOGM counts behind them."""
+    (only with segmentation truth), ``division_f1@i`` per tolerance, and the AOGM counts behind them, in all and
+    per frame (``frame_counts``: a row per frame, columns :data:`COUNTS`; what a bootstrap over blocks of frames
+    resamples)."""
     truth, prediction = TrackingTruth(*truth), TrackingPrediction(*prediction)
     ref_masks, pred_masks = truth.masks, prediction.masks
     if tuple(ref_masks.shape) != tuple(pred_masks.shape) or len(ref_masks.shape) < 2:
@@ -242,15 +281,10 @@ def sequence_metrics(
     ref_rows = check_lineage(truth.lineage, ref_labels, who="reference")
     comp_rows = check_lineage(prediction.lineage, comp_labels, who="prediction")
     ref, comp = _graph(ref_labels, ref_rows), _graph(comp_labels, comp_rows)
-    c = _aogm(ref, comp, np.concatenate(m_ref).astype(np.int64), np.concatenate(m_comp).astype(np.int64))
-    aogm_d = W_NS * c["NS"] + W_FN * c["FN"] + W_FP * c["FP"]
-    aogm_a = W_ED * c["ED"] + W_EA * c["EA"] + W_EC * c["EC"]
-    d0, a0 = W_FN * c["n_vertices"], W_EA * c["n_edges"]
-    out: dict[str, float] = {
-        "TRA": 1 - min(aogm_d + aogm_a, d0 + a0) / (d0 + a0) if d0 + a0 > 0 else float("nan"),
-        "DET": 1 - min(aogm_d, d0) / d0 if d0 > 0 else float("nan"),
-        "LNK": 1 - min(aogm_a, a0) / a0 if a0 > 0 else float("nan"),
-    }
+    frames = _aogm(ref, comp, np.concatenate(m_ref).astype(np.int64), np.concatenate(m_comp).astype(np.int64))
+    c = dict(zip(COUNTS, frames.sum(axis=0).tolist()))
+    measures = aogm_measures(c)
+    out: dict[str, Any] = {k: measures[k] for k in ("TRA", "DET", "LNK")}
     if truth.seg_masks is not None:
         total, n = _seg(truth.seg_masks, truth.seg_frames, pred_masks, n_frames)
         out["SEG"] = total / n if n else float("nan")
@@ -262,13 +296,14 @@ def sequence_metrics(
         out[f"division_tp@{tol}"] = float(tp)
     out.update(
         {
-            "AOGM": aogm_d + aogm_a,
-            "AOGM_0": d0 + a0,
+            "AOGM": measures["AOGM"],
+            "AOGM_0": measures["AOGM_0"],
             "divisions": float(len(ref_div)),
             "divisions_pred": float(len(comp_div)),
         }
     )
-    out.update({k: float(c[k]) for k in ("NS", "FN", "FP", "ED", "EA", "EC", "n_vertices", "n_edges")})
+    out.update({k: float(c[k]) for k in COUNTS})
+    out["frame_counts"] = frames.tolist()
     return out
 
 

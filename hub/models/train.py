@@ -435,7 +435,7 @@ def model_card(
 
 def _training(cfg: TrainConfig, fit: _Fit, trials: list[tuple[TrainConfig, _Fit]], wall: float) -> Training:
     hyper: dict[str, Any] = {k: getattr(cfg, k) for k in HYPERPARAMETERS}
-    hyper.update({k: getattr(cfg, k) for k in ("foreground", "lr_schedule") if getattr(cfg, k)})
+    hyper.update({k: getattr(cfg, k) for k in ("foreground", "lr_schedule", "samples", "frames") if getattr(cfg, k)})
     hyper["options"] = dict(cfg.options)
     if distributed.world() > 1:
         hyper["processes"] = distributed.world()  # data-parallel: batch_size is the global batch
