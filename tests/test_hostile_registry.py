@@ -16,7 +16,7 @@ from servers import static_http_server
 from hub.curate import publish_dataset
 from hub.errors import CellHubError, IntegrityError, InvalidInput
 from hub.registry import Registry, pull, verify_cache
-from hub.registry.manifest import MAX_FILES
+from hub.registry.manifest import MAX_FILES, MAX_PAGES_BYTES
 from hub.safety import check_relpath, inside
 
 DS = "isl-condition-b"
@@ -216,6 +216,7 @@ PAGE_FORGERIES = {
     "twice across pages": (lambda f: ([page_bytes(f), page_bytes(f[:1])], {}, None)),
     "files and pages": (lambda f: ([page_bytes(f[1:])], {"files": f[:1]}, None)),
     "too many files": (lambda f: ([page_bytes(f)], {"too_many": True}, None)),
+    "too many page bytes": (lambda f: ([page_bytes(f)], {"too_big": True}, None)),
 }
 PAGE_MATCH = {
     "altered": "differs from its size and SHA-256",
@@ -227,6 +228,7 @@ PAGE_MATCH = {
     "twice across pages": "listed twice",
     "files and pages": "lists its files in its pages only",
     "too many files": f"more than the {MAX_FILES:,} files",
+    "too many page bytes": f"pages of more than the {MAX_PAGES_BYTES:,} bytes",
 }
 
 
@@ -234,12 +236,16 @@ PAGE_MATCH = {
 def test_forged_manifest_pages_are_refused_before_anything_is_written(registry, cache, tmp_path, case):
     files = json.loads(registry["honest"])["files"]
     pages, changes, serve = PAGE_FORGERIES[case](files)
-    count = {"wrong_count": len(files) + 1, "too_many": MAX_FILES + 1}
-    recount = [count[k] for k in list(changes) if k in count and changes.pop(k)]
+    declared = {  # what the manifest says of its first page, against what it is
+        "wrong_count": {"files": len(files) + 1},
+        "too_many": {"files": MAX_FILES + 1},
+        "too_big": {"size": 16 * 2**20},
+    }
+    says = [declared[k] for k in list(changes) if k in declared and changes.pop(k)]
     forge_pages(registry, pages, **changes)
     head = json.loads(registry["manifest"].read_bytes())
-    for n in recount:  # what the manifest says the first page holds
-        head["pages"][0]["files"] = n
+    for claim in says:
+        head["pages"] = [{**head["pages"][0], **claim}] * (40 if "size" in claim else 1)
     registry["manifest"].write_text(json.dumps(head))
     if serve is not None:  # what the server holds under the page's name instead of the page
         path = pages_folder(registry) / f"{head['pages'][0]['sha256']}.json"

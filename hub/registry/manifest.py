@@ -35,8 +35,10 @@ PART = ".part"  # suffix of a file being downloaded
 RESERVED = (MANIFEST_COPY, COMPLETE, PARTIAL, PAGES)
 #: Entries per manifest page when publishing: about 1.5 MB of JSON, at most 11 MB with 1,024-character paths.
 PAGE_FILES = 10_000
-#: The most file entries a reader takes from one version's manifest (~1 GB of parsed entries in memory).
+#: The most file entries a reader takes from one version's manifest (~1 GB of parsed entries in memory), and
+#: the most bytes of pages it reads for them (a real entry is about 150 bytes).
 MAX_FILES = 2_000_000
+MAX_PAGES_BYTES = 512 * 2**20
 
 
 class ManifestFile(BaseModel):
@@ -108,6 +110,8 @@ class Manifest(BaseModel):
             raise ValueError("a paged manifest lists its files in its pages only")
         if len(self.files) + sum(p.files for p in self.pages) > MAX_FILES:
             raise ValueError(f"lists more than the {MAX_FILES:,} files a version may have")
+        if sum(p.size for p in self.pages) > MAX_PAGES_BYTES:
+            raise ValueError(f"lists pages of more than the {MAX_PAGES_BYTES:,} bytes a reader takes")
         return self
 
 
