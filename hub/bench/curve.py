@@ -60,8 +60,10 @@ def learning_curve(
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
     """Train ``cfg`` at every size and seed, from its base model (if it has one) and, with ``scratch``, from
-    scratch; score each on the first benchmark of the recipe. Writes the models under ``out`` and the curve to
-    ``out/curve.json``; returns it (``points`` and the :func:`summary`)."""
+    scratch (the recipe's hyper-parameter grid is not searched); score each on the first benchmark of the recipe.
+    Writes the models under ``out`` and the curve to ``out/curve.json`` after every point, so a long run can be
+    followed and, run again, resumes: a point whose model is in ``out`` already is scored, not trained again.
+    Returns the curve (``points`` and the :func:`summary`)."""
     if not cfg.benchmarks:
         raise InvalidInput(f"recipe {cfg.name} names no benchmark to score the curve on")
     out = Path(out)
@@ -69,8 +71,17 @@ def learning_curve(
     dataset = local_path("datasets", cfg.dataset, cfg.registry)
     scored = benchmark_dataset(bench, dataset)
     pool = _pool(cfg, dataset)
+    curve: dict[str, Any] = {
+        "recipe": cfg.name,
+        "benchmark": bench.name,
+        "metric": bench.primary_metric,
+        "pool": len(pool),
+        "unit": "frames" if get_task(cfg.task).sequences else "images",
+        "zero_shot": _zero_shot(cfg, bench, scored),
+        "points": [],
+        "summary": {},
+    }
     inits = ([("pretrained", cfg.base_model)] if cfg.base_model else []) + ([("scratch", None)] if scratch else [])
-    points = []
     for init, base in inits:
         for n in sizes:
             for seed in seeds:
@@ -78,21 +89,13 @@ def learning_curve(
                 what = {"frames": chosen} if get_task(cfg.task).sequences else {"samples": chosen}
                 run = cfg.model_copy(update={**what, "base_model": base, "seed": seed, "grid": {}})
                 folder = out / init / f"n{n or 'all'}-seed{seed}"
-                log(f"{init}, n={n or 'all'}, seed {seed}: training")
-                result = evaluate_model(bench, scored, train(run, folder))
-                points.append({"init": init, "n": n, "seed": seed, "value": result.value, "ci95": result.ci95})
-    curve = {
-        "recipe": cfg.name,
-        "benchmark": bench.name,
-        "metric": bench.primary_metric,
-        "pool": len(pool),
-        "unit": "frames" if get_task(cfg.task).sequences else "images",
-        "zero_shot": _zero_shot(cfg, bench, scored),
-        "points": points,
-    }
-    curve["summary"] = summary(curve)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "curve.json").write_text(json.dumps(curve, indent=1))
+                log(f"{init}, n={n or 'all'}, seed {seed}")
+                model = Model.load(folder) if (folder / "card.yaml").is_file() else train(run, folder)
+                result = evaluate_model(bench, scored, model)
+                curve["points"].append({"init": init, "n": n, "seed": seed, "value": result.value, "ci95": result.ci95})
+                curve["summary"] = summary(curve)
+                out.mkdir(parents=True, exist_ok=True)
+                (out / "curve.json").write_text(json.dumps(curve, indent=1))
     return curve
 
 
