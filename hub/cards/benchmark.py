@@ -106,7 +106,8 @@ class EvalResult(_Model):
     primary_metric: str
     value: float | None
     ci95: list[float | None] = Field(
-        description="Bootstrap 95% interval of the primary metric (resampled samples, 1000 draws, seed 0)"
+        description="Bootstrap 95% interval of the primary metric (resampled samples, or for tracking blocks of "
+        "each movie's frames, see parameters.interval_blocks; 1000 draws, seed 0)"
     )
     metrics: dict[str, float | None]
     intervals: dict[str, list[float | None]] = Field(
