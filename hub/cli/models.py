@@ -455,7 +455,9 @@ def learning_curve_cmd(
     try:
         ns = [None if s == "all" else int(s) for s in sizes]
     except ValueError:
-        raise typer.BadParameter(f"--n takes whole numbers or 'all', got {sizes}") from None
+        ns = [0]
+    if any(n is not None and n < 1 for n in ns):
+        raise typer.BadParameter(f"--n takes whole numbers from 1, or 'all'; got {' '.join(sizes)}")
     curve = learning_curve(
         load_recipe(recipe), out, sizes=ns, seeds=seeds, scratch=scratch, log=lambda m: typer.echo(m, err=True)
     )
