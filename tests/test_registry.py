@@ -20,7 +20,7 @@ from servers import s3_server, static_http_server
 from hub.curate import publish_dataset
 from hub.errors import IntegrityError, NotFound, RegistryError
 from hub.registry import Registry, pull, write_lock
-from hub.registry.manifest import list_files
+from hub.registry.manifest import file_sha256, publishable
 
 DS = "isl-condition-b"
 
@@ -36,6 +36,13 @@ def s3(tmp_path_factory):
     with s3_server(tmp_path_factory.mktemp("moto")) as endpoint:
         s3fs.S3FileSystem(client_kwargs={"endpoint_url": endpoint}).mkdir("hub-test")
         yield endpoint
+
+
+def list_files(folder: Path) -> list[dict]:
+    """Every file a publish of ``folder`` lists, with its size and SHA-256."""
+    return [
+        {"path": r, "size": (folder / r).stat().st_size, "sha256": file_sha256(folder / r)} for r in publishable(folder)
+    ]
 
 
 def same_bytes(a: Path, b: Path) -> None:

@@ -127,7 +127,11 @@ def _bootstrap(values: np.ndarray, stat) -> list[float | None]:
     if n == 0:
         return [None, None]
     idx = np.random.default_rng(SEED).integers(0, n, size=(N_BOOT, n))
-    draws = np.array([stat(values[i]) for i in idx], dtype=float)
+    return _interval(np.array([stat(values[i]) for i in idx], dtype=float))
+
+
+def _interval(draws: np.ndarray) -> list[float | None]:
+    """The 95% percentile interval of bootstrap draws (NaN draws left out)."""
     draws = draws[np.isfinite(draws)]
     if not len(draws):
         return [None, None]
@@ -228,10 +232,7 @@ def score_tracking(bench: Benchmark, ds, ids: list[str], folder: Path) -> Scores
     def draw() -> float:  # each sequence's blocks resampled, the measure averaged over sequences as reported
         return float(np.nanmean([_measure(b, rng.integers(0, len(b), len(b)), spec.primary) for b in blocks]))
 
-    draws = np.array([draw() for _ in range(N_BOOT)])
-    draws = draws[np.isfinite(draws)]
-    ci = [float(v) for v in np.percentile(draws, [2.5, 97.5])] if draws.size else [None, None]
-    return Scores(out["metrics"], out["per_sample"], ci)
+    return Scores(out["metrics"], out["per_sample"], _interval(np.array([draw() for _ in range(N_BOOT)])))
 
 
 def _frame_blocks(frame_counts: list, n: int) -> np.ndarray:

@@ -192,14 +192,6 @@ def publishable(folder: Path) -> list[str]:
     return sorted(p.relative_to(folder).as_posix() for p in files)
 
 
-def list_files(folder: Path) -> list[dict[str, Any]]:
-    """Every file under ``folder`` (relative POSIX path, size, SHA-256), sorted by path; hashed in threads."""
-    rels = publishable(folder)
-    with ThreadPoolExecutor(4) as pool:
-        digests = list(pool.map(file_sha256, [folder / r for r in rels]))
-    return [{"path": r, "size": (folder / r).stat().st_size, "sha256": d} for r, d in zip(rels, digests)]
-
-
 def manifest_bytes(manifest: dict[str, Any]) -> bytes:
     return json.dumps(manifest, indent=1, sort_keys=True).encode()
 

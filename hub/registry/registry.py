@@ -126,12 +126,18 @@ PublishCheck = Callable[[Path], None]
 PUT_BATCH = 64
 
 
+def _put_file(fs: Any, folder: str | Path, dest: str, rel: str) -> dict[str, Any]:
+    """Upload ``folder/rel`` to ``dest/rel``, read once and hashed as it is sent; its manifest entry."""
+    size, sha = put_hashed(fs, Path(folder, rel), join(dest, rel))
+    return {"path": rel, "size": size, "sha256": sha}
+
+
 def _put_batch(job: tuple[str, str, str, builtins.list[str]]) -> builtins.list[dict[str, Any]]:
-    """A cluster worker's share of a publish: upload the files ``rels`` of ``folder`` to ``dest`` of the registry
-    at ``url``, each read once and hashed as it is sent; their manifest entries."""
+    """A cluster worker's share of a publish: the files ``rels`` of ``folder`` uploaded to ``dest`` of the
+    registry at ``url`` (:func:`_put_file`)."""
     url, folder, dest, rels = job
     fs = Registry(url).fs
-    return [dict(zip(("path", "size", "sha256"), (r, *put_hashed(fs, Path(folder, r), join(dest, r))))) for r in rels]
+    return [_put_file(fs, folder, dest, r) for r in rels]
 
 
 class Registry:
@@ -354,9 +360,9 @@ class Registry:
             task = bar.add_task(description, total=sum((folder / r).stat().st_size for r in rels))
 
             def put(rel: str) -> dict[str, Any]:
-                size, sha = put_hashed(self.fs, folder / rel, join(dest, rel))
-                bar.advance(task, size)
-                return {"path": rel, "size": size, "sha256": sha}
+                entry = _put_file(self.fs, folder, dest, rel)
+                bar.advance(task, entry["size"])
+                return entry
 
             return list(pool.map(put, rels))
 
