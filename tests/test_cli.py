@@ -198,15 +198,7 @@ def test_validate_flags_tampered_pixels(built, tmp_path, cellhub):
 
 
 def test_build_refuses_drifted_split(data_dir, tmp_path, monkeypatch, cellhub):
-    recipes = tmp_path / "recipes"
-    shutil.copytree(Path(__file__).parents[1] / "datasets/isl-condition-b", recipes / "isl-condition-b")
-    text = (recipes / "isl-condition-b/recipe.yaml").read_text()
-    (recipes / "isl-condition-b/recipe.yaml").write_text(
-        text.replace("A4_y0768_x0512]", "A4_y0768_x0768]").replace(
-            "[A4_y0000_x0768, A4_y0256_x0768, A4_y0512_x0768, A4_y0768_x0768]",
-            "[A4_y0000_x0768, A4_y0256_x0768, A4_y0512_x0768, A4_y0768_x0512]",
-        )
-    )
+    recipes = _drifted_recipes(tmp_path)
     out = tmp_path / "out"
     good = json.loads(
         cellhub("datasets", "build", "isl-condition-b", "--source", data_dir, "--out", out, "--json").stdout
@@ -217,6 +209,43 @@ def test_build_refuses_drifted_split(data_dir, tmp_path, monkeypatch, cellhub):
     kept = json.loads(cellhub("datasets", "info", out, "--json").stdout)  # the good build is still there
     assert kept["split_manifest_sha256"] == good["split_manifest_sha256"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "recipes"]
+
+
+def _drifted_recipes(tmp_path: Path) -> Path:
+    """A copy of the isl-condition-b recipe whose split no longer reproduces the frozen one."""
+    recipes = tmp_path / "recipes"
+    shutil.copytree(Path(__file__).parents[1] / "datasets/isl-condition-b", recipes / "isl-condition-b")
+    text = (recipes / "isl-condition-b/recipe.yaml").read_text()
+    (recipes / "isl-condition-b/recipe.yaml").write_text(
+        text.replace("A4_y0768_x0512]", "A4_y0768_x0768]").replace(
+            "[A4_y0000_x0768, A4_y0256_x0768, A4_y0512_x0768, A4_y0768_x0768]",
+            "[A4_y0000_x0768, A4_y0256_x0768, A4_y0512_x0768, A4_y0768_x0512]",
+        )
+    )
+    return recipes
+
+
+def test_build_publish_goes_into_the_registry_only_when_it_validates(data_dir, tmp_path, monkeypatch, cellhub):
+    """``cellhub datasets build NAME --publish --registry R``: no folder, the version a built folder publishes; a
+    refused build (terms, drifted split) leaves the registry as it was; a version is never published twice."""
+    from hub.registry import Registry
+
+    reg = tmp_path / "reg"
+    build = ("datasets", "build", "isl-condition-b", "--source", data_dir, "--publish", "--registry", reg)
+    r = cellhub("datasets", "build", "ctc-gowt1", "--source", data_dir, "--publish", "--registry", reg, check=False)
+    assert_refused(r, "redistribution is not allowed", "--accept-terms")
+    monkeypatch.setenv("CELLHUB_RECIPES", str(_drifted_recipes(tmp_path)))
+    assert_refused(cellhub(*build, check=False), "recipe.yaml", "does not reproduce the frozen split")
+    assert [p for p in reg.rglob("*") if p.is_file()] == []  # converted and uploaded, then removed
+    monkeypatch.delenv("CELLHUB_RECIPES")
+    got = json.loads(cellhub(*build, "--json").stdout)
+    cellhub("datasets", "build", "isl-condition-b", "--source", data_dir, "--out", tmp_path / "folder")
+    cellhub("datasets", "publish", tmp_path / "folder", "--registry", tmp_path / "other")
+    mine, theirs = (Registry(r).manifest("datasets", got["ref"])[0] for r in (reg, tmp_path / "other"))
+    assert mine["files"] == theirs["files"] and mine["card"] == theirs["card"]
+    assert got["card"]["counts"]["samples"] == mine["card"]["counts"]["samples"] == 16
+    assert_refused(cellhub(*build, check=False), "already published", "immutable")
+    assert_refused(cellhub(*build, "--out", tmp_path / "x", check=False), "--publish writes no folder")
 
 
 def test_build_without_sources_says_where_data_comes_from(tmp_path, cellhub):

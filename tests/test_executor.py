@@ -5,6 +5,7 @@ worker killed mid-build leaves no partial dataset, and the rerun finishes."""
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
 import json
@@ -130,11 +131,11 @@ def _wait(check, timeout: float, what: str) -> None:
         time.sleep(0.1)
 
 
-@pytest.fixture
-def dask_cluster(tmp_path):
-    """``dask scheduler`` and two ``dask worker`` processes on loopback, started the way a user starts them; the
-    scheduler gives up on a task at the first worker that dies running it (``allowed-failures: 0``), so that a
-    killed worker fails the build instead of being retried."""
+@contextlib.contextmanager
+def _dask_cluster(tmp_path: Path):
+    """``dask scheduler`` and two ``dask worker`` processes on loopback, started the way a user starts them (with
+    this process's environment); the scheduler gives up on a task at the first worker that dies running it
+    (``allowed-failures: 0``), so that a killed worker fails the build instead of being retried."""
     port = _free_port()
     address = f"tcp://127.0.0.1:{port}"
     env = {**os.environ, "DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES": "0"}
@@ -177,6 +178,24 @@ def dask_cluster(tmp_path):
             p.wait(timeout=30)
 
 
+@pytest.fixture
+def dask_cluster(tmp_path):
+    with _dask_cluster(tmp_path) as cluster:
+        yield cluster
+
+
+def _kill_one_worker_once(build: subprocess.Popen, pids: dict, progress, what: str) -> str:
+    """Kill one of the cluster's workers once ``progress()`` holds, while ``build`` runs; the one-line error the
+    build then fails with."""
+    _wait(lambda: progress() or build.poll() is not None, 300, what)
+    assert build.poll() is None, build.communicate()
+    os.kill(next(iter(pids.values())), signal.SIGKILL)
+    _, err = build.communicate(timeout=300)
+    assert build.returncode == 1 and len(err.strip().splitlines()) == 1, err
+    assert "killed" in err.lower() or "worker" in err.lower(), err
+    return err
+
+
 def test_a_worker_killed_mid_build_leaves_no_partial_dataset_and_the_rerun_finishes(
     dask_cluster, built, data_dir, tmp_path
 ):
@@ -185,14 +204,8 @@ def test_a_worker_killed_mid_build_leaves_no_partial_dataset_and_the_rerun_finis
     cmd = [str(BIN / "cellhub"), "datasets", "build", DATASET, "--source", str(data_dir), "--out", str(out)]
     env = {**os.environ, "CELLHUB_SCHEDULER": address}
     build = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-    written = lambda: sum(1 for _ in (tmp_path / "out").glob(f".{DATASET}.partial-*/images/*.ome.zarr"))  # noqa: E731
-    _wait(lambda: written() >= 5 or build.poll() is not None, 300, "the first samples")
-    assert build.poll() is None, build.communicate()
-    victim = next(iter(pids.values()))
-    os.kill(victim, signal.SIGKILL)
-    _, err = build.communicate(timeout=300)
-    assert build.returncode == 1 and len(err.strip().splitlines()) == 1, err
-    assert "killed" in err.lower() or "worker" in err.lower(), err
+    written = lambda: sum(1 for _ in (tmp_path / "out").glob(f".{DATASET}.partial-*/images/*.ome.zarr")) >= 5  # noqa: E731
+    _kill_one_worker_once(build, pids, written, "the first samples")
     assert not out.exists() and list((tmp_path / "out").iterdir()) == []  # nothing half-written is left
     rerun = subprocess.run([*cmd, "--json"], capture_output=True, text=True, env=env, timeout=600)
     assert rerun.returncode == 0, rerun.stderr
@@ -257,3 +270,77 @@ def test_a_publish_on_the_cluster_uploads_from_the_workers_straight_to_s3(built,
         pulled = pull("datasets", str(ref), Registry("s3://hub-cluster/reg"))
     assert pulled.manifest_sha256 == sha and pulled.downloaded == len(theirs["files"])
     assert {k: v for k, v in _files(pulled.path).items() if not k.startswith(".")} == _files(src)
+
+
+def _published_files(registry_url: str | Path, ref: object) -> list[dict]:
+    from hub.registry import Registry
+
+    return Registry(registry_url).manifest("datasets", ref)[0]["files"]
+
+
+def test_a_build_on_the_cluster_goes_straight_into_s3(built, data_dir, tmp_path, monkeypatch):
+    """``build_into(..., executor=client)`` with an S3-compatible server on loopback as the only storage the
+    workers share: they convert, check and upload every sample (this process puts only the four tables), and the
+    version equals a local build published as a folder, file for file."""
+    import s3fs
+    from servers import s3_server
+
+    import hub.registry.registry as storage
+    from hub.curate import publish_dataset
+    from hub.curate.recipe import build_into
+    from hub.registry import Registry
+
+    local, _ = publish_dataset(Registry(tmp_path / "reg"), built(DATASET))
+    with s3_server(tmp_path) as endpoint:
+        s3fs.S3FileSystem(client_kwargs={"endpoint_url": endpoint}).mkdir("hub-build")
+        with (
+            distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as c,
+            distributed.Client(c) as client,
+            distributed.get_task_stream(client) as stream,
+        ):
+            real = storage.put_hashed
+
+            def tables_only(fs: object, local: Path, target: str) -> tuple[int, str]:
+                assert "/images/" not in target, f"the client uploaded an image file itself: {target}"
+                return real(fs, local, target)
+
+            monkeypatch.setattr(storage, "put_hashed", tables_only)
+            card, ref, sha = build_into(DATASET, Registry("s3://hub-build/reg"), source=data_dir, executor=client)
+            monkeypatch.undo()
+        assert len({t["worker"] for t in stream.data if t["key"].startswith("_convert_and_put")}) == 2
+        assert ref == local and card.counts.samples == 50
+        assert _published_files("s3://hub-build/reg", ref) == _published_files(tmp_path / "reg", local)
+        assert Registry("s3://hub-build/reg").resolve("datasets", "bbbc039")[1] == sha
+
+
+def test_a_worker_killed_mid_build_into_s3_publishes_nothing_and_the_rerun_publishes(built, data_dir, tmp_path):
+    """``cellhub datasets build --publish --registry s3://...`` on a ``dask scheduler`` with two workers: a worker
+    killed mid-build fails it in one line and leaves nothing in the bucket (the upload is removed, no manifest was
+    written); the rerun publishes the version a local build publishes."""
+    import s3fs
+    from servers import s3_server
+
+    from hub.curate import publish_dataset
+    from hub.registry import Registry
+
+    local, _ = publish_dataset(Registry(tmp_path / "reg"), built(DATASET))
+    with s3_server(tmp_path) as endpoint:
+        fs = s3fs.S3FileSystem(client_kwargs={"endpoint_url": endpoint})
+        fs.mkdir("hub-build")
+        with _dask_cluster(tmp_path) as (address, _, pids):  # started here: the workers see the S3 settings
+            cmd = [str(BIN / "cellhub"), "datasets", "build", DATASET, "--source", str(data_dir), "--publish"]
+            cmd += ["--registry", "s3://hub-build/reg"]
+            env = {**os.environ, "CELLHUB_SCHEDULER": address}
+            build = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+
+            def uploaded() -> bool:
+                fs.invalidate_cache()
+                return len(fs.glob(f"hub-build/reg/datasets/{DATASET}/*/upload-*/images/*/zarr.json")) >= 5
+
+            _kill_one_worker_once(build, pids, uploaded, "the first uploads")
+            fs.invalidate_cache()
+            assert fs.find("hub-build") == []  # no manifest, and the abandoned upload is gone
+            rerun = subprocess.run([*cmd, "--json"], capture_output=True, text=True, env=env, timeout=600)
+        assert rerun.returncode == 0, rerun.stderr
+        assert json.loads(rerun.stdout)["ref"] == str(local)
+        assert _published_files("s3://hub-build/reg", local) == _published_files(tmp_path / "reg", local)

@@ -29,9 +29,10 @@ from hub.cli.registry import info_published, is_local, list_kind, publish_cmd, p
 from hub.config import build_root
 from hub.curate import IMPORTERS, SplitSpec, check_dataset, create_importer, import_dataset, validate_dataset
 from hub.curate.export import EXPORTERS
-from hub.curate.recipe import build_dataset, recipe_names
+from hub.curate.recipe import build_dataset, build_into, recipe_names
 from hub.dataset import open_dataset
 from hub.errors import CardError, InvalidInput
+from hub.registry import Registry
 from hub.safety import MAX_CARD_BYTES, load_yaml_file, load_yaml_text
 
 app = typer.Typer(
@@ -277,13 +278,39 @@ def build(
     source: Path | None = typer.Option(None, help="source mirror folder (default: $CELLHUB_DATA or ../shared/data)"),
     out: Path | None = typer.Option(None, help="output folder (default: $CELLHUB_BUILD/NAME/VERSION)"),
     overwrite: bool = typer.Option(False, help="replace an existing build"),
+    publish: bool = typer.Option(
+        False,
+        "--publish",
+        help="build straight into --registry (e.g. s3://...): no dataset folder; with --scheduler the workers "
+        "read the sources and write the registry themselves",
+    ),
+    registry: RegistryOption = None,
+    accept_terms: bool = typer.Option(
+        False, "--accept-terms", help="with --publish: confirm you may publish data whose terms forbid redistribution"
+    ),
     workers: WorkersOption = None,
     scheduler: SchedulerOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Build a curated dataset from its recipe, checking every source file's SHA-256."""
-    _, path = build_dataset(name, source=source, out=out, workers=workers, overwrite=overwrite, executor=scheduler)
-    _report(path, as_json)
+    """Build a curated dataset from its recipe, checking every source file's SHA-256; --publish builds it into a
+    registry instead of a folder (validated the same way; nothing is published unless it validates)."""
+    if not publish:
+        _, path = build_dataset(name, source=source, out=out, workers=workers, overwrite=overwrite, executor=scheduler)
+        _report(path, as_json)
+        return
+    if out or overwrite:
+        raise typer.BadParameter("--publish writes no folder: drop --out and --overwrite")
+    reg = Registry(registry)
+    card, ref, sha = build_into(name, reg, source=source, accept_terms=accept_terms, executor=scheduler)
+    if as_json:
+        out_json = {"ref": str(ref), "manifest_sha256": sha, "registry": reg.url, "card": card.model_dump(mode="json")}
+        typer.echo(json.dumps(out_json))
+        return
+    console.print(
+        f"[green]built and published[/] {escape(str(ref))} ({card.counts.samples if card.counts else 0} samples; "
+        f"manifest {sha[:16]}...) to {escape(reg.url)}",
+        highlight=False,
+    )
 
 
 @app.command()

@@ -8,6 +8,7 @@ import shutil
 import uuid
 from collections import Counter
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from hub.cards import Channel, Counts, DatasetCard, SplitInfo, Statistics, save_card
 from hub.curate._convert import PARTIAL, Geometry, convert_sample
@@ -28,6 +29,9 @@ from hub.dataset import (
 )
 from hub.errors import BuildError, SplitDrift
 from hub.executor import ExecutorLike, map_samples, use_executor
+
+if TYPE_CHECKING:
+    from hub.curate.validate import Findings
 
 
 def _geometry(card: DatasetCard) -> Geometry:
@@ -116,10 +120,14 @@ def _convert_all(
     )
     for left in (tmp / "images").glob(f"{PARTIAL}*"):  # what the runs of killed workers left behind
         shutil.rmtree(left, ignore_errors=True)
+    _unique_ids(records, importer.source)
+    return records
+
+
+def _unique_ids(records: list[SampleRecord], source: str | Path) -> None:
     dupes = [i for i, n in Counter(r.id for r in records).items() if n > 1]
     if dupes:
-        raise BuildError(f"sample id {dupes[0]!r} occurs twice", importer.source)
-    return records
+        raise BuildError(f"sample id {dupes[0]!r} occurs twice", source)
 
 
 def _split(records: list[SampleRecord], split: SplitSpec, expected_sha256: str | None) -> dict:
@@ -190,14 +198,18 @@ def _check_built(tmp: Path, out: Path) -> None:
     """The validator's verdict on the finished folder: its first error, if any, fails the build."""
     from hub.curate.validate import validate_dataset  # validate reads what this module writes
 
-    findings = validate_dataset(tmp)
+    _refuse_findings(validate_dataset(tmp), out)
+
+
+def _refuse_findings(findings: Findings, where: str | Path) -> None:
+    """Fail the build of ``where`` on the validator's first error, if any."""
     if findings.errors:
         first = findings.errors[0]
-        where = f" [{first.sample}]" if first.sample else ""
+        at = f" [{first.sample}]" if first.sample else ""
         raise BuildError(
             f"the imported dataset does not validate ({len(findings.errors)} error(s)); first: "
-            f"{first.check}{where}: {first.message}",
-            out,
+            f"{first.check}{at}: {first.message}",
+            where,
         )
 
 

@@ -12,7 +12,8 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from hub.cards import BenchmarkSpec, DatasetCard, format_validation_error, load_card
 from hub.config import build_root, data_mirror, recipes_dir
 from hub.curate._build import import_dataset
-from hub.curate._importer import create_importer
+from hub.curate._importer import Importer, create_importer
+from hub.curate._staged import R, Stager, import_into
 from hub.curate.splits import SplitSpec
 from hub.errors import BuildError, CardError, NotFound, SourceMissing, SplitDrift
 from hub.executor import ExecutorLike
@@ -75,17 +76,8 @@ def default_output(card: DatasetCard) -> Path:
     return build_root() / card.name / card.version
 
 
-def build_dataset(
-    name: str,
-    *,
-    source: str | Path | None = None,
-    out: str | Path | None = None,
-    workers: int | None = None,
-    overwrite: bool = False,
-    executor: ExecutorLike | None = None,
-) -> tuple[DatasetCard, Path]:
-    """Build dataset ``name`` from its recipe and the source mirror; refuses a split that drifted. ``executor``:
-    where the samples are converted (:func:`hub.executor.use_executor`; e.g. a Dask scheduler's address)."""
+def _recipe_importer(name: str, source: str | Path | None) -> tuple[Recipe, DatasetCard, Path, Importer]:
+    """The recipe, card and folder of dataset ``name`` and the importer of its checked sources."""
     recipe, card, folder = load_recipe(name)
     mirror = Path(source) if source else data_mirror()
     root = mirror / recipe.source
@@ -99,7 +91,21 @@ def build_dataset(
     options = dict(recipe.options)
     if "ids_file" in options:
         options["ids_file"] = str(root / options["ids_file"])
-    importer = create_importer(recipe.importer, root / recipe.input, **options)
+    return recipe, card, folder, create_importer(recipe.importer, root / recipe.input, **options)
+
+
+def build_dataset(
+    name: str,
+    *,
+    source: str | Path | None = None,
+    out: str | Path | None = None,
+    workers: int | None = None,
+    overwrite: bool = False,
+    executor: ExecutorLike | None = None,
+) -> tuple[DatasetCard, Path]:
+    """Build dataset ``name`` from its recipe and the source mirror; refuses a split that drifted. ``executor``:
+    where the samples are converted (:func:`hub.executor.use_executor`; e.g. a Dask scheduler's address)."""
+    recipe, card, folder, importer = _recipe_importer(name, source)
     out = Path(out) if out else default_output(card)
     try:
         built = import_dataset(
@@ -117,6 +123,35 @@ def build_dataset(
     if not recipe.split_manifest_sha256:
         freeze_split(name, built.splits.manifest_sha256)  # type: ignore[union-attr, arg-type]  # a build has its split
     return built, out
+
+
+def build_into(
+    name: str,
+    registry: Stager[R],
+    *,
+    source: str | Path | None = None,
+    accept_terms: bool = False,
+    executor: ExecutorLike | None = None,
+) -> tuple[DatasetCard, R, str]:
+    """Build dataset ``name`` from its recipe straight into ``registry`` (see :mod:`hub.curate._staged`): no
+    dataset folder; on a Dask ``executor`` the workers read the sources and write the registry themselves.
+    Returns the card, the published ref and the manifest SHA-256."""
+    recipe, card, folder, importer = _recipe_importer(name, source)
+    try:
+        built, ref, sha = import_into(
+            importer,
+            registry,
+            card,
+            recipe.split,
+            accept_terms=accept_terms,
+            executor=executor,
+            expected_manifest_sha256=recipe.split_manifest_sha256,
+        )
+    except SplitDrift as err:
+        raise SplitDrift(err.problem, folder / RECIPE) from None
+    if not recipe.split_manifest_sha256:
+        freeze_split(name, built.splits.manifest_sha256)  # type: ignore[union-attr, arg-type]  # a build has its split
+    return built, ref, sha
 
 
 def freeze_split(name: str, sha256: str) -> None:

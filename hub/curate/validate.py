@@ -63,13 +63,19 @@ class Findings:
             Finding(level, check, message, sample, file)
         )
 
+    def extend(self, found: list[tuple]) -> None:
+        """Add findings given as ``(level, check, message, sample, file)`` (what per-sample checks return)."""
+        for level, check, message, sample, file in found:
+            self.add(level, check, message, sample, file)
+
     def to_json(self) -> dict:
         return {k: [asdict(f) for f in getattr(self, k)] for k in ("errors", "warnings", "info")}
 
 
-def _check_sample(job: tuple) -> tuple[list[tuple], list]:
-    """Per-sample checks (in a worker): NGFF, labels, lineage, content hash. Returns findings and (for a train
-    sample) the channel names and histograms."""
+def check_sample(job: tuple) -> tuple[list[tuple], list]:
+    """Per-sample checks (in a worker; the job from :func:`sample_job`): NGFF, labels, lineage, content hash.
+    Returns findings as ``(level, check, message, sample, file)`` and, for a train sample, its channel names and
+    histograms."""
     root, row = job[:2]
     try:
         return _check_sample_unsafe(job)
@@ -364,6 +370,13 @@ def _min_channel_correlation(a: np.ndarray, b: np.ndarray) -> float:
     return min(rs)
 
 
+def sample_job(root: str | Path, row: Sample, card: DatasetCard, channels: list[str] | None = None) -> tuple:
+    """The job of :func:`check_sample` for the sample ``row`` stored under ``root`` (``channels``: the channel
+    names the card allows; default: the card's)."""
+    labels = card.labels
+    return (str(root), row, labels.classes, labels.semantic, channels or card.channel_names, detects(card))
+
+
 def validate_dataset(path: str | Path, *, workers: int | None = None, executor: ExecutorLike | None = None) -> Findings:
     """Run every check on the dataset folder at ``path``; the per-sample checks on ``executor``
     (:func:`hub.executor.use_executor`; default: the enclosing block's, else local processes)."""
@@ -375,19 +388,25 @@ def validate_dataset(path: str | Path, *, workers: int | None = None, executor: 
     except CellHubError as err:
         f.add("error", "structure", err.problem, file=err.path)
         return f
+    train = Histograms()
+    with use_executor(executor):
+        jobs = [sample_job(ds.path, r, card) for r in rows]
+        for findings, hists in imap_samples(check_sample, jobs, workers=workers, description=f"validating {card.name}"):
+            f.extend(findings)
+            if hists:
+                train.add(*hists)
+    check_whole(ds, f, train)
+    return f
+
+
+def check_whole(ds: Dataset, f: Findings, train: Histograms, *, statistics_checked: bool = False) -> None:
+    """The checks of the dataset as a whole, after the per-sample ones: card, unique ids, splits, leakage
+    (near-duplicates read back through ``ds.image``) and, from the ``train`` samples' histograms, statistics
+    (``statistics_checked``: the card's were computed from these very histograms, so only their presence is)."""
+    card, rows = ds.card, ds.samples
     _check_card(card, f, str(ds.path / CARD))
     for sid in sorted(i for i, n in Counter(r.id for r in rows).items() if n > 1):
         f.add("error", "structure", "sample id listed twice", sid, str(ds.path / SAMPLES))
-    semantic = card.labels.semantic
-    train = Histograms()
-    with use_executor(executor):
-        jobs = [(str(ds.path), r, card.labels.classes, semantic, card.channel_names, detects(card)) for r in rows]
-        checked = imap_samples(_check_sample, jobs, workers=workers, description=f"validating {card.name}")
-        for findings, hists in checked:
-            for level, check, msg, sid, where in findings:
-                f.add(level, check, msg, sid, where)
-            if hists:
-                train.add(*hists)
     guard = card.splits.guard.size if card.splits and card.splits.guard else 0
     try:
         _check_splits(ds, rows, f, guard)
@@ -401,10 +420,9 @@ def validate_dataset(path: str | Path, *, workers: int | None = None, executor: 
             "card has no normalisation statistics",
             file=str(ds.path / CARD),
         )
-    elif train:
+    elif train and not statistics_checked:
         expected = Statistics(channels=train.statistics(card.channel_names))
         if expected.model_dump() != card.statistics.model_dump():
             f.add(
                 "error", "statistics", "card statistics differ from those of the train split", file=str(ds.path / CARD)
             )
-    return f

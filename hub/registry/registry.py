@@ -26,6 +26,7 @@ import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -36,6 +37,7 @@ from hub.cards.dataset import NAME, SEMVER
 from hub.config import registry_root
 from hub.errors import CellHubError, IntegrityError, InvalidInput, NotFound, RegistryError
 from hub.executor import ExecutorLike, imap_samples, use_executor
+from hub.registry._fetch import fetch_files
 from hub.registry._fs import create_exclusive, is_read_only, join, open_root, put_hashed, read_capped, write_atomic
 from hub.registry.manifest import (
     MANIFEST,
@@ -48,7 +50,7 @@ from hub.registry.manifest import (
     sha256_bytes,
 )
 from hub.registry.ref import KINDS, Ref, parse_ref, version_key
-from hub.safety import MAX_CARD_BYTES, MAX_MANIFEST_BYTES, MAX_RECORD_BYTES, load_yaml_file
+from hub.safety import MAX_CARD_BYTES, MAX_MANIFEST_BYTES, MAX_RECORD_BYTES, inside, load_yaml_file
 
 INDEX = "index.json"
 log = logging.getLogger(__name__)
@@ -132,12 +134,47 @@ def _put_file(fs: Any, folder: str | Path, dest: str, rel: str) -> dict[str, Any
     return {"path": rel, "size": size, "sha256": sha}
 
 
-def _put_batch(job: tuple[str, str, str, builtins.list[str]]) -> builtins.list[dict[str, Any]]:
-    """A cluster worker's share of a publish: the files ``rels`` of ``folder`` uploaded to ``dest`` of the
-    registry at ``url`` (:func:`_put_file`)."""
-    url, folder, dest, rels = job
-    fs = Registry(url).fs
-    return [_put_file(fs, folder, dest, r) for r in rels]
+def _put_batch(job: tuple[Upload, str, builtins.list[str]]) -> builtins.list[dict[str, Any]]:
+    """A cluster worker's share of a publish: the files ``rels`` of ``folder`` put into the upload."""
+    upload, folder, rels = job
+    return upload.put(folder, rels)
+
+
+@dataclass(frozen=True)
+class Upload:
+    """A version being published (:meth:`Registry.begin`): its files go to ``KIND/NAME/VERSION/upload-ID``, where
+    no reader looks until :meth:`Registry.commit` names them in the manifest. It holds only names, so it travels
+    to a cluster's workers, which put and read back files themselves."""
+
+    url: str  # the registry
+    kind: str
+    name: str
+    version: str
+    root: str  # upload-ID
+    terms: dict[str, Any] | None = None  # the acceptance of terms that forbid redistribution, for the manifest
+
+    @property
+    def dest(self) -> tuple[str, ...]:
+        """The upload's folder, as path parts under the registry root."""
+        return (self.kind, self.name, self.version, self.root)
+
+    def put(self, folder: str | Path, rels: builtins.list[str]) -> builtins.list[dict[str, Any]]:
+        """Upload the files ``rels`` of the local ``folder`` (each read once, hashed as it is sent); their
+        manifest entries."""
+        registry = Registry(self.url)
+        dest = registry._path(*self.dest)
+        return [_put_file(registry.fs, folder, dest, r) for r in rels]
+
+    def get(self, files: builtins.list[dict[str, Any]], folder: str | Path, workers: int = 8) -> None:
+        """Download the entries ``files`` (as :meth:`put` returned them) into the local ``folder``, each verified
+        against its size and SHA-256: what is read back is what was put, whatever else wrote there since."""
+        registry = Registry(self.url)
+        jobs = []
+        for f in files:
+            local = inside(Path(folder), f["path"], "upload entry")
+            local.parent.mkdir(parents=True, exist_ok=True)
+            jobs.append((registry._path(*self.dest, f["path"]), local, f))
+        fetch_files(registry.fs, jobs, workers, lambda f: None)
 
 
 class Registry:
@@ -281,31 +318,67 @@ class Registry:
         themselves, :data:`PUT_BATCH` at a time, from a folder they all reach to a registry they all reach
         (``s3://``): no byte of the version goes through this machine. Else this process uploads, 8 at a time.
         Either way each file is hashed as it is sent, so the manifest pins what the registry holds."""
+        folder = Path(path)
+        if kind not in KINDS:
+            raise InvalidInput(f"kind must be one of {KINDS}")
+        card_path = folder / "card.yaml"
+        if not card_path.is_file():
+            raise InvalidInput("no card.yaml: not a dataset or model folder", folder)
+        with use_executor(executor) as cluster:
+            check(folder)
+            card = load_yaml_file(card_path, MAX_CARD_BYTES, "card")
+            upload = self.begin(kind, card, accept_terms=accept_terms)
+            try:
+                files = self._upload(upload, folder, cluster is not None)
+                return self.commit(upload, files, card)
+            except BaseException:
+                self.abort(upload)
+                raise
+
+    def begin(self, kind: str, card: dict[str, Any], *, accept_terms: bool = False) -> Upload:
+        """Open the upload of version ``card['name']@card['version']`` of ``kind``: refused on a read-only
+        registry, for a version already published, and for a dataset whose terms forbid redistribution unless
+        ``accept_terms``. Files put into it stay invisible until :meth:`commit` (or are removed by :meth:`abort`)."""
         if is_read_only(self.fs):
             raise RegistryError(
                 "this registry is read-only (a static web server); publish to its source folder or bucket", self.url
             )
-        folder = Path(path)
-        with use_executor(executor) as cluster:
-            card, terms_record = self._check_publishable(folder, kind, check, accept_terms)
-            ref = Ref(card["name"], card["version"])
-            version_dir = self._path(kind, ref.name, ref.version)
-            if self.fs.exists(join(version_dir, MANIFEST)):
+        if kind not in KINDS:
+            raise InvalidInput(f"kind must be one of {KINDS}")
+        ref = Ref(card["name"], card["version"])
+        done = self._path(kind, ref.name, ref.version, MANIFEST)
+        if self.fs.exists(done):
+            raise RegistryError(
+                f"{ref} is already published; published versions are immutable (bump the version)", done
+            )
+        terms = card.get("terms", {})
+        record = None
+        if kind == "datasets" and not terms.get("redistribution", False):
+            if not accept_terms:
                 raise RegistryError(
-                    f"{ref} is already published; published versions are immutable (bump the version)",
-                    join(version_dir, MANIFEST),
+                    f"the card of {ref} says redistribution is not allowed ({terms.get('terms', '')}); "
+                    f"publish with --accept-terms to confirm you may publish it here",
+                    self.url,
                 )
-            upload = f"upload-{uuid.uuid4().hex[:12]}"
-            files = self._upload(folder, join(version_dir, upload), f"publishing {ref}", cluster is not None)
-        own, pages = paginate(files)
+            record = {"by": getpass.getuser(), "at": _now(), "registry": self.url, "terms": terms.get("terms")}
+        return Upload(self.url, kind, ref.name, ref.version, f"upload-{uuid.uuid4().hex[:12]}", record)
+
+    def commit(self, upload: Upload, files: builtins.list[dict[str, Any]], card: dict[str, Any]) -> tuple[Ref, str]:
+        """Commit ``upload`` with the manifest entries ``files`` of what was put into it and the version's
+        ``card``: write the pages of a large version, then create the manifest exclusively (of two concurrent
+        publishes exactly one wins; the loser's upload is removed) and list the version in the catalog. Returns
+        (ref, manifest SHA-256)."""
+        ref = Ref(upload.name, upload.version)
+        version_dir = self._path(upload.kind, ref.name, ref.version)
+        own, pages = paginate(sorted(files, key=lambda f: f["path"]))
         for entry, page in pages:  # beside the upload, as invisible as it until the manifest commits them
-            self.fs.makedirs(join(version_dir, pages_dir(upload)), exist_ok=True)
-            self.fs.pipe_file(join(version_dir, pages_dir(upload), f"{entry['sha256']}.json"), page)
+            self.fs.makedirs(join(version_dir, pages_dir(upload.root)), exist_ok=True)
+            self.fs.pipe_file(join(version_dir, pages_dir(upload.root), f"{entry['sha256']}.json"), page)
         manifest = {
-            "kind": kind,
+            "kind": upload.kind,
             "name": ref.name,
             "version": ref.version,
-            "root": upload,
+            "root": upload.root,
             "published": _now(),
             "cellhub_version": cellhub_version(),
             "files": own,
@@ -313,49 +386,37 @@ class Registry:
         }
         if pages:
             manifest["pages"] = [entry for entry, _ in pages]
-        if terms_record:
-            manifest["terms_accepted"] = terms_record
+        if upload.terms:
+            manifest["terms_accepted"] = upload.terms
         data = manifest_bytes(manifest)
         try:
             create_exclusive(self.fs, join(version_dir, MANIFEST), data)
         except RegistryError:
-            for leftover in (upload, pages_dir(upload)):
-                if self.fs.exists(join(version_dir, leftover)):
-                    self.fs.rm(join(version_dir, leftover), recursive=True)
+            self.abort(upload)
             raise
         sha = sha256_bytes(data)
-        self._catalog({(kind, ref.name, ref.version): _manifest_entry(kind, manifest, sha)}, ref)
+        self._catalog({(upload.kind, ref.name, ref.version): _manifest_entry(upload.kind, manifest, sha)}, ref)
         return ref, sha
 
-    def _check_publishable(
-        self, folder: Path, kind: str, check: PublishCheck, accept_terms: bool
-    ) -> tuple[dict[str, Any], dict[str, Any] | None]:
-        if kind not in KINDS:
-            raise InvalidInput(f"kind must be one of {KINDS}")
-        card_path = folder / "card.yaml"
-        if not card_path.is_file():
-            raise InvalidInput("no card.yaml: not a dataset or model folder", folder)
-        check(folder)
-        card = load_yaml_file(card_path, MAX_CARD_BYTES, "card")
-        terms = card.get("terms", {})
-        record = None
-        if kind == "datasets" and not terms.get("redistribution", False):
-            if not accept_terms:
-                raise RegistryError(
-                    f"the card says redistribution is not allowed ({terms.get('terms', '')}); "
-                    f"publish with --accept-terms to confirm you may publish it here",
-                    card_path,
-                )
-            record = {"by": getpass.getuser(), "at": _now(), "registry": self.url, "terms": terms.get("terms")}
-        return card, record
+    def abort(self, upload: Upload) -> None:
+        """Remove what was put into an upload that will not be committed (best effort: it is invisible anyway)."""
+        version_dir = self._path(upload.kind, upload.name, upload.version)
+        for leftover in (upload.root, pages_dir(upload.root)):
+            try:
+                if self.fs.exists(join(version_dir, leftover)):
+                    self.fs.rm(join(version_dir, leftover), recursive=True)
+            except OSError as err:
+                log.warning("could not remove the abandoned upload %s: %s", join(version_dir, leftover), err)
 
-    def _upload(self, folder: Path, dest: str, description: str, on_cluster: bool) -> builtins.list[dict[str, Any]]:
-        """Upload every file of ``folder`` to ``dest`` (on the block's cluster, or in threads); their manifest
-        entries, sorted by path."""
+    def _upload(self, upload: Upload, folder: Path, on_cluster: bool) -> builtins.list[dict[str, Any]]:
+        """Put every file of ``folder`` into ``upload`` (on the block's cluster, or in threads); their manifest
+        entries."""
         rels = publishable(folder)
+        description = f"publishing {upload.name}@{upload.version}"
         if on_cluster:
-            jobs = [(self.url, str(folder), dest, rels[i : i + PUT_BATCH]) for i in range(0, len(rels), PUT_BATCH)]
+            jobs = [(upload, str(folder), rels[i : i + PUT_BATCH]) for i in range(0, len(rels), PUT_BATCH)]
             return [e for batch in imap_samples(_put_batch, jobs, description=description) for e in batch]
+        dest = self._path(*upload.dest)
         with progress_bar() as bar, ThreadPoolExecutor(8) as pool:
             task = bar.add_task(description, total=sum((folder / r).stat().st_size for r in rels))
 
