@@ -21,6 +21,7 @@ import yaml
 from servers import free_port, static_http_server
 from test_cli import dsb_subset
 
+from hub.baselines import get_baseline
 from hub.config import recipes_dir
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -28,6 +29,7 @@ ARTIFACTS = Path(__file__).parent / "artifacts" / "site"
 LAUNCH_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 BASELINE = "phase-as-dapi"  # a trivial method: the in-focus phase plane submitted as the DAPI prediction
 PEER, PEER_BENCH = "care", "isl-condition-b/label-free"  # a committed peer record of peers/ (CARE, reproduced)
+CURVED = "bbbc039-few-shot-dsb"  # a baseline of model_cards/ with a committed learning curve
 
 
 def _dsb_mini(cli, data_dir: Path, base: Path) -> Path:
@@ -86,6 +88,7 @@ def registry(built, data_dir, tmp_path_factory, cli) -> Path:
         model_dir,
     )
     publish_model(reg, model_dir)
+    publish_model(reg, get_baseline(CURVED).model_dir)  # a baseline with a committed learning curve
     bench = get_benchmark("isl-condition-b/label-free")
     reg.publish_result(evaluate_model(bench, isl, Model.load(model_dir)).model_dump(mode="json"))
     ds = open_dataset(isl)
@@ -110,7 +113,7 @@ def site(registry, tmp_path_factory) -> Path:
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("CELLHUB_CACHE", str(base / "cache"))
         summary = build_site(base / "site", str(registry))
-    assert summary["datasets"] == ["dsb-mini", "isl-condition-b"] and summary["models"] == ["isl-tiny"]
+    assert summary["datasets"] == ["dsb-mini", "isl-condition-b"] and summary["models"] == [CURVED, "isl-tiny"]
     assert summary["benchmarks"] == ["isl-condition-b/label-free"]
     assert summary["results"] == 3
     return base / "site"
@@ -188,6 +191,7 @@ def test_every_page_loads_cleanly_in_a_browser(site):
     assert {"home", "dataset", "model", "benchmark"} <= kinds
     shots = {p.stem for p in ARTIFACTS.glob("*.png")}
     assert {"index", "datasets-isl-condition-b", "models-isl-tiny", "benchmarks-isl-condition-b-label-free"} <= shots
+    assert f"models-{CURVED}" in shots
 
 
 def test_leaderboard_sorts_and_shows_intervals_and_provenance(site, registry):
@@ -250,6 +254,37 @@ def test_pages_show_real_registry_content(site, registry):
     assert BASELINE in home and "isl-tiny@0.1.0" in home
     board = (site / "benchmarks" / "isl-condition-b" / "label-free.html").read_text()
     assert "per image, then the mean over images" in board  # how the primary metric is computed, said with it
+
+
+def test_a_baselines_learning_curve_is_drawn_on_its_page_and_for_that_very_model_only(site):
+    """The committed curve of the baseline, one point per size and init with its mean over seeds, the zero-shot
+    level and the curve's summary; a model of the same name with other weights gets no curve."""
+    import xml.etree.ElementTree as ET
+
+    from hub.cards import ModelCard, load_card
+    from hub.site.curves import bundled_curve
+
+    base = get_baseline(CURVED)
+    curve = json.loads((base.folder / "learning-curve.json").read_text())
+    page = (site / "models" / f"{CURVED}.html").read_text()
+    assert "Learning curve" in page and f"zero-shot {curve['zero_shot']:.3g}" in page
+    svg = ET.fromstring(
+        page[
+            page.index("<svg", page.index('id="learning-curve"')) : page.index(
+                "</svg>", page.index('id="learning-curve"')
+            )
+            + 6
+        ]
+    )
+    titles = [t.text for t in svg.iter("{http://www.w3.org/2000/svg}title")][1:]  # after the chart's own title
+    means = {(init, n): m for init, s in curve["summary"].items() if isinstance(s, dict) for n, m in s["mean"].items()}
+    assert len(titles) == len(means)
+    for (init, _), m in means.items():
+        assert any(t.startswith(f"{init} (") and f": {m:.3g}" in t for t in titles), (init, m, titles)
+    card = load_card(ModelCard, base.model_dir / "card.yaml")
+    assert bundled_curve(card) == curve
+    other = card.model_copy(update={"weights": card.weights.model_copy(update={"sha256": "0" * 64})})
+    assert bundled_curve(other) is None
 
 
 def test_peer_rows_link_their_script_and_the_comparison_sets_hub_against_peer(site, registry):

@@ -439,7 +439,7 @@ def tune_cmd(
 @app.command("learning-curve")
 def learning_curve_cmd(
     recipe: Path = typer.Argument(..., help="training recipe YAML (model_cards/<name>/recipe.yaml)"),
-    out: Path = typer.Option(..., help="folder for the trained models and curve.json"),
+    out: Path = typer.Option(..., help="folder for the trained models, curve.json and its chart curve.svg"),
     sizes: list[str] = typer.Option(
         ["1", "2", "5", "10", "20", "all"], "--n", help="training images (frames) per run; 'all' for every one"
     ),
@@ -461,6 +461,9 @@ def learning_curve_cmd(
     curve = learning_curve(
         load_recipe(recipe), out, sizes=ns, seeds=seeds, scratch=scratch, log=lambda m: typer.echo(m, err=True)
     )
+    from hub.site.curves import curve_chart
+
+    (out / "curve.svg").write_text(curve_chart(curve, standalone=True))
     if as_json:
         typer.echo(json.dumps(curve))
         return
@@ -470,7 +473,8 @@ def learning_curve_cmd(
             table.add_row(init, *[_mean(s, n) for n in ns], str(s["n@90%"] or "—"))
     console.print(f"{curve['benchmark']} {curve['metric']}, mean over seeds (zero-shot {curve['zero_shot']}):")
     console.print(table)
-    console.print(f"gap at n = 5 (pretrained - scratch): {curve['summary'].get('gap@5')}; {out / 'curve.json'}")
+    gap = curve["summary"].get("gap@5")
+    console.print(f"gap at n = 5 (pretrained - scratch): {gap}; {out / 'curve.json'}, drawn in {out / 'curve.svg'}")
 
 
 def _mean(summary: dict, n: int | None) -> str:

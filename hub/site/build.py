@@ -40,6 +40,7 @@ from hub.registry import Registry, local_path
 from hub.site import charts
 from hub.site import formatting as fmt
 from hub.site.catalog import BenchmarkEntry, Catalog, DatasetEntry, ModelEntry, peer_script_source, read_catalog
+from hub.site.curves import bundled_curve, curve_chart
 from hub.site.examples import example_benchmark, model_examples
 from hub.site.figures import (
     area_unit,
@@ -146,20 +147,27 @@ def _dataset_context(entry: DatasetEntry, registry: Registry, site: Path) -> dic
 
 
 def _model_context(entry: ModelEntry, catalog: Catalog, site: Path) -> dict:
-    """Example predictions of a model's latest version on a benchmark of its task, when the registry holds one."""
+    """Example predictions of a model's latest version on a benchmark of its task, when the registry holds one;
+    the learning curve of its recipe, when this checkout holds one."""
     card = entry.card
     bench = example_benchmark(
         card.task,
         card.training.dataset if card.training else None,
         [r["benchmark"].bench for r in entry.results] + [b.bench for b in catalog.benchmarks],
     )
+    curve = bundled_curve(card)
+    context: dict = {"examples": [], "example_bench": None, "curve": curve, "curve_chart": curve and curve_chart(curve)}
     if bench is None or not catalog.holds_dataset(bench.dataset):
-        return {"examples": [], "example_bench": None}
+        return context
     from hub.models import load_model  # torch: imported only when a model runs
 
     ds = open_dataset(local_path("datasets", bench.dataset, catalog.registry))
     model = load_model(f"{card.name}@{card.version}", catalog.registry.url)
-    return {"examples": model_examples(model, ds, bench, site, f"models/{entry.name}"), "example_bench": bench}
+    return {
+        **context,
+        "examples": model_examples(model, ds, bench, site, f"models/{entry.name}"),
+        "example_bench": bench,
+    }
 
 
 def _leaderboard_chart(entry: BenchmarkEntry) -> Markup:

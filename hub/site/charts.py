@@ -214,3 +214,124 @@ def histogram(counts: list[int], edges: list[float], title: str, axis_label: str
         _text(svg, x(t), top + plot_h + 16, _fmt_tick(t), "tick", "middle")
     _text(svg, left + plot_w / 2, height - 8, axis_label + (" (log scale)" if log_x else ""), "axis-label", "middle")
     return _markup(svg)
+
+
+@dataclass
+class Series:
+    """One line of a :func:`line_chart`: points ``(x, y, spread)``, drawn with whiskers at ``y ± spread``."""
+
+    label: str
+    points: list[tuple[float, float, float]]
+
+
+#: The chart rules of the site's style sheet, for a chart shown outside the site (a README's picture).
+STANDALONE_STYLE = """
+.axis { stroke: #94a3b8; stroke-width: 1; } .grid { stroke: #e2e8f0; stroke-width: 1; }
+.tick { fill: #64748b; font-size: 11px; } .axis-label { fill: #475569; font-size: 12px; }
+.legend { fill: #0f172a; font-size: 12px; } text { font-family: system-ui, sans-serif; }
+.line { fill: none; stroke-width: 2; } .whisker { stroke-width: 1.5; }
+.s0 { stroke: #0d9488; fill: #0d9488; } .s1 { stroke: #c2410c; fill: #c2410c; } .s2 { stroke: #6d28d9; fill: #6d28d9; }
+.line.s0, .line.s1, .line.s2 { fill: none; }
+.reference { stroke: #475569; stroke-width: 1.5; stroke-dasharray: 6 4; } svg { background: #fff; }
+"""
+
+
+def line_chart(
+    series: list[Series],
+    title: str,
+    x_label: str,
+    y_label: str,
+    *,
+    x_ticks: list[tuple[float, str]],
+    reference: tuple[str, float] | None = None,
+    standalone: bool = False,
+) -> Markup:
+    """Lines over a log-scale x axis (e.g. a learning curve: score against training images), each point with a
+    whisker of its spread, ticks at ``x_ticks`` ``(value, label)``, and an optional dashed ``reference`` level
+    ``(label, y)``. ``standalone``: the chart carries its own style (outside the site)."""
+    height, left, bottom, top, right = 300, 64, 46, 34, 24
+    plot_w, plot_h = WIDTH - left - right, height - bottom - top
+    xs = [x for x, _ in x_ticks] + [p[0] for s in series for p in s.points]
+    ys = [v for s in series for _, y, e in s.points for v in (y - e, y + e)] + ([reference[1]] if reference else [])
+    x_lo, x_hi = min(xs), max(xs)
+    pad = (max(ys) - min(ys)) * 0.08 or 0.05
+    y_lo, y_hi = min(ys) - pad, max(ys) + pad
+    ticks = _ticks(y_lo, y_hi, 5)
+
+    def x(v: float) -> float:
+        span = math.log10(x_hi) - math.log10(x_lo) or 1.0
+        return left + (math.log10(v) - math.log10(x_lo)) / span * plot_w
+
+    def y(v: float) -> float:
+        return top + plot_h - (v - y_lo) / ((y_hi - y_lo) or 1.0) * plot_h
+
+    svg = _svg(height, title)
+    if standalone:
+        ET.SubElement(svg, "style").text = STANDALONE_STYLE
+    for t in ticks:
+        ET.SubElement(
+            svg,
+            "line",
+            {"x1": f"{left}", "x2": f"{left + plot_w}", "y1": f"{y(t):.1f}", "y2": f"{y(t):.1f}", "class": "grid"},
+        )
+        _text(svg, left - 6, y(t) + 4, _fmt_tick(t), "tick", "end")
+    base = top + plot_h
+    ET.SubElement(
+        svg, "line", {"x1": f"{left}", "x2": f"{left + plot_w}", "y1": f"{base}", "y2": f"{base}", "class": "axis"}
+    )
+    for value, label in x_ticks:
+        ET.SubElement(
+            svg,
+            "line",
+            {"x1": f"{x(value):.1f}", "x2": f"{x(value):.1f}", "y1": f"{base}", "y2": f"{base + 4}", "class": "axis"},
+        )
+        _text(svg, x(value), base + 16, label, "tick", "middle")
+    _text(svg, left + plot_w / 2, height - 8, x_label + " (log scale)", "axis-label", "middle")
+    label = _text(svg, 14, top + plot_h / 2, y_label, "axis-label", "middle")
+    label.set("transform", f"rotate(-90 14 {top + plot_h / 2:.1f})")
+    legend_x = left + 8
+    if reference is not None:
+        name, level = reference
+        ET.SubElement(
+            svg,
+            "line",
+            {
+                "x1": f"{left}",
+                "x2": f"{left + plot_w}",
+                "y1": f"{y(level):.1f}",
+                "y2": f"{y(level):.1f}",
+                "class": "reference",
+            },
+        )
+        ET.SubElement(
+            svg, "line", {"x1": f"{legend_x}", "x2": f"{legend_x + 22}", "y1": "14", "y2": "14", "class": "reference"}
+        )
+        shown = f"{name} {_fmt_tick(level)}"
+        _text(svg, legend_x + 28, 18, shown, "legend")
+        legend_x += 48 + 7 * len(shown)
+    for i, s in enumerate(series):
+        cls = f"s{i % 3}"
+        group = ET.SubElement(svg, "g", {"class": "series"})
+        pts = sorted(s.points)
+        ET.SubElement(
+            group, "polyline", {"points": " ".join(f"{x(a):.1f},{y(b):.1f}" for a, b, _ in pts), "class": f"line {cls}"}
+        )
+        for a, b, e in pts:
+            if e > 0:
+                ET.SubElement(
+                    group,
+                    "line",
+                    {
+                        "x1": f"{x(a):.1f}",
+                        "x2": f"{x(a):.1f}",
+                        "y1": f"{y(b - e):.1f}",
+                        "y2": f"{y(b + e):.1f}",
+                        "class": f"whisker {cls}",
+                    },
+                )
+            dot = ET.SubElement(group, "circle", {"cx": f"{x(a):.1f}", "cy": f"{y(b):.1f}", "r": "4", "class": cls})
+            ET.SubElement(dot, "title").text = f"{s.label}: {_fmt_tick(b)}" + (f" ± {_fmt_tick(e)}" if e > 0 else "")
+        ET.SubElement(group, "circle", {"cx": f"{legend_x + 6}", "cy": "14", "r": "4", "class": cls})
+        _text(svg, legend_x + 16, 18, s.label, "legend")
+        legend_x += 36 + 7 * len(s.label)
+    return _markup(svg)
