@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import http.client
 import json
 import os
@@ -436,3 +437,39 @@ def test_a_version_of_many_files_has_a_paged_manifest_that_pulls_streams_and_ver
     assert problem["file"] == ".manifest.json" and "manifest page" in problem["problem"]
     with pytest.raises(IntegrityError, match="altered after it was pulled"):
         cached("datasets", Ref(name, "1.0.0"))
+
+
+def test_an_upload_is_invisible_until_committed_and_abort_never_removes_a_committed_one(tmp_path):
+    """``begin`` / ``put`` / ``commit`` / ``abort``, the steps of every publish (and of a build into a registry):
+    what is put stays unlisted until the manifest names it; an abandoned upload is removed, a committed one
+    never; a bad name, a published version and entries a reader would refuse are refused before anything is
+    committed."""
+    from hub.errors import InvalidInput
+
+    reg = Registry(tmp_path / "reg")
+    folder = tmp_path / "files"
+    (folder / "weights").mkdir(parents=True)
+    (folder / "weights" / "a.bin").write_bytes(b"weights")
+    card = {"name": "tiny", "version": "1.0.0", "title": "tiny"}
+    abandoned = reg.begin("models", card)
+    abandoned.put(folder, ["weights/a.bin"])
+    assert reg.versions("models", "tiny") == []
+    reg.abort(abandoned)
+    assert not (tmp_path / "reg" / "models" / "tiny" / "1.0.0" / abandoned.root).exists()
+    upload = reg.begin("models", card)
+    files = upload.put(folder, ["weights/a.bin"])
+    assert files == [{"path": "weights/a.bin", "size": 7, "sha256": hashlib.sha256(b"weights").hexdigest()}]
+    ref, sha = reg.commit(upload, files, card)
+    reg.abort(upload)  # e.g. a caller that saw an error after the commit: the version stays whole
+    assert reg.manifest("models", ref)[1] == sha and reg.versions("models", "tiny") == ["1.0.0"]
+    upload.get(files, tmp_path / "back")
+    assert (tmp_path / "back" / "weights" / "a.bin").read_bytes() == b"weights"
+    with pytest.raises(RegistryError, match="already published"):
+        reg.begin("models", card)
+    with pytest.raises(InvalidInput, match="not a name and version"):
+        reg.begin("models", {"name": "../elsewhere", "version": "1.0.0"})
+    bad = reg.begin("models", {**card, "version": "1.0.1"})
+    with pytest.raises(InvalidInput, match="reserved"):
+        reg.commit(bad, [{"path": ".complete", "size": 1, "sha256": "0" * 64}], {**card, "version": "1.0.1"})
+    assert reg.versions("models", "tiny") == ["1.0.0"]
+    assert not (tmp_path / "reg" / "models" / "tiny" / "1.0.1" / bad.root).exists()

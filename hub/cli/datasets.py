@@ -293,7 +293,10 @@ def build(
     as_json: JsonOption = False,
 ) -> None:
     """Build a curated dataset from its recipe, checking every source file's SHA-256; --publish builds it into a
-    registry instead of a folder (validated the same way; nothing is published unless it validates)."""
+    registry instead of a folder (every check of cellhub datasets validate runs; nothing is published unless it
+    passes)."""
+    if accept_terms and not publish:
+        raise typer.BadParameter("--accept-terms is for --publish (or for cellhub datasets publish)")
     if not publish:
         _, path = build_dataset(name, source=source, out=out, workers=workers, overwrite=overwrite, executor=scheduler)
         _report(path, as_json)
@@ -301,7 +304,9 @@ def build(
     if out or overwrite:
         raise typer.BadParameter("--publish writes no folder: drop --out and --overwrite")
     reg = Registry(registry)
-    card, ref, sha = build_into(name, reg, source=source, accept_terms=accept_terms, executor=scheduler)
+    card, ref, sha = build_into(
+        name, reg, source=source, accept_terms=accept_terms, workers=workers, executor=scheduler
+    )
     if as_json:
         out_json = {"ref": str(ref), "manifest_sha256": sha, "registry": reg.url, "card": card.model_dump(mode="json")}
         typer.echo(json.dumps(out_json))

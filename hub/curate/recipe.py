@@ -131,6 +131,7 @@ def build_into(
     *,
     source: str | Path | None = None,
     accept_terms: bool = False,
+    workers: int | None = None,
     executor: ExecutorLike | None = None,
 ) -> tuple[DatasetCard, R, str]:
     """Build dataset ``name`` from its recipe straight into ``registry`` (see :mod:`hub.curate._staged`): no
@@ -144,6 +145,7 @@ def build_into(
             card,
             recipe.split,
             accept_terms=accept_terms,
+            workers=workers,
             executor=executor,
             expected_manifest_sha256=recipe.split_manifest_sha256,
         )

@@ -6,7 +6,7 @@ million-sample split cost the memory of its distinct pixel values, not of its sa
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -86,11 +86,16 @@ def image_histograms(job: tuple[str, str]) -> tuple[list[str], list[tuple[np.nda
     return img.channel_names, histograms(img.read(), img.axes)
 
 
+def fold_histograms(results: Iterable[tuple[list[str], list[tuple[np.ndarray, np.ndarray]]]]) -> Histograms:
+    """The sum of per-sample ``(channel names, histograms)`` results, added as they arrive."""
+    out = Histograms()
+    for channels, hists in results:
+        out.add(channels, hists)
+    return out
+
+
 def sum_histograms(root: str | Path, paths: Sequence[str], workers: int | None = None) -> Histograms:
     """The summed histograms of the images ``paths`` (relative to ``root``), read by the block's executor (see
     :func:`hub.executor.use_executor`) and summed as they arrive."""
-    out = Histograms()
     jobs = [(str(root), p) for p in paths]
-    for channels, hists in imap_samples(image_histograms, jobs, workers=workers, description="train statistics"):
-        out.add(channels, hists)
-    return out
+    return fold_histograms(imap_samples(image_histograms, jobs, workers=workers, description="train statistics"))

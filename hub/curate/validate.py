@@ -388,25 +388,29 @@ def validate_dataset(path: str | Path, *, workers: int | None = None, executor: 
     except CellHubError as err:
         f.add("error", "structure", err.problem, file=err.path)
         return f
-    train = Histograms()
+    check_table(ds, f)
     with use_executor(executor):
         jobs = [sample_job(ds.path, r, card) for r in rows]
-        for findings, hists in imap_samples(check_sample, jobs, workers=workers, description=f"validating {card.name}"):
-            f.extend(findings)
+        train = Histograms()
+        for found, hists in imap_samples(check_sample, jobs, workers=workers, description=f"validating {card.name}"):
+            f.extend(found)
             if hists:
                 train.add(*hists)
     check_whole(ds, f, train)
     return f
 
 
-def check_whole(ds: Dataset, f: Findings, train: Histograms, *, statistics_checked: bool = False) -> None:
-    """The checks of the dataset as a whole, after the per-sample ones: card, unique ids, splits, leakage
-    (near-duplicates read back through ``ds.image``) and, from the ``train`` samples' histograms, statistics
-    (``statistics_checked``: the card's were computed from these very histograms, so only their presence is)."""
-    card, rows = ds.card, ds.samples
-    _check_card(card, f, str(ds.path / CARD))
-    for sid in sorted(i for i, n in Counter(r.id for r in rows).items() if n > 1):
+def check_table(ds: Dataset, f: Findings) -> None:
+    """The checks of the card and the samples table that come before the per-sample ones."""
+    _check_card(ds.card, f, str(ds.path / CARD))
+    for sid in sorted(i for i, n in Counter(r.id for r in ds.samples).items() if n > 1):
         f.add("error", "structure", "sample id listed twice", sid, str(ds.path / SAMPLES))
+
+
+def check_whole(ds: Dataset, f: Findings, train: Histograms) -> None:
+    """The checks of the dataset as a whole, after the per-sample ones: splits, leakage (near-duplicates read
+    back through ``ds.image``) and the card's statistics against the ``train`` samples' histograms."""
+    card, rows = ds.card, ds.samples
     guard = card.splits.guard.size if card.splits and card.splits.guard else 0
     try:
         _check_splits(ds, rows, f, guard)
@@ -420,7 +424,7 @@ def check_whole(ds: Dataset, f: Findings, train: Histograms, *, statistics_check
             "card has no normalisation statistics",
             file=str(ds.path / CARD),
         )
-    elif train and not statistics_checked:
+    elif train:
         expected = Statistics(channels=train.statistics(card.channel_names))
         if expected.model_dump() != card.statistics.model_dump():
             f.add(

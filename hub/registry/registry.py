@@ -55,6 +55,7 @@ from hub.safety import MAX_CARD_BYTES, MAX_MANIFEST_BYTES, MAX_RECORD_BYTES, ins
 INDEX = "index.json"
 log = logging.getLogger(__name__)
 BENCHMARK = re.compile(r"[a-z0-9][a-z0-9-]*/[a-z][a-z-]*")  # DATASET/TASK: two path components, nothing else
+UPLOAD_ROOT = re.compile(r"upload-[0-9a-f]{12}")  # what begin names an upload folder
 RESULT_PATH = re.compile(rf"results/{BENCHMARK.pattern}/[0-9a-f]{{64}}\.json")
 
 
@@ -318,6 +319,7 @@ class Registry:
         themselves, :data:`PUT_BATCH` at a time, from a folder they all reach to a registry they all reach
         (``s3://``): no byte of the version goes through this machine. Else this process uploads, 8 at a time.
         Either way each file is hashed as it is sent, so the manifest pins what the registry holds."""
+        self._writable()
         folder = Path(path)
         if kind not in KINDS:
             raise InvalidInput(f"kind must be one of {KINDS}")
@@ -327,53 +329,60 @@ class Registry:
         with use_executor(executor) as cluster:
             check(folder)
             card = load_yaml_file(card_path, MAX_CARD_BYTES, "card")
-            upload = self.begin(kind, card, accept_terms=accept_terms)
+            upload = self.begin(kind, card, accept_terms=accept_terms, source=card_path)
             try:
                 files = self._upload(upload, folder, cluster is not None)
-                return self.commit(upload, files, card)
             except BaseException:
                 self.abort(upload)
                 raise
+        return self.commit(upload, files, card)
 
-    def begin(self, kind: str, card: dict[str, Any], *, accept_terms: bool = False) -> Upload:
-        """Open the upload of version ``card['name']@card['version']`` of ``kind``: refused on a read-only
-        registry, for a version already published, and for a dataset whose terms forbid redistribution unless
-        ``accept_terms``. Files put into it stay invisible until :meth:`commit` (or are removed by :meth:`abort`)."""
+    def _writable(self) -> None:
         if is_read_only(self.fs):
             raise RegistryError(
                 "this registry is read-only (a static web server); publish to its source folder or bucket", self.url
             )
+
+    def begin(
+        self, kind: str, card: dict[str, Any], *, accept_terms: bool = False, source: str | Path | None = None
+    ) -> Upload:
+        """Open the upload of version ``card['name']@card['version']`` of ``kind``: refused on a read-only
+        registry, for a name or version that is not one, for a dataset whose terms forbid redistribution unless
+        ``accept_terms`` (``source``: the card's file, for the message), and for a version already published.
+        Files put into it stay invisible until :meth:`commit` (or are removed by :meth:`abort`)."""
+        self._writable()
         if kind not in KINDS:
             raise InvalidInput(f"kind must be one of {KINDS}")
-        ref = Ref(card["name"], card["version"])
-        done = self._path(kind, ref.name, ref.version, MANIFEST)
-        if self.fs.exists(done):
-            raise RegistryError(
-                f"{ref} is already published; published versions are immutable (bump the version)", done
-            )
+        name, version = str(card.get("name", "")), str(card.get("version", ""))
+        if not (NAME.fullmatch(name) and SEMVER.fullmatch(version)):
+            raise InvalidInput(f"not a name and version to publish: {name[:80]!r}@{version[:40]!r}", source)
+        ref = Ref(name, version)
         terms = card.get("terms", {})
         record = None
         if kind == "datasets" and not terms.get("redistribution", False):
             if not accept_terms:
                 raise RegistryError(
-                    f"the card of {ref} says redistribution is not allowed ({terms.get('terms', '')}); "
+                    f"the card says redistribution is not allowed ({terms.get('terms', '')}); "
                     f"publish with --accept-terms to confirm you may publish it here",
-                    self.url,
+                    source or f"{ref}",
                 )
             record = {"by": getpass.getuser(), "at": _now(), "registry": self.url, "terms": terms.get("terms")}
-        return Upload(self.url, kind, ref.name, ref.version, f"upload-{uuid.uuid4().hex[:12]}", record)
+        done = self._path(kind, ref.name, ref.version, MANIFEST)
+        if self.fs.exists(done):
+            raise RegistryError(
+                f"{ref} is already published; published versions are immutable (bump the version)", done
+            )
+        url = self.url if "://" in self.url else str(Path(self.url).resolve())  # the same folder for every worker
+        return Upload(url, kind, ref.name, ref.version, f"upload-{uuid.uuid4().hex[:12]}", record)
 
     def commit(self, upload: Upload, files: builtins.list[dict[str, Any]], card: dict[str, Any]) -> tuple[Ref, str]:
         """Commit ``upload`` with the manifest entries ``files`` of what was put into it and the version's
         ``card``: write the pages of a large version, then create the manifest exclusively (of two concurrent
         publishes exactly one wins; the loser's upload is removed) and list the version in the catalog. Returns
-        (ref, manifest SHA-256)."""
+        (ref, manifest SHA-256). Once the manifest is written the version is published, whatever happens after."""
         ref = Ref(upload.name, upload.version)
         version_dir = self._path(upload.kind, ref.name, ref.version)
-        own, pages = paginate(sorted(files, key=lambda f: f["path"]))
-        for entry, page in pages:  # beside the upload, as invisible as it until the manifest commits them
-            self.fs.makedirs(join(version_dir, pages_dir(upload.root)), exist_ok=True)
-            self.fs.pipe_file(join(version_dir, pages_dir(upload.root), f"{entry['sha256']}.json"), page)
+        files = sorted(files, key=lambda f: f["path"])
         manifest = {
             "kind": upload.kind,
             "name": ref.name,
@@ -381,17 +390,27 @@ class Registry:
             "root": upload.root,
             "published": _now(),
             "cellhub_version": cellhub_version(),
-            "files": own,
+            "files": files,
             "card": card,
         }
-        if pages:
-            manifest["pages"] = [entry for entry, _ in pages]
         if upload.terms:
             manifest["terms_accepted"] = upload.terms
+        try:
+            parse_manifest(manifest_bytes(manifest), join(version_dir, MANIFEST), upload.kind, ref.name, ref.version)
+            own, pages = paginate(files)
+            for entry, page in pages:  # beside the upload, as invisible as it until the manifest commits them
+                self.fs.makedirs(join(version_dir, pages_dir(upload.root)), exist_ok=True)
+                self.fs.pipe_file(join(version_dir, pages_dir(upload.root), f"{entry['sha256']}.json"), page)
+        except BaseException:
+            self.abort(upload)
+            raise
+        manifest["files"] = own
+        if pages:
+            manifest["pages"] = [entry for entry, _ in pages]
         data = manifest_bytes(manifest)
         try:
             create_exclusive(self.fs, join(version_dir, MANIFEST), data)
-        except RegistryError:
+        except RegistryError:  # another publish of this version won: this upload is never named
             self.abort(upload)
             raise
         sha = sha256_bytes(data)
@@ -399,8 +418,18 @@ class Registry:
         return ref, sha
 
     def abort(self, upload: Upload) -> None:
-        """Remove what was put into an upload that will not be committed (best effort: it is invisible anyway)."""
+        """Remove what was put into an upload that will not be committed (best effort: it is invisible anyway);
+        never the upload a committed manifest names."""
+        named = NAME.fullmatch(upload.name) and SEMVER.fullmatch(upload.version) and upload.kind in KINDS
+        if not (named and UPLOAD_ROOT.fullmatch(upload.root)):
+            raise InvalidInput(f"not an upload that begin opened: {upload!r}")
         version_dir = self._path(upload.kind, upload.name, upload.version)
+        try:
+            manifest = json.loads(self._read(join(version_dir, MANIFEST), MAX_MANIFEST_BYTES))
+            if isinstance(manifest, dict) and manifest.get("root") == upload.root:
+                return  # committed after all (e.g. a reply lost after the write): published, so kept
+        except (FileNotFoundError, ValueError, CellHubError):
+            pass  # no manifest (or none of this publish's): the upload is nobody's
         for leftover in (upload.root, pages_dir(upload.root)):
             try:
                 if self.fs.exists(join(version_dir, leftover)):
@@ -511,8 +540,7 @@ class Registry:
     def publish_result(self, record: dict[str, Any]) -> str:
         """Store an evaluation result record at ``results/<benchmark>/<sha256>.json`` (content-addressed, so
         immutable; publishing the same record twice is a no-op) and list it in the catalog; returns its SHA-256."""
-        if is_read_only(self.fs):
-            raise RegistryError("this registry is read-only (a static web server)", self.url)
+        self._writable()
         bench = record.get("benchmark")
         if not isinstance(bench, str) or not BENCHMARK.fullmatch(bench):
             raise InvalidInput(

@@ -39,11 +39,13 @@ def curve_chart(curve: dict[str, Any], standalone: bool = False) -> Markup:
         if init not in summary:
             continue
         s = summary[init]
-        points = [(pool if n == "all" else int(n), float(m), float(s["std"].get(n, 0.0))) for n, m in s["mean"].items()]
+        points = [
+            (float(pool if n == "all" else n), float(m), float(s["std"].get(n, 0.0))) for n, m in s["mean"].items()
+        ]
         seeds = len({p["seed"] for p in curve["points"] if p["init"] == init})
         series.append(Series(f"{init} ({seeds} seed{'s' if seeds != 1 else ''}, mean ± sd)", points))
     xs = sorted({x for s in series for x, _, _ in s.points})
-    ticks = [(x, f"all ({pool})" if x == pool else str(x)) for x in xs]
+    ticks = [(x, f"all ({pool})" if x == pool else f"{x:g}") for x in xs]
     zero = curve.get("zero_shot")
     return line_chart(
         series,
