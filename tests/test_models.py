@@ -304,7 +304,7 @@ def test_local_lists_keep_datasets_and_models_apart(built, tmp_path, cli):
 def test_tune_postprocessing_on_val_writes_the_card_not_the_weights(built, tmp_path, cli):
     import yaml
 
-    from hub.models.tuning import det_score, tune
+    from hub.models.tuning import det_score, seg_score, tune
 
     path = built("dsb2018-fluo")
     train(tiny("t-tune", "deep-watershed", path), tmp_path / "m")
@@ -337,13 +337,21 @@ def test_tune_postprocessing_on_val_writes_the_card_not_the_weights(built, tmp_p
         == card.training.postprocess_tuning
     )
 
-    # tracking detectors are tuned on the CTC DET measure of their detections (GOWT1 has no val: train)
+    # tracking detectors are tuned on the CTC DET measure of their detections and, where the movie has gold
+    # segmentation masks, on SEG too: (DET + SEG) / 2 (GOWT1 has no val: train)
     gowt1 = built("ctc-gowt1")
     train(tiny("t-tune-track", "detect-link", gowt1, epochs=1, steps_per_epoch=1), tmp_path / "t")
     done = tune(tmp_path / "t", gowt1, grid={"min_seed": [4, 64]}, max_planes=2)
-    assert done["split"] == "train" and done["planes"] == 2 and done["metric"].startswith("DET")
-    truth = [np.asarray(open_dataset(gowt1).image("01").label("tracks")[0])]
+    assert done["split"] == "train" and done["planes"] == 2 and done["seg_planes"] == 2
+    assert done["metric"] == "(DET + SEG) / 2"
+    movie = open_dataset(gowt1).image("01")
+    truth = [np.asarray(movie.label("tracks")[0])]
     assert det_score(truth, truth) == 1.0 and det_score(truth, [np.zeros_like(truth[0])]) == 0.0
+    frames = movie.label_attrs("segmentation")["annotated_frames"]
+    gold = [np.asarray(movie.label("segmentation")[t]) for t in frames]
+    assert seg_score(gold, gold) == 1.0 and seg_score(gold, [np.zeros_like(g) for g in gold]) == 0.0
+    markers = [np.asarray(movie.label("tracks")[t]) for t in frames]  # about half of each nucleus
+    assert 0.3 < seg_score(gold, markers) < 0.7
 
 
 def test_tuning_keeps_the_card_on_ties_and_views_must_earn_their_cost():
@@ -421,7 +429,8 @@ def test_each_family_owns_its_tuning_grid_and_output_facts():
     classes = family_classes()
     watershed = {"threshold": [0.4, 0.5, 0.6], "seed_threshold": [0.5, 0.6, 0.7, 0.8], "min_seed": [4, 16, 64]}
     assert classes["deep-watershed"].tuning_grid == watershed
-    assert classes["detect-link"].tuning_grid == watershed  # the tracker tunes its per-frame detector
+    # the tracker tunes its per-frame detector, down to low foreground thresholds (whole nuclei for SEG)
+    assert classes["detect-link"].tuning_grid == {**watershed, "threshold": [0.02, 0.05, 0.1, 0.2, 0.4, 0.5]}
     assert classes["embeddings"].tuning_grid == {"threshold": [0.5, 0.6, 0.7], "bandwidth": [1.0, 2.0, 3.0, 4.0, 6.0]}
     assert {n for n, c in classes.items() if c.tuning_grid} == {"deep-watershed", "detect-link", "embeddings"}
     assert classes["detect-link"].tuning_metric.startswith("DET")

@@ -239,11 +239,18 @@ def _seg(seg_masks, seg_frames, pred_masks, n_frames: int) -> tuple[float, int]:
         if not 0 <= f < n_frames:
             raise InvalidInput(f"segmentation frame {f} outside the {n_frames}-frame sequence")
         ref = check_labels(np.asarray(seg_masks[k if by_position else f]), f"segmentation frame {f}")
-        ov = overlap_table(ref, _frame_labels(pred_masks, f, "prediction"))
-        ok = 2 * ov.inter > ov.a_sizes[ov.ia]
-        total += float(ov.iou()[ok].sum())
-        n += int(ov.a_labels.size)
+        frame_total, frame_n = seg_jaccard(ref, _frame_labels(pred_masks, f, "prediction"))
+        total += frame_total
+        n += frame_n
     return total, n
+
+
+def seg_jaccard(ref: np.ndarray, pred: np.ndarray) -> tuple[float, int]:
+    """SEG of one frame: (summed Jaccard of the reference objects, their number). A reference object scores the
+    Jaccard of the predicted object covering more than half of it, or 0."""
+    ov = overlap_table(ref, pred)
+    ok = 2 * ov.inter > ov.a_sizes[ov.ia]
+    return float(ov.iou()[ok].sum()), int(ov.a_labels.size)
 
 
 def sequence_metrics(

@@ -7,8 +7,10 @@ then post-processes them and is scored by the family's :meth:`~hub.models.Family
 models by the pooled accuracy averaged over IoU 0.5:0.95 (the DSB2018/StarDist measure, :func:`instance_score`),
 tracking detectors by the CTC DET measure of their detections (:func:`det_score`: a reference marker is found
 when one object covers more than half of it; weights 10 per missed marker, 1 per extra object, 5 per object
-covering several markers). The weights never change; the card records what was tuned on which split and both
-scores.
+covering several markers) and, where the movies have segmentation truth (the task's ``seg_label``: the CTC's
+sparse gold masks), by the mean of DET and of SEG on the annotated frames (:func:`seg_score`; the CTC's OP_CSB):
+the masks are tuned to cover whole nuclei, not only the markers the detector learnt. The weights never change;
+the card records what was tuned on which split and both scores.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from hub.dataset import open_dataset
 from hub.errors import InvalidInput
 from hub.metrics import overlap_table
 from hub.metrics.instance import instance_counts, pooled_stats
+from hub.metrics.tracking import seg_jaccard
 from hub.models._family import create_family, family_classes
 from hub.models.model import CARD, Model
 from hub.models.predict import samples
@@ -32,21 +35,35 @@ from hub.tasks import get_task
 TTA_GAIN = 0.005  # test-time views are chosen only when they beat the best setting without them by this much
 
 
-def _planes(model: Model, dataset: Path, split: str, label: str, max_planes: int):
-    """``(raw image, label image)`` pairs of ``split``: every image, or evenly spaced frames of movies."""
+def _spaced(items, k: int) -> list:
+    """At most ``k`` evenly spaced elements of ``items``, first and last included."""
+    items = list(items)
+    return [items[i] for i in np.linspace(0, len(items) - 1, min(len(items), k)).round().astype(int)] if items else []
+
+
+def _planes(model: Model, dataset: Path, split: str, label: str, max_planes: int, seg_label: str | None = None):
+    """``(raw image, label image)`` pairs of ``split``: every image, or evenly spaced frames of movies; and
+    the pairs of the frames with segmentation truth (``seg_label``: sparse gold masks, as in the CTC), evenly
+    spaced over the annotated frames (at most ``max_planes``)."""
     ds = open_dataset(dataset)
     movies = get_task(model.card.task).sequences
-    pairs = []
+    pairs, seg_pairs = [], []
     for sid, image in samples(model, dataset, split):
-        lab = ds.image(sid).label(label)
-        if movies:
-            for t in np.linspace(0, len(image) - 1, min(len(image), max_planes)).round().astype(int):
-                pairs.append((image[t], np.asarray(lab[int(t)])))
-        else:
+        img = ds.image(sid)
+        lab = img.label(label)
+        if not movies:
             pairs.append((image, np.asarray(lab[...])))
+            continue
+        pairs += [(image[t], np.asarray(lab[t])) for t in _spaced(range(len(image)), max_planes)]
+        if seg_label and seg_label in img.label_names:
+            annotated = [int(t) for t in img.label_attrs(seg_label).get("annotated_frames", [])]
+            if any(not 0 <= t < len(image) for t in annotated):
+                raise InvalidInput(f"{seg_label!r} of sample {sid!r} names a frame outside the movie", img.path)
+            seg = img.label(seg_label)
+            seg_pairs += [(image[t], np.asarray(seg[t])) for t in _spaced(annotated, max_planes)]
     if not pairs:
         raise InvalidInput(f"no labelled images in split {split!r}", dataset)
-    return pairs[:max_planes] if movies else pairs
+    return (pairs[:max_planes] if movies else pairs), _spaced(seg_pairs, max_planes)
 
 
 def det_score(truth: list[np.ndarray], predictions: list[np.ndarray]) -> float:
@@ -62,6 +79,13 @@ def det_score(truth: list[np.ndarray], predictions: list[np.ndarray]) -> float:
         cost += 5 * int((per_object - 1).sum())  # objects that need splitting
         empty += 10 * ov.a_labels.size
     return 1.0 - min(cost, empty) / empty if empty else float("nan")
+
+
+def seg_score(truth: list[np.ndarray], predictions: list[np.ndarray]) -> float:
+    """CTC SEG over frames with segmentation truth: mean Jaccard of the reference objects (0 for one missed)."""
+    counts = [seg_jaccard(t, p) for t, p in zip(truth, predictions)]
+    n = sum(c[1] for c in counts)
+    return sum(c[0] for c in counts) / n if n else float("nan")
 
 
 def instance_score(truth: list[np.ndarray], predictions: list[np.ndarray]) -> float:
@@ -116,27 +140,35 @@ def tune_options(
     split = split or ("val" if ds.ids("val") else "train")
     trained_on = card.training.hyperparameters.get("label") if card.training else None
     label = trained_on or model.family.label or "instances"
-    pairs = _planes(model, dataset, split, label, max_planes)
+    pairs, seg_pairs = _planes(model, dataset, split, label, max_planes, get_task(card.task).seg_label)
+    planes = [image for image, _ in pairs + seg_pairs]
     trained = model.family.opts.tta
     maps = {}  # test-time views off/on -> the maps of every plane, computed once
     for tta in {trained, *(bool(v) for v in grid.get("tta", []))}:
         views = create_family(family, {**card.architecture.options, "tta": tta})
-        maps[tta] = [Model(card, model.net, views).maps(image) for image, _ in pairs]
-    truth = [lab for _, lab in pairs]
-    score = model.family.tuning_score
-    before = score(truth, [model.family.postprocess(m) for m in maps[trained]])
+        maps[tta] = [Model(card, model.net, views).maps(image) for image in planes]
+    truth, seg_truth = [lab for _, lab in pairs], [lab for _, lab in seg_pairs]
+    metric = f"({model.family.tuning_metric} + SEG) / 2" if seg_pairs else model.family.tuning_metric
+
+    def score(fam, maps: list[np.ndarray]) -> float:
+        """The family's score; with segmentation truth, its mean with SEG (the CTC's OP_CSB for tracking)."""
+        predictions = [fam.postprocess(m) for m in maps]
+        value = fam.tuning_score(truth, predictions[: len(pairs)])
+        return (value + seg_score(seg_truth, predictions[len(pairs) :])) / 2 if seg_pairs else value
+
+    before = score(model.family, maps[trained])
     # first: the card's options, kept unless the grid does better
     trials: list[tuple[float, dict[str, Any], bool]] = [(before, {}, trained)]
     for values in itertools.product(*grid.values()):
         options = {**card.architecture.options, **dict(zip(grid, values))}
         fam = create_family(family, options)
-        tta = fam.opts.tta
-        trials.append((score(truth, [fam.postprocess(m) for m in maps[tta]]), dict(zip(grid, values)), tta))
+        trials.append((score(fam, maps[fam.opts.tta]), dict(zip(grid, values)), fam.opts.tta))
     best_score, best = choose(trials)
     return {
         "split": split,
         "planes": len(pairs),
-        "metric": model.family.tuning_metric,
+        **({"seg_planes": len(seg_pairs)} if seg_pairs else {}),
+        "metric": metric,
         "grid": grid,
         "options": best,
         "score": round(best_score, 4),
