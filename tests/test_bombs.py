@@ -22,6 +22,7 @@ import tifffile
 import yaml
 import zarr
 
+from hub.baselines import get_baseline
 from hub.bench.predictions import read_channels, read_label_image
 from hub.cards import ModelCard, load_card
 from hub.config import REPO_ROOT
@@ -31,7 +32,7 @@ from hub.ome import write_image
 from hub.ome.files import image_shape, read_image_file
 from hub.safety import load_yaml, load_yaml_file
 
-MODEL = REPO_ROOT / "model_cards" / "jurkat-dna" / "1.0.0"  # a committed label-free U-Net, 1.5 MB
+MODEL = get_baseline("jurkat-dna").model_dir  # a committed label-free U-Net, 1.5 MB
 GiB = 2**30
 
 
