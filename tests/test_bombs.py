@@ -217,6 +217,7 @@ def test_every_committed_card_and_recipe_validates_with_its_family_options():
         ("deep-watershed", {"decoder_channels": 2000}, ["'decoder_channels'", "less than or equal to 512", "2000"]),
         ("deep-watershed", {"decoder_chanels": 16}, ["'decoder_chanels'", "unknown option", "decoder_channels"]),
         ("embeddings", {"embedding_dim": 100000}, ["'embedding_dim'"]),
+        ("spatial-embeddings", {"offset_scale": 0}, ["'offset_scale'", "greater than 0"]),
         ("unet", {"depth": 9}, ["'depth'"]),
         ("unet", {"depth": 4.0}, ["'depth'", "valid integer"]),
         ("unet-regression", {"loss": "huber"}, ["'loss'"]),

@@ -42,6 +42,7 @@ CASES = {
     "unet": ("dsb2018-fluo", "semantic-segmentation", {}),
     "deep-watershed": ("dsb2018-fluo", "instance-segmentation", {}),
     "embeddings": ("dsb2018-fluo", "instance-segmentation", {}),
+    "spatial-embeddings": ("dsb2018-fluo", "instance-segmentation", {}),
     "detect-link": (
         "ctc-gowt1",
         "tracking",
@@ -378,6 +379,53 @@ def test_sizes_in_pixels_follow_the_inference_scale():
     assert create_family("detect-link").at_scale(2.0).options["min_seed"] == 1
 
 
+def _ideal_spatial_maps(label: np.ndarray, scale: float) -> np.ndarray:
+    """Activated spatial-embedding maps that say exactly ``label``: every pixel of a nucleus points at its
+    centroid, margins of one pixel, seeds 1 inside."""
+    from scipy import ndimage as ndi
+
+    ys, xs = np.indices(label.shape, dtype=np.float64)
+    ids = np.arange(label.max() + 1)
+    cy = np.asarray(ndi.mean(ys, label, ids))[label]
+    cx = np.asarray(ndi.mean(xs, label, ids))[label]
+    inside = label > 0
+    sigma = np.log(np.log(2) * scale**2) / 10  # score 0.5 at one pixel from the centre
+    maps = [inside.astype(float), np.where(inside, (cy - ys) / scale, 0), np.where(inside, (cx - xs) / scale, 0)]
+    return np.stack([*maps, np.full(label.shape, sigma)]).astype(np.float32)
+
+
+def test_spatial_embeddings_decode_and_score_real_nuclei(built):
+    ds = open_dataset(built("dsb2018-fluo"))
+    label = np.asarray(ds.image(ds.ids("train")[0]).label("instances")).astype(np.int64)
+    family = create_family("spatial-embeddings", {"min_size": 0})
+    scale = family.opts.offset_scale
+    maps = _ideal_spatial_maps(label, scale)
+    pred = family.postprocess(maps)
+    pairs = {(int(a), int(b)) for a, b in zip(label.ravel(), pred.ravel())}
+    assert len(pairs) == len(np.unique(label)) and (0, 0) in pairs  # the same partition, one object each
+    assert family.at_scale(0.5).opts.offset_scale == 2 * scale  # a unit is twice as many of the image's pixels
+
+    # two touching nuclei pointing at one centre are one object, and the loss prefers the truth
+    from scipy import ndimage as ndi
+
+    grown = ndi.grey_dilation(label, size=3)
+    touching = sorted({(int(a), int(b)) for a, b in zip(label.ravel(), grown.ravel()) if a and b and a != b})
+    assert touching, "the image has touching nuclei"
+    a, b = touching[0]
+    merged, in_b = maps.copy(), label == b
+    (ya, xa), (ys, xs) = (np.nonzero(label == a)[0].mean(), np.nonzero(label == a)[1].mean()), np.nonzero(in_b)
+    merged[1, in_b], merged[2, in_b] = (ya - ys) / scale, (xa - xs) / scale
+    assert len(np.unique(family.postprocess(merged))) == len(np.unique(pred)) - 1
+
+    def raw(m):  # the network output whose activation is m
+        p = np.clip(m[0], 1e-4, 1 - 1e-4)
+        return torch.from_numpy(np.stack([np.log(p / (1 - p)), *np.arctanh(m[1:3]), m[3]]).astype(np.float32))
+
+    target = torch.from_numpy(label)[None]
+    truth, wrong = (float(family.loss(raw(m)[None], target)) for m in (maps, merged))
+    assert truth < 0.05 < wrong
+
+
 def test_watershed_boundary_width_thickens_the_rim(built):
     from scipy import ndimage as ndi
 
@@ -394,7 +442,7 @@ def test_watershed_boundary_width_thickens_the_rim(built):
     assert same[thick == 1].all()
 
 
-@pytest.mark.parametrize("family", ["classifier", "unet-regression"])
+@pytest.mark.parametrize("family", ["classifier", "unet-regression", "spatial-embeddings"])
 def test_test_time_views_make_predictions_rotation_and_flip_equivariant(family, built, tmp_path):
     path = built(CASES[family][0])
     options = {**CASES[family][2].get("options", TINY["options"]), "tta": True}  # a classifier has no U-Net depth
@@ -406,15 +454,23 @@ def test_test_time_views_make_predictions_rotation_and_flip_equivariant(family, 
     raw = (img.read() if "c" in img.axes else img.read()[None])[index][:, :64, :64]  # square, a stride multiple
     plain = Model(model.card, model.net, create_family(family, {**options, "tta": False}))
 
-    def turned(x, k, flip):  # the same view of an image (C, Y, X) or of its maps; class scores are unchanged
-        if x.ndim < 3:
+    def turned(x, k, flip, vectors=False):  # the same view of an image (C, Y, X) or of its maps
+        if x.ndim < 3:  # class scores are unchanged
             return x
         x = np.rot90(x, k, axes=(-2, -1))
-        return np.ascontiguousarray(x[..., ::-1] if flip else x)
+        x = np.array(x[..., ::-1] if flip else x)
+        if vectors:  # spatial embeddings: channels 1, 2 are offsets (y, x), which turn with the image
+            for _ in range(k):  # a counter-clockwise quarter turn: (dy, dx) -> (-dx, dy)
+                x[1], x[2] = -x[2].copy(), x[1].copy()
+            if flip:
+                x[2] = -x[2]
+        return x
 
     maps = model.maps(raw)
+    vectors = family == "spatial-embeddings"
     for k, flip in [(1, False), (2, True), (3, False), (0, True)]:
-        np.testing.assert_allclose(model.maps(turned(raw, k, flip)), turned(maps, k, flip), rtol=1e-4, atol=1e-5)
+        expected = turned(maps, k, flip, vectors)
+        np.testing.assert_allclose(model.maps(turned(raw, k, flip)), expected, rtol=1e-4, atol=1e-5)
     differs = [np.abs(plain.maps(turned(raw, k, False)) - turned(plain.maps(raw), k, False)).max() for k in (1, 2)]
     assert max(differs) > 1e-4  # without the views the network alone is not invariant
 
@@ -432,7 +488,14 @@ def test_each_family_owns_its_tuning_grid_and_output_facts():
     # the tracker tunes its per-frame detector, down to low foreground thresholds (whole nuclei for SEG)
     assert classes["detect-link"].tuning_grid == {**watershed, "threshold": [0.02, 0.05, 0.1, 0.2, 0.4, 0.5]}
     assert classes["embeddings"].tuning_grid == {"threshold": [0.5, 0.6, 0.7], "bandwidth": [1.0, 2.0, 3.0, 4.0, 6.0]}
-    assert {n for n, c in classes.items() if c.tuning_grid} == {"deep-watershed", "detect-link", "embeddings"}
+    spatial = {"threshold": [0.3, 0.4, 0.5], "seed_threshold": [0.6, 0.7, 0.8, 0.9]}
+    assert classes["spatial-embeddings"].tuning_grid == spatial
+    assert {n for n, c in classes.items() if c.tuning_grid} == {
+        "deep-watershed",
+        "detect-link",
+        "embeddings",
+        "spatial-embeddings",
+    }
     assert classes["detect-link"].tuning_metric.startswith("DET")
     assert {n for n, c in classes.items() if c.probabilities} == {"classifier", "unet", "deep-watershed", "detect-link"}
     assert {n for n, c in classes.items() if c.maps_are_prediction} == {"classifier", "unet-regression"}
@@ -447,6 +510,7 @@ def test_output_names_come_from_the_family():
     assert create_family("deep-watershed").output_names(card, 3) == ["background", "interior", "boundary"]
     assert create_family("detect-link").output_names(card, 3) == ["background", "interior", "boundary"]
     assert create_family("embeddings").output_names(card, 3) == ["foreground", "embedding1", "embedding2"]
+    assert create_family("spatial-embeddings").output_names(card, 4) == ["seed", "offset_y", "offset_x", "sigma"]
     assert create_family("deep-watershed").output_names(card, 2) == ["channel0", "channel1"]  # not what it names
     isl = load_card(ModelCard, MODEL_CARDS / "isl-dapi" / "1.1.0" / "card.yaml")
     assert create_family("unet-regression").output_names(isl, 1) == isl.outputs.channels

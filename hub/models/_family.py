@@ -248,9 +248,14 @@ class Family:
             return self.activate(net(torch.cat(inputs))).unflatten(0, (len(views), -1)).mean(0)
         total = torch.zeros(())  # the sum of the views, each turned back (from 0, as a 0-d tensor)
         for (k, flip), view in zip(views, inputs):
-            y = self.activate(net(view))
-            total = total + torch.rot90(y.flip(-1) if flip else y, -k, (-2, -1))
+            total = total + self.turn_back(self.activate(net(view)), k, flip)
         return total / len(views)
+
+    def turn_back(self, y: torch.Tensor, k: int, flip: bool) -> torch.Tensor:
+        """Activated maps (N, C, Y, X) of a view (the input rotated by ``k`` quarter turns, then flipped left-right
+        if ``flip``) in the input's orientation. Scalar maps only move their pixels; a family whose maps hold
+        vectors turns them too."""
+        return torch.rot90(y.flip(-1) if flip else y, -k, (-2, -1))
 
     def postprocess(self, maps: np.ndarray) -> np.ndarray:
         """Stitched maps (C, Y, X) of one image -> the prediction."""

@@ -1,3 +1,3 @@
 """The built-in model families; importing this package registers them."""
 
-from hub.models.families import classification, labelfree, rcnn, segmentation, tracking  # noqa: F401
+from hub.models.families import classification, labelfree, rcnn, segmentation, spatial, tracking  # noqa: F401
