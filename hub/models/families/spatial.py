@@ -52,6 +52,10 @@ class SpatialEmbeddings(Family):
     opts: SpatialEmbeddingOptions
     sizes = {"min_size": 2, "offset_scale": 1}
     tuning_grid = {"threshold": [0.3, 0.4, 0.5], "seed_threshold": [0.6, 0.7, 0.8, 0.9]}
+    bioimageio_note = (
+        " (the package holds the maps: seed, offsets to the centre in units of offset_scale pixels, sigma; "
+        "hub.models.families.spatial.cluster_seeds turns them into instance labels)"
+    )
 
     def out_channels(self, n_outputs: int) -> int:
         return 4
