@@ -426,6 +426,41 @@ def test_spatial_embeddings_decode_and_score_real_nuclei(built):
     assert truth < 0.05 < wrong
 
 
+def test_spatial_embeddings_search_only_where_a_claim_can_reach():
+    """The windowed search of cluster_seeds claims what a search of every foreground pixel claims, here on maps
+    whose offsets often sit at the +-1 bound (the window's edge)."""
+    from skimage.segmentation import relabel_sequential
+
+    from hub.models.families.segmentation import remove_small
+    from hub.models.families.spatial import cluster_seeds
+
+    rng = np.random.default_rng(0)
+    maps = np.stack(
+        [rng.random((96, 80)), *np.clip(rng.normal(0, 0.8, (2, 96, 80)), -1, 1), rng.normal(0.05, 0.1, (96, 80))]
+    ).astype(np.float32)
+    scale, threshold, seed_threshold, min_size = 4.0, 0.3, 0.8, 2
+    seeds = maps[0]
+    mask = seeds > threshold
+    ys, xs = np.nonzero(mask)
+    emb = np.stack([ys / scale + maps[1][mask], xs / scale + maps[2][mask]], 1).astype(np.float32)
+    radius2 = np.log(2) / np.exp(10 * maps[3][mask].astype(np.float64))
+    free, claimed, k, s = np.ones(len(emb), bool), np.zeros(len(emb), np.int32), 0, seeds[mask]
+    for p in np.argsort(-s, kind="stable"):  # every pixel, every time
+        if s[p] < seed_threshold:
+            break
+        if free[p]:
+            near = np.flatnonzero(((emb - emb[p]) ** 2).sum(1) < radius2[p])  # p among them
+            if len(near) >= min_size and 2 * free[near].sum() > len(near):
+                k += 1
+                claimed[near[free[near]]] = k
+            free[near] = free[p] = False
+    brute = np.zeros(seeds.shape, np.int32)
+    brute[mask] = claimed
+    brute = relabel_sequential(remove_small(brute, min_size))[0]
+    assert brute.max() > 20
+    assert np.array_equal(cluster_seeds(maps, scale, threshold, seed_threshold, min_size), brute)
+
+
 def test_watershed_boundary_width_thickens_the_rim(built):
     from scipy import ndimage as ndi
 

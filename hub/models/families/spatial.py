@@ -178,7 +178,8 @@ def cluster_seeds(
         # a pixel within reach lies at most 1 unit (its offset) + the radius from the centre on each axis
         reach = (1 + np.sqrt(radius2[p])) * offset_scale
         (cy, cx) = emb[p] * offset_scale
-        lo, hi = np.searchsorted(ys, np.array([cy - reach, cy + reach]).astype(ys.dtype))
+        lo = np.searchsorted(ys, math.ceil(cy - reach), "left")
+        hi = np.searchsorted(ys, math.floor(cy + reach), "right")
         window = lo + np.flatnonzero(np.abs(xs[lo:hi] - cx) <= reach)
         near = window[((emb[window] - emb[p]) ** 2).sum(1) < radius2[p]]
         near_free = near[free[near]]
