@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import tifffile
 import torch
+from scipy import ndimage as ndi
 
 from hub.cards import ModelCard, load_card
 from hub.curate import open_dataset
@@ -382,8 +383,6 @@ def test_sizes_in_pixels_follow_the_inference_scale():
 def _ideal_spatial_maps(label: np.ndarray, scale: float) -> np.ndarray:
     """Activated spatial-embedding maps that say exactly ``label``: every pixel of a nucleus points at its
     centroid, margins of one pixel, seeds 1 inside."""
-    from scipy import ndimage as ndi
-
     ys, xs = np.indices(label.shape, dtype=np.float64)
     ids = np.arange(label.max() + 1)
     cy = np.asarray(ndi.mean(ys, label, ids))[label]
@@ -406,14 +405,12 @@ def test_spatial_embeddings_decode_and_score_real_nuclei(built):
     assert family.at_scale(0.5).opts.offset_scale == 2 * scale  # a unit is twice as many of the image's pixels
 
     # two touching nuclei pointing at one centre are one object, and the loss prefers the truth
-    from scipy import ndimage as ndi
-
     grown = ndi.grey_dilation(label, size=3)
     touching = sorted({(int(a), int(b)) for a, b in zip(label.ravel(), grown.ravel()) if a and b and a != b})
     assert touching, "the image has touching nuclei"
     a, b = touching[0]
     merged, in_b = maps.copy(), label == b
-    (ya, xa), (ys, xs) = (np.nonzero(label == a)[0].mean(), np.nonzero(label == a)[1].mean()), np.nonzero(in_b)
+    (ya, xa), (ys, xs) = np.argwhere(label == a).mean(0), np.nonzero(in_b)
     merged[1, in_b], merged[2, in_b] = (ya - ys) / scale, (xa - xs) / scale
     assert len(np.unique(family.postprocess(merged))) == len(np.unique(pred)) - 1
 
