@@ -164,7 +164,8 @@ def test_the_dsb_nuclei_model_segments_nuclei_from_outside_the_benchmark(data_di
 def test_a_learning_curve_trains_nested_subsets_from_the_base_model_and_from_scratch(built, tmp_path, cli):
     """``cellhub models learning-curve`` on the BBBC039 few-shot recipe (a short budget): one and all training
     fields, fine-tuned from the DSB2018 model and from scratch, each scored on the test split; the zero-shot point
-    is the committed record of the DSB2018 model on BBBC039, and a seed's smaller sets lie inside its larger ones."""
+    is the committed record of the DSB2018 model on BBBC039, and a seed's smaller sets lie inside its larger ones.
+    Both starts run the same network and post-processing (the base model's options, then ``--option``)."""
     from hub.bench.curve import subset
     from hub.dataset import open_dataset
 
@@ -180,7 +181,7 @@ def test_a_learning_curve_trains_nested_subsets_from_the_base_model_and_from_scr
         tune_postprocess=False,
     )
     (tmp_path / "recipe.yaml").write_text(yaml.safe_dump(recipe))
-    args = ["--out", tmp_path / "curve", "--n", "1", "--n", "all", "--seed", "0", "--json"]
+    args = ["--out", tmp_path / "curve", "--n", "1", "--n", "all", "--seed", "0", "--option", "tta=false", "--json"]
     r = cli("models", "learning-curve", tmp_path / "recipe.yaml", *args)
     assert r.returncode == 0, r.stderr
     curve = json.loads(r.stdout)
@@ -198,6 +199,11 @@ def test_a_learning_curve_trains_nested_subsets_from_the_base_model_and_from_scr
     assert curve["zero_shot"] == pytest.approx(zero_shot["value"], abs=1e-6)
     card = load_card(ModelCard, tmp_path / "curve" / "pretrained" / "n1-seed0" / "card.yaml")
     assert card.training.hyperparameters["samples"] == subset(train_ids, 1, 0)
+    scratch = load_card(ModelCard, tmp_path / "curve" / "scratch" / "n1-seed0" / "card.yaml")
+    base_options = load_card(ModelCard, get_baseline("dsb2018-watershed").model_dir / "card.yaml").architecture.options
+    assert base_options["tta"] is True and base_options["decoder_channels"] != 32  # 32: the family's default
+    assert card.architecture.options == scratch.architecture.options == curve["options"]
+    assert curve["options"] == {**base_options, "tta": False}
     assert set(subset(train_ids, 2, 7)) < set(subset(train_ids, 5, 7)) and subset(train_ids, 99, 7) is None
     assert set(curve["summary"]) == {"pretrained", "scratch", "gap@5"}
 

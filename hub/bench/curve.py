@@ -4,7 +4,10 @@ from its pretrained base model and from scratch, each model scored on the benchm
 
 The ``n`` images (frames) of a seed are drawn at random from the train split (from each movie's frames), the
 smaller sets of a seed nested in the larger ones; ``all`` trains on every one. Every run keeps the recipe's
-budget (epochs, steps, batch), so the curve shows what more annotated data buys at a fixed cost. What a curve
+budget (epochs, steps, batch), so the curve shows what more annotated data buys at a fixed cost. Both starts run
+with the same family options (the base model's, as fine-tuning merges them with the recipe's, then any
+``options`` given), so a scratch point differs from a pretrained one in its first weights only: the same
+network, post-processing and test-time views. What a curve
 says in numbers (:func:`summary`): the zero-shot score of the base model where it can run on the benchmark, the
 mean per ``n``, ``n@90%`` (the fewest images that reach 90% of the full-data score) and the gap between
 pretrained and scratch at ``n = 5``.
@@ -57,10 +60,12 @@ def learning_curve(
     sizes: Sequence[int | None] = SIZES,
     seeds: Sequence[int] = SEEDS,
     scratch: bool = True,
+    options: dict[str, Any] | None = None,
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
     """Train ``cfg`` at every size and seed, from its base model (if it has one) and, with ``scratch``, from
     scratch (the recipe's hyper-parameter grid is not searched); score each on the first benchmark of the recipe.
+    ``options`` overrides family options at every point (e.g. ``{"tta": False}`` for a cheaper curve).
     Writes the models under ``out`` and the curve to ``out/curve.json`` after every point, so a long run can be
     followed and, run again, resumes: a point whose model is in ``out`` already is scored, not trained again.
     Returns the curve (``points`` and the :func:`summary`)."""
@@ -71,23 +76,27 @@ def learning_curve(
     dataset = local_path("datasets", cfg.dataset, cfg.registry)
     scored = benchmark_dataset(bench, dataset)
     pool = _pool(cfg, dataset)
+    base = _base(cfg)
+    shared = {**(base.card.architecture.options if base else {}), **cfg.options, **(options or {})}
     curve: dict[str, Any] = {
         "recipe": cfg.name,
         "benchmark": bench.name,
         "metric": bench.primary_metric,
         "pool": len(pool),
         "unit": "frames" if get_task(cfg.task).sequences else "images",
-        "zero_shot": _zero_shot(cfg, bench, scored),
+        "options": shared,
+        "zero_shot": _zero_shot(base, bench, scored),
         "points": [],
         "summary": {},
     }
     inits = ([("pretrained", cfg.base_model)] if cfg.base_model else []) + ([("scratch", None)] if scratch else [])
-    for init, base in inits:
+    for init, start in inits:
         for n in sizes:
             for seed in seeds:
                 chosen = subset(pool, n, seed)
                 what = {"frames": chosen} if get_task(cfg.task).sequences else {"samples": chosen}
-                run = cfg.model_copy(update={**what, "base_model": base, "seed": seed, "grid": {}})
+                update = {**what, "base_model": start, "seed": seed, "grid": {}, "options": shared}
+                run = cfg.model_copy(update=update)
                 folder = out / init / f"n{n or 'all'}-seed{seed}"
                 log(f"{init}, n={n or 'all'}, seed {seed}")
                 model = Model.load(folder) if (folder / "card.yaml").is_file() else train(run, folder)
@@ -99,14 +108,18 @@ def learning_curve(
     return curve
 
 
-def _zero_shot(cfg: TrainConfig, bench, dataset: Path) -> float | None:
-    """The base model's own score on the benchmark, where its task can run there (else None)."""
+def _base(cfg: TrainConfig) -> Model | None:
+    """The recipe's base model when it is a hub model (not ``timm:`` weights)."""
     if not cfg.base_model or cfg.base_model.startswith("timm:"):
         return None
-    model = Model.load(local_path("models", cfg.base_model, cfg.registry))
-    if not get_task(bench.task).accepts(model.card.task):
+    return Model.load(local_path("models", cfg.base_model, cfg.registry))
+
+
+def _zero_shot(base: Model | None, bench, dataset: Path) -> float | None:
+    """The base model's own score on the benchmark, where its task can run there (else None)."""
+    if base is None or not get_task(bench.task).accepts(base.card.task):
         return None
-    return evaluate_model(bench, dataset, model).value
+    return evaluate_model(bench, dataset, base).value
 
 
 def summary(curve: dict[str, Any]) -> dict[str, Any]:

@@ -34,16 +34,16 @@ app = typer.Typer(
 console = Console(width=None if sys.stdout.isatty() else 160)  # no wrapped tables in logs and pipes
 
 
-def _grid(items: list[str]) -> dict[str, list]:
+def _grid(items: list[str], flag: str = "--grid", form: str = "key=v1,v2,...") -> dict[str, list]:
     """``key=v1,v2`` -> {key: [v1, v2]} with YAML scalars (numbers, booleans) decoded (no aliases)."""
     from hub.safety import load_yaml_text
 
     grid = {}
     for item in items:
         key, sep, values = item.partition("=")
-        if not sep or not values:
-            raise typer.BadParameter(f"--grid expects key=v1,v2,..., got {item!r}")
-        grid[key.strip().replace("-", "_")] = [load_yaml_text(v, f"--grid {key}") for v in values.split(",")]
+        if not sep or not values or (form == "key=value" and "," in values):
+            raise typer.BadParameter(f"{flag} expects {form}, got {item!r}")
+        grid[key.strip().replace("-", "_")] = [load_yaml_text(v, f"{flag} {key}") for v in values.split(",")]
     return grid
 
 
@@ -445,6 +445,9 @@ def learning_curve_cmd(
     ),
     seeds: list[int] = typer.Option([0, 1, 2], "--seed", help="seeds per size (each draws its own images)"),
     scratch: bool = typer.Option(True, "--scratch/--no-scratch", help="also train from scratch at every point"),
+    option: list[str] = typer.Option(
+        [], "--option", help="family option at every point: key=value (repeatable), e.g. tta=false"
+    ),
     as_json: JsonOption = False,
 ) -> None:
     """Train a recipe on n of its training images (or frames) for several seeds, from its base model and from
@@ -458,8 +461,15 @@ def learning_curve_cmd(
         ns = [0]
     if any(n is not None and n < 1 for n in ns):
         raise typer.BadParameter(f"--n takes whole numbers from 1, or 'all'; got {' '.join(sizes)}")
+    options = {key: values[0] for key, values in _grid(option, "--option", "key=value").items()}
     curve = learning_curve(
-        load_recipe(recipe), out, sizes=ns, seeds=seeds, scratch=scratch, log=lambda m: typer.echo(m, err=True)
+        load_recipe(recipe),
+        out,
+        sizes=ns,
+        seeds=seeds,
+        scratch=scratch,
+        options=options,
+        log=lambda m: typer.echo(m, err=True),
     )
     from hub.site.curves import curve_chart
 
