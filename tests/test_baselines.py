@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
@@ -164,10 +165,12 @@ def test_the_dsb_nuclei_model_segments_nuclei_from_outside_the_benchmark(data_di
 def test_a_learning_curve_trains_nested_subsets_from_the_base_model_and_from_scratch(built, tmp_path, cli):
     """``cellhub models learning-curve`` on the BBBC039 few-shot recipe (a short budget): one and all training
     fields, fine-tuned from the DSB2018 model and from scratch, each scored on the test split; the zero-shot point
-    is the committed record of the DSB2018 model on BBBC039, and a seed's smaller sets lie inside its larger ones.
-    Both starts run the same network and post-processing (the base model's options, then ``--option``)."""
+    is the DSB2018 model on BBBC039, and a seed's smaller sets lie inside its larger ones. Both starts, and the
+    zero-shot point, run the same network and post-processing (the base model's options, then ``--option``)."""
+    from hub.bench.benchmarks import benchmark_dataset
     from hub.bench.curve import subset
     from hub.dataset import open_dataset
+    from hub.models import create_family
 
     base = get_baseline("bbbc039-few-shot-dsb")
     recipe = yaml.safe_load((base.folder / "recipe.yaml").read_text())
@@ -195,8 +198,11 @@ def test_a_learning_curve_trains_nested_subsets_from_the_base_model_and_from_scr
         ("scratch", None),
     ]
     assert all(0 <= p["value"] <= 1 for p in curve["points"])
-    zero_shot = get_baseline("dsb2018-watershed").record("bbbc039/instance")
-    assert curve["zero_shot"] == pytest.approx(zero_shot["value"], abs=1e-6)
+    dsb = Model.load(get_baseline("dsb2018-watershed").model_dir)  # zero-shot: the base model, with the curve's options
+    no_tta = Model(dsb.card, dsb.net, create_family("deep-watershed", {**dsb.card.architecture.options, "tta": False}))
+    bench = get_benchmark("bbbc039/instance")
+    assert curve["zero_shot"] == evaluate_model(bench, benchmark_dataset(bench, built("bbbc039")), no_tta).value
+    assert curve["zero_shot"] != get_baseline("dsb2018-watershed").record("bbbc039/instance")["value"]  # made with tta
     card = load_card(ModelCard, tmp_path / "curve" / "pretrained" / "n1-seed0" / "card.yaml")
     assert card.training.hyperparameters["samples"] == subset(train_ids, 1, 0)
     scratch = load_card(ModelCard, tmp_path / "curve" / "scratch" / "n1-seed0" / "card.yaml")
@@ -206,6 +212,33 @@ def test_a_learning_curve_trains_nested_subsets_from_the_base_model_and_from_scr
     assert curve["options"] == {**base_options, "tta": False}
     assert set(subset(train_ids, 2, 7)) < set(subset(train_ids, 5, 7)) and subset(train_ids, 99, 7) is None
     assert set(curve["summary"]) == {"pretrained", "scratch", "gap@5"}
+
+
+def test_a_curves_zero_shot_tracker_is_the_base_segmenter_with_the_recipes_linking(data_dir):
+    """The zero-shot point of the GOWT1 curve: the DSB2018 segmenter, never trained on GOWT1, run as the
+    recipe's detect-link tracker. On two real frames its masks are the segmenter's own (same network, same
+    options), linked into tracks; a family not built on the base's gets no zero-shot model."""
+    import tifffile
+
+    from hub.bench.curve import untrained
+    from hub.models import create_family
+
+    cfg = load_recipe(get_baseline("gowt1-few-shot-dsb").folder / "recipe.yaml")
+    base = Model.load(get_baseline("dsb2018-watershed").model_dir)
+    options = {**base.card.architecture.options, **cfg.options, "tta": False}
+    tracker = untrained(cfg, base, options)
+    assert tracker is not None and tracker.card.task == "tracking" and tracker.net is base.net
+    gowt1 = data_dir / "tracking" / "Fluo-N2DH-GOWT1" / "01"
+    movie = np.stack([tifffile.imread(gowt1 / f"t{t:03d}.tif") for t in (0, 1)])
+    masks, tracks = tracker.predict(movie)
+    segmenter = create_family("deep-watershed", {k: v for k, v in options.items() if k not in ("max_gap", "divisions")})
+    alone = Model(base.card, base.net, segmenter)
+    for frame, mask in zip(movie, masks):
+        own = alone.predict(frame)
+        assert (mask > 0).sum() > 0 and np.array_equal(mask > 0, own > 0)
+        assert len(np.unique(mask)) == len(np.unique(own)) >= 10  # GOWT1 frames hold 20-30 nuclei
+    assert len(tracks) >= 10
+    assert untrained(cfg.model_copy(update={"family": "spatial-embeddings"}), base, {}) is None
 
 
 def test_the_gowt1_tracker_masks_cover_whole_nuclei_not_only_the_markers_it_learnt(data_dir):

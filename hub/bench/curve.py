@@ -7,10 +7,10 @@ smaller sets of a seed nested in the larger ones; ``all`` trains on every one. E
 budget (epochs, steps, batch), so the curve shows what more annotated data buys at a fixed cost. Both starts run
 with the same family options (the base model's, as fine-tuning merges them with the recipe's, then any
 ``options`` given), so a scratch point differs from a pretrained one in its first weights only: the same
-network, post-processing and test-time views. What a curve
-says in numbers (:func:`summary`): the zero-shot score of the base model where it can run on the benchmark, the
-mean per ``n``, ``n@90%`` (the fewest images that reach 90% of the full-data score) and the gap between
-pretrained and scratch at ``n = 5``.
+network, post-processing and test-time views. What a curve says in numbers (:func:`summary`): the zero-shot
+score (the base model before any training, where it can run on the benchmark: :func:`untrained`), the mean per
+``n``, ``n@90%`` (the fewest images that reach 90% of the full-data score) and the gap between pretrained and
+scratch at ``n = 5``.
 
     cellhub models learning-curve model_cards/bbbc039-few-shot-dsb/recipe.yaml --out curves/bbbc039
 """
@@ -29,7 +29,7 @@ from hub.bench.benchmarks import benchmark_dataset, get_benchmark
 from hub.bench.evaluate import evaluate_model
 from hub.dataset import open_dataset
 from hub.errors import InvalidInput
-from hub.models import Model, TrainConfig, train
+from hub.models import Model, TrainConfig, create_family, train
 from hub.registry import local_path
 from hub.tasks import get_task
 
@@ -85,7 +85,7 @@ def learning_curve(
         "pool": len(pool),
         "unit": "frames" if get_task(cfg.task).sequences else "images",
         "options": shared,
-        "zero_shot": _zero_shot(base, bench, scored),
+        "zero_shot": _zero_shot(cfg, base, shared, bench, scored),
         "points": [],
         "summary": {},
     }
@@ -115,11 +115,24 @@ def _base(cfg: TrainConfig) -> Model | None:
     return Model.load(local_path("models", cfg.base_model, cfg.registry))
 
 
-def _zero_shot(base: Model | None, bench, dataset: Path) -> float | None:
-    """The base model's own score on the benchmark, where its task can run there (else None)."""
-    if base is None or not get_task(bench.task).accepts(base.card.task):
+def _zero_shot(cfg: TrainConfig, base: Model | None, options: dict[str, Any], bench, dataset: Path) -> float | None:
+    """The base model's score on the benchmark before any training, with the curve's options (None where it
+    cannot run there)."""
+    model = untrained(cfg, base, options) if base is not None else None
+    if model is None or not get_task(bench.task).accepts(model.card.task):
         return None
-    return evaluate_model(bench, dataset, base).value
+    return evaluate_model(bench, dataset, model).value
+
+
+def untrained(cfg: TrainConfig, base: Model, options: dict[str, Any]) -> Model | None:
+    """``base``'s network as the recipe's family with ``options``, where that is its own family or one built on
+    it (a nucleus segmenter as a tracker's detector: the same network and post-processing, the recipe's linking
+    after it); else None."""
+    family = create_family(cfg.family or base.family.name, options, at="options")
+    if not isinstance(family, type(base.family)):
+        return None
+    arch = base.card.architecture.model_copy(update={"family": family.name, "options": options})
+    return Model(base.card.model_copy(update={"task": family.task, "architecture": arch}), base.net, family)
 
 
 def summary(curve: dict[str, Any]) -> dict[str, Any]:
