@@ -13,7 +13,7 @@ import yaml
 from hub.baselines import baselines, get_baseline, install
 from hub.bench import get_benchmark, leaderboard
 from hub.bench.evaluate import evaluate_model
-from hub.cards import ModelCard, load_card
+from hub.cards import DatasetCard, ModelCard, load_card
 from hub.curate import publish_dataset
 from hub.errors import IntegrityError
 from hub.models import Model, load_recipe, publish_model, train
@@ -226,8 +226,10 @@ def test_a_curves_zero_shot_tracker_is_the_base_segmenter_with_the_recipes_linki
     cfg = load_recipe(get_baseline("gowt1-few-shot-dsb").folder / "recipe.yaml")
     base = Model.load(get_baseline("dsb2018-watershed").model_dir)
     options = {**base.card.architecture.options, **cfg.options, "tta": False}
-    tracker = untrained(cfg, base, options)
+    data = load_card(DatasetCard, Path(__file__).parents[1] / "datasets" / "ctc-gowt1" / "card.yaml")
+    tracker = untrained(cfg, base, options, data)
     assert tracker is not None and tracker.card.task == "tracking" and tracker.net is base.net
+    assert tracker.card.channel_names == ["GFP"] and base.card.channel_names == ["nuclei"]
     gowt1 = data_dir / "tracking" / "Fluo-N2DH-GOWT1" / "01"
     movie = np.stack([tifffile.imread(gowt1 / f"t{t:03d}.tif") for t in (0, 1)])
     masks, tracks = tracker.predict(movie)
@@ -238,7 +240,7 @@ def test_a_curves_zero_shot_tracker_is_the_base_segmenter_with_the_recipes_linki
         assert (mask > 0).sum() > 0 and np.array_equal(mask > 0, own > 0)
         assert len(np.unique(mask)) == len(np.unique(own)) >= 10  # GOWT1 frames hold 20-30 nuclei
     assert len(tracks) >= 10
-    assert untrained(cfg.model_copy(update={"family": "spatial-embeddings"}), base, {}) is None
+    assert untrained(cfg.model_copy(update={"family": "spatial-embeddings"}), base, {}, data) is None
 
 
 def test_the_gowt1_tracker_masks_cover_whole_nuclei_not_only_the_markers_it_learnt(data_dir):

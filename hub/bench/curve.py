@@ -27,6 +27,7 @@ import numpy as np
 
 from hub.bench.benchmarks import benchmark_dataset, get_benchmark
 from hub.bench.evaluate import evaluate_model
+from hub.cards import DatasetCard, InputChannel
 from hub.dataset import open_dataset
 from hub.errors import InvalidInput
 from hub.models import Model, TrainConfig, create_family, train
@@ -118,21 +119,28 @@ def _base(cfg: TrainConfig) -> Model | None:
 def _zero_shot(cfg: TrainConfig, base: Model | None, options: dict[str, Any], bench, dataset: Path) -> float | None:
     """The base model's score on the benchmark before any training, with the curve's options (None where it
     cannot run there)."""
-    model = untrained(cfg, base, options) if base is not None else None
+    model = untrained(cfg, base, options, open_dataset(dataset).card) if base is not None else None
     if model is None or not get_task(bench.task).accepts(model.card.task):
         return None
     return evaluate_model(bench, dataset, model).value
 
 
-def untrained(cfg: TrainConfig, base: Model, options: dict[str, Any]) -> Model | None:
-    """``base``'s network as the recipe's family with ``options``, where that is its own family or one built on
-    it (a nucleus segmenter as a tracker's detector: the same network and post-processing, the recipe's linking
-    after it); else None."""
+def untrained(cfg: TrainConfig, base: Model, options: dict[str, Any], data: DatasetCard) -> Model | None:
+    """``base`` as the recipe would start to fine-tune it on ``data``, before any step: its network as the recipe's
+    family with ``options``, where that is its own family or one built on it (a nucleus segmenter as a tracker's
+    detector: the same network and post-processing, the recipe's linking after it), reading the dataset's channels
+    in their place (as many as it has); else None."""
     family = create_family(cfg.family or base.family.name, options, at="options")
-    if not isinstance(family, type(base.family)):
+    channels = family.channels(cfg, data)[0]
+    if not isinstance(family, type(base.family)) or len(channels) != len(base.card.inputs.channels):
         return None
+    by_name = {c.name: c for c in data.acquisition.channels}
+    inputs = base.card.inputs.model_copy(
+        update={"channels": [InputChannel(name=c, modality=by_name[c].modality) for c in channels]}
+    )
     arch = base.card.architecture.model_copy(update={"family": family.name, "options": options})
-    return Model(base.card.model_copy(update={"task": family.task, "architecture": arch}), base.net, family)
+    card = base.card.model_copy(update={"task": family.task, "architecture": arch, "inputs": inputs})
+    return Model(card, base.net, family)
 
 
 def summary(curve: dict[str, Any]) -> dict[str, Any]:
