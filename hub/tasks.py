@@ -169,9 +169,21 @@ register_task(
         key="classification",
         suite=classification_metrics,
         primary="macro_f1",
-        secondary=("accuracy", "balanced_accuracy", "macro_auroc", "merged_accuracy"),
+        secondary=(
+            "accuracy",
+            "balanced_accuracy",
+            "macro_auroc",
+            "merged_accuracy",
+            "population_accuracy",
+            "merged_population_accuracy",
+        ),
         conventions=MappingProxyType(
-            {"merged_accuracy": "accuracy once the benchmark's class groups are merged (e.g. Jurkat's 5 classes)"}
+            {
+                "merged_accuracy": "accuracy once the benchmark's class groups are merged (e.g. Jurkat's 5 classes)",
+                "population_accuracy": "accuracy at the class mix of the population the test cells were drawn from "
+                "(each class's recall weighted by its share there), as a paper on the whole population measures it",
+                "merged_population_accuracy": "the same, class groups merged",
+            }
         ),
         hf_task="image-classification",
         bioimageio_tag="image-classification",

@@ -197,7 +197,8 @@ def test_classification_and_label_free_predictions(built, tmp_path, cli):
     )
     assert out["metrics"]["macro_f1"] == 1.0 and out["metrics"]["accuracy"] == 1.0
     assert out["metrics"]["macro_auroc"] == 1.0 and out["metrics"]["recall/G1"] == 1.0
-    assert out["metrics"]["merged_accuracy"] == 1.0 and out["intervals"] == {"merged_accuracy": [1.0, 1.0]}
+    assert out["metrics"]["merged_accuracy"] == 1.0 and out["intervals"]["merged_accuracy"] == [1.0, 1.0]
+    assert out["metrics"]["population_accuracy"] == 1.0 and out["intervals"]["population_accuracy"] == [1.0, 1.0]
     swap = {"G1": "S_phase", "S_phase": "G2", "G2": "G1"}  # wrong phase of interphase: right in the 5-class view
     with open(tmp_path / "swapped.csv", "w", newline="") as fh:
         w = csv.writer(fh)
@@ -209,6 +210,9 @@ def test_classification_and_label_free_predictions(built, tmp_path, cli):
     out = evaluate(cli, "--predictions", tmp_path / "swapped.csv", *args)
     mitotic = np.mean([classes[ds.sample(sid).class_index] not in swap for sid in ids])  # the only ones right
     assert out["metrics"]["accuracy"] == pytest.approx(mitotic) and out["metrics"]["merged_accuracy"] == 1.0
+    population = get_benchmark("jurkat-cellcycle/classification").population  # 97.8% interphase, all wrong here
+    assert out["metrics"]["population_accuracy"] == pytest.approx(716 / 32266)
+    assert out["metrics"]["merged_population_accuracy"] == 1.0 and sum(population.values()) == 32266
 
     lf = tmp_path / "jurkat-dna"
     lf.mkdir()

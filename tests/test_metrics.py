@@ -19,6 +19,7 @@ from hub.errors import InvalidInput
 from hub.metrics import (
     SUITE_VERSION,
     TAUS,
+    class_shares,
     classification_metrics,
     instance_counts,
     instance_metrics,
@@ -29,6 +30,7 @@ from hub.metrics import (
     merged_metrics,
     pearson,
     pooled_stats,
+    population_accuracy,
     semantic_metrics,
     sequence_metrics,
     tracking_metrics,
@@ -377,6 +379,43 @@ def test_merged_view_is_sklearn_on_the_merged_labels():
     assert merged_metrics(np.array([0, 1, 2, 3]), within, merged)["merged_accuracy"] == 1.0
     with pytest.raises(InvalidInput, match="'M' is not a class"):
         merged_classes(classes, {"mitosis": ["M"]})
+
+
+def test_accuracy_at_a_population_mix_is_accuracy_at_the_samples_own_mix_and_balanced_at_an_even_one():
+    """population_accuracy weighs each class's recall by its share of a population: at the test samples' own
+    class counts it is sklearn's accuracy, at equal counts its balanced accuracy; Jurkat's population (interphase
+    97.8%) weighs the interphase recall almost alone; a draw without some classes renormalises the others'
+    shares; a population that misses a class, or counts one that is not, is an error."""
+    from sklearn.metrics import accuracy_score, balanced_accuracy_score
+
+    classes = ["G1", "S_phase", "G2", "Prophase", "Metaphase", "Anaphase", "Telophase"]
+    rng = np.random.default_rng(1)
+    y = rng.choice(7, 500, p=[0.25, 0.25, 0.25, 0.17, 0.04, 0.02, 0.02])
+    pred = np.where(rng.random(500) < 0.7, y, rng.integers(0, 7, 500))
+    own = dict(zip(classes, np.bincount(y, minlength=7).tolist()))
+    even = dict.fromkeys(classes, 1)
+    ok = pred == y
+    assert population_accuracy(y, ok, class_shares(classes, own)) == pytest.approx(accuracy_score(y, pred), abs=1e-12)
+    assert population_accuracy(y, ok, class_shares(classes, even)) == pytest.approx(balanced_accuracy_score(y, pred))
+    jurkat = {
+        "G1": 14333,
+        "S_phase": 8616,
+        "G2": 8601,
+        "Prophase": 606,
+        "Metaphase": 68,
+        "Anaphase": 15,
+        "Telophase": 27,
+    }
+    interphase_right = y < 3  # only the interphase cells right: about the population's interphase share
+    assert population_accuracy(y, interphase_right, class_shares(classes, jurkat)) == pytest.approx(31550 / 32266)
+    interphase = y < 3  # a draw without mitotic cells: the shares of the classes it holds, renormalised
+    recall = [ok[y == c].mean() for c in range(3)]
+    expected = np.dot([14333, 8616, 8601], recall) / 31550
+    assert population_accuracy(y[interphase], ok[interphase], class_shares(classes, jurkat)) == pytest.approx(expected)
+    with pytest.raises(InvalidInput, match="no count for class 'Telophase'"):
+        class_shares(classes, {c: 1 for c in classes[:6]})
+    with pytest.raises(InvalidInput, match="counts 'M', not a class"):
+        class_shares(classes, {**even, "M": 3})
 
 
 def test_object_correlation_of_integrated_intensity():

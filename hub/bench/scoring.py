@@ -6,7 +6,8 @@ are resampled and pooled again; classification recomputes macro F1; detection ac
 box matches again; tracking cuts each sequence into ``interval_blocks`` (a task parameter) blocks of consecutive
 frames and resamples those within each sequence, since a benchmark is often one test movie, recomputing TRA from
 the blocks' AOGM counts). A benchmark's views add metrics with their own intervals: classes merged into groups
-(``class_groups``) and, where each sample is one object (``per_object``), the correlation of integrated
+(``class_groups``), accuracy at the class mix of the population the samples were drawn from (``population``) and,
+where each sample is one object (``per_object``), the correlation of integrated
 intensities across objects.
 Predictions are read one sample at a time, each checked against its truth's shape. For the image tasks (instance,
 semantic, label-free) each sample's truth and prediction are read and reduced to its share of the score (its
@@ -42,6 +43,7 @@ from hub.metrics import (
     accumulate,
     aogm_measures,
     class_counts,
+    class_shares,
     classification_metrics,
     detection_matches,
     instance_counts,
@@ -54,6 +56,7 @@ from hub.metrics import (
     merged_metrics,
     pair_scores,
     pearson,
+    population_accuracy,
     semantic_metrics_from_counts,
 )
 from hub.tasks import get_task
@@ -161,12 +164,21 @@ def score_classification(bench: Benchmark, ds, ids: list[str], folder: Path) -> 
     for j, name in enumerate(classes):  # per-class recall and F1, by class name
         metrics[f"recall/{name}"] = out["per_class"][str(j)]["recall"]
         metrics[f"f1/{name}"] = out["per_class"][str(j)]["f1"]
-    if not bench.class_groups:
-        return Scores(metrics, out["per_sample"], ci)
-    merged = merged_classes(classes, bench.class_groups)
-    metrics |= merged_metrics(y, pred, merged)
-    interval = _bootstrap(everyone, lambda i: float(np.mean(merged[y[i]] == merged[pred[i]])))
-    return Scores(metrics, out["per_sample"], ci, {"merged_accuracy": interval})
+    right = {"": pred == y}  # per view (prefix of its metrics' names): which samples are right
+    intervals = {}
+    if bench.class_groups:
+        merged = merged_classes(classes, bench.class_groups)
+        metrics |= merged_metrics(y, pred, merged)
+        right["merged_"] = merged[y] == merged[pred]
+        intervals["merged_accuracy"] = _bootstrap(everyone, lambda i: float(np.mean(right["merged_"][i])))
+    if bench.population:
+        shares = class_shares(classes, bench.population)
+        for view, ok in right.items():
+            metrics[f"{view}population_accuracy"] = population_accuracy(y, ok, shares)
+            intervals[f"{view}population_accuracy"] = _bootstrap(
+                everyone, lambda i, ok=ok: population_accuracy(y[i], ok[i], shares)
+            )
+    return Scores(metrics, out["per_sample"], ci, intervals or None)
 
 
 def score_instance(bench: Benchmark, ds, ids: list[str], folder: Path) -> Scores:

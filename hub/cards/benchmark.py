@@ -24,6 +24,14 @@ class BenchmarkSpec(_Model):
         "the same predictions are also scored with each group merged into one class (merged_accuracy, "
         "merged_macro_f1)",
     )
+    population: dict[str, Annotated[int, Field(gt=0)]] | None = Field(
+        None,
+        description="Class counts of the population the samples were drawn from, where the dataset caps some "
+        "classes (classification; e.g. Jurkat's interphase classes, 900 each of about 31,500 cells): the same "
+        "predictions are also scored at the population's class mix (population_accuracy and, with class_groups, "
+        "merged_population_accuracy: the sum over classes of the population share times the class's recall), "
+        "as a paper that used the whole population measured accuracy",
+    )
     per_object: bool = Field(
         False,
         description="Each sample is one object, e.g. a cell crop (label-free): also score the Pearson r of the "

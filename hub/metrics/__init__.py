@@ -6,7 +6,14 @@ one entry per sequence). No torch here: scores must not depend on the model stac
 """
 
 from hub.metrics._overlap import Overlap, overlap_table
-from hub.metrics.classification import classification_metrics, macro_f1_score, merged_classes, merged_metrics
+from hub.metrics.classification import (
+    class_shares,
+    classification_metrics,
+    macro_f1_score,
+    merged_classes,
+    merged_metrics,
+    population_accuracy,
+)
 from hub.metrics.detection import (
     Detections,
     DetectionTruth,
@@ -46,6 +53,7 @@ __all__ = [
     "macro_f1_score",
     "merged_classes",
     "merged_metrics",
+    "population_accuracy",
     "pair_scores",
     "pearson",
     "SUITE_VERSION",
@@ -58,6 +66,7 @@ __all__ = [
     "TrackingPrediction",
     "TrackingTruth",
     "accumulate",
+    "class_shares",
     "classification_metrics",
     "detection_matches",
     "detection_metrics",

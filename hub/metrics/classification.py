@@ -125,6 +125,28 @@ def merged_classes(classes: Sequence[str], groups: Mapping[str, Sequence[str]]) 
     return np.array([group_of[c] if c in group_of else len(groups) + rest.index(c) for c in classes])
 
 
+def class_shares(classes: Sequence[str], population: Mapping[str, int]) -> np.ndarray:
+    """Each class's share (by index) of a population given as class -> count; every class must have a count."""
+    missing = [c for c in classes if c not in population]
+    unknown = [c for c in population if c not in classes]
+    if missing or unknown:
+        what = f"has no count for class {missing[0]!r}" if missing else f"counts {unknown[0]!r}, not a class"
+        raise InvalidInput(f"benchmark population {what} ({', '.join(map(str, classes))})")
+    counts = np.array([population[c] for c in classes], float)
+    return counts / counts.sum()
+
+
+def population_accuracy(t: np.ndarray, correct: np.ndarray, shares: np.ndarray) -> float:
+    """Accuracy at a population's class mix: the sum over classes of the class's share (``shares``, from
+    :func:`class_shares`) times the fraction of its samples that are ``correct``; the shares renormalised over
+    the classes present in ``t`` (a bootstrap draw may miss a rare class). With the samples' own mix as shares it
+    is the plain accuracy."""
+    n = np.bincount(t, minlength=len(shares))
+    hits = np.bincount(t, weights=correct.astype(float), minlength=len(shares))
+    w = np.where(n > 0, shares, 0.0)
+    return float(np.sum(w * hits / np.maximum(n, 1)) / w.sum())
+
+
 def merged_metrics(t: np.ndarray, p: np.ndarray, merged: np.ndarray) -> dict[str, float]:
     """``merged_accuracy`` and ``merged_macro_f1`` of class indices ``t`` and ``p`` once each class is replaced
     by its class in the merged view (``merged``, from :func:`merged_classes`)."""
