@@ -28,7 +28,7 @@ import numpy as np
 from hub.bench.benchmarks import benchmark_dataset, get_benchmark
 from hub.bench.evaluate import evaluate_model
 from hub.cards import DatasetCard, InputChannel
-from hub.dataset import open_dataset
+from hub.dataset import Dataset, open_dataset
 from hub.errors import InvalidInput
 from hub.models import Model, TrainConfig, create_family, train
 from hub.registry import local_path
@@ -38,9 +38,8 @@ SIZES: tuple[int | None, ...] = (1, 2, 5, 10, 20, None)  # None: every training 
 SEEDS = (0, 1, 2)
 
 
-def _pool(cfg: TrainConfig, dataset: Path) -> list:
+def _pool(cfg: TrainConfig, ds: Dataset) -> list:
     """What ``n`` counts: the train split's samples, or the frames of its movies (tracking)."""
-    ds = open_dataset(dataset)
     if get_task(cfg.task).sequences:
         return list(range(min(ds.sample(sid).frames or 0 for sid in ds.ids("train"))))
     return ds.ids("train")
@@ -76,7 +75,8 @@ def learning_curve(
     bench = get_benchmark(cfg.benchmarks[0])
     dataset = local_path("datasets", cfg.dataset, cfg.registry)
     scored = benchmark_dataset(bench, dataset)
-    pool = _pool(cfg, dataset)
+    data = open_dataset(dataset)
+    pool = _pool(cfg, data)
     base = _base(cfg)
     shared = {**(base.card.architecture.options if base else {}), **cfg.options, **(options or {})}
     curve: dict[str, Any] = {
@@ -86,7 +86,7 @@ def learning_curve(
         "pool": len(pool),
         "unit": "frames" if get_task(cfg.task).sequences else "images",
         "options": shared,
-        "zero_shot": _zero_shot(cfg, base, shared, bench, scored),
+        "zero_shot": _zero_shot(cfg, base, shared, bench, scored, data.card),
         "points": [],
         "summary": {},
     }
@@ -116,10 +116,12 @@ def _base(cfg: TrainConfig) -> Model | None:
     return Model.load(local_path("models", cfg.base_model, cfg.registry))
 
 
-def _zero_shot(cfg: TrainConfig, base: Model | None, options: dict[str, Any], bench, dataset: Path) -> float | None:
-    """The base model's score on the benchmark before any training, with the curve's options (None where it
-    cannot run there)."""
-    model = untrained(cfg, base, options, open_dataset(dataset).card) if base is not None else None
+def _zero_shot(
+    cfg: TrainConfig, base: Model | None, options: dict[str, Any], bench, dataset: Path, data: DatasetCard
+) -> float | None:
+    """The base model's score on the benchmark (``dataset``, whose card is ``data``) before any training, with
+    the curve's options (None where it cannot run there)."""
+    model = untrained(cfg, base, options, data) if base is not None else None
     if model is None or not get_task(bench.task).accepts(model.card.task):
         return None
     return evaluate_model(bench, dataset, model).value
@@ -134,10 +136,7 @@ def untrained(cfg: TrainConfig, base: Model, options: dict[str, Any], data: Data
     channels = family.channels(cfg, data)[0]
     if not isinstance(family, type(base.family)) or len(channels) != len(base.card.inputs.channels):
         return None
-    by_name = {c.name: c for c in data.acquisition.channels}
-    inputs = base.card.inputs.model_copy(
-        update={"channels": [InputChannel(name=c, modality=by_name[c].modality) for c in channels]}
-    )
+    inputs = base.card.inputs.model_copy(update={"channels": InputChannel.of(data, channels)})
     arch = base.card.architecture.model_copy(update={"family": family.name, "options": options})
     card = base.card.model_copy(update={"task": family.task, "architecture": arch, "inputs": inputs})
     return Model(card, base.net, family)

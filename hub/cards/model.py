@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal, Self
 
 from pydantic import Field, model_validator
 
-from hub.cards.dataset import Modality, Task, _Model, _Named
+from hub.cards.dataset import DatasetCard, Modality, Task, _Model, _Named
 from hub.safety import relpath_validator
 
 
@@ -23,6 +23,12 @@ class Architecture(_Model):
 class InputChannel(_Model):
     name: str
     modality: Modality
+
+    @classmethod
+    def of(cls, data: DatasetCard, names: list[str]) -> list[InputChannel]:
+        """The channels ``names`` of dataset ``data`` as a model's inputs (name and modality)."""
+        by_name = {c.name: c for c in data.acquisition.channels}
+        return [cls(name=c, modality=by_name[c].modality) for c in names]
 
 
 class Normalization(_Model):

@@ -34,15 +34,16 @@ app = typer.Typer(
 console = Console(width=None if sys.stdout.isatty() else 160)  # no wrapped tables in logs and pipes
 
 
-def _grid(items: list[str], flag: str = "--grid", form: str = "key=v1,v2,...") -> dict[str, list]:
-    """``key=v1,v2`` -> {key: [v1, v2]} with YAML scalars (numbers, booleans) decoded (no aliases)."""
+def _grid(items: list[str], flag: str = "--grid", single: bool = False) -> dict[str, list]:
+    """``key=v1,v2`` -> {key: [v1, v2]} with YAML scalars (numbers, booleans) decoded (no aliases); ``single``:
+    one value per key."""
     from hub.safety import load_yaml_text
 
     grid = {}
     for item in items:
         key, sep, values = item.partition("=")
-        if not sep or not values or (form == "key=value" and "," in values):
-            raise typer.BadParameter(f"{flag} expects {form}, got {item!r}")
+        if not sep or not values or (single and "," in values):
+            raise typer.BadParameter(f"{flag} expects {'key=value' if single else 'key=v1,v2,...'}, got {item!r}")
         grid[key.strip().replace("-", "_")] = [load_yaml_text(v, f"{flag} {key}") for v in values.split(",")]
     return grid
 
@@ -461,7 +462,7 @@ def learning_curve_cmd(
         ns = [0]
     if any(n is not None and n < 1 for n in ns):
         raise typer.BadParameter(f"--n takes whole numbers from 1, or 'all'; got {' '.join(sizes)}")
-    options = {key: values[0] for key, values in _grid(option, "--option", "key=value").items()}
+    options = {key: values[0] for key, values in _grid(option, "--option", single=True).items()}
     curve = learning_curve(
         load_recipe(recipe),
         out,

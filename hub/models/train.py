@@ -399,7 +399,6 @@ def model_card(
 ) -> ModelCard:
     """The card of the model ``fit`` trained by ``cfg``, whose ``weights`` are written; ``trials``: the grid's."""
     data = fit.data
-    by_name = {c.name: c for c in data.acquisition.channels}
     px = data.acquisition.pixel_size
     pixel = {"value": px.x, "unit": px.unit} if not px.unknown else None
     arch = Architecture(
@@ -417,7 +416,7 @@ def model_card(
         task=cfg.task,
         architecture=arch,
         inputs=Inputs(
-            channels=[InputChannel(name=c, modality=by_name[c].modality) for c in fit.channels],
+            channels=InputChannel.of(data, fit.channels),
             normalization=fit.normalization,
             pixel_size=pixel,
             size_multiple=int(getattr(fit.net, "size_multiple", 32)),
