@@ -122,6 +122,42 @@ def test_family_trains_saves_reloads_and_predicts(family, built, tmp_path):
     assert np.array_equal(pred, model.predict(cut))  # the reloaded model predicts what the trained one did
 
 
+def test_an_ensemble_is_its_members_trained_alone_and_averages_their_logits(built, tmp_path):
+    """Member i of a deep ensemble is exactly the network the recipe trains with seed + i; the ensemble's
+    prediction is the softmax of the members' mean logits; it saves, reloads and scores validation as a whole."""
+    path = built("jurkat-cellcycle")
+    ensemble = train(tiny("ens", "classifier", path, seed=3, members=2), tmp_path / "ens")
+    alone = [train(tiny("one", "classifier", path, seed=s), tmp_path / f"seed{s}") for s in (3, 4)]
+    card = ensemble.card
+    assert card.architecture.members == 2 and card.training.seed == 3
+    assert [t.hyperparameters for t in card.training.trials] == [{"seed": 3}, {"seed": 4}]
+    assert card.weights.parameters == sum(m.card.weights.parameters for m in alone)
+    again = Model.load(tmp_path / "ens")
+    for i, member in enumerate(alone):
+        for (k, a), b in zip(member.net.state_dict().items(), again.net.members[i].state_dict().values()):
+            assert torch.equal(a, b), (i, k)
+    ds = open_dataset(path)
+    index = [ds.card.channel_names.index(c) for c in card.channel_names]  # bright-field and dark-field
+    crops = [ds.image(i).read()[index] for i in ds.ids("test")[:5]]
+    for crop in crops:
+        x = torch.from_numpy(again.normalize(crop))[None]
+        with torch.no_grad():
+            logits = torch.stack([m.net(x) for m in alone]).mean(0)
+        np.testing.assert_allclose(again.predict(crop), torch.softmax(logits, 1)[0].numpy(), rtol=1e-5, atol=1e-6)
+    assert set(card.training.per_class_recall) == set(ds.card.labels.classes)
+
+
+def test_an_ensemble_needs_one_tensor_out_and_one_configuration(built, tmp_path):
+    path = built("bccd")
+    with pytest.raises(InvalidInput, match="members: a faster-rcnn network cannot be an ensemble"):
+        train(tiny("ens", "faster-rcnn", path, members=2), tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+    with pytest.raises(ValueError, match="an ensemble trains one configuration, not a grid"):
+        tiny("ens", "classifier", path, members=2, grid={"lr": [0.1, 0.01]})
+    with pytest.raises(ValueError, match="greater than or equal to 2"):
+        tiny("ens", "classifier", path, members=1)
+
+
 def test_tiled_inference_equals_whole_image():
     """A 5x5 convolution (receptive field 2 < halo) gives the same result tiled or whole, on any size."""
     torch.manual_seed(0)

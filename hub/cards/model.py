@@ -18,6 +18,14 @@ class Architecture(_Model):
     options: dict[str, Any] = Field(default_factory=dict, description="Family options (decoder widths, ...)")
     regularization: Literal["batchnorm", "dropout", "batchnorm+dropout", "none"] = "batchnorm"
     dropout: float = Field(0.0, ge=0, lt=1)
+    members: int | None = Field(
+        None, ge=2, le=16, description="An ensemble: this many networks of the architecture, their outputs averaged"
+    )
+
+    @property
+    def network(self) -> str:
+        """``family on backbone``, and the ensemble's size if it is one."""
+        return f"{self.family} on {self.backbone}" + (f", an ensemble of {self.members}" if self.members else "")
 
 
 class InputChannel(_Model):
@@ -113,7 +121,10 @@ class Training(_Model):
     packages: dict[str, str]
     wall_time_s: float
     device: str
-    trials: list[Trial] = Field(default_factory=list, description="Every trial of a hyper-parameter grid")
+    trials: list[Trial] = Field(
+        default_factory=list,
+        description="Every trial of a hyper-parameter grid, or every member of an ensemble (its seed)",
+    )
     per_class_recall: dict[str, float] | None = None
     postprocess_tuning: dict[str, Any] | None = Field(
         None,

@@ -69,8 +69,8 @@ def _summary(model, out: Path, as_json: bool) -> None:
         )
         return
     console.print(
-        f"[green]trained[/] {escape(card.ref)} ({card.architecture.family} on "
-        f"{escape(card.architecture.backbone)}, {card.weights.parameters:,} parameters) in "
+        f"[green]trained[/] {escape(card.ref)} ({escape(card.architecture.network)}, "
+        f"{card.weights.parameters:,} parameters) in "
         f"{t.wall_time_s:.0f} s on {escape(t.device)}; best epoch {t.best_epoch}/{t.epochs}",
         highlight=False,
     )
@@ -210,6 +210,7 @@ def train_cmd(
     class_weighting: str | None = typer.Option(None, help="none, balanced or resample"),
     label: str | None = typer.Option(None, help="label image to train on (e.g. tracks, segmentation)"),
     seed: int | None = typer.Option(None),
+    members: int | None = typer.Option(None, help="a deep ensemble of this many networks (seeds seed, seed+1...)"),
     device: str | None = typer.Option(None, help="auto, cpu, cuda"),
     grid: list[str] = typer.Option([], help="hyper-parameter grid: key=v1,v2 (repeatable); best on validation"),
     registry: RegistryOption = None,
@@ -238,6 +239,7 @@ def train_cmd(
         class_weighting=class_weighting,
         label=label,
         seed=seed,
+        members=members,
         device=device,
         registry=registry,
     )

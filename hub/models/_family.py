@@ -364,10 +364,17 @@ def build_network(
     pretrained: bool = False,
     source: str | None = None,
 ) -> nn.Module:
-    """``family.build(...)``; an architecture that cannot be built (unknown backbone, an option of the wrong type
-    or out of range) is a one-line :class:`InvalidInput` naming ``source`` (the card or recipe), not a traceback."""
+    """``family.build(...)``, or an :class:`~hub.models.nets.Ensemble` of ``arch.members`` of them; an architecture
+    that cannot be built (unknown backbone, an option of the wrong type or out of range, an ensemble of a family
+    whose network does not map a tensor to a tensor) is a one-line :class:`InvalidInput` naming ``source`` (the
+    card or recipe), not a traceback."""
+    from hub.models.nets import Ensemble
+
+    if arch.members and not family.tensor_output:
+        raise InvalidInput(f"a {arch.family} network cannot be an ensemble (its output is not one tensor)", source)
     try:
-        return family.build(arch, in_chans, n_outputs, pretrained=pretrained)
+        nets = [family.build(arch, in_chans, n_outputs, pretrained=pretrained) for _ in range(arch.members or 1)]
+        return Ensemble(nets) if arch.members else nets[0]
     except (ValueError, TypeError, KeyError, IndexError, RuntimeError, AssertionError) as err:
         problem = " ".join(str(err).split())[:200] or err.__class__.__name__
         options = f" with options {arch.options}" if arch.options else ""

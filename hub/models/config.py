@@ -8,9 +8,9 @@ recipe by :func:`load_recipe`, against the family's ``Options`` model (``options
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from hub.cards import Task, format_validation_error
 from hub.errors import CardError, InvalidInput
@@ -83,6 +83,13 @@ class TrainConfig(BaseModel):
     freeze_encoder: bool = False
     weights_dtype: Literal["float32", "float16"] = "float32"
     grid: dict[str, list[Any]] = Field(default_factory=dict, description="Hyper-parameter grid: field -> values")
+    members: int | None = Field(
+        None,
+        ge=2,
+        le=16,
+        description="Train a deep ensemble: this many networks, member i exactly as this recipe with seed + i; "
+        "their outputs are averaged",
+    )
     tune_postprocess: bool | dict[str, list[Any]] = Field(
         False,
         description="After training, tune the post-processing thresholds on the val split (else train), as "
@@ -101,12 +108,18 @@ class TrainConfig(BaseModel):
     @classmethod
     def _grid_fields(cls, grid: dict[str, list[Any]]) -> dict[str, list[Any]]:
         """A grid varies settings of this config (not the grid itself, nor the model's name)."""
-        fixed = {"grid", "name", "version"}
+        fixed = {"grid", "name", "version", "members"}
         for key in grid:
             if key not in cls.model_fields or key in fixed:
                 known = ", ".join(k for k in cls.model_fields if k not in fixed)
                 raise ValueError(f"{key!r} is not a setting a grid can vary (known: {known})")
         return grid
+
+    @model_validator(mode="after")
+    def _one_model(self) -> Self:
+        if self.members and self.grid:
+            raise ValueError("members and grid: an ensemble trains one configuration, not a grid")
+        return self
 
     @property
     def schedule(self) -> str:

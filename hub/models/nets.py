@@ -67,6 +67,25 @@ class UNet(nn.Module):
         return self.head(self.final(torch.cat([y, x], 1)))
 
 
+class Ensemble(nn.Module):
+    """Independently trained networks of one architecture (a deep ensemble): their raw outputs averaged.
+
+    Averaging before the family's activation keeps one network's interface (logits in, one activation out):
+    for classifiers it is the ensemble's mean logit, for dense maps the mean of each map before its sigmoid,
+    softmax or tanh. Members are ``members.0``, ``members.1``... in the weights file.
+    """
+
+    def __init__(self, members: list[nn.Module]):
+        super().__init__()
+        if len(members) < 2:
+            raise ValueError(f"an ensemble has 2 or more members, got {len(members)}")
+        self.members = nn.ModuleList(members)
+        self.size_multiple = int(getattr(members[0], "size_multiple", 32))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.stack([m(x) for m in self.members]).mean(0)
+
+
 def classifier(
     backbone: str,
     in_chans: int,

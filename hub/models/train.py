@@ -10,6 +10,7 @@ asked of the family; what differs between tasks of the card (the hyper-parameter
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import platform
 import time
@@ -45,7 +46,7 @@ from hub.models import distributed
 from hub.models._family import Family, build_network, create_family, family_for_task
 from hub.models.config import TrainConfig, check_options, load_recipe
 from hub.models.model import CARD, WEIGHTS, Model, write_model_folder, write_weights
-from hub.models.nets import encoder_module, encoder_parameters
+from hub.models.nets import Ensemble, encoder_module, encoder_parameters
 from hub.registry import local_path
 
 __all__ = ["TrainConfig", "load_recipe", "model_card", "train"]
@@ -60,11 +61,19 @@ def train(cfg: TrainConfig, out: str | Path, nproc: int = 1) -> Model:
     start = time.perf_counter()
     configs = _trials(cfg)
     dataset = local_path("datasets", cfg.dataset, cfg.registry)
-    fits = [(trial, _fit(trial, dataset)) for trial in configs]
-    best_cfg, best = min(fits, key=lambda t: t[1].score)
+    if cfg.members:
+        _family(cfg, _load_base(cfg))  # refuses, before any training, a family that cannot be an ensemble
+        members = [cfg.model_copy(update={"seed": cfg.seed + i, "members": None}) for i in range(cfg.members)]
+        fits = [(member, _fit(member, dataset)) for member in members]
+        best_cfg, best = cfg, _ensemble(cfg, dataset, [fit for _, fit in fits])
+        trials = [_trial({"seed": member.seed}, fit) for member, fit in fits]
+    else:
+        fits = [(trial, _fit(trial, dataset)) for trial in configs]
+        best_cfg, best = min(fits, key=lambda t: t[1].score)
+        trials = [_trial({k: getattr(c, k) for k in cfg.grid}, fit) for c, fit in fits] if cfg.grid else []
     model = None
     if distributed.rank() == 0:  # one writer
-        model = _save(out, best_cfg, best, fits if cfg.grid else [], start)
+        model = _save(out, best_cfg, best, trials, start)
         if cfg.tune_postprocess:
             from hub.models.tuning import tune
 
@@ -145,9 +154,7 @@ def _fit(cfg: TrainConfig, dataset: Path) -> _Fit:
     card = open_dataset(dataset).card
     channels, targets = family.channels(cfg, card)
     normalize = cfg.normalize or family.normalize
-    train_set, val_set = family.datasets(
-        cfg, dataset, channels, targets, "image" if normalize == "image" else "percentile"
-    )
+    train_set, val_set = _datasets(cfg, dataset, family, channels, targets)
     normalization = _normalization(normalize, card, channels)
     net, frozen = _network(cfg, family, arch, base, len(channels), family.n_outputs(card, targets))
     net.to(device, memory_format=torch.channels_last)  # type: ignore[call-overload]  # NHWC: ~25% faster on CPU
@@ -169,6 +176,35 @@ def _fit(cfg: TrainConfig, dataset: Path) -> _Fit:
         base=base,
         per_class_recall=recall,
     )
+
+
+def _datasets(
+    cfg: TrainConfig, dataset: Path, family: Family, channels: list[str], targets: list[str]
+) -> tuple[torch.utils.data.Dataset, torch.utils.data.Dataset | None]:
+    """The family's training and validation datasets (validation ``None`` without a val split)."""
+    normalize = cfg.normalize or family.normalize
+    return family.datasets(cfg, dataset, channels, targets, "image" if normalize == "image" else "percentile")
+
+
+def _ensemble(cfg: TrainConfig, dataset: Path, members: list[_Fit]) -> _Fit:
+    """The trained ``members`` as one :class:`~hub.models.nets.Ensemble`, scored on the validation split as a
+    whole (its loss and per-class recall); epochs are the most any member ran."""
+    first = members[0]
+    net = Ensemble([fit.net for fit in members]).eval()
+    _, val_set = _datasets(cfg, dataset, first.family, first.channels, first.targets)
+    val_loss = None if val_set is None else first.family.val_criterion(net.to(first.device), val_set, cfg, first.device)
+    return dataclasses.replace(
+        first,
+        net=net,
+        epochs=max(fit.epochs for fit in members),
+        best_epoch=max(fit.best_epoch for fit in members),
+        val_loss=val_loss,
+        per_class_recall=first.family.per_class_recall(net, val_set, first.device, first.data),
+    )
+
+
+def _trial(hyperparameters: dict[str, Any], fit: _Fit) -> Trial:
+    return Trial(hyperparameters=hyperparameters, best_epoch=fit.best_epoch, val_loss=fit.val_loss)
 
 
 def _seed(seed: int) -> None:
@@ -195,11 +231,14 @@ def _family(cfg: TrainConfig, base: _Base | None) -> tuple[Family, Architecture]
             update={
                 "family": cfg.family or base.card.architecture.family,
                 "options": {**base.card.architecture.options, **cfg.options},
+                "members": None,  # one network a trial
             }
         )
     family = create_family(arch.family, arch.options, at="options")
     if family.task != cfg.task:
         raise InvalidInput(f"family {arch.family!r} does {family.task}, not {cfg.task}")
+    if cfg.members and not family.tensor_output:
+        raise InvalidInput(f"members: a {arch.family} network cannot be an ensemble (its output is not one tensor)")
     if cfg.foreground and family.label is None:
         raise InvalidInput(f"foreground applies to segmentation and tracking, not to {cfg.task}")
     return family, arch
@@ -364,7 +403,7 @@ def _load_matching(net: nn.Module, base: nn.Module) -> None:
 
 
 # -- the card ---------------------------------------------------------------------------------------------------
-def _save(out: str | Path, cfg: TrainConfig, fit: _Fit, trials: list[tuple[TrainConfig, _Fit]], start: float) -> Model:
+def _save(out: str | Path, cfg: TrainConfig, fit: _Fit, trials: list[Trial], start: float) -> Model:
     """Write the weights of ``fit``, then its card recording them, into the new model folder ``out``."""
     net = fit.net.cpu()
     cards: list[ModelCard] = []
@@ -394,10 +433,9 @@ HYPERPARAMETERS = (
 )  # recorded in every card; ``foreground`` and ``lr_schedule`` only when set
 
 
-def model_card(
-    cfg: TrainConfig, fit: _Fit, weights: Weights, trials: list[tuple[TrainConfig, _Fit]], wall: float
-) -> ModelCard:
-    """The card of the model ``fit`` trained by ``cfg``, whose ``weights`` are written; ``trials``: the grid's."""
+def model_card(cfg: TrainConfig, fit: _Fit, weights: Weights, trials: list[Trial], wall: float) -> ModelCard:
+    """The card of the model ``fit`` trained by ``cfg``, whose ``weights`` are written; ``trials``: the grid's,
+    or an ensemble's members."""
     data = fit.data
     px = data.acquisition.pixel_size
     pixel = {"value": px.x, "unit": px.unit} if not px.unknown else None
@@ -407,6 +445,7 @@ def model_card(
         options=dict(fit.family.options),
         regularization=cfg.regularization,
         dropout=cfg.dropout,
+        members=cfg.members,
     )
     return ModelCard(
         name=cfg.name,
@@ -432,7 +471,7 @@ def model_card(
     )
 
 
-def _training(cfg: TrainConfig, fit: _Fit, trials: list[tuple[TrainConfig, _Fit]], wall: float) -> Training:
+def _training(cfg: TrainConfig, fit: _Fit, trials: list[Trial], wall: float) -> Training:
     hyper: dict[str, Any] = {k: getattr(cfg, k) for k in HYPERPARAMETERS}
     hyper.update({k: getattr(cfg, k) for k in ("foreground", "lr_schedule", "samples", "frames") if getattr(cfg, k)})
     hyper["options"] = dict(cfg.options)
@@ -457,10 +496,7 @@ def _training(cfg: TrainConfig, fit: _Fit, trials: list[tuple[TrainConfig, _Fit]
         wall_time_s=round(wall, 1),
         device=_device_name(fit.device),
         validation_split="val" if fit.val_loss is not None else None,
-        trials=[
-            Trial(hyperparameters={k: getattr(c, k) for k in cfg.grid}, best_epoch=f.best_epoch, val_loss=f.val_loss)
-            for c, f in trials
-        ],
+        trials=trials,
         per_class_recall=fit.per_class_recall,
     )
 

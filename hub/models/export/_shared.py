@@ -70,7 +70,9 @@ def prose(card: ModelCard) -> list[str]:
         lines += [card.description, ""]
     lines += [
         f"`{card.ref}`: a CellHub **{card.task}** model of family `{arch.family}` on the timm backbone "
-        f"`{arch.backbone}` ({w.parameters:,} parameters, regularisation: {arch.regularization}"
+        f"`{arch.backbone}`"
+        + (f", a deep ensemble of {arch.members} networks whose outputs are averaged" if arch.members else "")
+        + f" ({w.parameters:,} parameters, regularisation: {arch.regularization}"
         + (f", dropout {arch.dropout:g}" if arch.dropout else "")
         + ").",
         "",
