@@ -158,6 +158,30 @@ def test_an_ensemble_needs_one_tensor_out_and_one_configuration(built, tmp_path)
         tiny("ens", "classifier", path, members=1)
 
 
+@pytest.mark.parametrize(
+    "model, members, problem",
+    [
+        ("bccd-faster-rcnn/1.0.0", 2, "architecture.members: a faster-rcnn network cannot be an ensemble"),
+        ("jurkat-phase/1.2.0", 2, "weights do not fit"),  # one network's weights, a card asking for two
+        ("jurkat-phase/1.2.0", 17, "architecture.members: Input should be less than or equal to 16"),
+    ],
+)
+def test_a_card_naming_an_ensemble_it_cannot_be_is_refused_before_the_weights_load(tmp_path, model, members, problem):
+    import shutil
+
+    import yaml
+
+    folder = tmp_path / "m"
+    shutil.copytree(MODEL_CARDS / model, folder)
+    card = yaml.safe_load((folder / "card.yaml").read_text())
+    card["architecture"]["members"] = members
+    (folder / "card.yaml").write_text(yaml.safe_dump(card, sort_keys=False))
+    with pytest.raises((InvalidInput, CardError)) as info:
+        Model.load(folder)
+    line = str(info.value)
+    assert line.startswith(str(folder)) and problem in line and len(line.splitlines()) == 1, line
+
+
 def test_tiled_inference_equals_whole_image():
     """A 5x5 convolution (receptive field 2 < halo) gives the same result tiled or whole, on any size."""
     torch.manual_seed(0)

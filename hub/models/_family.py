@@ -371,7 +371,10 @@ def build_network(
     from hub.models.nets import Ensemble
 
     if arch.members and not family.tensor_output:
-        raise InvalidInput(f"a {arch.family} network cannot be an ensemble (its output is not one tensor)", source)
+        raise InvalidInput(
+            f"architecture.members: a {arch.family} network cannot be an ensemble (its output is not one tensor)",
+            source,
+        )
     try:
         nets = [family.build(arch, in_chans, n_outputs, pretrained=pretrained) for _ in range(arch.members or 1)]
         return Ensemble(nets) if arch.members else nets[0]

@@ -59,7 +59,7 @@ def train(cfg: TrainConfig, out: str | Path, nproc: int = 1) -> Model:
         return distributed.launch(cfg, out, nproc)
     distributed.join_torchrun(_device(cfg.device))
     start = time.perf_counter()
-    configs = _trials(cfg)
+    configs = _trials(cfg)  # every trial validated before the dataset is read (or pulled)
     dataset = local_path("datasets", cfg.dataset, cfg.registry)
     if cfg.members:
         _family(cfg, _load_base(cfg))  # refuses, before any training, a family that cannot be an ensemble
