@@ -145,6 +145,9 @@ def test_an_ensemble_is_its_members_trained_alone_and_averages_their_logits(buil
             logits = torch.stack([m.net(x) for m in alone]).mean(0)
         np.testing.assert_allclose(again.predict(crop), torch.softmax(logits, 1)[0].numpy(), rtol=1e-5, atol=1e-6)
     assert set(card.training.per_class_recall) == set(ds.card.labels.classes)
+    with pytest.raises(InvalidInput, match=r"base_model: ens@0\.1\.0 is an ensemble of 2 networks"):
+        train(tiny("ft", "classifier", path, base_model=str(tmp_path / "ens")), tmp_path / "ft")
+    assert not (tmp_path / "ft").exists()
 
 
 def test_an_ensemble_needs_one_tensor_out_and_one_configuration(built, tmp_path):
@@ -156,13 +159,16 @@ def test_an_ensemble_needs_one_tensor_out_and_one_configuration(built, tmp_path)
         tiny("ens", "classifier", path, members=2, grid={"lr": [0.1, 0.01]})
     with pytest.raises(ValueError, match="greater than or equal to 2"):
         tiny("ens", "classifier", path, members=1)
+    with pytest.raises(ValueError, match=r"seed \+ 2, which must be below 2\*\*32"):
+        tiny("ens", "classifier", path, members=3, seed=2**32 - 2)
 
 
 @pytest.mark.parametrize(
     "model, members, problem",
     [
         ("bccd-faster-rcnn/1.0.0", 2, "architecture.members: a faster-rcnn network cannot be an ensemble"),
-        ("jurkat-phase/1.2.0", 2, "weights do not fit"),  # one network's weights, a card asking for two
+        # one network's weights, a card asking for two: refused before the second is built
+        ("jurkat-phase/1.2.0", 2, "architecture.members: 2 networks need at least 19,"),
         ("jurkat-phase/1.2.0", 17, "architecture.members: Input should be less than or equal to 16"),
     ],
 )

@@ -363,20 +363,27 @@ def build_network(
     *,
     pretrained: bool = False,
     source: str | None = None,
+    weights_bytes: int | None = None,
 ) -> nn.Module:
     """``family.build(...)``, or an :class:`~hub.models.nets.Ensemble` of ``arch.members`` of them; an architecture
     that cannot be built (unknown backbone, an option of the wrong type or out of range, an ensemble of a family
-    whose network does not map a tensor to a tensor) is a one-line :class:`InvalidInput` naming ``source`` (the
-    card or recipe), not a traceback."""
+    that cannot be one) is a one-line :class:`InvalidInput` naming ``source`` (the card or recipe), not a
+    traceback. ``weights_bytes``: the size of the weights file to load into it; an ensemble whose members could not
+    fit in it (2 bytes a parameter at least) is refused after its first member is built, before the others."""
     from hub.models.nets import Ensemble
 
-    if arch.members and not family.tensor_output:
-        raise InvalidInput(
-            f"architecture.members: a {arch.family} network cannot be an ensemble (its output is not one tensor)",
-            source,
-        )
+    check_ensemble(family, arch.members, "architecture.members", source)
     try:
-        nets = [family.build(arch, in_chans, n_outputs, pretrained=pretrained) for _ in range(arch.members or 1)]
+        nets = [family.build(arch, in_chans, n_outputs, pretrained=pretrained)]
+        if arch.members and weights_bytes is not None:
+            least = 2 * arch.members * sum(p.numel() for p in nets[0].parameters())
+            if least > weights_bytes:
+                raise InvalidInput(
+                    f"architecture.members: {arch.members} networks need at least {least:,} bytes of weights, "
+                    f"the weights file has {weights_bytes:,}",
+                    source,
+                )
+        nets += [family.build(arch, in_chans, n_outputs, pretrained=pretrained) for _ in range((arch.members or 1) - 1)]
         return Ensemble(nets) if arch.members else nets[0]
     except (ValueError, TypeError, KeyError, IndexError, RuntimeError, AssertionError) as err:
         problem = " ".join(str(err).split())[:200] or err.__class__.__name__
@@ -384,3 +391,12 @@ def build_network(
         raise InvalidInput(
             f"cannot build a {arch.family} network on backbone {arch.backbone!r}{options}: {problem}", source
         ) from None
+
+
+def check_ensemble(family: Family, members: int | None, at: str, source: str | Path | None = None) -> None:
+    """Refuse ``members`` (an ensemble's size, ``None`` for one network) for a family whose network does not map a
+    tensor to one tensor (the R-CNNs): their outputs cannot be averaged."""
+    if members and not family.tensor_output:
+        raise InvalidInput(
+            f"{at}: a {family.name} network cannot be an ensemble (its output is not one tensor)", source
+        )

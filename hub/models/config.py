@@ -76,7 +76,7 @@ class TrainConfig(BaseModel):
         description="Validation batches (default: the whole split for "
         "classification, 8 random patch batches otherwise)",
     )
-    seed: int = 0
+    seed: int = Field(0, ge=0, lt=2**32)
     workers: int = Field(0, ge=0)
     device: str = "auto"
     base_model: str | None = Field(None, description="name@version / model folder to fine-tune, or timm:<name>")
@@ -119,6 +119,8 @@ class TrainConfig(BaseModel):
     def _one_model(self) -> Self:
         if self.members and self.grid:
             raise ValueError("members and grid: an ensemble trains one configuration, not a grid")
+        if self.members and self.seed + self.members > 2**32:
+            raise ValueError(f"seed: members' seeds go up to seed + {self.members - 1}, which must be below 2**32")
         return self
 
     @property

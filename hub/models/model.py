@@ -36,7 +36,7 @@ class Model:
         self.folder: Path | None = None  # where it was loaded from (workers of a cluster load it from there)
 
     def __repr__(self) -> str:
-        return f"Model({self.card.ref}, family={self.family.name}, backbone={self.card.architecture.backbone})"
+        return f"Model({self.card.ref}: {self.card.architecture.network})"
 
     @property
     def device(self) -> torch.device:
@@ -140,6 +140,7 @@ class Model:
             len(card.inputs.channels),
             len(card.outputs.classes or card.outputs.channels or [0]),
             source=str(folder / CARD),
+            weights_bytes=path.stat().st_size,
         )
         try:
             state = load_file(path)
@@ -150,7 +151,7 @@ class Model:
             net.load_state_dict({k: v.to(own[k].dtype) if k in own else v for k, v in state.items()})
         except RuntimeError as err:
             raise InvalidInput(
-                f"weights do not fit architecture {card.architecture.backbone}: {str(err).splitlines()[0]}", path
+                f"weights do not fit {card.architecture.network}: {str(err).splitlines()[0]}", path
             ) from None
         model = cls(card, net.to(device), family)
         model.folder = folder

@@ -43,7 +43,7 @@ from hub.data import Normalizer
 from hub.dataset import open_dataset
 from hub.errors import InvalidInput
 from hub.models import distributed
-from hub.models._family import Family, build_network, create_family, family_for_task
+from hub.models._family import Family, build_network, check_ensemble, create_family, family_for_task
 from hub.models.config import TrainConfig, check_options, load_recipe
 from hub.models.model import CARD, WEIGHTS, Model, write_model_folder, write_weights
 from hub.models.nets import Ensemble, encoder_module, encoder_parameters
@@ -62,10 +62,11 @@ def train(cfg: TrainConfig, out: str | Path, nproc: int = 1) -> Model:
     configs = _trials(cfg)  # every trial validated before the dataset is read (or pulled)
     dataset = local_path("datasets", cfg.dataset, cfg.registry)
     if cfg.members:
-        _family(cfg, _load_base(cfg))  # refuses, before any training, a family that cannot be an ensemble
+        base = _load_base(cfg)
+        check_ensemble(_family(cfg, base)[0], cfg.members, "members")  # before any member trains
         members = [cfg.model_copy(update={"seed": cfg.seed + i, "members": None}) for i in range(cfg.members)]
-        fits = [(member, _fit(member, dataset)) for member in members]
-        best_cfg, best = cfg, _ensemble(cfg, dataset, [fit for _, fit in fits])
+        fits = [(member, _fit(member, dataset, base)) for member in members]
+        best_cfg, best = cfg, _ensemble(cfg, [fit for _, fit in fits])
         trials = [_trial({"seed": member.seed}, fit) for member, fit in fits]
     else:
         fits = [(trial, _fit(trial, dataset)) for trial in configs]
@@ -106,6 +107,7 @@ class _Fit:
     net: nn.Module
     family: Family
     data: DatasetCard
+    val_set: torch.utils.data.Dataset | None
     channels: list[str]
     targets: list[str]
     normalization: Normalization
@@ -145,17 +147,17 @@ def _device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def _fit(cfg: TrainConfig, dataset: Path) -> _Fit:
-    """One trial: the network of ``cfg`` trained on ``dataset`` and reset to its best validation epoch."""
+def _fit(cfg: TrainConfig, dataset: Path, base: _Base | None = None) -> _Fit:
+    """One trial: the network of ``cfg`` trained on ``dataset`` and reset to its best validation epoch; ``base``:
+    the model it starts from, when already loaded (else ``cfg.base_model``'s)."""
     _seed(cfg.seed)
     device = _device(cfg.device)
-    base = _load_base(cfg)
+    base = base or _load_base(cfg)
     family, arch = _family(cfg, base)
     card = open_dataset(dataset).card
     channels, targets = family.channels(cfg, card)
-    normalize = cfg.normalize or family.normalize
     train_set, val_set = _datasets(cfg, dataset, family, channels, targets)
-    normalization = _normalization(normalize, card, channels)
+    normalization = _normalization(cfg.normalize or family.normalize, card, channels)
     net, frozen = _network(cfg, family, arch, base, len(channels), family.n_outputs(card, targets))
     net.to(device, memory_format=torch.channels_last)  # type: ignore[call-overload]  # NHWC: ~25% faster on CPU
     loader = _loader(cfg, family, train_set, device)
@@ -166,6 +168,7 @@ def _fit(cfg: TrainConfig, dataset: Path) -> _Fit:
         net=net.eval(),
         family=family,
         data=card,
+        val_set=val_set,
         channels=channels,
         targets=targets,
         normalization=normalization,
@@ -186,12 +189,12 @@ def _datasets(
     return family.datasets(cfg, dataset, channels, targets, "image" if normalize == "image" else "percentile")
 
 
-def _ensemble(cfg: TrainConfig, dataset: Path, members: list[_Fit]) -> _Fit:
+def _ensemble(cfg: TrainConfig, members: list[_Fit]) -> _Fit:
     """The trained ``members`` as one :class:`~hub.models.nets.Ensemble`, scored on the validation split as a
-    whole (its loss and per-class recall); epochs are the most any member ran."""
-    first = members[0]
+    whole (its loss and per-class recall); ``epochs`` and ``best_epoch`` are the most any member ran (each
+    member's are its trial's)."""
+    first, val_set = members[0], members[0].val_set
     net = Ensemble([fit.net for fit in members]).eval()
-    _, val_set = _datasets(cfg, dataset, first.family, first.channels, first.targets)
     val_loss = None if val_set is None else first.family.val_criterion(net.to(first.device), val_set, cfg, first.device)
     return dataclasses.replace(
         first,
@@ -237,8 +240,6 @@ def _family(cfg: TrainConfig, base: _Base | None) -> tuple[Family, Architecture]
     family = create_family(arch.family, arch.options, at="options")
     if family.task != cfg.task:
         raise InvalidInput(f"family {arch.family!r} does {family.task}, not {cfg.task}")
-    if cfg.members and not family.tensor_output:
-        raise InvalidInput(f"members: a {arch.family} network cannot be an ensemble (its output is not one tensor)")
     if cfg.foreground and family.label is None:
         raise InvalidInput(f"foreground applies to segmentation and tracking, not to {cfg.task}")
     return family, arch
@@ -387,6 +388,11 @@ def _load_base(cfg: TrainConfig) -> _Base | None:
     if cfg.base_model.startswith("timm:"):
         return _Base(None, cfg.base_model, None)
     model = Model.load(local_path("models", cfg.base_model, cfg.registry))
+    if model.card.architecture.members:
+        raise InvalidInput(
+            f"base_model: {model.card.ref} is an ensemble of {model.card.architecture.members} networks; "
+            "fine-tune from one network"
+        )
     ref = (
         model.card.ref if not Path(cfg.base_model).exists() else f"{model.card.ref} ({model.card.weights.sha256[:12]})"
     )

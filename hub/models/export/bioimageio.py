@@ -262,7 +262,7 @@ def _config(card: ModelCard, y: np.ndarray, real_sample: bool) -> dict:
     return {
         "bioimageio": {
             "architecture_type": card.architecture.family[:32],
-            "architecture_description": f"{card.architecture.family} on timm {card.architecture.backbone}",
+            "architecture_description": f"{card.architecture.network} (timm backbone)",
             "model_parameter_count": card.weights.parameters,
             "task": card.task,
             **({"training": _training_details(training)} if training else {}),
