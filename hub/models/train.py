@@ -234,7 +234,6 @@ def _family(cfg: TrainConfig, base: _Base | None) -> tuple[Family, Architecture]
             update={
                 "family": cfg.family or base.card.architecture.family,
                 "options": {**base.card.architecture.options, **cfg.options},
-                "members": None,  # one network a trial
             }
         )
     family = create_family(arch.family, arch.options, at="options")
