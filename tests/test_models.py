@@ -690,6 +690,7 @@ def _recipe(tmp_path, text: str) -> Path:
         ("epoch: 3\n", ["epoch: Extra inputs are not permitted"]),
         ("epochs: 0\n", ["epochs: Input should be greater than 0"]),
         ("grid: {lrr: [0.1, 0.01]}\n", ["grid: 'lrr' is not a setting a grid can vary"]),
+        ("members: 3\ngrid: {lr: [0.1, 0.01]}\n", ["recipe.yaml: members and grid: an ensemble trains one"]),
         ("normalize: percentile\n", ["normalize: Input should be 'image' or 'dataset'"]),
     ],
 )

@@ -16,11 +16,12 @@ M = TypeVar("M", bound=BaseModel)
 
 
 def format_validation_error(err: ValidationError) -> str:
-    """One line per problem: ``field.path: message``, joined by '; '."""
+    """One line per problem: ``field.path: message`` (a rule across fields: its message, which names them), joined
+    by '; '."""
     parts = []
     for e in err.errors():
-        loc = ".".join(str(p) for p in e["loc"]) or "<root>"
-        parts.append(f"{loc}: {e['msg'].removeprefix('Value error, ')}")
+        loc, msg = ".".join(str(p) for p in e["loc"]), e["msg"].removeprefix("Value error, ")
+        parts.append(f"{loc}: {msg}" if loc else msg)
     return "; ".join(parts)
 
 
