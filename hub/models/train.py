@@ -195,7 +195,7 @@ def _ensemble(cfg: TrainConfig, members: list[_Fit]) -> _Fit:
     member's are its trial's)."""
     first, val_set = members[0], members[0].val_set
     net = Ensemble([fit.net for fit in members]).eval()
-    val_loss = None if val_set is None else first.family.val_criterion(net.to(first.device), val_set, cfg, first.device)
+    val_loss = None if val_set is None else first.family.val_criterion(net, val_set, cfg, first.device)
     return dataclasses.replace(
         first,
         net=net,
