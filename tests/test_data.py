@@ -13,6 +13,7 @@ from torch.utils.data import DataLoader, Subset
 from hub.curate import open_dataset
 from hub.data import (
     ClassificationDataset,
+    Intensity,
     LabelFreeDataset,
     SegmentationDataset,
     TrackingDataset,
@@ -113,6 +114,29 @@ def test_augmentation_keeps_image_and_label_aligned(built):
     assert moved  # augmentation did something
 
 
+def test_intensity_changes_the_inputs_of_training_windows_never_their_labels(built):
+    path = built("dsb2018-fluo")
+    kw = dict(patch=96, samples_per_epoch=6, seed=5)
+    plain = SegmentationDataset(path, "train", **kw)
+    fixed = SegmentationDataset(
+        path, "train", **kw, intensity=Intensity(scale=(2, 2), shift=(0.1, 0.1), gamma=(0.5, 0.5))
+    )
+    drawn = SegmentationDataset(path, "train", **kw, intensity=Intensity(scale=(0.6, 2), shift=(-0.2, 0.2)))
+    gains = set()
+    for i in range(len(plain)):
+        (x, y), (xf, yf), (xd, yd) = plain[i], fixed[i], drawn[i]
+        assert plain.window(i) == fixed.window(i) == drawn.window(i)
+        assert torch.equal(y, yf) and torch.equal(y, yd)
+        torch.testing.assert_close(xf, 2 * torch.sign(x) * x.abs().sqrt() + 0.1)
+        gain = float(np.polyfit(x.numpy().ravel(), xd.numpy().ravel(), 1)[0])  # one draw a window: a line
+        torch.testing.assert_close(xd, drawn[i][0])  # seeded
+        assert 0.6 <= gain <= 2
+        gains.add(round(gain, 3))
+    assert len(gains) == len(plain)  # each window draws its own
+    with pytest.raises(ValueError, match=r"scale\n.*\[low, high\] with 0.1 <= low <= high <= 10, got \[2, 1\]"):
+        Intensity(scale=(2, 1))
+
+
 def test_dataloader_with_two_workers_reopens_stores(built):
     path = built("dsb2018-fluo")
     ds = SegmentationDataset(path, "train", patch=64, samples_per_epoch=8, seed=2)
@@ -165,6 +189,12 @@ def test_labelfree_pairs_from_card_channels(built):
         if np.array_equal(dx, x.numpy()) and np.array_equal(dy, y.numpy())
     ]
     assert ok, "inputs and targets were augmented differently"
+    brighter = LabelFreeDataset(
+        path, "train", patch=256, samples_per_epoch=4, seed=0, intensity=Intensity(shift=(0.5, 0.5))
+    )
+    bx, by = brighter[0]
+    torch.testing.assert_close(bx[:, :224, :224], px[:, :224, :224] + 0.5)  # the input changed before padding
+    assert not bx[:, 224:].any() and torch.equal(by, py)  # the target never changes
 
 
 def test_tracking_sequences_are_lazy_with_lineage(built):

@@ -47,7 +47,12 @@ CASES = {
     "detect-link": (
         "ctc-gowt1",
         "tracking",
-        dict(foreground=0.5, lr_schedule="one-cycle", options={"depth": 3, "decoder_channels": 8, "boundary_width": 2}),
+        dict(
+            foreground=0.5,
+            lr_schedule="one-cycle",
+            intensity={"scale": [0.6, 2], "shift": [-0.2, 0.2], "gamma": [0.7, 1.4]},
+            options={"depth": 3, "decoder_channels": 8, "boundary_width": 2},
+        ),
     ),
     "unet-regression": ("isl-condition-b", "label-free", dict(targets=["DAPI"])),
     "faster-rcnn": ("bccd", "object-detection", dict(patch=128, options=RCNN)),
@@ -97,6 +102,15 @@ def test_family_trains_saves_reloads_and_predicts(family, built, tmp_path):
         present = {int(v) for v in np.unique(masks) if v}
         assert present == {t.label for t in tracks}
         assert card.training.hyperparameters["foreground"] == 0.5 and "one-cycle" in card.training.optimizer
+        assert card.training.hyperparameters["intensity"] == {
+            "scale": [0.6, 2],
+            "shift": [-0.2, 0.2],
+            "gamma": [0.7, 1.4],
+        }
+        assert card.training.augmentation == (
+            "random flips and 90-degree rotations; random intensity x -> scale * x ** gamma + shift "
+            "(gamma in [0.7, 1.4], scale in [0.6, 2], shift in [-0.2, 0.2])"
+        )
         return
     index = [ds.card.channel_names.index(c) for c in card.channel_names]
     raw = (arr if "c" in img.axes else arr[None])[index]
@@ -120,6 +134,30 @@ def test_family_trains_saves_reloads_and_predicts(family, built, tmp_path):
     else:
         assert pred.shape == cut.shape[1:] and pred.dtype.kind in "iu"
     assert np.array_equal(pred, model.predict(cut))  # the reloaded model predicts what the trained one did
+
+
+def _same(a, b) -> bool:
+    """Equal training targets: tensors, numbers, or dicts of them (the detectors' boxes)."""
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    return torch.equal(a, b) if isinstance(a, torch.Tensor) else a == b
+
+
+@pytest.mark.parametrize("family", ["classifier", "deep-watershed", "unet-regression", "faster-rcnn"])
+def test_intensity_changes_the_training_inputs_of_every_family_only(family, built):
+    from hub.models.train import _datasets
+
+    path = built(CASES[family][0])
+    fixed = {"scale": [2, 2], "shift": [0.1, 0.1]}
+    plain, varied = (tiny("t", family, path, augment=False, intensity=i) for i in (None, fixed))
+    fam = create_family(family, plain.options)
+    channels, targets = fam.channels(plain, open_dataset(path).card)
+    (train, val), (train_varied, val_varied) = (_datasets(c, path, fam, channels, targets) for c in (plain, varied))
+    for i in range(2):
+        (x, y), (xv, yv) = train[i], train_varied[i]
+        torch.testing.assert_close(xv, 2 * x + 0.1)
+        assert _same(y, yv), "the intensity change reached the training targets"
+        assert all(_same(a, b) for a, b in zip(val[i], val_varied[i])), "the intensity change reached validation"
 
 
 def test_an_ensemble_is_its_members_trained_alone_and_averages_their_logits(built, tmp_path):
@@ -692,6 +730,9 @@ def _recipe(tmp_path, text: str) -> Path:
         ("grid: {lrr: [0.1, 0.01]}\n", ["grid: 'lrr' is not a setting a grid can vary"]),
         ("members: 3\ngrid: {lr: [0.1, 0.01]}\n", ["recipe.yaml: members and grid: an ensemble trains one"]),
         ("normalize: percentile\n", ["normalize: Input should be 'image' or 'dataset'"]),
+        ("intensity: {scale: [0, 2]}\n", ["intensity.scale: [low, high] with 0.1 <= low <= high <= 10, got [0, 2]"]),
+        ("intensity: {gamma: [1.5, .nan]}\n", ["intensity.gamma: [low, high] with 0.1 <= low", "got [1.5, nan]"]),
+        ("intensity: {contrast: [1, 2]}\n", ["intensity.contrast: Extra inputs are not permitted"]),
     ],
 )
 def test_recipe_errors_name_the_file_and_the_field_path(tmp_path, text, words):

@@ -6,7 +6,7 @@ pickled and are reopened in each worker process.
 """
 
 from hub.data._reader import DEFAULT_CACHE_BYTES, Reader
-from hub.data._transforms import Normalizer, random_dihedral
+from hub.data._transforms import Intensity, Normalizer, random_dihedral
 from hub.data.classification import ClassificationDataset
 from hub.data.detection import DetectionDataset
 from hub.data.hf import to_hf_dataset
@@ -19,6 +19,7 @@ __all__ = [
     "ClassificationDataset",
     "DetectionDataset",
     "Frames",
+    "Intensity",
     "LabelFreeDataset",
     "Normalizer",
     "Reader",

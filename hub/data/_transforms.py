@@ -1,10 +1,12 @@
-"""Normalisation from a card's train statistics, joint random flips/rotations, padding to a patch."""
+"""Normalisation from a card's train statistics, joint random flips/rotations, random intensity changes of
+inputs, padding to a patch."""
 
 from __future__ import annotations
 
 from typing import Literal
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from hub.cards import DatasetCard
 from hub.errors import CardError
@@ -93,6 +95,43 @@ def random_dihedral(rng: np.random.Generator, *arrays: np.ndarray) -> list[np.nd
     """The same random flip / 90-degree rotation of the last two axes for every array (8 cases if square)."""
     k, flip = random_view(rng, arrays[0].shape[-1] == arrays[0].shape[-2])
     return [dihedral(a, k, flip) for a in arrays]
+
+
+_INTENSITY_BOUNDS = {"scale": (0.1, 10.0), "shift": (-1.0, 1.0), "gamma": (0.1, 10.0)}
+
+
+class Intensity(BaseModel):
+    """A random intensity change of a training window's normalised input channels, never of its targets:
+    ``x -> scale * sign(x) |x| ** gamma + shift``, with ``gamma``, ``scale`` and ``shift`` drawn uniformly from
+    their ``[low, high]`` ranges once per window (the same for every channel). StarDist's augmenter draws scale
+    in [0.6, 2] and shift in [-0.2, 0.2]; a gamma below 1 brightens faint objects relative to bright ones."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    scale: tuple[float, float] = Field((1.0, 1.0), description="[low, high] of the factor, within [0.1, 10]")
+    shift: tuple[float, float] = Field((0.0, 0.0), description="[low, high] of the offset, within [-1, 1]")
+    gamma: tuple[float, float] = Field((1.0, 1.0), description="[low, high] of the exponent, within [0.1, 10]")
+
+    @field_validator("scale", "shift", "gamma")
+    @classmethod
+    def _range(cls, value: tuple[float, float], info: ValidationInfo) -> tuple[float, float]:
+        least, most = _INTENSITY_BOUNDS[str(info.field_name)]
+        low, high = value
+        if not least <= low <= high <= most:  # also refuses NaN and infinities
+            raise ValueError(f"[low, high] with {least:g} <= low <= high <= {most:g}, got [{low:g}, {high:g}]")
+        return value
+
+    def __call__(self, rng: np.random.Generator, image: np.ndarray) -> np.ndarray:
+        gamma, scale, shift = (rng.uniform(*r) for r in (self.gamma, self.scale, self.shift))
+        out = np.sign(image) * np.abs(image) ** gamma if gamma != 1 else image
+        return (out * scale + shift).astype(np.float32, copy=False)
+
+    def describe(self) -> str:
+        """The change in words, for a card's ``training.augmentation``."""
+        ranges = [(name, getattr(self, name)) for name in ("gamma", "scale", "shift")]
+        drawn = [f"{name} in [{lo:g}, {hi:g}]" for name, (lo, hi) in ranges if lo != hi]
+        fixed = [f"{name} {lo:g}" for name, (lo, hi) in ranges if lo == hi]
+        return "random intensity x -> scale * x ** gamma + shift (" + ", ".join(drawn + fixed) + ")"
 
 
 def pad_to(a: np.ndarray, size: int) -> np.ndarray:

@@ -9,7 +9,7 @@ import torch
 
 from hub.data._patches import lead
 from hub.data._reader import DEFAULT_CACHE_BYTES, Reader
-from hub.data._transforms import Normalize, Normalizer, random_dihedral
+from hub.data._transforms import Intensity, Normalize, Normalizer, random_dihedral
 from hub.dataset import Dataset, open_dataset
 from hub.errors import InvalidInput
 
@@ -30,6 +30,7 @@ class ClassificationDataset(torch.utils.data.Dataset):
         augment: bool = False,
         seed: int | None = None,
         cache_bytes: int = DEFAULT_CACHE_BYTES,
+        intensity: Intensity | None = None,
     ):
         self.data = open_dataset(path)
         self.reader = Reader(path, cache_bytes)
@@ -52,7 +53,7 @@ class ClassificationDataset(torch.utils.data.Dataset):
             raise InvalidInput(f"no channel {unknown[0]!r} (channels: {', '.join(names)})", self.data.path)
         self.channel_index = [names.index(c) for c in self.channels]
         self.normalizer = Normalizer(card, self.channels, normalize)
-        self.augment, self.seed, self.epoch = augment, seed, 0
+        self.augment, self.intensity, self.seed, self.epoch = augment, intensity, seed, 0
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -65,7 +66,9 @@ class ClassificationDataset(torch.utils.data.Dataset):
         axes = self.reader.image(sample).axes
         image = self.reader.read(sample, lead(axes, None))
         image = self.normalizer((image if "c" in axes else image[None])[self.channel_index])
+        rng = np.random.default_rng(None if self.seed is None else [self.seed, self.epoch, index])
         if self.augment:
-            rng = np.random.default_rng(None if self.seed is None else [self.seed, self.epoch, index])
             (image,) = random_dihedral(rng, image)
+        if self.intensity:
+            image = self.intensity(rng, image)
         return torch.from_numpy(image), self.targets[index]

@@ -18,7 +18,7 @@ from scipy import ndimage as ndi
 
 from hub.data._patches import PatchDataset, Window
 from hub.data._reader import DEFAULT_CACHE_BYTES
-from hub.data._transforms import Normalize, dihedral, dihedral_boxes, pad_to, random_view
+from hub.data._transforms import Intensity, Normalize, dihedral, dihedral_boxes, pad_to, random_view
 from hub.dataset import Boxes, Dataset
 
 MIN_VISIBLE = 0.4  # fraction of a box's area inside the window for it to count there
@@ -59,9 +59,10 @@ class DetectionDataset(PatchDataset):
         seed: int | None = None,
         cache_bytes: int = DEFAULT_CACHE_BYTES,
         samples: list[str] | None = None,
+        intensity: Intensity | None = None,
     ):
         super().__init__(path, split, patch, samples_per_epoch, seed, cache_bytes, samples=samples)
-        self.label, self.augment = label, augment
+        self.label, self.augment, self.intensity = label, augment, intensity
         self.select_channels(channels, normalize)
         self.n_classes = len(self.data.card.labels.classes or []) if label is None else 1
         self._boxes: dict[str, Boxes] = {}
@@ -85,7 +86,8 @@ class DetectionDataset(PatchDataset):
     def __getitem__(self, index: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         rng = self.rng(index)
         win = self.window(index, rng)
-        image = pad_to(self.normalized_window(win, self.normalizer, self.channel_index), self.patch)
+        image = self.normalized_window(win, self.normalizer, self.channel_index)
+        image = pad_to(self.intensity(rng, image) if self.intensity else image, self.patch)
         masks = None
         if self.label is None:
             xyxy, classes = self._window_boxes(win)

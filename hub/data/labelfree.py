@@ -8,7 +8,7 @@ import torch
 
 from hub.data._patches import PatchDataset
 from hub.data._reader import DEFAULT_CACHE_BYTES
-from hub.data._transforms import Normalize, Normalizer, pad_to, random_dihedral
+from hub.data._transforms import Intensity, Normalize, Normalizer, pad_to, random_dihedral
 from hub.dataset import Dataset
 from hub.errors import CardError
 
@@ -34,6 +34,7 @@ class LabelFreeDataset(PatchDataset):
         inputs: list[str] | None = None,
         targets: list[str] | None = None,
         samples: list[str] | None = None,
+        intensity: Intensity | None = None,
     ):
         super().__init__(path, split, patch, samples_per_epoch, seed, cache_bytes, samples=samples)
         card = self.data.card
@@ -46,14 +47,15 @@ class LabelFreeDataset(PatchDataset):
             raise CardError(f"labels: channel {unknown[0]!r} is not among acquisition.channels of {card.ref}")
         self.input_index = [names.index(c) for c in self.inputs]
         self.target_index = [names.index(c) for c in self.targets]
-        self.augment = augment
+        self.augment, self.intensity = augment, intensity
         self.normalize_inputs = Normalizer(card, self.inputs, normalize)
         self.normalize_targets = Normalizer(card, self.targets, normalize)
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         rng = self.rng(index)
         win = self.window(index, rng)
-        x = pad_to(self.normalized_window(win, self.normalize_inputs, self.input_index), self.patch)
+        x = self.normalized_window(win, self.normalize_inputs, self.input_index)
+        x = pad_to(self.intensity(rng, x) if self.intensity else x, self.patch)
         y = pad_to(self.normalized_window(win, self.normalize_targets, self.target_index), self.patch)
         if self.augment:
             x, y = random_dihedral(rng, x, y)

@@ -9,7 +9,7 @@ import torch
 
 from hub.data._patches import PatchDataset, Window, lead
 from hub.data._reader import DEFAULT_CACHE_BYTES, Reader
-from hub.data._transforms import Normalize, pad_to, random_dihedral
+from hub.data._transforms import Intensity, Normalize, pad_to, random_dihedral
 from hub.dataset import Dataset
 from hub.errors import InvalidInput
 
@@ -56,6 +56,7 @@ class SegmentationDataset(PatchDataset):
         frames: list[int] | None = None,
         foreground: float = 0.0,
         samples: list[str] | None = None,
+        intensity: Intensity | None = None,
     ):
         super().__init__(
             path,
@@ -67,7 +68,7 @@ class SegmentationDataset(PatchDataset):
             frames=annotated_frames(label, frames),
             samples=samples,
         )
-        self.label, self.semantic, self.augment = label, semantic, augment
+        self.label, self.semantic, self.augment, self.intensity = label, semantic, augment, intensity
         if not 0.0 <= foreground <= 1.0:
             raise InvalidInput(f"foreground must be a fraction in [0, 1], got {foreground}")
         self.foreground = float(foreground)
@@ -101,6 +102,8 @@ class SegmentationDataset(PatchDataset):
         rng = self.rng(index)
         win = self.window(index, rng)
         image = self.normalized_window(win, self.normalizer, self.channel_index)
+        if self.intensity:
+            image = self.intensity(rng, image)
         label = self.read_label(win, self.label).astype(np.int64)
         if self.semantic:
             label = (label > 0).astype(np.int64)

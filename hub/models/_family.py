@@ -182,6 +182,7 @@ class Family:
             frames=cfg.frames if split == "train" else None,
             samples=cfg.samples if split == "train" else None,
             foreground=cfg.foreground if split == "train" else 0.0,
+            intensity=cfg.intensity if split == "train" else None,
         )
         return _Targets(data, self)
 

@@ -13,6 +13,7 @@ from typing import Any, Literal, Self
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from hub.cards import Task, format_validation_error
+from hub.data._transforms import Intensity
 from hub.errors import CardError, InvalidInput
 from hub.safety import MAX_CARD_BYTES, load_yaml_file
 
@@ -67,7 +68,12 @@ class TrainConfig(BaseModel):
     weight_decay: float = Field(1e-4, ge=0, description="L2 weight decay")
     regularization: Literal["batchnorm", "dropout", "batchnorm+dropout", "none"] = "batchnorm"
     dropout: float = Field(0.0, ge=0, lt=1)
-    augment: bool = True
+    augment: bool = Field(True, description="Random flips and 90-degree rotations of the training windows")
+    intensity: Intensity | None = Field(
+        None,
+        description="Random intensity change of the training inputs (not the targets), e.g. {scale: [0.6, 2], "
+        "shift: [-0.2, 0.2], gamma: [0.7, 1.4]}",
+    )
     class_weighting: Literal["none", "balanced", "resample"] = "none"
     patience: int = Field(5, ge=1, description="Epochs without validation improvement before stopping")
     val_batches: int | None = Field(

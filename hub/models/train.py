@@ -71,7 +71,7 @@ def train(cfg: TrainConfig, out: str | Path, nproc: int = 1) -> Model:
     else:
         fits = [(trial, _fit(trial, dataset)) for trial in configs]
         best_cfg, best = min(fits, key=lambda t: t[1].score)
-        trials = [_trial({k: getattr(c, k) for k in cfg.grid}, fit) for c, fit in fits] if cfg.grid else []
+        trials = [_trial(c.model_dump(mode="json", include=set(cfg.grid)), fit) for c, fit in fits] if cfg.grid else []
     model = None
     if distributed.rank() == 0:  # one writer
         model = _save(out, best_cfg, best, trials, start)
@@ -480,6 +480,8 @@ def _training(cfg: TrainConfig, fit: _Fit, trials: list[Trial], wall: float) -> 
     hyper: dict[str, Any] = {k: getattr(cfg, k) for k in HYPERPARAMETERS}
     hyper.update({k: getattr(cfg, k) for k in ("foreground", "lr_schedule", "samples", "frames") if getattr(cfg, k)})
     hyper["options"] = dict(cfg.options)
+    if cfg.intensity:
+        hyper["intensity"] = cfg.intensity.model_dump(mode="json")
     if distributed.world() > 1:
         hyper["processes"] = distributed.world()  # data-parallel: batch_size is the global batch
     data = fit.data
@@ -493,7 +495,7 @@ def _training(cfg: TrainConfig, fit: _Fit, trials: list[Trial], wall: float) -> 
         optimizer=f"{cfg.optimizer} (lr {cfg.lr}, weight decay {cfg.weight_decay}"
         + (f", momentum {cfg.momentum}" if cfg.optimizer == "sgd" else "")
         + (", one-cycle)" if cfg.schedule == "one-cycle" else ")"),
-        augmentation="random flips and 90-degree rotations" if cfg.augment else "none",
+        augmentation=_augmentation(cfg),
         class_weighting=cfg.class_weighting,
         base_model=fit.base.ref if fit.base else None,
         frozen_encoder=cfg.freeze_encoder,
@@ -504,6 +506,13 @@ def _training(cfg: TrainConfig, fit: _Fit, trials: list[Trial], wall: float) -> 
         trials=trials,
         per_class_recall=fit.per_class_recall,
     )
+
+
+def _augmentation(cfg: TrainConfig) -> str:
+    kinds = (["random flips and 90-degree rotations"] if cfg.augment else []) + (
+        [cfg.intensity.describe()] if cfg.intensity else []
+    )
+    return "; ".join(kinds) or "none"
 
 
 def _packages() -> dict[str, str]:

@@ -73,8 +73,9 @@ class Classifier(Family):
             raise InvalidInput("samples: the classifier trains on every crop of the train split (no sample list)")
 
         def make(split: str, augment: bool) -> ClassificationDataset:
+            intensity = cfg.intensity if split == "train" else None
             return ClassificationDataset(
-                path, split, channels=channels, normalize=normalize, augment=augment, seed=cfg.seed
+                path, split, channels=channels, normalize=normalize, augment=augment, seed=cfg.seed, intensity=intensity
             )
 
         train_set = make("train", cfg.augment)

@@ -74,6 +74,7 @@ class UNetRegression(Family):
             inputs=channels,
             targets=targets,
             samples=cfg.samples if split == "train" else None,
+            intensity=cfg.intensity if split == "train" else None,
         )
 
     def loss(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

@@ -98,9 +98,19 @@ class _Rcnn(Family):
         label = None if not self.masks else (cfg.label or self.label or "instances")
 
         def make(split: str, augment: bool, seed: int, n: int | None) -> DetectionDataset:
-            samples = cfg.samples if split == "train" else None  # few-shot: these training samples only
+            train = split == "train"  # few-shot samples and intensity changes apply to training windows only
             return DetectionDataset(
-                path, split, cfg.patch, n, label, channels, normalize, augment=augment, seed=seed, samples=samples
+                path,
+                split,
+                cfg.patch,
+                n,
+                label,
+                channels,
+                normalize,
+                augment=augment,
+                seed=seed,
+                samples=cfg.samples if train else None,
+                intensity=cfg.intensity if train else None,
             )
 
         n_train = (cfg.steps_per_epoch or 0) * cfg.batch_size or None
