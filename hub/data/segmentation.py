@@ -37,7 +37,8 @@ class SegmentationDataset(PatchDataset):
     each movie and ``samples`` only those samples (few-shot). Planes smaller than ``patch`` are
     zero-padded at the bottom/right (after normalisation). ``channels`` selects image channels by name.
     ``foreground`` is the fraction of windows centred on a random labelled pixel instead of drawn uniformly
-    (nnU-Net-style oversampling: sparse fields such as a young colony are mostly background).
+    (nnU-Net-style oversampling: sparse fields such as a young colony are mostly background). ``intensity``
+    changes the brightness of each window's image, never its label (:class:`~hub.data.Intensity`).
     """
 
     def __init__(
