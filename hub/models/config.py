@@ -13,7 +13,7 @@ from typing import Any, Literal, Self
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from hub.cards import Task, format_validation_error
-from hub.data._transforms import Intensity
+from hub.data import Intensity
 from hub.errors import CardError, InvalidInput
 from hub.safety import MAX_CARD_BYTES, load_yaml_file
 
