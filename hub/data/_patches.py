@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from hub.data._reader import Lead, Reader
-from hub.data._transforms import Normalize, Normalizer, image_percentiles
+from hub.data._transforms import Intensity, Normalize, Normalizer, image_percentiles
 from hub.dataset import Dataset, open_dataset
 from hub.errors import InvalidInput
 
@@ -54,10 +54,12 @@ class PatchDataset(torch.utils.data.Dataset):
         cache_bytes: int,
         frames: Callable[[Reader, str, int], list[int]] | None = None,
         samples: list[str] | None = None,
+        intensity: Intensity | None = None,
     ):
         self.data = open_dataset(path)
         self.reader = Reader(path, cache_bytes)
         self.split, self.patch, self.seed, self.epoch = split, int(patch), seed, 0
+        self.intensity = intensity
         self.planes: list[tuple[str, int | None, int, int]] = []
         if samples is not None:
             outside = sorted(set(samples) - set(self.data.ids(split)))
@@ -126,6 +128,10 @@ class PatchDataset(torch.utils.data.Dataset):
         if normalizer.mode == "image":
             return normalizer(image, self.plane_percentiles(win)[channel_index])
         return normalizer(image)
+
+    def vary(self, rng: np.random.Generator, image: np.ndarray) -> np.ndarray:
+        """A normalised input window with the random intensity change, if any (training windows only)."""
+        return self.intensity(rng, image) if self.intensity else image
 
     def read_label(self, win: Window, label: str) -> np.ndarray:
         axes = self.reader.image(win.sample).axes

@@ -61,8 +61,8 @@ class DetectionDataset(PatchDataset):
         samples: list[str] | None = None,
         intensity: Intensity | None = None,
     ):
-        super().__init__(path, split, patch, samples_per_epoch, seed, cache_bytes, samples=samples)
-        self.label, self.augment, self.intensity = label, augment, intensity
+        super().__init__(path, split, patch, samples_per_epoch, seed, cache_bytes, samples=samples, intensity=intensity)
+        self.label, self.augment = label, augment
         self.select_channels(channels, normalize)
         self.n_classes = len(self.data.card.labels.classes or []) if label is None else 1
         self._boxes: dict[str, Boxes] = {}
@@ -86,8 +86,7 @@ class DetectionDataset(PatchDataset):
     def __getitem__(self, index: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         rng = self.rng(index)
         win = self.window(index, rng)
-        image = self.normalized_window(win, self.normalizer, self.channel_index)
-        image = pad_to(self.intensity(rng, image) if self.intensity else image, self.patch)
+        image = pad_to(self.vary(rng, self.normalized_window(win, self.normalizer, self.channel_index)), self.patch)
         masks = None
         if self.label is None:
             xyxy, classes = self._window_boxes(win)

@@ -36,7 +36,7 @@ class LabelFreeDataset(PatchDataset):
         samples: list[str] | None = None,
         intensity: Intensity | None = None,
     ):
-        super().__init__(path, split, patch, samples_per_epoch, seed, cache_bytes, samples=samples)
+        super().__init__(path, split, patch, samples_per_epoch, seed, cache_bytes, samples=samples, intensity=intensity)
         card = self.data.card
         self.inputs, self.targets = list(inputs or card.labels.inputs or []), list(targets or card.labels.targets or [])
         if not self.inputs or not self.targets:
@@ -47,15 +47,14 @@ class LabelFreeDataset(PatchDataset):
             raise CardError(f"labels: channel {unknown[0]!r} is not among acquisition.channels of {card.ref}")
         self.input_index = [names.index(c) for c in self.inputs]
         self.target_index = [names.index(c) for c in self.targets]
-        self.augment, self.intensity = augment, intensity
+        self.augment = augment
         self.normalize_inputs = Normalizer(card, self.inputs, normalize)
         self.normalize_targets = Normalizer(card, self.targets, normalize)
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         rng = self.rng(index)
         win = self.window(index, rng)
-        x = self.normalized_window(win, self.normalize_inputs, self.input_index)
-        x = pad_to(self.intensity(rng, x) if self.intensity else x, self.patch)
+        x = pad_to(self.vary(rng, self.normalized_window(win, self.normalize_inputs, self.input_index)), self.patch)
         y = pad_to(self.normalized_window(win, self.normalize_targets, self.target_index), self.patch)
         if self.augment:
             x, y = random_dihedral(rng, x, y)

@@ -68,8 +68,9 @@ class SegmentationDataset(PatchDataset):
             cache_bytes,
             frames=annotated_frames(label, frames),
             samples=samples,
+            intensity=intensity,
         )
-        self.label, self.semantic, self.augment, self.intensity = label, semantic, augment, intensity
+        self.label, self.semantic, self.augment = label, semantic, augment
         if not 0.0 <= foreground <= 1.0:
             raise InvalidInput(f"foreground must be a fraction in [0, 1], got {foreground}")
         self.foreground = float(foreground)
@@ -102,9 +103,7 @@ class SegmentationDataset(PatchDataset):
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         rng = self.rng(index)
         win = self.window(index, rng)
-        image = self.normalized_window(win, self.normalizer, self.channel_index)
-        if self.intensity:
-            image = self.intensity(rng, image)
+        image = self.vary(rng, self.normalized_window(win, self.normalizer, self.channel_index))
         label = self.read_label(win, self.label).astype(np.int64)
         if self.semantic:
             label = (label > 0).astype(np.int64)
